@@ -1,0 +1,16 @@
+/* Test hooks of the dummy port provider (port-dummy.c). */
+#ifndef WEFT_DP_PORT_DUMMY_H
+#define WEFT_DP_PORT_DUMMY_H 1
+
+#include "datapath/port.h"
+
+/* Queues a frame for the next rx(); returns 0 or ENOBUFS. */
+int dp_dummy_inject(struct dp_port *, const void *frame, uint32_t len);
+/* Takes the oldest sent frame into 'buf'; returns its length or -1. */
+int dp_dummy_take(struct dp_port *, void *buf, uint32_t size);
+/* Frames sent and not yet taken. */
+uint32_t dp_dummy_sent_count(struct dp_port *);
+/* With capture off, tx() only counts (for benchmarks). */
+void dp_dummy_set_capture(struct dp_port *, bool capture);
+
+#endif

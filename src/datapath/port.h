@@ -1,0 +1,120 @@
+/* Port I/O provider interface.
+ *
+ * Every way the datapath sends and receives frames is a provider
+ * (struct dp_port_class): AF_PACKET rings for VIFs (veth, tap), a UDP tunnel
+ * socket for the underlay, a dummy port for tests and benchmarks; AF_XDP and
+ * DPDK fit the same table.  The pipeline sees only struct dp_port.
+ *
+ * Lifecycle: open() -> any number of rx()/tx()/flush() from ONE datapath
+ * thread -> close().  get_stats() may be called from any thread (counters
+ * are read without locking; a torn read of a 64-bit counter cannot happen
+ * on the 64-bit platforms we support).
+ *
+ * Providers embed struct dp_port as their first member. */
+#ifndef WEFT_DP_PORT_H
+#define WEFT_DP_PORT_H 1
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/packet.h"
+
+struct dp_port_stats {
+    uint64_t rx_packets;
+    uint64_t rx_bytes;
+    uint64_t tx_packets;
+    uint64_t tx_bytes;
+    uint64_t rx_dropped; /* lost before or while receiving */
+    uint64_t tx_dropped; /* could not be sent */
+};
+
+/* Options to open(); fields a provider does not use are ignored. */
+struct dp_port_config {
+    bool offloads;          /* exchange virtio-net headers (GSO, csum) */
+    uint32_t ring_size;     /* AF_PACKET: ring bytes per direction, 0 default */
+    uint16_t udp_port;      /* tunnel: local UDP port to receive on */
+    uint8_t local_addr[16]; /* tunnel: local underlay IPv4-mapped or IPv6 */
+    uint16_t sport_min;     /* tunnel: source ports for flow entropy */
+    uint16_t sport_count;   /* ...how many, 0 = default */
+    bool busy_poll;         /* never sleep in the kernel for RX */
+};
+
+struct dp_port;
+
+struct dp_port_class {
+    const char *type; /* "afpacket", "udptun", "dummy" */
+
+    /* Opens 'devname' (an interface name, or for tunnels a label).  Returns
+     * 0 and sets *portp, or a positive errno and logs why. */
+    int (*open)(const char *devname, const struct dp_port_config *,
+                struct dp_port **portp);
+    void (*close)(struct dp_port *);
+
+    /* Receives up to 'max' frames into buffers taken from 'pool' and stores
+     * them in 'pkts'; returns how many (0 when none is ready: it never
+     * blocks).  The caller owns the returned packets.  Offload metadata
+     * (pkt->ol) is filled when the port has offloads on; tunnel ports also
+     * fill pkt->tun_addr and pkt->tun_sport. */
+    int (*rx)(struct dp_port *, struct dp_pool *pool, struct dp_packet **pkts,
+              int max);
+
+    /* Sends 'n' frames.  The provider copies what it needs before
+     * returning and never takes ownership; the caller frees the packets.
+     * Tunnel ports send each packet's data as a UDP payload to pkt->tun_addr
+     * with a source port chosen from pkt->hash.  Frames that cannot be sent
+     * are counted in tx_dropped.  Returns the number sent. */
+    int (*tx)(struct dp_port *, struct dp_packet **pkts, int n);
+
+    /* Pushes out anything tx() queued (may be NULL). */
+    void (*flush)(struct dp_port *);
+
+    /* A file descriptor that polls readable when rx() has work, or -1. */
+    int (*fd)(const struct dp_port *);
+};
+
+struct dp_port {
+    const struct dp_port_class *class;
+    char name[IFNAMSIZ];
+    uint32_t mtu;               /* largest frame (without offloads) in bytes */
+    bool offloads;              /* pkt->ol is exchanged with this port */
+    struct dp_port_stats stats; /* maintained by the provider */
+};
+
+extern const struct dp_port_class dp_port_afpacket_class;
+extern const struct dp_port_class dp_port_udptun_class;
+extern const struct dp_port_class dp_port_dummy_class;
+
+/* Finds a provider by type name; NULL if unknown. */
+const struct dp_port_class *dp_port_class_find(const char *type);
+
+static inline int
+dp_port_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
+           int max)
+{
+    return p->class->rx(p, pool, pkts, max);
+}
+
+static inline int
+dp_port_tx(struct dp_port *p, struct dp_packet **pkts, int n)
+{
+    return p->class->tx(p, pkts, n);
+}
+
+static inline void
+dp_port_flush(struct dp_port *p)
+{
+    if (p->class->flush) {
+        p->class->flush(p);
+    }
+}
+
+static inline void
+dp_port_close(struct dp_port *p)
+{
+    if (p) {
+        p->class->close(p);
+    }
+}
+
+#endif

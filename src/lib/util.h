@@ -1,0 +1,30 @@
+/* Small helpers every Weft module may use: branch hints, array sizes,
+ * checked allocation and min/max.  Depends on nothing of ours. */
+#ifndef WEFT_UTIL_H
+#define WEFT_UTIL_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(X)     __builtin_expect(!!(X), 1)
+#define unlikely(X)   __builtin_expect(!!(X), 0)
+#define ARRAY_SIZE(A) (sizeof(A) / sizeof((A)[0]))
+#define MIN(A, B)     ((A) < (B) ? (A) : (B))
+#define MAX(A, B)     ((A) > (B) ? (A) : (B))
+#define CONTAINER_OF(PTR, TYPE, MEMBER)                                        \
+    ((TYPE *)(void *)((char *)(PTR)-offsetof(TYPE, MEMBER)))
+#define ROUND_UP(X, Y)     (((X) + (Y)-1) / (Y) * (Y))
+#define BUILD_ASSERT(EXPR) _Static_assert(EXPR, #EXPR)
+
+/* Allocation that never returns NULL: on exhaustion the process logs and
+ * aborts, because no caller can do anything sensible without memory. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+void *xmalloc_aligned(size_t align, size_t size); /* free with free() */
+
+/* Monotonic time in nanoseconds. */
+uint64_t time_nsec(void);
+
+#endif
