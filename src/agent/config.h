@@ -1,0 +1,115 @@
+/* weft-agent's declarative configuration, read from a JSON file until the
+ * controller exists (then the controller fills the same structures).
+ *
+ * File format (every field is checked; unknown fields are errors):
+ *
+ * {
+ *   "underlay": {
+ *     "local_ip": "198.18.0.1",      required, IPv4 or IPv6 tunnel endpoint
+ *     "geneve_port": 6081,           optional, UDP port, default 6081
+ *     "vxlan_port": 4789,            optional, UDP port, default 4789
+ *     "mtu": 1500                    optional, underlay MTU, 576..9216
+ *   },
+ *   "options": {                     optional
+ *     "offloads": true,              GSO/checksum offload on VIFs (default on)
+ *     "busy_poll": false             poll without sleeping (default off)
+ *   },
+ *   "segments": [
+ *     {
+ *       "name": "blue",              required, 1..63 chars [A-Za-z0-9_.-]
+ *       "vni": 5001,                 required, 1..16777215, unique
+ *       "encap": "geneve",           optional, "geneve" (default) | "vxlan"
+ *       "ports": [                   local ports (VIFs on this host)
+ *         { "id": 11,                required, 1..4294967295, unique on host
+ *           "name": "vm1",           optional, as segment name
+ *           "ifname": "vif1",        required, Linux interface name, unique
+ *           "mac": "02:00:00:00:01:01",  required, unicast
+ *           "ips": ["198.19.1.11", "fd00:1::11"] }    optional
+ *       ],
+ *       "remote": [                  ports of this segment on other hosts
+ *         { "mac": "02:00:00:00:02:01", "ips": ["198.19.1.21"],
+ *           "vtep": "198.18.0.2",    required, the remote tunnel endpoint
+ *           "port_id": 21 }          optional
+ *       ],
+ *       "flood_vteps": ["198.18.0.2"] optional: BUM replication list;
+ *                                    default: every distinct remote vtep
+ *     }
+ *   ]
+ * }
+ *
+ * A MAC may appear once per segment (local or remote).  Addresses are kept
+ * as 16-byte IPv6 or IPv4-mapped (::ffff:a.b.c.d) values. */
+#ifndef WEFT_AGENT_CONFIG_H
+#define WEFT_AGENT_CONFIG_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/proto.h"
+
+#define CFG_NAME_MAX   64
+#define CFG_IFNAME_MAX 16
+
+struct cfg_ip {
+    uint8_t b[16]; /* IPv6, or IPv4-mapped ::ffff:a.b.c.d */
+};
+
+enum cfg_encap { CFG_ENCAP_GENEVE, CFG_ENCAP_VXLAN };
+
+struct cfg_port {
+    uint32_t id;                 /* logical port id */
+    char name[CFG_NAME_MAX];     /* display name, may be empty */
+    char ifname[CFG_IFNAME_MAX]; /* local interface */
+    struct eth_addr mac;
+    struct cfg_ip *ips;
+    uint32_t n_ips;
+};
+
+struct cfg_remote {
+    struct eth_addr mac;
+    struct cfg_ip *ips;
+    uint32_t n_ips;
+    struct cfg_ip vtep; /* tunnel endpoint of the host it lives on */
+    uint32_t port_id;   /* 0 if not given */
+};
+
+struct cfg_segment {
+    char name[CFG_NAME_MAX];
+    uint32_t vni;
+    enum cfg_encap encap;
+    struct cfg_port *ports;
+    uint32_t n_ports;
+    struct cfg_remote *remotes;
+    uint32_t n_remotes;
+    struct cfg_ip *flood_vteps; /* explicit, or derived from remotes */
+    uint32_t n_flood_vteps;
+};
+
+struct agent_config {
+    struct cfg_ip local_ip;
+    uint16_t geneve_port;
+    uint16_t vxlan_port;
+    uint32_t mtu;
+    bool offloads;
+    bool busy_poll;
+    struct cfg_segment *segments;
+    uint32_t n_segments;
+};
+
+/* Parses and validates JSON text.  On success returns 0 and a config the
+ * caller frees with agent_config_free().  On failure returns EINVAL, sets
+ * *cfgp to NULL and writes into 'err' a message that names the field by its
+ * JSON path, e.g. "segments[1].ports[0].mac: not a MAC address: \"zz\"". */
+int agent_config_parse(const char *json, size_t len, struct agent_config **cfgp,
+                       char *err, size_t err_size);
+/* Reads 'path' and parses it as above; errors also name the file. */
+int agent_config_load(const char *path, struct agent_config **cfgp, char *err,
+                      size_t err_size);
+void agent_config_free(struct agent_config *); /* NULL is fine */
+
+/* True if 'ip' is IPv4-mapped; then *v4 is the address in network order. */
+bool cfg_ip_is_v4(const struct cfg_ip *ip, uint32_t *v4);
+/* Formats into buf (INET6_ADDRSTRLEN at least); returns buf. */
+const char *cfg_ip_format(const struct cfg_ip *ip, char *buf, size_t size);
+
+#endif
