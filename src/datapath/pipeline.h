@@ -1,0 +1,63 @@
+/* The packet pipeline: what happens to a batch of frames received on one
+ * port, against one forwarding snapshot.
+ *
+ *   from a VIF:    parse -> port binding -> ARP/ND responder -> L2 lookup
+ *                  -> local VIF | encapsulate to the remote endpoint
+ *                  | flood (local ports + head-end replication)
+ *   from a tunnel: decapsulate (VNI -> segment) -> parse -> L2 lookup
+ *                  -> local VIF | flood to local ports (split horizon: a
+ *                  frame from the fabric never goes back into it)
+ *
+ * Offloads: a GSO super-frame from a VIF is passed as is to a VIF that
+ * takes offloads, and cut into segments in software (with checksums) on
+ * its way into a tunnel or to a VIF without offloads.
+ *
+ * A pipeline belongs to one thread: it owns its counters and output
+ * batches, reads the tables it is given and takes no locks. */
+#ifndef WEFT_DP_PIPELINE_H
+#define WEFT_DP_PIPELINE_H 1
+
+#include <stdint.h>
+
+#include "datapath/drop.h"
+#include "datapath/packet.h"
+#include "datapath/tables.h"
+
+struct dp_counters {
+    uint64_t rx_packets;     /* frames entering the pipeline */
+    uint64_t tx_packets;     /* frames handed to output ports */
+    uint64_t l2_local;       /* unicast delivered to a local VIF */
+    uint64_t l2_remote;      /* unicast sent into a tunnel */
+    uint64_t flooded;        /* BUM frames replicated */
+    uint64_t replicas;       /* copies made by flooding */
+    uint64_t decap;          /* frames received from tunnels */
+    uint64_t arp_replies;    /* ARP requests answered locally */
+    uint64_t nd_replies;     /* neighbour solicitations answered locally */
+    uint64_t gso_frames;     /* super-frames segmented in software */
+    uint64_t gso_segments;   /* segments produced */
+    uint64_t csum_completed; /* checksums filled in for a peer */
+    uint64_t drops[DP_DROP_N_REASONS]; /* by reason */
+};
+
+struct dp_pipeline;
+
+/* Creates a pipeline drawing buffers (for clones and segments) from
+ * 'pool', which must outlive it.  'underlay_mtu' bounds encapsulated
+ * frames (outer IP + UDP + tunnel header + inner frame). */
+struct dp_pipeline *dp_pipeline_create(struct dp_pool *pool,
+                                       uint32_t underlay_mtu);
+void dp_pipeline_destroy(struct dp_pipeline *); /* NULL is fine */
+
+/* Processes 'n' frames received on port 'in_port' of 't'.  Takes ownership
+ * of the packets.  Output is queued per port; frames may be sent before
+ * this returns when a queue fills, and all of them are sent by
+ * dp_pipeline_flush(). */
+void dp_pipeline_run(struct dp_pipeline *, const struct dp_tables *t,
+                     uint16_t in_port, struct dp_packet **pkts, int n);
+/* Sends every queued frame and frees it. */
+void dp_pipeline_flush(struct dp_pipeline *, const struct dp_tables *t);
+
+/* This pipeline's counters (read from other threads without locking). */
+const struct dp_counters *dp_pipeline_counters(const struct dp_pipeline *);
+
+#endif

@@ -1,0 +1,363 @@
+/* Building and freeing forwarding snapshots (tables.h).  Runs on the
+ * control side only; the packet path uses the inline lookups in tables.h. */
+#include "datapath/tables.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+struct tb_local {
+    uint32_t segment;
+    uint16_t port;
+    uint32_t lport;
+    struct eth_addr mac;
+};
+
+struct tb_remote {
+    uint32_t segment;
+    struct eth_addr mac;
+    uint32_t vtep; /* index into vteps */
+    uint32_t lport;
+};
+
+struct tb_flood {
+    uint32_t segment;
+    uint32_t vtep;
+};
+
+struct tb_seg {
+    uint32_t vni;
+    enum dp_encap encap;
+};
+
+/* A growable array of fixed-size elements. */
+struct tb_vec {
+    void *items;
+    uint32_t n, cap;
+    size_t size;
+};
+
+static void *
+vec_push(struct tb_vec *v)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        v->items = xrealloc(v->items, v->cap * v->size);
+    }
+    return (char *)v->items + (size_t)v->n++ * v->size;
+}
+
+struct dp_tables_builder {
+    uint64_t generation;
+    struct dp_port **ports;
+    uint32_t n_ports;
+    struct tb_vec segs;    /* struct tb_seg */
+    struct tb_vec locals;  /* struct tb_local */
+    struct tb_vec remotes; /* struct tb_remote */
+    struct tb_vec floods;  /* struct tb_flood */
+    struct tb_vec vteps;   /* struct dp_vtep */
+    struct tb_vec neighs;  /* struct dp_neigh_entry */
+};
+
+struct dp_tables_builder *
+dp_tables_builder_create(uint64_t generation)
+{
+    struct dp_tables_builder *b = xcalloc(1, sizeof *b);
+    b->generation = generation;
+    b->segs.size = sizeof(struct tb_seg);
+    b->locals.size = sizeof(struct tb_local);
+    b->remotes.size = sizeof(struct tb_remote);
+    b->floods.size = sizeof(struct tb_flood);
+    b->vteps.size = sizeof(struct dp_vtep);
+    b->neighs.size = sizeof(struct dp_neigh_entry);
+    return b;
+}
+
+void
+dp_tables_builder_destroy(struct dp_tables_builder *b)
+{
+    if (!b) {
+        return;
+    }
+    free(b->ports);
+    free(b->segs.items);
+    free(b->locals.items);
+    free(b->remotes.items);
+    free(b->floods.items);
+    free(b->vteps.items);
+    free(b->neighs.items);
+    free(b);
+}
+
+void
+dp_tb_set_ports(struct dp_tables_builder *b, struct dp_port **ports,
+                uint32_t n_ports)
+{
+    free(b->ports);
+    b->ports = xcalloc(n_ports, sizeof *ports);
+    memcpy(b->ports, ports, n_ports * sizeof *ports);
+    b->n_ports = n_ports;
+}
+
+uint32_t
+dp_tb_add_segment(struct dp_tables_builder *b, uint32_t vni,
+                  enum dp_encap encap)
+{
+    struct tb_seg *s = vec_push(&b->segs);
+    s->vni = vni;
+    s->encap = encap;
+    return b->segs.n - 1;
+}
+
+void
+dp_tb_add_local(struct dp_tables_builder *b, uint32_t segment, uint16_t port,
+                uint32_t lport, const struct eth_addr *mac)
+{
+    struct tb_local *l = vec_push(&b->locals);
+    l->segment = segment;
+    l->port = port;
+    l->lport = lport;
+    l->mac = *mac;
+}
+
+static uint32_t
+vtep_index(struct dp_tables_builder *b, const uint8_t addr[16])
+{
+    struct dp_vtep *v = b->vteps.items;
+    for (uint32_t i = 0; i < b->vteps.n; i++) {
+        if (!memcmp(v[i].addr, addr, 16)) {
+            return i;
+        }
+    }
+    memcpy(((struct dp_vtep *)vec_push(&b->vteps))->addr, addr, 16);
+    return b->vteps.n - 1;
+}
+
+void
+dp_tb_add_remote(struct dp_tables_builder *b, uint32_t segment,
+                 const struct eth_addr *mac, const uint8_t vtep[16],
+                 uint32_t lport)
+{
+    uint32_t vi = vtep_index(b, vtep);
+    struct tb_remote *r = vec_push(&b->remotes);
+    r->segment = segment;
+    r->mac = *mac;
+    r->vtep = vi;
+    r->lport = lport;
+}
+
+void
+dp_tb_add_flood(struct dp_tables_builder *b, uint32_t segment,
+                const uint8_t vtep[16])
+{
+    uint32_t vi = vtep_index(b, vtep);
+    struct tb_flood *f = vec_push(&b->floods);
+    f->segment = segment;
+    f->vtep = vi;
+}
+
+void
+dp_tb_add_neigh(struct dp_tables_builder *b, uint32_t segment,
+                const uint8_t ip[16], const struct eth_addr *mac)
+{
+    struct dp_neigh_entry *n = vec_push(&b->neighs);
+    n->segment = segment;
+    memcpy(n->ip, ip, 16);
+    n->mac = *mac;
+}
+
+/* Smallest power of two >= 2 * n (load factor <= 1/2), at least 16. */
+static uint32_t
+table_capacity(uint32_t n)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    return cap;
+}
+
+static uint32_t
+neigh_hash(uint32_t segment, const uint8_t ip[16])
+{
+    return hash_bytes(ip, 16, segment);
+}
+
+const struct eth_addr *
+dp_neigh_lookup(const struct dp_tables *t, uint32_t segment,
+                const uint8_t ip[16])
+{
+    uint32_t i = neigh_hash(segment, ip) & t->neigh_mask;
+
+    for (;;) {
+        const struct dp_neigh_entry *e = &t->neighs[i];
+        if (e->segment == DP_SEG_NONE) {
+            return NULL;
+        }
+        if (e->segment == segment && !memcmp(e->ip, ip, 16)) {
+            return &e->mac;
+        }
+        i = (i + 1) & t->neigh_mask;
+    }
+}
+
+static void
+insert_mac(struct dp_tables *t, const struct dp_mac_entry *entry)
+{
+    uint32_t i = (uint32_t)hash_mix64(entry->key) & t->mac_mask;
+
+    while (t->macs[i].key && t->macs[i].key != entry->key) {
+        i = (i + 1) & t->mac_mask;
+    }
+    t->macs[i] = *entry; /* a later duplicate replaces an earlier one */
+}
+
+static void
+build_segments(struct dp_tables *t, struct dp_tables_builder *b)
+{
+    const struct tb_seg *segs = b->segs.items;
+    const struct tb_local *locals = b->locals.items;
+    const struct tb_flood *floods = b->floods.items;
+
+    t->n_segments = b->segs.n;
+    t->segments = xcalloc(t->n_segments, sizeof *t->segments);
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        struct dp_segment *seg = &t->segments[s];
+        seg->vni = segs[s].vni;
+        seg->encap = segs[s].encap;
+        seg->tunnel_port =
+            segs[s].encap == DP_ENCAP_GENEVE ? DP_PORT_GENEVE : DP_PORT_VXLAN;
+    }
+    for (uint32_t i = 0; i < b->locals.n; i++) {
+        t->segments[locals[i].segment].n_local++;
+    }
+    for (uint32_t i = 0; i < b->floods.n; i++) {
+        t->segments[floods[i].segment].n_flood++;
+    }
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        struct dp_segment *seg = &t->segments[s];
+        seg->local_ports = xcalloc(seg->n_local, sizeof *seg->local_ports);
+        seg->flood = xcalloc(seg->n_flood, sizeof *seg->flood);
+        seg->n_local = 0;
+        seg->n_flood = 0;
+    }
+    for (uint32_t i = 0; i < b->locals.n; i++) {
+        struct dp_segment *seg = &t->segments[locals[i].segment];
+        seg->local_ports[seg->n_local++] = locals[i].port;
+    }
+    for (uint32_t i = 0; i < b->floods.n; i++) {
+        struct dp_segment *seg = &t->segments[floods[i].segment];
+        seg->flood[seg->n_flood++] = t->vteps[floods[i].vtep];
+    }
+
+    /* VNI maps. */
+    t->vni_mask = table_capacity(t->n_segments) - 1;
+    for (int e = 0; e < 2; e++) {
+        t->vni_map[e] = xcalloc(t->vni_mask + 1, sizeof *t->vni_map[e]);
+    }
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        uint32_t vni = t->segments[s].vni;
+        typeof(t->vni_map[0]) map = t->vni_map[t->segments[s].encap];
+        uint32_t i = (uint32_t)hash_mix64(vni) & t->vni_mask;
+        while (map[i].vni && map[i].vni != vni) {
+            i = (i + 1) & t->vni_mask;
+        }
+        map[i].vni = vni;
+        map[i].segment = s;
+    }
+}
+
+struct dp_tables *
+dp_tables_build(struct dp_tables_builder *b)
+{
+    struct dp_tables *t = xcalloc(1, sizeof *t);
+    const struct tb_local *locals = b->locals.items;
+    const struct tb_remote *remotes = b->remotes.items;
+    const struct dp_neigh_entry *neighs = b->neighs.items;
+
+    t->generation = b->generation;
+    t->n_ports = b->n_ports;
+    t->ports = b->ports;
+    b->ports = NULL;
+    t->vifs = xcalloc(t->n_ports ? t->n_ports : 1, sizeof *t->vifs);
+    for (uint32_t i = 0; i < t->n_ports; i++) {
+        t->vifs[i].segment = DP_SEG_NONE;
+    }
+
+    t->n_vteps = b->vteps.n;
+    t->vteps = xcalloc(t->n_vteps ? t->n_vteps : 1, sizeof *t->vteps);
+    if (t->n_vteps) {
+        memcpy(t->vteps, b->vteps.items, t->n_vteps * sizeof *t->vteps);
+    }
+
+    build_segments(t, b);
+
+    t->mac_mask = table_capacity(b->locals.n + b->remotes.n) - 1;
+    t->macs = xcalloc(t->mac_mask + 1, sizeof *t->macs);
+    for (uint32_t i = 0; i < b->remotes.n; i++) {
+        const struct tb_remote *r = &remotes[i];
+        struct dp_mac_entry e = {
+            .key = dp_mac_key(r->segment, &r->mac),
+            .vtep = r->vtep,
+            .port = t->segments[r->segment].tunnel_port,
+            .remote = 1,
+            .lport = r->lport,
+        };
+        insert_mac(t, &e);
+    }
+    for (uint32_t i = 0; i < b->locals.n; i++) {
+        const struct tb_local *l = &locals[i];
+        struct dp_mac_entry e = {
+            .key = dp_mac_key(l->segment, &l->mac),
+            .port = l->port,
+            .lport = l->lport,
+        };
+        insert_mac(t, &e); /* local wins over a stale remote binding */
+        if (l->port < t->n_ports) {
+            t->vifs[l->port].segment = l->segment;
+            t->vifs[l->port].lport = l->lport;
+            t->vifs[l->port].mac = l->mac;
+        }
+    }
+
+    t->neigh_mask = table_capacity(b->neighs.n) - 1;
+    t->neighs = xcalloc(t->neigh_mask + 1, sizeof *t->neighs);
+    for (uint32_t i = 0; i <= t->neigh_mask; i++) {
+        t->neighs[i].segment = DP_SEG_NONE;
+    }
+    for (uint32_t n = 0; n < b->neighs.n; n++) {
+        const struct dp_neigh_entry *src = &neighs[n];
+        uint32_t i = neigh_hash(src->segment, src->ip) & t->neigh_mask;
+        while (t->neighs[i].segment != DP_SEG_NONE &&
+               !(t->neighs[i].segment == src->segment &&
+                 !memcmp(t->neighs[i].ip, src->ip, 16))) {
+            i = (i + 1) & t->neigh_mask;
+        }
+        t->neighs[i] = *src;
+    }
+
+    dp_tables_builder_destroy(b);
+    return t;
+}
+
+void
+dp_tables_free(struct dp_tables *t)
+{
+    if (!t) {
+        return;
+    }
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        free(t->segments[s].local_ports);
+        free(t->segments[s].flood);
+    }
+    free(t->segments);
+    free(t->ports);
+    free(t->vifs);
+    free(t->vteps);
+    free(t->macs);
+    free(t->neighs);
+    free(t->vni_map[0]);
+    free(t->vni_map[1]);
+    free(t);
+}

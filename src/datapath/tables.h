@@ -1,0 +1,182 @@
+/* The datapath's forwarding state: one immutable snapshot ("tables") that
+ * the control side builds and publishes whole, and packet threads read
+ * without locks (see datapath.h for the swap).  Nothing here changes after
+ * dp_tables_build(): a configuration change builds a new snapshot.
+ *
+ * Contents:
+ *   - ports: the datapath's port array (index = pkt->in_port / out_port);
+ *     index DP_PORT_GENEVE and DP_PORT_VXLAN are the tunnel ports.
+ *   - vif bindings: for each VIF port, its segment and logical port id.
+ *   - segments: VNI, encapsulation, local member ports, flood endpoints.
+ *   - a MAC table keyed by (segment, MAC): a local port or a remote VTEP.
+ *   - a neighbour table keyed by (segment, IP): the MAC that owns the IP,
+ *     used to answer ARP and IPv6 ND locally.
+ *   - a VNI -> segment map per encapsulation.
+ * All hash tables use open addressing with linear probing over a
+ * power-of-two array sized for a load factor of at most 1/2. */
+#ifndef WEFT_DP_TABLES_H
+#define WEFT_DP_TABLES_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/proto.h"
+#include "lib/hash.h"
+
+struct dp_port;
+
+#define DP_PORT_GENEVE    0
+#define DP_PORT_VXLAN     1
+#define DP_PORT_FIRST_VIF 2
+#define DP_SEG_NONE       UINT32_MAX
+
+enum dp_encap { DP_ENCAP_GENEVE, DP_ENCAP_VXLAN };
+
+struct dp_vtep {
+    uint8_t addr[16]; /* IPv4-mapped or IPv6 */
+};
+
+struct dp_segment {
+    uint32_t vni;
+    enum dp_encap encap;
+    uint16_t tunnel_port;  /* DP_PORT_GENEVE or DP_PORT_VXLAN */
+    uint16_t n_local;      /* local member ports */
+    uint16_t *local_ports; /* their port indices */
+    uint32_t n_flood;      /* remote endpoints for BUM replication */
+    struct dp_vtep *flood; /* their addresses */
+};
+
+struct dp_vif {
+    uint32_t segment;    /* DP_SEG_NONE when unbound */
+    uint32_t lport;      /* logical port id */
+    struct eth_addr mac; /* the port's own MAC */
+};
+
+/* Where a MAC lives. */
+struct dp_mac_entry {
+    uint64_t key;   /* (segment + 1) << 48 | MAC; 0 = empty slot */
+    uint32_t vtep;  /* index into tables->vteps, for remote entries */
+    uint16_t port;  /* local port index, or the tunnel port if remote */
+    uint8_t remote; /* 1: behind a tunnel */
+    uint8_t pad;
+    uint32_t lport; /* logical port id, 0 unknown */
+};
+
+struct dp_neigh_entry {
+    uint32_t segment;    /* DP_SEG_NONE = empty slot */
+    uint8_t ip[16];      /* IPv4-mapped or IPv6 */
+    struct eth_addr mac; /* owner */
+};
+
+struct dp_tables {
+    uint64_t generation; /* increases with every published snapshot */
+
+    struct dp_port **ports; /* not owned: the agent owns port objects */
+    uint32_t n_ports;
+    struct dp_vif *vifs; /* n_ports entries; tunnels are unbound */
+
+    struct dp_segment *segments;
+    uint32_t n_segments;
+
+    struct dp_vtep *vteps; /* distinct remote endpoints */
+    uint32_t n_vteps;
+
+    struct dp_mac_entry *macs;
+    uint32_t mac_mask; /* capacity - 1 */
+
+    struct dp_neigh_entry *neighs;
+    uint32_t neigh_mask;
+
+    /* VNI -> segment, one small table per encapsulation. */
+    struct {
+        uint32_t vni, segment;
+    } * vni_map[2];
+    uint32_t vni_mask;
+};
+
+static inline uint64_t
+dp_mac_key(uint32_t segment, const struct eth_addr *mac)
+{
+    uint64_t k = (uint64_t)(segment + 1) << 48;
+    for (int i = 0; i < ETH_ADDR_LEN; i++) {
+        k |= (uint64_t)mac->b[i] << (40 - 8 * i);
+    }
+    return k;
+}
+
+/* Returns the entry for (segment, mac) or NULL. */
+static inline const struct dp_mac_entry *
+dp_mac_lookup(const struct dp_tables *t, uint32_t segment,
+              const struct eth_addr *mac)
+{
+    uint64_t key = dp_mac_key(segment, mac);
+    uint32_t i = (uint32_t)hash_mix64(key) & t->mac_mask;
+
+    for (;;) {
+        const struct dp_mac_entry *e = &t->macs[i];
+        if (e->key == key) {
+            return e;
+        }
+        if (!e->key) {
+            return NULL;
+        }
+        i = (i + 1) & t->mac_mask;
+    }
+}
+
+/* Returns the segment index for 'vni' under 'encap', or DP_SEG_NONE. */
+static inline uint32_t
+dp_vni_lookup(const struct dp_tables *t, enum dp_encap encap, uint32_t vni)
+{
+    uint32_t i = (uint32_t)hash_mix64(vni) & t->vni_mask;
+
+    for (;;) {
+        uint32_t v = t->vni_map[encap][i].vni;
+        if (!v) {
+            return DP_SEG_NONE; /* empty slot; VNI 0 is never stored */
+        }
+        if (v == vni) {
+            return t->vni_map[encap][i].segment;
+        }
+        i = (i + 1) & t->vni_mask;
+    }
+}
+
+/* Returns the MAC owning 'ip' (16 bytes) in 'segment', or NULL. */
+const struct eth_addr *dp_neigh_lookup(const struct dp_tables *,
+                                       uint32_t segment, const uint8_t ip[16]);
+
+/* ---- Building a snapshot (control side only). ---- */
+
+struct dp_tables_builder;
+
+struct dp_tables_builder *dp_tables_builder_create(uint64_t generation);
+/* Frees a builder that was not built. NULL is fine. */
+void dp_tables_builder_destroy(struct dp_tables_builder *);
+
+/* Sets the port array (copied).  Ports at DP_PORT_GENEVE/VXLAN may be NULL
+ * if that encapsulation is unused. */
+void dp_tb_set_ports(struct dp_tables_builder *, struct dp_port **ports,
+                     uint32_t n_ports);
+/* Adds a segment; returns its index. */
+uint32_t dp_tb_add_segment(struct dp_tables_builder *, uint32_t vni,
+                           enum dp_encap);
+/* Binds VIF port 'port' to 'segment' as logical port 'lport' with 'mac'. */
+void dp_tb_add_local(struct dp_tables_builder *, uint32_t segment,
+                     uint16_t port, uint32_t lport, const struct eth_addr *);
+/* Adds a MAC behind remote endpoint 'vtep' (16-byte address). */
+void dp_tb_add_remote(struct dp_tables_builder *, uint32_t segment,
+                      const struct eth_addr *, const uint8_t vtep[16],
+                      uint32_t lport);
+/* Adds an endpoint to the segment's BUM replication list. */
+void dp_tb_add_flood(struct dp_tables_builder *, uint32_t segment,
+                     const uint8_t vtep[16]);
+/* Records that 'mac' owns 'ip' in 'segment' (ARP/ND answers). */
+void dp_tb_add_neigh(struct dp_tables_builder *, uint32_t segment,
+                     const uint8_t ip[16], const struct eth_addr *);
+
+/* Consumes the builder and returns the immutable snapshot. */
+struct dp_tables *dp_tables_build(struct dp_tables_builder *);
+void dp_tables_free(struct dp_tables *); /* NULL is fine */
+
+#endif
