@@ -26,7 +26,7 @@ failed_suites=()
 run_suite() {
   local name=$1; shift
   [ -n "$FILTER" ] && [[ "$name" != *"$FILTER"* ]] && return 0
-  local log="$LOGDIR/$name.log"
+  local log="$LOGDIR/${name//\//_}.log"
   echo "=== $name"
   local start=$SECONDS
   timeout --kill-after=10 "$SUITE_TIMEOUT" "$@" >"$log" 2>&1
