@@ -139,7 +139,12 @@ bench: deps
 	@$(MAKE) --no-print-directory VARIANT=release build
 	@for s in bench/bench-*.sh; do bash "$$s" || exit 1; done
 
-bench-%: deps
+# One phony target per bench/bench-<area>.sh (a static pattern, so it can
+# never match a file such as build/release/bench/bench-dp).
+BENCH_AREAS := $(patsubst bench/bench-%.sh,%,$(wildcard bench/bench-*.sh))
+BENCH_TARGETS := $(addprefix bench-,$(BENCH_AREAS))
+.PHONY: $(BENCH_TARGETS)
+$(BENCH_TARGETS): bench-%: deps
 	@$(MAKE) --no-print-directory VARIANT=release build
 	@bash bench/bench-$*.sh
 

@@ -37,8 +37,21 @@
  *   ]
  * }
  *
- * A MAC may appear once per segment (local or remote).  Addresses are kept
- * as 16-byte IPv6 or IPv4-mapped (::ffff:a.b.c.d) values. */
+ * A MAC may appear once per segment (local or remote), and so may an IP
+ * address.  Port ids (local "id" and remote "port_id" share one id space)
+ * and interface names are unique in the whole file.  All MACs are unicast
+ * and non-zero; all addresses are unicast (not unspecified, multicast or
+ * 255.255.255.255).  A vtep or flood vtep is never underlay.local_ip and has
+ * its address family.  "segments", "ports" and "remote" may be left out
+ * (empty).  Limits: 16 MiB of text, 4096 segments, 65536 ports, remotes and
+ * flood vteps per segment, 16 IPs per port or remote.  docs/agent-config.md
+ * is the operator's reference.
+ *
+ * Addresses are kept as 16-byte IPv6 or IPv4-mapped (::ffff:a.b.c.d)
+ * values, so IPv4 written either way is the same address.
+ *
+ * Thread-safety: the functions keep no state; a parsed config is immutable
+ * and may be read from any thread. */
 #ifndef WEFT_AGENT_CONFIG_H
 #define WEFT_AGENT_CONFIG_H 1
 
@@ -99,17 +112,24 @@ struct agent_config {
 /* Parses and validates JSON text.  On success returns 0 and a config the
  * caller frees with agent_config_free().  On failure returns EINVAL, sets
  * *cfgp to NULL and writes into 'err' a message that names the field by its
- * JSON path, e.g. "segments[1].ports[0].mac: not a MAC address: \"zz\"". */
+ * JSON path, e.g. "segments[1].ports[0].mac: not a MAC address: \"zz\"",
+ * or for malformed JSON "JSON syntax error at line L, column C: ...".  The
+ * message is printable ASCII, truncated to fit 'err_size' ('err' may be NULL
+ * when 'err_size' is 0).  'json' need not be NUL-terminated. */
 int agent_config_parse(const char *json, size_t len, struct agent_config **cfgp,
                        char *err, size_t err_size);
-/* Reads 'path' and parses it as above; errors also name the file. */
+/* Reads 'path' and parses it as above; every message starts "<path>: ".
+ * Returns 0, the errno of a failed open() or read() (message
+ * "<path>: <strerror>"), or EINVAL for a file that is too large or invalid. */
 int agent_config_load(const char *path, struct agent_config **cfgp, char *err,
                       size_t err_size);
 void agent_config_free(struct agent_config *); /* NULL is fine */
 
-/* True if 'ip' is IPv4-mapped; then *v4 is the address in network order. */
+/* True if 'ip' is IPv4-mapped; then *v4 (if not NULL) is the address in
+ * network order. */
 bool cfg_ip_is_v4(const struct cfg_ip *ip, uint32_t *v4);
-/* Formats into buf (INET6_ADDRSTRLEN at least); returns buf. */
+/* Formats into buf (INET6_ADDRSTRLEN at least); returns buf.  IPv4-mapped
+ * addresses print as dotted quads.  If 'size' is too small, buf is "". */
 const char *cfg_ip_format(const struct cfg_ip *ip, char *buf, size_t size);
 
 #endif

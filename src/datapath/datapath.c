@@ -113,7 +113,7 @@ datapath_create(const struct datapath_options *opts)
     atomic_init(&dp->seen_generation, 0);
     atomic_init(&dp->stop, false);
     dp->pool = dp_pool_create(opts->n_buffers, opts->frame_size);
-    dp->pipeline = dp_pipeline_create(dp->pool, opts->underlay_mtu);
+    dp->pipeline = dp_pipeline_create(dp->pool);
     dp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (dp->wake_fd < 0) {
         LOG_ERROR("datapath", "msg=\"eventfd failed\" error=\"%s\"",

@@ -22,10 +22,9 @@
 #include "datapath/tables.h"
 
 struct datapath_options {
-    uint32_t underlay_mtu; /* bytes, outer IP packet */
-    uint32_t n_buffers;    /* packet buffers in the thread's pool */
-    uint32_t frame_size;   /* bytes per buffer (>= 64 KiB for GSO) */
-    bool busy_poll;        /* never sleep */
+    uint32_t n_buffers;  /* packet buffers in the thread's pool */
+    uint32_t frame_size; /* bytes per buffer (>= 64 KiB for GSO) */
+    bool busy_poll;      /* never sleep */
 };
 
 struct datapath;

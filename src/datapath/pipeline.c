@@ -12,7 +12,6 @@
 
 struct dp_pipeline {
     struct dp_pool *pool;   /* for clones and GSO segments */
-    uint32_t underlay_mtu;  /* largest outer IP packet */
     struct dp_counters ctr; /* this thread's counters */
     struct dp_batch *out;   /* per output port queue */
     uint32_t n_out;         /* entries in 'out' */
@@ -21,11 +20,10 @@ struct dp_pipeline {
 };
 
 struct dp_pipeline *
-dp_pipeline_create(struct dp_pool *pool, uint32_t underlay_mtu)
+dp_pipeline_create(struct dp_pool *pool)
 {
     struct dp_pipeline *pl = xcalloc(1, sizeof *pl);
     pl->pool = pool;
-    pl->underlay_mtu = underlay_mtu;
     return pl;
 }
 
@@ -207,6 +205,14 @@ struct tunnel_dest {
     uint32_t src_lport;
 };
 
+static inline bool
+vtep_is_v4(const struct dp_vtep *v)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0,    0,
+                                       0, 0, 0, 0, 0xff, 0xff};
+    return !memcmp(v->addr, prefix, sizeof prefix);
+}
+
 static void
 emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
             struct dp_packet *pkt, const void *aux)
@@ -224,8 +230,9 @@ emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
     }
     overhead = (td->seg->encap == DP_ENCAP_GENEVE ? DP_GENEVE_OVERHEAD
                                                   : DP_VXLAN_OVERHEAD) +
-               DP_UNDERLAY_V4_OVERHEAD;
-    if (unlikely(pkt->len + overhead > pl->underlay_mtu)) {
+               (vtep_is_v4(td->vtep) ? DP_UNDERLAY_V4_OVERHEAD
+                                     : DP_UNDERLAY_V6_OVERHEAD);
+    if (unlikely(pkt->len + overhead > t->underlay_mtu)) {
         drop(pl, pkt, DP_DROP_TOO_BIG);
         return;
     }
@@ -254,7 +261,7 @@ flood(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt,
     uint32_t n_targets = 0;
 
     pl->ctr.flooded++;
-    for (uint16_t i = 0; i < seg->n_local; i++) {
+    for (uint32_t i = 0; i < seg->n_local; i++) {
         uint16_t port = seg->local_ports[i];
         if (port == in_port) {
             continue;

@@ -42,10 +42,8 @@ struct dp_counters {
 struct dp_pipeline;
 
 /* Creates a pipeline drawing buffers (for clones and segments) from
- * 'pool', which must outlive it.  'underlay_mtu' bounds encapsulated
- * frames (outer IP + UDP + tunnel header + inner frame). */
-struct dp_pipeline *dp_pipeline_create(struct dp_pool *pool,
-                                       uint32_t underlay_mtu);
+ * 'pool', which must outlive it. */
+struct dp_pipeline *dp_pipeline_create(struct dp_pool *pool);
 void dp_pipeline_destroy(struct dp_pipeline *); /* NULL is fine */
 
 /* Processes 'n' frames received on port 'in_port' of 't'.  Takes ownership

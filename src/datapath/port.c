@@ -5,6 +5,8 @@
 
 static const struct dp_port_class *const port_classes[] = {
     &dp_port_dummy_class,
+    &dp_port_afpacket_class, /* VIFs: veth, tap (port-afpacket.c) */
+    &dp_port_udptun_class,   /* tunnel underlay (port-udptun.c) */
     /* Providers register here. */
 };
 

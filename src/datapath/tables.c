@@ -50,6 +50,7 @@ vec_push(struct tb_vec *v)
 
 struct dp_tables_builder {
     uint64_t generation;
+    uint32_t underlay_mtu;
     struct dp_port **ports;
     uint32_t n_ports;
     struct tb_vec segs;    /* struct tb_seg */
@@ -65,6 +66,7 @@ dp_tables_builder_create(uint64_t generation)
 {
     struct dp_tables_builder *b = xcalloc(1, sizeof *b);
     b->generation = generation;
+    b->underlay_mtu = 1500;
     b->segs.size = sizeof(struct tb_seg);
     b->locals.size = sizeof(struct tb_local);
     b->remotes.size = sizeof(struct tb_remote);
@@ -98,6 +100,12 @@ dp_tb_set_ports(struct dp_tables_builder *b, struct dp_port **ports,
     b->ports = xcalloc(n_ports, sizeof *ports);
     memcpy(b->ports, ports, n_ports * sizeof *ports);
     b->n_ports = n_ports;
+}
+
+void
+dp_tb_set_underlay_mtu(struct dp_tables_builder *b, uint32_t mtu)
+{
+    b->underlay_mtu = mtu;
 }
 
 uint32_t
@@ -242,10 +250,23 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
         seg->n_local = 0;
         seg->n_flood = 0;
     }
+    /* A port with several MACs is a member once. */
+    uint32_t *member_of = xmalloc((b->n_ports + 1) * sizeof *member_of);
+    for (uint32_t i = 0; i <= b->n_ports; i++) {
+        member_of[i] = DP_SEG_NONE;
+    }
     for (uint32_t i = 0; i < b->locals.n; i++) {
         struct dp_segment *seg = &t->segments[locals[i].segment];
-        seg->local_ports[seg->n_local++] = locals[i].port;
+        uint16_t port = locals[i].port;
+        if (port < b->n_ports && member_of[port] == locals[i].segment) {
+            continue;
+        }
+        if (port < b->n_ports) {
+            member_of[port] = locals[i].segment;
+        }
+        seg->local_ports[seg->n_local++] = port;
     }
+    free(member_of);
     for (uint32_t i = 0; i < b->floods.n; i++) {
         struct dp_segment *seg = &t->segments[floods[i].segment];
         seg->flood[seg->n_flood++] = t->vteps[floods[i].vtep];
@@ -277,6 +298,7 @@ dp_tables_build(struct dp_tables_builder *b)
     const struct dp_neigh_entry *neighs = b->neighs.items;
 
     t->generation = b->generation;
+    t->underlay_mtu = b->underlay_mtu;
     t->n_ports = b->n_ports;
     t->ports = b->ports;
     b->ports = NULL;

@@ -40,7 +40,7 @@ struct dp_segment {
     uint32_t vni;
     enum dp_encap encap;
     uint16_t tunnel_port;  /* DP_PORT_GENEVE or DP_PORT_VXLAN */
-    uint16_t n_local;      /* local member ports */
+    uint32_t n_local;      /* local member ports (distinct) */
     uint16_t *local_ports; /* their port indices */
     uint32_t n_flood;      /* remote endpoints for BUM replication */
     struct dp_vtep *flood; /* their addresses */
@@ -69,7 +69,8 @@ struct dp_neigh_entry {
 };
 
 struct dp_tables {
-    uint64_t generation; /* increases with every published snapshot */
+    uint64_t generation;   /* increases with every published snapshot */
+    uint32_t underlay_mtu; /* largest outer IP packet, bytes */
 
     struct dp_port **ports; /* not owned: the agent owns port objects */
     uint32_t n_ports;
@@ -158,6 +159,8 @@ void dp_tables_builder_destroy(struct dp_tables_builder *);
  * if that encapsulation is unused. */
 void dp_tb_set_ports(struct dp_tables_builder *, struct dp_port **ports,
                      uint32_t n_ports);
+/* Sets the underlay MTU (default 1500). */
+void dp_tb_set_underlay_mtu(struct dp_tables_builder *, uint32_t mtu);
 /* Adds a segment; returns its index. */
 uint32_t dp_tb_add_segment(struct dp_tables_builder *, uint32_t vni,
                            enum dp_encap);

@@ -47,13 +47,14 @@ setup(void)
     uint8_t ip[16];
 
     pool = dp_pool_create(512, 4096);
-    pl = dp_pipeline_create(pool, 1600);
+    pl = dp_pipeline_create(pool);
     for (int i = 0; i < N_PORTS; i++) {
         char name[16];
         snprintf(name, sizeof name, "p%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
     }
     dp_tb_set_ports(b, ports, N_PORTS);
+    dp_tb_set_underlay_mtu(b, 1600);
     uint32_t blue = dp_tb_add_segment(b, 5001, DP_ENCAP_GENEVE);
     uint32_t red = dp_tb_add_segment(b, 5002, DP_ENCAP_VXLAN);
     dp_tb_add_local(b, blue, 2, 11, &mac_a);

@@ -1,0 +1,512 @@
+/* weft-agent's local control plane (agent.h). */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/ctl.h"
+#include "datapath/datapath.h"
+#include "datapath/port.h"
+#include "lib/log.h"
+
+#define RETRY_NS    1000000000ull /* pending ports: retry every second */
+#define SPORT_BASE  49152         /* first tunnel source port */
+#define SPORT_COUNT 16            /* source ports per tunnel type */
+
+/* One datapath port index. */
+struct agent_port {
+    char ifname[IFNAMSIZ];  /* interface (VIF) or label (tunnel); "" free */
+    struct dp_port *port;   /* NULL while pending */
+    bool offloads;          /* opened with virtio-net headers */
+    bool wanted;            /* in the current configuration */
+    uint64_t next_retry_ns; /* when to try opening again */
+    int last_error;         /* errno of the last failed open */
+};
+
+struct agent {
+    struct datapath *dp;
+    struct agent_config *cfg; /* applied configuration, NULL before any */
+    struct agent_port *ports; /* index = datapath port index */
+    uint32_t n_ports;         /* slots in use: highest index + 1 */
+    uint32_t cap;             /* slots allocated */
+    uint64_t generation;      /* of the last published snapshot */
+};
+
+struct agent *
+agent_create(void)
+{
+    struct agent *a = xcalloc(1, sizeof *a);
+    struct datapath_options opts = {
+        .n_buffers = 1024,
+        .frame_size = DP_MAX_FRAME,
+        .busy_poll = false,
+    };
+
+    a->dp = datapath_create(&opts);
+    if (!a->dp) {
+        free(a);
+        return NULL;
+    }
+    a->cap = 16;
+    a->ports = xcalloc(a->cap, sizeof *a->ports);
+    a->n_ports = DP_PORT_FIRST_VIF;
+    strcpy(a->ports[DP_PORT_GENEVE].ifname, "geneve");
+    strcpy(a->ports[DP_PORT_VXLAN].ifname, "vxlan");
+    return a;
+}
+
+void
+agent_destroy(struct agent *a)
+{
+    if (!a) {
+        return;
+    }
+    datapath_destroy(a->dp); /* stops the packet thread first */
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        dp_port_close(a->ports[i].port);
+    }
+    free(a->ports);
+    agent_config_free(a->cfg);
+    free(a);
+}
+
+static int
+open_port(struct agent *a, uint32_t index)
+{
+    struct agent_port *ap = &a->ports[index];
+    struct dp_port_config pc = {.offloads = ap->offloads};
+    const struct dp_port_class *class = &dp_port_afpacket_class;
+    int error;
+
+    if (index < DP_PORT_FIRST_VIF) {
+        const struct agent_config *cfg = a->cfg;
+        class = &dp_port_udptun_class;
+        pc.udp_port =
+            index == DP_PORT_GENEVE ? cfg->geneve_port : cfg->vxlan_port;
+        memcpy(pc.local_addr, cfg->local_ip.b, 16);
+        pc.sport_min = (uint16_t)(SPORT_BASE + index * SPORT_COUNT);
+        pc.sport_count = SPORT_COUNT;
+    }
+    pc.busy_poll = a->cfg->busy_poll;
+    error = class->open(ap->ifname, &pc, &ap->port);
+    if (error) {
+        ap->port = NULL;
+        if (error != ap->last_error) {
+            LOG_WARN("agent", "msg=\"port pending\" port=%s error=\"%s\"",
+                     ap->ifname, strerror(error));
+        }
+        ap->last_error = error;
+        ap->next_retry_ns = time_nsec() + RETRY_NS;
+        return error;
+    }
+    if (ap->last_error) {
+        LOG_INFO("agent", "msg=\"port opened after retry\" port=%s",
+                 ap->ifname);
+    }
+    ap->last_error = 0;
+    return 0;
+}
+
+static uint32_t
+find_or_alloc_slot(struct agent *a, const char *ifname)
+{
+    uint32_t free_slot = UINT32_MAX;
+
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        if (!strcmp(a->ports[i].ifname, ifname)) {
+            return i;
+        }
+        if (!a->ports[i].ifname[0] && free_slot == UINT32_MAX) {
+            free_slot = i;
+        }
+    }
+    if (free_slot == UINT32_MAX) {
+        if (a->n_ports == a->cap) {
+            a->cap *= 2;
+            a->ports = xrealloc(a->ports, a->cap * sizeof *a->ports);
+        }
+        free_slot = a->n_ports++;
+    }
+    memset(&a->ports[free_slot], 0, sizeof a->ports[free_slot]);
+    snprintf(a->ports[free_slot].ifname, IFNAMSIZ, "%s", ifname);
+    return free_slot;
+}
+
+static uint32_t
+slot_of(const struct agent *a, const char *ifname)
+{
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        if (!strcmp(a->ports[i].ifname, ifname)) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+/* Builds a snapshot of the applied configuration and the open ports. */
+static struct dp_tables *
+build_tables(struct agent *a)
+{
+    const struct agent_config *cfg = a->cfg;
+    struct dp_tables_builder *b = dp_tables_builder_create(++a->generation);
+    struct dp_port **ports = xcalloc(a->n_ports, sizeof *ports);
+
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        ports[i] = a->ports[i].port;
+    }
+    dp_tb_set_ports(b, ports, a->n_ports);
+    dp_tb_set_underlay_mtu(b, cfg->mtu);
+    free(ports);
+
+    for (uint32_t s = 0; s < cfg->n_segments; s++) {
+        const struct cfg_segment *seg = &cfg->segments[s];
+        uint32_t si = dp_tb_add_segment(
+            b, seg->vni,
+            seg->encap == CFG_ENCAP_VXLAN ? DP_ENCAP_VXLAN : DP_ENCAP_GENEVE);
+
+        for (uint32_t p = 0; p < seg->n_ports; p++) {
+            const struct cfg_port *cp = &seg->ports[p];
+            uint32_t slot = slot_of(a, cp->ifname);
+            dp_tb_add_local(b, si, (uint16_t)slot, cp->id, &cp->mac);
+            for (uint32_t i = 0; i < cp->n_ips; i++) {
+                dp_tb_add_neigh(b, si, cp->ips[i].b, &cp->mac);
+            }
+        }
+        for (uint32_t r = 0; r < seg->n_remotes; r++) {
+            const struct cfg_remote *cr = &seg->remotes[r];
+            dp_tb_add_remote(b, si, &cr->mac, cr->vtep.b, cr->port_id);
+            for (uint32_t i = 0; i < cr->n_ips; i++) {
+                dp_tb_add_neigh(b, si, cr->ips[i].b, &cr->mac);
+            }
+        }
+        for (uint32_t f = 0; f < seg->n_flood_vteps; f++) {
+            dp_tb_add_flood(b, si, seg->flood_vteps[f].b);
+        }
+    }
+    return dp_tables_build(b);
+}
+
+/* Publishes a snapshot of the current state, then closes 'retired'. */
+static void
+publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
+{
+    struct dp_tables *old = datapath_publish(a->dp, build_tables(a));
+
+    dp_tables_free(old);
+    for (uint32_t i = 0; i < n_retired; i++) {
+        dp_port_close(retired[i]);
+    }
+}
+
+static bool
+tunnel_config_changed(const struct agent_config *old,
+                      const struct agent_config *new_)
+{
+    return !old || memcmp(&old->local_ip, &new_->local_ip, 16) ||
+           old->geneve_port != new_->geneve_port ||
+           old->vxlan_port != new_->vxlan_port ||
+           old->busy_poll != new_->busy_poll;
+}
+
+int
+agent_apply(struct agent *a, struct agent_config *cfg)
+{
+    struct dp_port **retired = xcalloc(a->n_ports + 2, sizeof *retired);
+    uint32_t n_retired = 0, n_vifs = 0;
+    bool reopen_tunnels = tunnel_config_changed(a->cfg, cfg);
+    struct agent_config *old_cfg = a->cfg;
+
+    a->cfg = cfg;
+
+    /* Tunnels: reopen only if their addressing changed. */
+    for (uint32_t i = 0; i < DP_PORT_FIRST_VIF; i++) {
+        if (reopen_tunnels) {
+            if (a->ports[i].port) {
+                retired[n_retired++] = a->ports[i].port;
+            }
+            a->ports[i].port = NULL;
+            a->ports[i].last_error = 0;
+        }
+        a->ports[i].wanted = true;
+    }
+
+    /* VIFs: keep the ones that stay, retire the ones that left. */
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        a->ports[i].wanted = false;
+    }
+    for (uint32_t s = 0; s < cfg->n_segments; s++) {
+        for (uint32_t p = 0; p < cfg->segments[s].n_ports; p++) {
+            const char *ifname = cfg->segments[s].ports[p].ifname;
+            uint32_t slot = slot_of(a, ifname);
+            if (slot != UINT32_MAX) {
+                a->ports[slot].wanted = true;
+            }
+        }
+    }
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        struct agent_port *ap = &a->ports[i];
+        if (ap->ifname[0] && (!ap->wanted || ap->offloads != cfg->offloads)) {
+            if (ap->port) {
+                retired = xrealloc(retired, (n_retired + 1) * sizeof *retired);
+                retired[n_retired++] = ap->port;
+            }
+            if (!ap->wanted) {
+                memset(ap, 0, sizeof *ap); /* slot free for reuse */
+            } else {
+                ap->port = NULL; /* reopen with the new offload setting */
+                ap->last_error = 0;
+            }
+        }
+    }
+    for (uint32_t s = 0; s < cfg->n_segments; s++) {
+        for (uint32_t p = 0; p < cfg->segments[s].n_ports; p++) {
+            uint32_t slot =
+                find_or_alloc_slot(a, cfg->segments[s].ports[p].ifname);
+            a->ports[slot].wanted = true;
+            a->ports[slot].offloads = cfg->offloads;
+            n_vifs++;
+        }
+    }
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        if (a->ports[i].wanted && !a->ports[i].port) {
+            open_port(a, i);
+        }
+    }
+
+    publish(a, retired, n_retired);
+    free(retired);
+    agent_config_free(old_cfg);
+    LOG_INFO("agent",
+             "msg=\"configuration applied\" generation=%" PRIu64
+             " segments=%" PRIu32 " ports=%" PRIu32 " retired=%" PRIu32,
+             a->generation, cfg->n_segments, n_vifs, n_retired);
+    return 0;
+}
+
+int
+agent_reload(struct agent *a, const char *path, char *err, size_t size)
+{
+    struct agent_config *cfg;
+    int error = agent_config_load(path, &cfg, err, size);
+
+    if (error) {
+        LOG_ERROR("agent",
+                  "msg=\"configuration rejected, keeping the "
+                  "running one\" error=\"%s\"",
+                  err);
+        return error;
+    }
+    return agent_apply(a, cfg);
+}
+
+void
+agent_retry_pending(struct agent *a)
+{
+    uint64_t now = time_nsec();
+    bool opened = false;
+
+    if (!a->cfg) {
+        return;
+    }
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        struct agent_port *ap = &a->ports[i];
+        if (ap->wanted && !ap->port && now >= ap->next_retry_ns &&
+            !open_port(a, i)) {
+            opened = true;
+        }
+    }
+    if (opened) {
+        publish(a, NULL, 0);
+    }
+}
+
+/* ---- Control socket commands. ---- */
+
+static const char *
+segment_name_of_slot(const struct agent *a, uint32_t slot, uint32_t *lport)
+{
+    const struct agent_config *cfg = a->cfg;
+    for (uint32_t s = 0; cfg && s < cfg->n_segments; s++) {
+        for (uint32_t p = 0; p < cfg->segments[s].n_ports; p++) {
+            const struct cfg_port *cp = &cfg->segments[s].ports[p];
+            if (!strcmp(cp->ifname, a->ports[slot].ifname)) {
+                *lport = cp->id;
+                return cfg->segments[s].name;
+            }
+        }
+    }
+    return "-";
+}
+
+static int
+cmd_ports(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    (void)argc;
+    (void)argv;
+    ctl_reply_printf(r, "%-5s %-15s %-8s %-8s %-12s %-8s %12s %12s %10s\n",
+                     "index", "name", "type", "state", "segment", "lport",
+                     "rx_packets", "tx_packets", "tx_drops");
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        const struct agent_port *ap = &a->ports[i];
+        uint32_t lport = 0;
+        const char *seg = "-";
+        if (!ap->ifname[0] || !ap->wanted) {
+            continue;
+        }
+        if (i >= DP_PORT_FIRST_VIF) {
+            seg = segment_name_of_slot(a, i, &lport);
+        }
+        const struct dp_port_stats *st = ap->port ? &ap->port->stats : NULL;
+        ctl_reply_printf(
+            r,
+            "%-5" PRIu32 " %-15s %-8s %-8s %-12s %-8" PRIu32 " %12" PRIu64
+            " %12" PRIu64 " %10" PRIu64 "\n",
+            i, ap->ifname, i < DP_PORT_FIRST_VIF ? "tunnel" : "vif",
+            ap->port ? "up" : "pending", seg, lport, st ? st->rx_packets : 0,
+            st ? st->tx_packets : 0, st ? st->tx_dropped : 0);
+    }
+    return 0;
+}
+
+static void
+format_mac(const struct eth_addr *m, char buf[18])
+{
+    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->b[0], m->b[1],
+             m->b[2], m->b[3], m->b[4], m->b[5]);
+}
+
+static int
+cmd_macs(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    const struct agent_config *cfg = a->cfg;
+    const char *only = argc > 1 ? argv[1] : NULL;
+    char mac[18], ip[64];
+
+    ctl_reply_printf(r, "%-12s %-8s %-17s %-7s %-15s %s\n", "segment", "vni",
+                     "mac", "where", "port/vtep", "lport");
+    for (uint32_t s = 0; cfg && s < cfg->n_segments; s++) {
+        const struct cfg_segment *seg = &cfg->segments[s];
+        if (only && strcmp(only, seg->name)) {
+            continue;
+        }
+        for (uint32_t p = 0; p < seg->n_ports; p++) {
+            format_mac(&seg->ports[p].mac, mac);
+            ctl_reply_printf(
+                r, "%-12s %-8" PRIu32 " %-17s %-7s %-15s %" PRIu32 "\n",
+                seg->name, seg->vni, mac, "local", seg->ports[p].ifname,
+                seg->ports[p].id);
+        }
+        for (uint32_t i = 0; i < seg->n_remotes; i++) {
+            format_mac(&seg->remotes[i].mac, mac);
+            cfg_ip_format(&seg->remotes[i].vtep, ip, sizeof ip);
+            ctl_reply_printf(
+                r, "%-12s %-8" PRIu32 " %-17s %-7s %-15s %" PRIu32 "\n",
+                seg->name, seg->vni, mac, "remote", ip,
+                seg->remotes[i].port_id);
+        }
+    }
+    if (only && cfg) {
+        bool found = false;
+        for (uint32_t s = 0; s < cfg->n_segments; s++) {
+            found |= !strcmp(only, cfg->segments[s].name);
+        }
+        if (!found) {
+            ctl_reply_printf(r, "no segment named \"%s\"\n", only);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+cmd_tunnels(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    const struct agent_config *cfg = a->cfg;
+    char ip[64];
+    (void)argc;
+    (void)argv;
+
+    if (!cfg) {
+        ctl_reply_printf(r, "no configuration\n");
+        return 0;
+    }
+    cfg_ip_format(&cfg->local_ip, ip, sizeof ip);
+    ctl_reply_printf(r,
+                     "local endpoint %s, geneve udp/%u, vxlan udp/%u, "
+                     "underlay mtu %" PRIu32 "\n",
+                     ip, cfg->geneve_port, cfg->vxlan_port, cfg->mtu);
+    for (uint32_t i = 0; i < DP_PORT_FIRST_VIF; i++) {
+        const struct agent_port *ap = &a->ports[i];
+        const struct dp_port_stats *st = ap->port ? &ap->port->stats : NULL;
+        ctl_reply_printf(r,
+                         "  %-6s %-7s rx %" PRIu64 " tx %" PRIu64
+                         " tx_dropped %" PRIu64 "\n",
+                         ap->ifname, ap->port ? "up" : "pending",
+                         st ? st->rx_packets : 0, st ? st->tx_packets : 0,
+                         st ? st->tx_dropped : 0);
+    }
+    ctl_reply_printf(r, "peers:\n");
+    for (uint32_t s = 0; s < cfg->n_segments; s++) {
+        const struct cfg_segment *seg = &cfg->segments[s];
+        for (uint32_t f = 0; f < seg->n_flood_vteps; f++) {
+            cfg_ip_format(&seg->flood_vteps[f], ip, sizeof ip);
+            ctl_reply_printf(
+                r, "  %-15s segment %s vni %" PRIu32 " %s\n", ip, seg->name,
+                seg->vni, seg->encap == CFG_ENCAP_VXLAN ? "vxlan" : "geneve");
+        }
+    }
+    return 0;
+}
+
+static int
+cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    struct dp_counters c;
+    (void)argc;
+    (void)argv;
+
+    datapath_get_counters(a->dp, &c);
+#define SHOW(F) ctl_reply_printf(r, "%-16s %" PRIu64 "\n", #F, c.F)
+    SHOW(rx_packets);
+    SHOW(tx_packets);
+    SHOW(l2_local);
+    SHOW(l2_remote);
+    SHOW(flooded);
+    SHOW(replicas);
+    SHOW(decap);
+    SHOW(arp_replies);
+    SHOW(nd_replies);
+    SHOW(gso_frames);
+    SHOW(gso_segments);
+    SHOW(csum_completed);
+#undef SHOW
+    ctl_reply_printf(r, "drops:\n");
+    for (int d = 1; d < DP_DROP_N_REASONS; d++) {
+        if (c.drops[d]) {
+            ctl_reply_printf(r, "  %-20s %-10" PRIu64 " %s\n",
+                             dp_drop_name((enum dp_drop)d), c.drops[d],
+                             dp_drop_description((enum dp_drop)d));
+        }
+    }
+    return 0;
+}
+
+void
+agent_register_ctl(struct agent *a, struct ctl_server *ctl)
+{
+    ctl_register(ctl, "ports", "", "list datapath ports and their counters",
+                 cmd_ports, a);
+    ctl_register(ctl, "macs", "[SEGMENT]",
+                 "show the MAC table (local ports and remote bindings)",
+                 cmd_macs, a);
+    ctl_register(ctl, "tunnels", "", "show tunnel sockets and peers",
+                 cmd_tunnels, a);
+    ctl_register(ctl, "counters", "",
+                 "show pipeline counters and drops by reason", cmd_counters, a);
+}

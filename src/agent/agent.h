@@ -1,0 +1,40 @@
+/* weft-agent's local control plane: turns a configuration into datapath
+ * ports and forwarding snapshots, and exposes state on the control socket.
+ *
+ * Port identity is the interface name: a port that stays in the config
+ * keeps its datapath port index and its open socket across reloads, so
+ * traffic on unchanged segments never stops.  A port whose interface does
+ * not exist (yet) is kept "pending" and retried every second; the same for
+ * a tunnel socket whose underlay address is not (yet) configured.
+ *
+ * Everything here runs on the control thread; the datapath thread only
+ * sees the snapshots published through datapath.h. */
+#ifndef WEFT_AGENT_AGENT_H
+#define WEFT_AGENT_AGENT_H 1
+
+#include <stddef.h>
+
+#include "agent/config.h"
+
+struct agent;
+struct ctl_server;
+
+/* Creates an agent with no configuration and a running datapath. */
+struct agent *agent_create(void);
+void agent_destroy(struct agent *); /* NULL is fine */
+
+/* Applies 'cfg' atomically (takes ownership).  Returns 0; a port that
+ * cannot open yet stays pending (logged), never failing the apply. */
+int agent_apply(struct agent *, struct agent_config *cfg);
+
+/* Loads 'path' and applies it.  On a bad file returns EINVAL, writes the
+ * reason (naming the field) into 'err', and keeps the running state. */
+int agent_reload(struct agent *, const char *path, char *err, size_t size);
+
+/* Retries pending ports; call about once a second. */
+void agent_retry_pending(struct agent *);
+
+/* Registers the agent's commands (ports, macs, tunnels, counters). */
+void agent_register_ctl(struct agent *, struct ctl_server *);
+
+#endif
