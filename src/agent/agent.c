@@ -386,6 +386,16 @@ cmd_macs(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     const char *only = argc > 1 ? argv[1] : NULL;
     char mac[18], ip[64];
 
+    if (only) {
+        bool found = false;
+        for (uint32_t s = 0; cfg && s < cfg->n_segments; s++) {
+            found |= !strcmp(only, cfg->segments[s].name);
+        }
+        if (!found) {
+            ctl_reply_printf(r, "no segment named \"%s\"\n", only);
+            return 1;
+        }
+    }
     ctl_reply_printf(r, "%-12s %-8s %-17s %-7s %-15s %s\n", "segment", "vni",
                      "mac", "where", "port/vtep", "lport");
     for (uint32_t s = 0; cfg && s < cfg->n_segments; s++) {
@@ -407,16 +417,6 @@ cmd_macs(int argc, const char *argv[], struct ctl_reply *r, void *a_)
                 r, "%-12s %-8" PRIu32 " %-17s %-7s %-15s %" PRIu32 "\n",
                 seg->name, seg->vni, mac, "remote", ip,
                 seg->remotes[i].port_id);
-        }
-    }
-    if (only && cfg) {
-        bool found = false;
-        for (uint32_t s = 0; s < cfg->n_segments; s++) {
-            found |= !strcmp(only, cfg->segments[s].name);
-        }
-        if (!found) {
-            ctl_reply_printf(r, "no segment named \"%s\"\n", only);
-            return 1;
         }
     }
     return 0;
