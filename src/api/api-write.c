@@ -1,0 +1,1208 @@
+/* Writes as store transactions (see api-write.h).
+ *
+ * The transaction callbacks here run on the store's committer thread,
+ * serialized with every other write, and see the store as their own
+ * earlier writes left it.  They report API errors through 'w->err' and
+ * return EINVAL so that the store rolls everything back.  Index keys
+ * (references, VNIs, MACs; see model.h) are maintained in the same
+ * transaction as the objects they index. */
+#include "api/api-write.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api-audit.h"
+#include "api/api-auth.h"
+#include "lib/hash.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+/* Errors raised inside a transaction abort it with this store error. */
+#define WRITE_ABORT EINVAL
+
+struct api_write *
+write_new(struct api_ctx *ctx, enum write_kind kind,
+          const struct model_path *mp, json_t *body, struct api_principal *who)
+{
+    struct api_write *w = xcalloc(1, sizeof *w);
+
+    w->ctx = ctx;
+    w->kind = kind;
+    if (mp) {
+        w->mp = *mp;
+    }
+    w->body = body;
+    w->who = *who;
+    memset(who, 0, sizeof *who);
+    return w;
+}
+
+void
+write_free(struct api_write *w)
+{
+    if (w) {
+        json_decref(w->body);
+        json_decref(w->reply.body);
+        json_decref(w->deletes);
+        api_error_clear(&w->err);
+        api_principal_clear(&w->who);
+        free(w);
+    }
+}
+
+/* ---- Preparation (caller's thread). ---- */
+
+static bool
+write_is_child_collection(int kind, const char *name)
+{
+    for (const struct model_type *const *t = model_children(kind); *t; t++) {
+        if (!strcmp((*t)->collection, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Names of the child collections of 'kind', for model_validate()'s skip
+ * list. */
+static void
+write_child_names(int kind, const char *names[4])
+{
+    size_t n = 0;
+    for (const struct model_type *const *t = model_children(kind); *t && n < 3;
+         t++) {
+        names[n++] = (*t)->collection;
+    }
+    names[n] = NULL;
+}
+
+static enum api_err
+write_authorize_path(struct api_write *w, const struct model_path *mp,
+                     enum api_method method, struct api_error *e)
+{
+    char path[MODEL_KEY_MAX];
+
+    if (auth_authorize(&w->who, method, AUTH_OBJECTS, mp, e)) {
+        model_api_path(mp, mp->depth, path);
+        api_fmt(e->message, sizeof e->message, "token may not %s %s",
+                api_method_name(method), path);
+        api_utf8_trim(e->message);
+    }
+    return e->code;
+}
+
+/* Checks a subtree PATCH body at 'mp' (an object, or the root). */
+static enum api_err
+write_check_tree(struct api_write *w, const struct model_path *mp, json_t *node,
+                 const char *prefix, struct api_error *e)
+{
+    int kind = mp->depth ? (int)mp->types[mp->depth - 1]->kind : -1;
+    const char *children[4];
+    const char *key;
+    json_t *v;
+    char name[256];
+
+    if (!json_is_object(node)) {
+        return api_error_set(e, API_ERR_NOT_AN_OBJECT, prefix,
+                             "'%s' must be a JSON object",
+                             *prefix ? prefix : "body");
+    }
+    if (++w->n_objects > w->ctx->max_subtree_objects) {
+        return api_error_set(e, API_ERR_TOO_MANY, prefix,
+                             "a PATCH may touch at most %zu objects",
+                             w->ctx->max_subtree_objects);
+    }
+    write_child_names(kind, children);
+    if (mp->depth) {
+        if (model_validate(mp->types[mp->depth - 1], node, false,
+                           mp->ids[mp->depth - 1], prefix, children, e) ||
+            write_authorize_path(w, mp, API_PATCH, e)) {
+            return e->code;
+        }
+    } else {
+        json_object_foreach(node, key, v)
+        {
+            if (!write_is_child_collection(-1, key)) {
+                return api_error_set(e, API_ERR_UNKNOWN_FIELD, key,
+                                     "unknown field '%s' (the root has "
+                                     "only 'projects' and 'hosts')",
+                                     key);
+            }
+        }
+    }
+    for (const struct model_type *const *t = model_children(kind); *t; t++) {
+        json_t *coll = json_object_get(node, (*t)->collection);
+        const char *id;
+        json_t *child;
+
+        if (!coll) {
+            continue;
+        }
+        api_fmt(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "",
+                (*t)->collection);
+        if (!json_is_object(coll)) {
+            return api_error_set(e, API_ERR_WRONG_TYPE, name,
+                                 "'%s' must be an object mapping ids to "
+                                 "objects (or null to delete)",
+                                 name);
+        }
+        json_object_foreach(coll, id, child)
+        {
+            struct model_path cmp = *mp;
+            char cname[256];
+
+            api_fmt(cname, sizeof cname, "%s.%s", name, id);
+            if (!val_id(id)) {
+                return api_error_set(e, API_ERR_BAD_FORMAT, cname,
+                                     "'%s': invalid id", cname);
+            }
+            cmp.types[cmp.depth] = *t;
+            snprintf(cmp.ids[cmp.depth], sizeof cmp.ids[0], "%s", id);
+            cmp.depth++;
+            cmp.collection = false;
+            if (json_is_null(child)) {
+                if (write_authorize_path(w, &cmp, API_DELETE, e)) {
+                    return e->code;
+                }
+                continue;
+            }
+            if (write_check_tree(w, &cmp, child, cname, e)) {
+                return e->code;
+            }
+        }
+    }
+    return API_OK;
+}
+
+static enum api_err
+write_prepare_token(struct api_write *w, struct api_error *e)
+{
+    const char *name, *role;
+    json_t *projects = NULL, *v;
+    enum api_role r;
+    const char *key;
+    size_t i;
+
+    if (!json_is_object(w->body)) {
+        return api_error_set(e, API_ERR_NOT_AN_OBJECT, NULL, NULL);
+    }
+    json_object_foreach(w->body, key, v)
+    {
+        if (strcmp(key, "name") && strcmp(key, "role") &&
+            strcmp(key, "projects")) {
+            return api_error_set(e, API_ERR_UNKNOWN_FIELD, key,
+                                 "unknown field '%s'", key);
+        }
+    }
+    v = json_object_get(w->body, "name");
+    if (!v) {
+        return api_error_set(e, API_ERR_MISSING_FIELD, "name",
+                             "'name' is required");
+    }
+    name = json_string_value(v);
+    if (!name || !val_printable(name) || !*name || strlen(name) > 64) {
+        return api_error_set(e, API_ERR_BAD_FORMAT, "name",
+                             "'name' must be 1-64 printable characters");
+    }
+    v = json_object_get(w->body, "role");
+    if (!v) {
+        return api_error_set(e, API_ERR_MISSING_FIELD, "role",
+                             "'role' is required");
+    }
+    role = json_string_value(v);
+    if (!role || !auth_role_from_string(role, &r)) {
+        return api_error_set(e, API_ERR_BAD_FORMAT, "role",
+                             "'role' must be admin, project-admin or "
+                             "auditor");
+    }
+    projects = json_object_get(w->body, "projects");
+    if (r == API_ROLE_PROJECT_ADMIN && !projects) {
+        return api_error_set(e, API_ERR_MISSING_FIELD, "projects",
+                             "a project-admin token needs 'projects'");
+    }
+    if (projects && (!json_is_array(projects) || r != API_ROLE_PROJECT_ADMIN ||
+                     json_array_size(projects) > 100)) {
+        return api_error_set(e, API_ERR_WRONG_TYPE, "projects",
+                             "'projects' must be an array of at most 100 "
+                             "project ids, for project-admin tokens only");
+    }
+    json_array_foreach(projects, i, v)
+    {
+        if (!json_is_string(v) || !val_id(json_string_value(v))) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, "projects",
+                                 "'projects[%zu]' is not a valid id", i);
+        }
+    }
+    return API_OK;
+}
+
+enum api_err
+write_prepare(struct api_write *w, struct api_error *e)
+{
+    const struct model_type *t =
+        w->mp.depth ? w->mp.types[w->mp.depth - 1] : NULL;
+    const char *children[4];
+    json_t *rev;
+
+    /* The router only builds valid combinations; refuse the rest anyway. */
+    if (((w->kind == WRITE_PUT || w->kind == WRITE_DELETE) &&
+         (!t || w->mp.collection)) ||
+        (w->kind == WRITE_CREATE && (!t || !w->mp.collection)) ||
+        (w->kind == WRITE_PATCH && w->mp.collection)) {
+        return api_error_set(e, API_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
+    }
+    switch (w->kind) {
+    case WRITE_TOKEN_CREATE:
+        return write_prepare_token(w, e);
+    case WRITE_TOKEN_DELETE:
+    case WRITE_DELETE:
+        if (w->body) {
+            return api_error_set(e, API_ERR_BAD_JSON, NULL,
+                                 "DELETE takes no body");
+        }
+        return API_OK;
+    case WRITE_CREATE: {
+        json_t *id = json_object_get(w->body, "id");
+        if (!json_is_object(w->body)) {
+            return api_error_set(e, API_ERR_NOT_AN_OBJECT, NULL, NULL);
+        }
+        if (!id) {
+            return api_error_set(e, API_ERR_MISSING_FIELD, "id",
+                                 "'id' is required to create an object");
+        }
+        if (!json_is_string(id) || !val_id(json_string_value(id))) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, "id",
+                                 "'id' must be 1-%d characters of letters, "
+                                 "digits, '_', '.', '-'",
+                                 VAL_ID_MAX);
+        }
+        snprintf(w->mp.ids[w->mp.depth - 1], sizeof w->mp.ids[0], "%s",
+                 json_string_value(id));
+        w->mp.collection = false;
+        if (write_authorize_path(w, &w->mp, API_POST, e)) {
+            return e->code;
+        }
+    }
+        /* fall through */
+    case WRITE_PUT:
+        write_child_names((int)t->kind, children);
+        if (!json_is_object(w->body)) {
+            return api_error_set(e, API_ERR_NOT_AN_OBJECT, NULL, NULL);
+        }
+        for (size_t i = 0; children[i]; i++) {
+            if (json_object_get(w->body, children[i])) {
+                return api_error_set(e, API_ERR_UNKNOWN_FIELD, children[i],
+                                     "'%s' may only be given in a PATCH",
+                                     children[i]);
+            }
+        }
+        if (model_validate(t, w->body, true, w->mp.ids[w->mp.depth - 1], "",
+                           NULL, e)) {
+            return e->code;
+        }
+        break;
+    case WRITE_PATCH:
+        if (write_check_tree(w, &w->mp, w->body, "", e)) {
+            return e->code;
+        }
+        break;
+    }
+    rev = json_object_get(w->body, "_revision");
+    if (!w->if_match && rev) {
+        w->if_match = (uint64_t)json_integer_value(rev);
+    }
+    return API_OK;
+}
+
+/* ---- Transactions (committer thread). ---- */
+
+/* Per-run state of one transaction attempt. */
+struct write_run {
+    struct api_write *w;   /* the request */
+    struct store_txn *txn; /* the transaction */
+    int64_t now;           /* timestamp for this write */
+    json_t *parent;        /* parent object of the object being written */
+};
+
+static enum api_err write_fail(struct write_run *run, enum api_err code,
+                               const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum api_err
+write_fail(struct write_run *run, enum api_err code, const char *field,
+           const char *fmt, ...)
+{
+    struct api_error *e = &run->w->err;
+    char msg[512];
+    va_list args;
+
+    if (e->code) {
+        return e->code;
+    }
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof msg, fmt, args);
+    va_end(args);
+    return api_error_set(e, code, field, "%s", msg);
+}
+
+/* Store errors other than the expected ones become INTERNAL. */
+static enum api_err
+write_store_error(struct write_run *run, int error)
+{
+    return write_fail(run, API_ERR_UNAVAILABLE, NULL, "store error: %s",
+                      strerror(error));
+}
+
+static json_t *
+write_get_json(struct write_run *run, const char *key, uint64_t *rev,
+               int *errorp)
+{
+    struct store_kv kv;
+    json_t *obj = NULL;
+    int error = store_txn_get(run->txn, key, &kv);
+
+    if (!error) {
+        obj = json_loadb(kv.value, kv.value_len, 0, NULL);
+        if (rev) {
+            *rev = kv.mod_rev;
+        }
+        error = obj ? 0 : EIO;
+    }
+    store_kv_clear(&kv);
+    if (errorp) {
+        *errorp = error;
+    }
+    return obj;
+}
+
+static int
+write_put_json(struct write_run *run, const char *key, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    int error = text ? store_txn_put(run->txn, key, text, strlen(text)) : EIO;
+    free(text);
+    return error;
+}
+
+static int
+write_put_string(struct write_run *run, const char *key, const char *value)
+{
+    return store_txn_put(run->txn, key, value, strlen(value));
+}
+
+static bool
+write_exists(struct write_run *run, const char *key, char *value, size_t size)
+{
+    struct store_kv kv;
+    bool exists = !store_txn_get(run->txn, key, &kv);
+
+    if (exists && value) {
+        snprintf(value, size, "%s", kv.value);
+    }
+    store_kv_clear(&kv);
+    return exists;
+}
+
+/* RFC 7386 JSON merge patch; returns a new reference. */
+static json_t *
+write_merge_patch(json_t *target, json_t *patch)
+{
+    const char *key;
+    json_t *v, *result;
+
+    if (!json_is_object(patch)) {
+        return json_deep_copy(patch);
+    }
+    result = json_is_object(target) ? json_deep_copy(target) : json_object();
+    json_object_foreach(patch, key, v)
+    {
+        if (json_is_null(v)) {
+            json_object_del(result, key);
+        } else {
+            json_object_set_new(
+                result, key,
+                write_merge_patch(json_object_get(result, key), v));
+        }
+    }
+    return result;
+}
+
+/* Paths (without "/api/v1") that 'obj' of type 'kind' references. */
+static json_t *
+write_refs_of(enum model_kind kind, json_t *obj)
+{
+    json_t *refs = json_array(), *v;
+    char path[MODEL_KEY_MAX];
+    size_t i;
+
+    if (!obj) {
+        return refs;
+    }
+    if (kind == MODEL_PORT) {
+        const char *host = json_string_value(
+            json_object_get(json_object_get(obj, "attachment"), "host"));
+        if (host) {
+            api_fmt(path, sizeof path, "/hosts/%s", host);
+            json_array_append_new(refs, json_string(path));
+        }
+    } else if (kind == MODEL_GROUP) {
+        json_array_foreach(json_object_get(obj, "members"), i, v)
+        {
+            const char *m = json_string_value(v);
+            if (m && strlen(m) > strlen(MODEL_API_PREFIX)) {
+                json_array_append_new(
+                    refs, json_string(m + strlen(MODEL_API_PREFIX)));
+            }
+        }
+    }
+    return refs;
+}
+
+static bool
+write_array_has(json_t *array, json_t *value)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(array, i, v)
+    {
+        if (json_equal(v, value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Replaces the reference index entries of 'self' (a path without the
+ * prefix): from those of 'old' to those of 'new'. */
+static int
+write_update_refs(struct write_run *run, enum model_kind kind, const char *self,
+                  json_t *old, json_t *new)
+{
+    json_t *old_refs = write_refs_of(kind, old);
+    json_t *new_refs = write_refs_of(kind, new);
+    char key[2 * MODEL_KEY_MAX + 8];
+    json_t *v;
+    size_t i;
+    int error = 0;
+
+    json_array_foreach(old_refs, i, v)
+    {
+        if (!error && !write_array_has(new_refs, v)) {
+            api_fmt(key, sizeof key, "r/%s|%s", json_string_value(v), self);
+            error = store_txn_delete(run->txn, key);
+            error = error == ENOENT ? 0 : error;
+        }
+    }
+    json_array_foreach(new_refs, i, v)
+    {
+        if (!error && !write_array_has(old_refs, v)) {
+            api_fmt(key, sizeof key, "r/%s|%s", json_string_value(v), self);
+            error = write_put_string(run, key, "");
+        }
+    }
+    json_decref(old_refs);
+    json_decref(new_refs);
+    return error;
+}
+
+/* Segment: VNI ownership and allocation, subnet overlap. */
+static enum api_err
+write_check_segment(struct write_run *run, const char *self, json_t *old,
+                    json_t *obj, const char *prefix)
+{
+    json_int_t old_vni = json_integer_value(json_object_get(old, "vni"));
+    json_t *vni_j = json_object_get(obj, "vni");
+    json_t *subnets = json_object_get(obj, "subnets");
+    char key[32], owner[MODEL_KEY_MAX], field[300];
+    json_int_t vni;
+    int error;
+
+    api_fmt(field, sizeof field, "%s%svni", prefix, *prefix ? "." : "");
+    if (vni_j) {
+        vni = json_integer_value(vni_j);
+    } else if (old_vni) {
+        vni = old_vni; /* an allocated VNI sticks */
+    } else {
+        /* Allocate from the pool, starting at the cursor. */
+        uint32_t lo = run->w->ctx->vni_min, hi = run->w->ctx->vni_max;
+        uint64_t span = (uint64_t)hi - lo + 1, tries;
+        char cursor[32];
+        uint32_t next = lo;
+
+        if (write_exists(run, "x/vni-next", cursor, sizeof cursor)) {
+            next = (uint32_t)strtoul(cursor, NULL, 10);
+            next = next < lo || next > hi ? lo : next;
+        }
+        for (tries = 0; tries < span; tries++) {
+            api_fmt(key, sizeof key, "v/%08" PRIu32, next);
+            if (!write_exists(run, key, NULL, 0)) {
+                break;
+            }
+            next = next == hi ? lo : next + 1;
+        }
+        if (tries == span) {
+            return write_fail(run, API_ERR_VNI_EXHAUSTED, field,
+                              "no free VNI in the pool %" PRIu32 "-%" PRIu32,
+                              lo, hi);
+        }
+        vni = next;
+        api_fmt(cursor, sizeof cursor, "%" PRIu32, next == hi ? lo : next + 1);
+        if ((error = write_put_string(run, "x/vni-next", cursor))) {
+            return write_store_error(run, error);
+        }
+    }
+    json_object_set_new(obj, "vni", json_integer(vni));
+    if (vni != old_vni) {
+        api_fmt(key, sizeof key, "v/%08" JSON_INTEGER_FORMAT, vni);
+        if (write_exists(run, key, owner, sizeof owner)) {
+            return write_fail(run, API_ERR_VNI_IN_USE, field,
+                              "VNI %" JSON_INTEGER_FORMAT
+                              " is used by segment %s%s",
+                              vni, MODEL_API_PREFIX, owner);
+        }
+        if ((error = write_put_string(run, key, self))) {
+            return write_store_error(run, error);
+        }
+        if (old_vni) {
+            api_fmt(key, sizeof key, "v/%08" JSON_INTEGER_FORMAT, old_vni);
+            error = store_txn_delete(run->txn, key);
+            if (error && error != ENOENT) {
+                return write_store_error(run, error);
+            }
+        }
+    }
+
+    /* No two subnets may overlap. */
+    size_t n = json_array_size(subnets);
+    for (size_t i = 0; i < n; i++) {
+        struct val_ip a, b;
+        unsigned alen, blen;
+        val_cidr_parse(json_string_value(json_object_get(
+                           json_array_get(subnets, i), "gateway_address")),
+                       &a, &alen);
+        for (size_t j = 0; j < i; j++) {
+            val_cidr_parse(json_string_value(json_object_get(
+                               json_array_get(subnets, j), "gateway_address")),
+                           &b, &blen);
+            if (val_prefix_overlap(&a, alen, &b, blen)) {
+                api_fmt(field, sizeof field, "%s%ssubnets[%zu]", prefix,
+                        *prefix ? "." : "", i);
+                return write_fail(run, API_ERR_DUPLICATE, field,
+                                  "subnets[%zu] overlaps subnets[%zu]", i, j);
+            }
+        }
+    }
+    return API_OK;
+}
+
+/* Port: IPs inside the segment's subnets, MAC unique on the segment
+ * (generated if absent), attachment host exists. */
+static enum api_err
+write_check_port(struct write_run *run, const char *self, const char *seg_path,
+                 json_t *old, json_t *obj, const char *prefix)
+{
+    json_t *subnets = json_object_get(run->parent, "subnets"), *v;
+    const char *old_mac =
+        json_string_value(json_object_get(old, "mac_address"));
+    const char *host = json_string_value(
+        json_object_get(json_object_get(obj, "attachment"), "host"));
+    char field[300], key[2 * MODEL_KEY_MAX], mac[18], owner[MODEL_KEY_MAX];
+    size_t i;
+    int error;
+
+    json_array_foreach(json_object_get(obj, "ip_addresses"), i, v)
+    {
+        struct val_ip ip, net;
+        unsigned plen;
+        bool inside = json_array_size(subnets) == 0;
+        size_t j;
+        json_t *s;
+
+        val_ip_parse(json_string_value(v), &ip);
+        json_array_foreach(subnets, j, s)
+        {
+            val_cidr_parse(
+                json_string_value(json_object_get(s, "gateway_address")), &net,
+                &plen);
+            inside |= val_ip_in_prefix(&ip, &net, plen);
+        }
+        if (!inside) {
+            api_fmt(field, sizeof field, "%s%sip_addresses[%zu]", prefix,
+                    *prefix ? "." : "", i);
+            return write_fail(run, API_ERR_OUT_OF_RANGE, field,
+                              "%s is in no subnet of segment %s%s",
+                              json_string_value(v), MODEL_API_PREFIX, seg_path);
+        }
+    }
+
+    if (host) {
+        api_fmt(key, sizeof key, "o1/hosts/%s", host);
+        if (!write_exists(run, key, NULL, 0)) {
+            api_fmt(field, sizeof field, "%s%sattachment.host", prefix,
+                    *prefix ? "." : "");
+            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                              "host '%s' does not exist", host);
+        }
+    }
+
+    /* MAC: keep, take the given one, or generate a locally administered
+     * one from the port's path. */
+    api_fmt(field, sizeof field, "%s%smac_address", prefix, *prefix ? "." : "");
+    if (!json_object_get(obj, "mac_address")) {
+        if (old_mac) {
+            json_object_set_new(obj, "mac_address", json_string(old_mac));
+        } else {
+            for (uint32_t salt = 0;; salt++) {
+                uint32_t h = hash_bytes(self, strlen(self), salt);
+                uint32_t h2 = hash_u64(h, salt + 1);
+                api_fmt(mac, sizeof mac, "02:%02x:%02x:%02x:%02x:%02x",
+                        h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff,
+                        (h >> 24) & 0xff, h2 & 0xff);
+                api_fmt(key, sizeof key, "m/%s|%s", seg_path, mac);
+                if (!write_exists(run, key, NULL, 0) || salt > 64) {
+                    break;
+                }
+            }
+            json_object_set_new(obj, "mac_address", json_string(mac));
+        }
+    }
+    /* Normalize to lower case, then claim it. */
+    api_fmt(mac, sizeof mac, "%s",
+            json_string_value(json_object_get(obj, "mac_address")));
+    for (char *p = mac; *p; p++) {
+        *p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    json_object_set_new(obj, "mac_address", json_string(mac));
+    if (!old_mac || strcasecmp(old_mac, mac)) {
+        api_fmt(key, sizeof key, "m/%s|%s", seg_path, mac);
+        if (write_exists(run, key, owner, sizeof owner)) {
+            return write_fail(run, API_ERR_MAC_IN_USE, field,
+                              "MAC %s is used by port %s%s", mac,
+                              MODEL_API_PREFIX, owner);
+        }
+        if ((error = write_put_string(run, key, self))) {
+            return write_store_error(run, error);
+        }
+        if (old_mac) {
+            api_fmt(key, sizeof key, "m/%s|%s", seg_path, old_mac);
+            error = store_txn_delete(run->txn, key);
+            if (error && error != ENOENT) {
+                return write_store_error(run, error);
+            }
+        }
+    }
+    return API_OK;
+}
+
+/* Group: static members exist and belong to the group's project. */
+static enum api_err
+write_check_group(struct write_run *run, const struct model_path *gmp,
+                  json_t *obj, const char *prefix)
+{
+    json_t *v;
+    size_t i;
+
+    json_array_foreach(json_object_get(obj, "members"), i, v)
+    {
+        const char *m = json_string_value(v);
+        struct model_path mmp;
+        char key[MODEL_KEY_MAX], field[300];
+        const struct model_type *t;
+
+        api_fmt(field, sizeof field, "%s%smembers[%zu]", prefix,
+                *prefix ? "." : "", i);
+        if (model_parse_path(m + strlen(MODEL_API_PREFIX), &mmp, NULL) ||
+            mmp.collection) {
+            return write_fail(run, API_ERR_BAD_FORMAT, field,
+                              "'%s' is not an object path", field);
+        }
+        t = mmp.types[mmp.depth - 1];
+        if ((t->kind != MODEL_SEGMENT && t->kind != MODEL_PORT) ||
+            strcmp(mmp.ids[0], gmp->ids[0])) {
+            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                              "members must be segments or ports of "
+                              "project '%s'",
+                              gmp->ids[0]);
+        }
+        model_key(&mmp, mmp.depth, key);
+        if (!write_exists(run, key, NULL, 0)) {
+            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                              "%s does not exist", m);
+        }
+    }
+    return API_OK;
+}
+
+/* Creates, replaces or merges one object.  'input' has been checked by
+ * write_prepare(); 'merge' selects merge-patch semantics. */
+static enum api_err
+write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
+              bool merge, bool create_only, uint64_t expect, const char *prefix,
+              bool *created)
+{
+    const struct model_type *t = mp->types[mp->depth - 1];
+    char key[MODEL_KEY_MAX], self[MODEL_KEY_MAX], parent_key[MODEL_KEY_MAX];
+    const char *children[4];
+    json_t *cur, *obj, *ct;
+    uint64_t cur_rev = 0;
+    int error;
+
+    model_key(mp, mp->depth, key);
+    model_api_path(mp, mp->depth, self);
+    memmove(self, self + strlen(MODEL_API_PREFIX),
+            strlen(self) - strlen(MODEL_API_PREFIX) + 1);
+
+    json_decref(run->parent);
+    run->parent = NULL;
+    if (mp->depth > 1) {
+        model_key(mp, mp->depth - 1, parent_key);
+        run->parent = write_get_json(run, parent_key, NULL, &error);
+        if (!run->parent) {
+            char ppath[MODEL_KEY_MAX];
+            model_api_path(mp, mp->depth - 1, ppath);
+            return write_fail(run, API_ERR_PARENT_NOT_FOUND, prefix,
+                              "parent %s does not exist", ppath);
+        }
+    }
+    cur = write_get_json(run, key, &cur_rev, &error);
+    if (error && error != ENOENT) {
+        return write_store_error(run, error);
+    }
+    if (create_only && cur) {
+        json_decref(cur);
+        return write_fail(run, API_ERR_ALREADY_EXISTS, prefix,
+                          "%s%s already exists", MODEL_API_PREFIX, self);
+    }
+    if (expect && (!cur || cur_rev != expect)) {
+        json_decref(cur);
+        return write_fail(run, API_ERR_REVISION_MISMATCH, prefix,
+                          "%s%s is at revision %" PRIu64 ", not %" PRIu64,
+                          MODEL_API_PREFIX, self, cur_rev, expect);
+    }
+    *created = !cur;
+
+    obj = merge && cur ? write_merge_patch(cur, input)
+                       : write_merge_patch(NULL, input);
+    write_child_names((int)t->kind, children);
+    for (size_t i = 0; children[i]; i++) {
+        json_object_del(obj, children[i]);
+    }
+    model_strip(t, obj);
+    json_object_del(obj, "_create_time");
+    json_object_del(obj, "_last_modified");
+    if (model_validate(t, obj, true, mp->ids[mp->depth - 1], prefix, NULL,
+                       &run->w->err)) {
+        goto out;
+    }
+    switch (t->kind) {
+    case MODEL_SEGMENT:
+        write_check_segment(run, self, cur, obj, prefix);
+        break;
+    case MODEL_PORT: {
+        char seg[MODEL_KEY_MAX];
+        model_api_path(mp, mp->depth - 1, seg);
+        write_check_port(run, self, seg + strlen(MODEL_API_PREFIX), cur, obj,
+                         prefix);
+        break;
+    }
+    case MODEL_GROUP:
+        write_check_group(run, mp, obj, prefix);
+        break;
+    case MODEL_HOST: {
+        json_t *status = json_object_get(cur, "status");
+        json_object_set_new(obj, "status",
+                            status ? json_incref(status)
+                                   : json_string("unknown"));
+        break;
+    }
+    case MODEL_PROJECT:
+    case MODEL_N_KINDS:
+        break;
+    }
+    if (run->w->err.code) {
+        goto out;
+    }
+    if ((error = write_update_refs(run, t->kind, self, cur, obj))) {
+        write_store_error(run, error);
+        goto out;
+    }
+    ct = json_object_get(cur, "_create_time");
+    json_object_set_new(obj, "_create_time",
+                        ct ? json_incref(ct) : json_integer(run->now));
+    json_object_set_new(obj, "_last_modified", json_integer(run->now));
+    if ((error = write_put_json(run, key, obj))) {
+        write_store_error(run, error);
+    }
+out:
+    json_decref(cur);
+    json_decref(obj);
+    return run->w->err.code;
+}
+
+/* Collects up to 10 keys in [start, end) into 'e->related' as API paths;
+ * 'strip' is the length of the key prefix to drop, 'split' a separator
+ * after which the path starts (or 0). */
+static size_t
+write_collect_related(struct write_run *run, const char *start, const char *end,
+                      size_t strip, char split)
+{
+    struct store_kv *kvs;
+    size_t n;
+
+    if (store_txn_range(run->txn, start, end, 10, &kvs, &n) || !n) {
+        return 0;
+    }
+    if (!run->w->err.related) {
+        run->w->err.related = json_array();
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *p = kvs[i].key + strip;
+        char path[MODEL_KEY_MAX];
+        if (split && strchr(p, split)) {
+            p = strchr(p, split) + 1;
+        }
+        api_fmt(path, sizeof path, "%s%s", MODEL_API_PREFIX, p);
+        json_array_append_new(run->w->err.related, json_string(path));
+    }
+    store_kvs_free(kvs, n);
+    return n;
+}
+
+static enum api_err
+write_delete_one(struct write_run *run, const struct model_path *mp,
+                 uint64_t expect, const char *prefix)
+{
+    const struct model_type *t = mp->types[mp->depth - 1];
+    char key[MODEL_KEY_MAX], self[MODEL_KEY_MAX], api_path[MODEL_KEY_MAX];
+    char start[2 * MODEL_KEY_MAX], *end;
+    json_t *cur;
+    uint64_t cur_rev = 0;
+    size_t found = 0;
+    int error;
+
+    model_key(mp, mp->depth, key);
+    model_api_path(mp, mp->depth, api_path);
+    api_fmt(self, sizeof self, "%s", api_path + strlen(MODEL_API_PREFIX));
+    cur = write_get_json(run, key, &cur_rev, &error);
+    if (!cur) {
+        return error == ENOENT ? write_fail(run, API_ERR_NOT_FOUND, prefix,
+                                            "%s does not exist", api_path)
+                               : write_store_error(run, error);
+    }
+    if (expect && cur_rev != expect) {
+        json_decref(cur);
+        return write_fail(run, API_ERR_REVISION_MISMATCH, prefix,
+                          "%s is at revision %" PRIu64 ", not %" PRIu64,
+                          api_path, cur_rev, expect);
+    }
+    if (t->kind == MODEL_PROJECT && !strcmp(mp->ids[0], "default")) {
+        json_decref(cur);
+        return write_fail(run, API_ERR_PROTECTED, prefix,
+                          "the default project cannot be deleted");
+    }
+
+    /* Children first: the caller must delete them explicitly. */
+    for (const struct model_type *const *c = model_children((int)t->kind); *c;
+         c++) {
+        api_fmt(start, sizeof start, "o%d%s/%s/", mp->depth + 1, self,
+                (*c)->collection);
+        end = store_prefix_end(start);
+        found += write_collect_related(run, start, end, 2, 0);
+        free(end);
+    }
+    if (found) {
+        json_decref(cur);
+        return write_fail(run, API_ERR_HAS_CHILDREN, prefix,
+                          "%s still has %s%zu child object(s); delete them "
+                          "first (see 'related')",
+                          api_path, found >= 10 ? "at least " : "", found);
+    }
+    api_fmt(start, sizeof start, "r/%s|", self);
+    end = store_prefix_end(start);
+    found = write_collect_related(run, start, end, 2, '|');
+    free(end);
+    if (found) {
+        char names[400] = "";
+        size_t i;
+        json_t *v;
+        json_array_foreach(run->w->err.related, i, v)
+        {
+            if (strlen(names) + json_string_length(v) + 3 < sizeof names) {
+                strcat(names, i ? ", " : "");
+                strcat(names, json_string_value(v));
+            }
+        }
+        json_decref(cur);
+        return write_fail(run, API_ERR_REFERENCED, prefix,
+                          "%s is referenced by %s", api_path, names);
+    }
+
+    /* Release what the object holds in the indexes. */
+    if (t->kind == MODEL_SEGMENT) {
+        api_fmt(start, sizeof start, "v/%08" JSON_INTEGER_FORMAT,
+                json_integer_value(json_object_get(cur, "vni")));
+        store_txn_delete(run->txn, start);
+    } else if (t->kind == MODEL_PORT) {
+        char seg[MODEL_KEY_MAX];
+        model_api_path(mp, mp->depth - 1, seg);
+        api_fmt(start, sizeof start, "m/%s|%s", seg + strlen(MODEL_API_PREFIX),
+                json_string_value(json_object_get(cur, "mac_address")));
+        store_txn_delete(run->txn, start);
+    }
+    error = write_update_refs(run, t->kind, self, cur, NULL);
+    if (!error) {
+        error = store_txn_delete(run->txn, key);
+    }
+    json_decref(cur);
+    return error ? write_store_error(run, error) : API_OK;
+}
+
+/* Pass 1 of a subtree PATCH: upserts in document order (parents before
+ * children; hosts before projects, segments before groups), collecting
+ * deletes for pass 2. */
+static enum api_err
+write_apply_tree(struct write_run *run, const struct model_path *mp,
+                 json_t *node, const char *prefix, uint64_t expect)
+{
+    int kind = mp->depth ? (int)mp->types[mp->depth - 1]->kind : -1;
+    const struct model_type *const *kids = model_children(kind);
+    const struct model_type *order[4];
+    size_t n_order = 0;
+    char name[256];
+
+    if (mp->depth) {
+        const char *key;
+        json_t *v;
+        bool has_own = false, created;
+        char okey[MODEL_KEY_MAX];
+
+        json_object_foreach(node, key, v)
+        {
+            if (!write_is_child_collection(kind, key) &&
+                !model_is_server_field(key)) {
+                has_own = true;
+            }
+        }
+        model_key(mp, mp->depth, okey);
+        if (has_own || expect || !write_exists(run, okey, NULL, 0)) {
+            json_t *own = json_deep_copy(node);
+            enum api_err err = write_put_one(run, mp, own, true, false, expect,
+                                             prefix, &created);
+            json_decref(own);
+            if (err) {
+                return err;
+            }
+        }
+    }
+    /* Hosts before projects so ports may reference new hosts. */
+    for (size_t i = 0; kids[i]; i++) {
+        if (kids[i]->kind == MODEL_HOST) {
+            order[n_order++] = kids[i];
+        }
+    }
+    for (size_t i = 0; kids[i]; i++) {
+        if (kids[i]->kind != MODEL_HOST) {
+            order[n_order++] = kids[i];
+        }
+    }
+    for (size_t k = 0; k < n_order; k++) {
+        json_t *coll = json_object_get(node, order[k]->collection), *child;
+        const char *id;
+
+        api_fmt(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "",
+                order[k]->collection);
+        json_object_foreach(coll, id, child)
+        {
+            struct model_path cmp = *mp;
+            char cname[256];
+
+            api_fmt(cname, sizeof cname, "%s.%s", name, id);
+            cmp.types[cmp.depth] = order[k];
+            snprintf(cmp.ids[cmp.depth], sizeof cmp.ids[0], "%s", id);
+            cmp.depth++;
+            if (json_is_null(child)) {
+                char key[MODEL_KEY_MAX];
+                model_key(&cmp, cmp.depth, key);
+                json_array_append_new(
+                    run->w->deletes,
+                    json_pack("{s:s, s:s}", "key", key, "field", cname));
+                continue;
+            }
+            json_t *rev = json_object_get(child, "_revision");
+            if (write_apply_tree(run, &cmp, child, cname,
+                                 (uint64_t)json_integer_value(rev))) {
+                return run->w->err.code;
+            }
+        }
+    }
+    return API_OK;
+}
+
+static void
+write_reply_object(struct write_run *run, const struct model_path *mp,
+                   int status)
+{
+    char key[MODEL_KEY_MAX];
+    uint64_t rev = 0;
+    json_t *obj;
+
+    model_key(mp, mp->depth, key);
+    obj = write_get_json(run, key, &rev, NULL);
+    if (obj) {
+        model_decorate(mp, obj, rev);
+    }
+    run->w->reply.status = status;
+    run->w->reply.body = obj;
+    run->w->reply.etag = true;
+}
+
+static int
+write_txn(struct store_txn *txn, void *w_)
+{
+    struct api_write *w = w_;
+    struct write_run run = {w, txn, api_now_ms(), NULL};
+    char path[MODEL_KEY_MAX];
+    bool created = false;
+    int error;
+
+    /* A backend may run us again: start from a clean slate. */
+    api_error_clear(&w->err);
+    json_decref(w->reply.body);
+    memset(&w->reply, 0, sizeof w->reply);
+    json_decref(w->deletes);
+    w->deletes = json_array();
+    model_api_path(&w->mp, w->mp.depth, path);
+
+    switch (w->kind) {
+    case WRITE_PUT:
+    case WRITE_CREATE:
+        if (!write_put_one(&run, &w->mp, w->body, false,
+                           w->kind == WRITE_CREATE, w->if_match, "",
+                           &created)) {
+            write_reply_object(&run, &w->mp, created ? 201 : 200);
+        }
+        break;
+    case WRITE_PATCH:
+        if (!write_apply_tree(&run, &w->mp, w->body, "", w->if_match)) {
+            /* Pass 2: deletes, children before parents. */
+            for (size_t i = json_array_size(w->deletes); i-- > 0;) {
+                json_t *d = json_array_get(w->deletes, i);
+                struct model_path dmp;
+                if (model_key_parse(
+                        json_string_value(json_object_get(d, "key")), &dmp) &&
+                    write_delete_one(
+                        &run, &dmp, 0,
+                        json_string_value(json_object_get(d, "field")))) {
+                    break;
+                }
+            }
+        }
+        if (!w->err.code) {
+            if (w->mp.depth) {
+                write_reply_object(&run, &w->mp, 200);
+            } else {
+                w->reply.status = 200;
+                w->reply.body = json_pack("{s:I}", "_revision",
+                                          (json_int_t)store_txn_revision(txn));
+            }
+        }
+        break;
+    case WRITE_DELETE:
+        if (!write_delete_one(&run, &w->mp, w->if_match, "")) {
+            w->reply.status = 204;
+        }
+        break;
+    case WRITE_TOKEN_CREATE: {
+        enum api_role role;
+        char id[17];
+        const char *name = json_string_value(json_object_get(w->body, "name"));
+        json_t *projects = json_object_get(w->body, "projects");
+
+        auth_role_from_string(
+            json_string_value(json_object_get(w->body, "role")), &role);
+        error = auth_txn_create_token(txn, name, role, projects, w->secret, id);
+        if (error) {
+            write_store_error(&run, error);
+            break;
+        }
+        w->reply.status = 201;
+        w->reply.body =
+            json_pack("{s:s, s:s, s:s, s:s}", "id", id, "token", w->secret,
+                      "name", name, "role", auth_role_name(role));
+        if (projects) {
+            json_object_set(w->reply.body, "projects", projects);
+        }
+        api_fmt(path, sizeof path, "%s/tokens/%s", MODEL_API_PREFIX, id);
+        break;
+    }
+    case WRITE_TOKEN_DELETE:
+        error = auth_txn_delete_token(txn, w->token_id);
+        if (error) {
+            write_fail(
+                &run, error == ENOENT ? API_ERR_NOT_FOUND : API_ERR_UNAVAILABLE,
+                NULL, "no token with id '%s'", w->token_id);
+            break;
+        }
+        w->reply.status = 204;
+        api_fmt(path, sizeof path, "%s/tokens/%s", MODEL_API_PREFIX,
+                w->token_id);
+        break;
+    }
+    json_decref(run.parent);
+
+    if (!w->err.code) {
+        error = audit_txn_record(
+            txn, &w->who,
+            api_method_name(w->kind == WRITE_CREATE  ? API_POST
+                            : w->kind == WRITE_PUT   ? API_PUT
+                            : w->kind == WRITE_PATCH ? API_PATCH
+                            : w->kind == WRITE_DELETE ||
+                                    w->kind == WRITE_TOKEN_DELETE
+                                ? API_DELETE
+                                : API_POST),
+            path);
+        if (error) {
+            write_store_error(&run, error);
+        }
+    }
+    return w->err.code ? WRITE_ABORT : 0;
+}
+
+static void
+write_txn_done(void *w_, int error, uint64_t rev)
+{
+    struct api_write *w = w_;
+
+    if (error) {
+        if (!w->err.code) {
+            api_error_set(&w->err, API_ERR_UNAVAILABLE, NULL,
+                          "store commit failed: %s", strerror(error));
+        }
+        json_decref(w->reply.body);
+        memset(&w->reply, 0, sizeof w->reply);
+        api_reply_error(&w->reply, &w->err);
+    } else {
+        w->reply.revision = rev;
+        if (w->reply.body && json_object_get(w->reply.body, "_revision") &&
+            !w->mp.depth) {
+            json_object_set_new(w->reply.body, "_revision",
+                                json_integer((json_int_t)rev));
+        }
+    }
+    w->done(w, w->done_aux);
+}
+
+void
+write_submit(struct api_write *w, write_done_fn *done, void *aux)
+{
+    w->done = done;
+    w->done_aux = aux;
+    if (store_txn_submit(w->ctx->store, write_txn, w, write_txn_done, w)) {
+        write_txn_done(w, ECANCELED, 0);
+    }
+}

@@ -1,0 +1,433 @@
+/* libmicrohttpd glue (see http-server.h).
+ *
+ * Request lifecycle, per connection callback invocation:
+ *   1st call        allocate the request; dispatch at once if the declared
+ *                   body is too large (the response then closes the
+ *                   connection)
+ *   calls with data append to the body (or discard past the limit)
+ *   last call       dispatch to the handler; queue the response if it is
+ *                   already there, else suspend the connection
+ *   after resume    queue the response that http_respond() stored.
+ * 'req->mutex' orders http_respond() (any thread) against the suspend in
+ * the server thread. */
+#include "api/http-server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define HTTP_MAX_ARGS 64
+
+struct http_server {
+    struct MHD_Daemon *daemon; /* the daemon */
+    http_handler_fn *handler;  /* request handler */
+    void *aux;                 /* its argument */
+    size_t max_body;           /* body limit */
+    uint16_t port;             /* bound port */
+    atomic_int inflight;       /* dispatched, not yet responded */
+    atomic_bool stopping;      /* http_server_stop() called */
+};
+
+enum http_state {
+    HTTP_READING,    /* receiving the body */
+    HTTP_DISPATCHED, /* handler called, no response yet */
+    HTTP_SUSPENDED,  /* connection suspended waiting for the response */
+    HTTP_RESPONDED,  /* response stored, not yet queued */
+    HTTP_QUEUED,     /* response queued */
+};
+
+struct http_request {
+    struct http_server *server;          /* owning server */
+    struct MHD_Connection *conn;         /* connection */
+    char method[16];                     /* request method */
+    char *path;                          /* raw path */
+    char *body;                          /* body, NUL-terminated */
+    size_t body_len, body_cap;           /* its length and allocation */
+    bool too_large;                      /* body exceeded the limit */
+    bool bad_query;                      /* a query parameter was malformed */
+    size_t n_args;                       /* query parameters */
+    char *arg_names[HTTP_MAX_ARGS + 1];  /* their names, decoded */
+    char *arg_values[HTTP_MAX_ARGS + 1]; /* their values, decoded */
+    pthread_mutex_t mutex;               /* guards 'state' and 'response' */
+    enum http_state state;               /* see above */
+    struct MHD_Response *response;       /* stored response */
+    unsigned status;                     /* its status */
+};
+
+/* Leaves strings alone: paths stay raw; arguments are decoded by us. */
+static size_t
+http_no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static int
+http_hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes 's' ('+' and %XX); NULL if malformed or if it decodes to NUL. */
+static char *
+http_decode(const char *s)
+{
+    char *out = xmalloc(strlen(s) + 1), *o = out;
+
+    for (; *s; s++) {
+        if (*s == '+') {
+            *o++ = ' ';
+        } else if (*s == '%') {
+            int hi = http_hex(s[1]), lo = hi >= 0 ? http_hex(s[2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(hi * 16 + lo);
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static enum MHD_Result
+http_collect_arg(void *req_, enum MHD_ValueKind kind, const char *key,
+                 const char *value)
+{
+    struct http_request *req = req_;
+    char *k, *v;
+
+    (void)kind;
+    if (req->n_args >= HTTP_MAX_ARGS) {
+        req->bad_query = true;
+        return MHD_NO;
+    }
+    k = http_decode(key);
+    v = http_decode(value ? value : "");
+    if (!k || !v) {
+        free(k);
+        free(v);
+        req->bad_query = true;
+        return MHD_NO;
+    }
+    req->arg_names[req->n_args] = k;
+    req->arg_values[req->n_args++] = v;
+    return MHD_YES;
+}
+
+static void
+http_request_free(struct http_request *req)
+{
+    if (req->response) {
+        MHD_destroy_response(req->response);
+    }
+    for (size_t i = 0; i < req->n_args; i++) {
+        free(req->arg_names[i]);
+        free(req->arg_values[i]);
+    }
+    pthread_mutex_destroy(&req->mutex);
+    free(req->path);
+    free(req->body);
+    free(req);
+}
+
+static void
+http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+               enum MHD_RequestTerminationCode toe)
+{
+    struct http_request *req = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (req) {
+        *con_cls = NULL;
+        http_request_free(req);
+    }
+}
+
+static void
+http_dispatch(struct http_request *req)
+{
+    struct http_server *server = req->server;
+
+    req->state = HTTP_DISPATCHED;
+    atomic_fetch_add(&server->inflight, 1);
+    if (atomic_load(&server->stopping)) {
+        static const char msg[] =
+            "{\"error_code\":5002,\"error\":\"UNAVAILABLE\",\"message\":"
+            "\"server is shutting down\",\"field\":\"\"}";
+        http_respond(req, 503, "application/json", xstrdup(msg), strlen(msg),
+                     NULL);
+        return;
+    }
+    server->handler(server->aux, req);
+}
+
+/* Queues the stored response if there is one, else suspends.  Returns the
+ * MHD result for the access handler. */
+static enum MHD_Result
+http_finish(struct http_request *req)
+{
+    enum MHD_Result ret = MHD_YES;
+
+    pthread_mutex_lock(&req->mutex);
+    if (req->state == HTTP_RESPONDED) {
+        ret = MHD_queue_response(req->conn, req->status, req->response);
+        req->state = HTTP_QUEUED;
+    } else if (req->state == HTTP_DISPATCHED) {
+        req->state = HTTP_SUSPENDED;
+        MHD_suspend_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->mutex);
+    return ret;
+}
+
+static enum MHD_Result
+http_access(void *cls, struct MHD_Connection *conn, const char *url,
+            const char *method, const char *version, const char *upload_data,
+            size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *server = cls;
+    struct http_request *req = *con_cls;
+
+    (void)version;
+    if (!req) {
+        const char *cl;
+
+        req = xcalloc(1, sizeof *req);
+        req->server = server;
+        req->conn = conn;
+        snprintf(req->method, sizeof req->method, "%s", method);
+        req->path = xstrdup(url);
+        pthread_mutex_init(&req->mutex, NULL);
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_collect_arg,
+                                  req);
+        *con_cls = req;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > server->max_body) {
+            req->too_large = true;
+            http_dispatch(req);
+            return http_finish(req);
+        }
+        return MHD_YES;
+    }
+    if (req->state == HTTP_READING && *upload_data_size) {
+        size_t n = *upload_data_size;
+        if (!req->too_large && req->body_len + n > server->max_body) {
+            req->too_large = true;
+            free(req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+        }
+        if (!req->too_large) {
+            if (req->body_len + n + 1 > req->body_cap) {
+                req->body_cap = MAX(2 * req->body_cap, req->body_len + n + 1);
+                req->body = xrealloc(req->body, req->body_cap);
+            }
+            memcpy(req->body + req->body_len, upload_data, n);
+            req->body_len += n;
+            req->body[req->body_len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* body after an early response: discard */
+        return MHD_YES;
+    }
+    if (req->state == HTTP_READING) {
+        http_dispatch(req);
+    }
+    return http_finish(req);
+}
+
+void
+http_respond(struct http_request *req, int status, const char *content_type,
+             char *body, size_t len, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (char *)"",
+        body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct http_server *server = req->server;
+
+    if (content_type && body) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type);
+    }
+    for (size_t i = 0; headers && headers[i]; i += 2) {
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    }
+    pthread_mutex_lock(&req->mutex);
+    req->response = resp;
+    req->status = (unsigned)status;
+    if (req->state == HTTP_SUSPENDED) {
+        req->state = HTTP_RESPONDED;
+        MHD_resume_connection(req->conn);
+    } else {
+        req->state = HTTP_RESPONDED;
+    }
+    pthread_mutex_unlock(&req->mutex);
+    atomic_fetch_sub(&server->inflight, 1);
+}
+
+int
+http_server_start(const struct http_server_config *cfg,
+                  http_handler_fn *handler, void *aux,
+                  struct http_server **serverp)
+{
+    struct http_server *server = xcalloc(1, sizeof *server);
+    struct sockaddr_storage ss;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+
+    *serverp = NULL;
+    memset(&ss, 0, sizeof ss);
+    if (strchr(cfg->addr, ':')) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(cfg->port);
+        if (inet_pton(AF_INET6, cfg->addr, &sin6->sin6_addr) != 1) {
+            free(server);
+            return EINVAL;
+        }
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(cfg->port);
+        if (inet_pton(AF_INET, cfg->addr, &sin->sin_addr) != 1) {
+            free(server);
+            return EINVAL;
+        }
+    }
+    if (cfg->cert_pem) {
+        flags |= MHD_USE_TLS;
+    }
+    server->handler = handler;
+    server->aux = aux;
+    server->max_body = cfg->max_body;
+
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    server->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, http_access, server, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)MAX(cfg->threads, 1u), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)4096, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, server,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_no_unescape, server,
+        MHD_OPTION_ARRAY, cfg->cert_pem ? tls_opts : &tls_opts[2],
+        MHD_OPTION_END);
+    if (!server->daemon) {
+        free(server);
+        return EADDRNOTAVAIL;
+    }
+    info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : cfg->port;
+    *serverp = server;
+    return 0;
+}
+
+uint16_t
+http_server_port(const struct http_server *server)
+{
+    return server->port;
+}
+
+void
+http_server_quiesce(struct http_server *server)
+{
+    atomic_store(&server->stopping, true);
+}
+
+void
+http_server_stop(struct http_server *server)
+{
+    if (!server) {
+        return;
+    }
+    atomic_store(&server->stopping, true);
+    for (int i = 0; i < 1000 && atomic_load(&server->inflight) > 0; i++) {
+        usleep(10000);
+    }
+    MHD_stop_daemon(server->daemon);
+    free(server);
+}
+
+const char *
+http_request_method(const struct http_request *req)
+{
+    return req->method;
+}
+
+const char *
+http_request_path(const struct http_request *req)
+{
+    return req->path;
+}
+
+const char *
+http_request_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+size_t
+http_request_n_args(const struct http_request *req)
+{
+    return req->n_args;
+}
+
+const char *const *
+http_request_arg_names(const struct http_request *req)
+{
+    return (const char *const *)req->arg_names;
+}
+
+const char *const *
+http_request_arg_values(const struct http_request *req)
+{
+    return (const char *const *)req->arg_values;
+}
+
+bool
+http_request_bad_query(const struct http_request *req)
+{
+    return req->bad_query;
+}
+
+const char *
+http_request_body(const struct http_request *req, size_t *len)
+{
+    *len = req->body_len;
+    return req->body;
+}
+
+bool
+http_request_body_too_large(const struct http_request *req)
+{
+    return req->too_large;
+}

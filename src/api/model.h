@@ -1,0 +1,134 @@
+/* The object model: which objects exist, where they live, what their
+ * fields are, and how they map onto store keys.
+ *
+ * Objects live at paths under /api/v1: hosts at /hosts/{id}, projects at
+ * /projects/{id}, and inside a project segments, groups, and ports under
+ * their segment.  Each object type has a schema (a table of field
+ * descriptors) that model_validate() checks bodies against, strictly:
+ * types, ranges, formats, lengths, duplicates and unknown fields.
+ *
+ * Store layout (the controller depends on it, so it is part of the
+ * contract):
+ *   o<depth><path>   an object, e.g. "o2/projects/default/segments/web";
+ *                    the depth digit makes each collection one contiguous
+ *                    key range.  Value: the object's JSON without the
+ *                    derived fields (id, path, resource_type, _revision).
+ *   r/<target>|<referrer>   "<referrer> references <target>" (paths)
+ *   v/<vni, 8 digits>       VNI owned by a segment (value: its path)
+ *   m/<segment>|<mac>       MAC used by a port on a segment
+ *   x/vni-next              VNI allocation cursor
+ *   t/<token id>            API tokens,  a/<rev, 16 digits>  audit log
+ * Paths in keys omit the "/api/v1" prefix. */
+#ifndef WEFT_API_MODEL_H
+#define WEFT_API_MODEL_H 1
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api-error.h"
+#include "api/validate.h"
+
+#define MODEL_MAX_DEPTH  3   /* deepest object: a port */
+#define MODEL_KEY_MAX    512 /* longest key or path, with NUL */
+#define MODEL_API_PREFIX "/api/v1"
+
+enum model_kind {
+    MODEL_PROJECT,
+    MODEL_SEGMENT,
+    MODEL_PORT,
+    MODEL_GROUP,
+    MODEL_HOST,
+    MODEL_N_KINDS
+};
+
+/* Field kinds. */
+enum mf_kind {
+    MF_STRING, /* UTF-8 string, no control characters; max = chars */
+    MF_INT,    /* integer in [min, max] */
+    MF_ENUM,   /* one of 'values' */
+    MF_IP,     /* IPv4 or IPv6 address */
+    MF_CIDR,   /* address/prefix-length */
+    MF_MAC,    /* unicast MAC address */
+    MF_IFNAME, /* interface name */
+    MF_ID,     /* object id (val_id()) */
+    MF_REF,    /* API path of an object ("/api/v1/...") */
+    MF_OBJECT, /* JSON object with fields 'sub' */
+    MF_ARRAY,  /* JSON array of 'sub[0]', at most 'max' items */
+};
+
+#define MF_REQUIRED 0x1 /* must be present (full validation) */
+#define MF_READONLY 0x2 /* set by the server; ignored on input */
+#define MF_UNIQUE   0x4 /* array: no two equal items */
+
+struct model_field {
+    const char *name;              /* JSON member name; NULL ends a list */
+    enum mf_kind kind;             /* kind */
+    unsigned flags;                /* MF_* flags */
+    long long min, max;            /* range (INT), length (STRING), items */
+    const char *const *values;     /* MF_ENUM: NULL-terminated names */
+    const struct model_field *sub; /* OBJECT members / ARRAY element */
+    const char *doc;               /* one-line description */
+};
+
+struct model_type {
+    enum model_kind kind;             /* this type */
+    const char *resource_type;        /* "Segment" */
+    const char *collection;           /* path element, "segments" */
+    const char *param;                /* OpenAPI path parameter name */
+    int parent;                       /* parent kind, -1 = top level */
+    int depth;                        /* 1 for top-level objects */
+    const struct model_field *fields; /* schema, NULL-name terminated */
+};
+
+/* A parsed API path. */
+struct model_path {
+    int depth;       /* levels, 0 for /api/v1 itself */
+    bool collection; /* ends at a collection (no id at the last level) */
+    const struct model_type *types[MODEL_MAX_DEPTH]; /* type per level */
+    char ids[MODEL_MAX_DEPTH][VAL_ID_MAX + 1];       /* id per level */
+};
+
+const struct model_type *model_type(enum model_kind);
+/* The child types of 'kind' (-1 = the root), in a static NULL-terminated
+ * array. */
+const struct model_type *const *model_children(int kind);
+
+/* Parses 'path', the part of a URL path after "/api/v1" ("" for the root,
+ * "/projects/default/segments" ...), never decoding anything: '%', empty
+ * elements, "." and ".." are rejected, as are bad ids and unknown
+ * collections.  Returns API_OK or INVALID_PATH / ROUTE_NOT_FOUND. */
+enum api_err model_parse_path(const char *path, struct model_path *mp,
+                              struct api_error *e);
+
+/* The store key / API path of the object at levels [0, depth) of 'mp'. */
+void model_key(const struct model_path *mp, int depth, char *buf);
+void model_api_path(const struct model_path *mp, int depth, char *buf);
+/* The key prefix of the collection at level depth-1 under the object at
+ * levels [0, depth-1), i.e. of the objects a collection GET lists. */
+void model_collection_prefix(const struct model_path *mp, char *buf);
+/* Parses an object key back into a path.  False if 'key' is no object
+ * key. */
+bool model_key_parse(const char *key, struct model_path *mp);
+
+/* Checks 'obj' against the schema of 'type'.  'full': required fields
+ * must be present (PUT, or a merged PATCH); otherwise a partial body (a
+ * merge patch, where null removes a field).  Also accepts the server
+ * fields (id, path, resource_type, _revision, _create_time, _last_modified)
+ * and ignores them, except that a present 'id' must equal 'id' and
+ * '_revision' must be a non-negative integer.  Member names in 'skip'
+ * (NULL-terminated, may be NULL) are ignored.  Returns API_OK or the first
+ * error, with 'prefix' prepended to field names. */
+enum api_err model_validate(const struct model_type *type, json_t *obj,
+                            bool full, const char *id, const char *prefix,
+                            const char *const *skip, struct api_error *e);
+
+/* Removes the derived and read-only fields from 'obj' (before storing). */
+void model_strip(const struct model_type *type, json_t *obj);
+
+/* Adds the derived fields to a stored object. */
+void model_decorate(const struct model_path *mp, json_t *obj, uint64_t rev);
+
+/* True if 'name' is a server-managed member name. */
+bool model_is_server_field(const char *name);
+
+#endif

@@ -1,0 +1,277 @@
+/* Rendering of API replies as tables, JSON or YAML (see cli.h). */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+/* A table column: header and how to get the cell from an object. */
+struct cli_column {
+    const char *header; /* column title */
+    const char *field;  /* top-level member, or NULL for 'fn' */
+    void (*fn)(const json_t *obj, char *buf, size_t size); /* derived */
+};
+
+static void
+cli_cell_subnets(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *v;
+    size_t i, n = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(obj, "subnets"), i, v)
+    {
+        n += (size_t)snprintf(
+            buf + n, n < size ? size - n : 0, "%s%s", i ? "," : "",
+            json_string_value(json_object_get(v, "gateway_address")));
+    }
+}
+
+static void
+cli_cell_ips(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *v;
+    size_t i, n = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(obj, "ip_addresses"), i, v)
+    {
+        n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
+                              i ? "," : "", json_string_value(v));
+    }
+}
+
+static void
+cli_cell_attachment(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *a = json_object_get(obj, "attachment");
+    snprintf(buf, size, "%s%s%s",
+             a ? json_string_value(json_object_get(a, "host")) : "",
+             a ? "/" : "",
+             a ? json_string_value(json_object_get(a, "vif")) : "");
+}
+
+static void
+cli_cell_tags(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *v;
+    size_t i, n = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(obj, "tags"), i, v)
+    {
+        const char *scope = json_string_value(json_object_get(v, "scope"));
+        n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s|%s",
+                              i ? "," : "", scope ? scope : "",
+                              json_string_value(json_object_get(v, "tag")));
+    }
+}
+
+static void
+cli_cell_members(const json_t *obj, char *buf, size_t size)
+{
+    snprintf(buf, size, "%zu",
+             json_array_size(json_object_get(obj, "members")));
+}
+
+#define COLS_END                                                               \
+    {                                                                          \
+        NULL, NULL, NULL                                                       \
+    }
+static const struct cli_column cols_default[] = {
+    {"ID", "id", NULL},
+    {"NAME", "display_name", NULL},
+    {"TAGS", NULL, cli_cell_tags},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_segment[] = {
+    {"ID", "id", NULL},
+    {"VNI", "vni", NULL},
+    {"SUBNETS", NULL, cli_cell_subnets},
+    {"TAGS", NULL, cli_cell_tags},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_port[] = {
+    {"ID", "id", NULL},
+    {"MAC", "mac_address", NULL},
+    {"IPS", NULL, cli_cell_ips},
+    {"HOST/VIF", NULL, cli_cell_attachment},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_host[] = {
+    {"ID", "id", NULL},
+    {"TUNNEL_ENDPOINT", "tunnel_endpoint", NULL},
+    {"STATUS", "status", NULL},
+    {"TAGS", NULL, cli_cell_tags},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_group[] = {
+    {"ID", "id", NULL},
+    {"NAME", "display_name", NULL},
+    {"MEMBERS", NULL, cli_cell_members},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+
+static const struct cli_column *
+cli_columns(const char *kind)
+{
+    return !kind                      ? cols_default
+           : !strcmp(kind, "segment") ? cols_segment
+           : !strcmp(kind, "port")    ? cols_port
+           : !strcmp(kind, "host")    ? cols_host
+           : !strcmp(kind, "group")   ? cols_group
+                                      : cols_default;
+}
+
+static void
+cli_cell(const struct cli_column *c, const json_t *obj, char *buf, size_t size)
+{
+    const json_t *v;
+
+    if (c->fn) {
+        c->fn(obj, buf, size);
+        return;
+    }
+    v = json_object_get(obj, c->field);
+    if (json_is_string(v)) {
+        snprintf(buf, size, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else {
+        snprintf(buf, size, "%s", v ? "..." : "");
+    }
+}
+
+static void
+cli_print_table(const json_t *rows, const char *kind)
+{
+    const struct cli_column *cols = cli_columns(kind);
+    size_t ncols = 0, widths[8] = {0};
+    char cell[512];
+    const json_t *row;
+    size_t i;
+
+    while (cols[ncols].header) {
+        widths[ncols] = strlen(cols[ncols].header);
+        ncols++;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            cli_cell(&cols[c], row, cell, sizeof cell);
+            widths[c] = MAX(widths[c], strlen(cell));
+        }
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        printf("%-*s%s", (int)widths[c], cols[c].header,
+               c + 1 < ncols ? "  " : "\n");
+    }
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            cli_cell(&cols[c], row, cell, sizeof cell);
+            printf("%-*s%s", (int)widths[c], cell, c + 1 < ncols ? "  " : "\n");
+        }
+    }
+}
+
+static void
+cli_yaml_scalar(const json_t *v)
+{
+    if (json_is_string(v)) {
+        /* JSON string syntax is valid YAML and needs no further quoting
+         * rules. */
+        char *s = json_dumps(v, JSON_ENCODE_ANY);
+        printf("%s", s);
+        free(s);
+    } else if (json_is_integer(v)) {
+        printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        printf("%g", json_real_value(v));
+    } else if (json_is_true(v)) {
+        printf("true");
+    } else if (json_is_false(v)) {
+        printf("false");
+    } else {
+        printf("null");
+    }
+}
+
+void
+cli_print_yaml(const json_t *value, int indent)
+{
+    const char *key;
+    const json_t *v;
+    size_t i;
+
+    if (json_is_object(value)) {
+        if (!json_object_size(value)) {
+            printf("%*s{}\n", indent, "");
+        }
+        json_object_foreach((json_t *)value, key, v)
+        {
+            printf("%*s%s:", indent, "", key);
+            if ((json_is_object(v) && json_object_size(v)) ||
+                (json_is_array(v) && json_array_size(v))) {
+                printf("\n");
+                cli_print_yaml(v, indent + 2);
+            } else {
+                printf(" ");
+                if (json_is_object(v)) {
+                    printf("{}");
+                } else if (json_is_array(v)) {
+                    printf("[]");
+                } else {
+                    cli_yaml_scalar(v);
+                }
+                printf("\n");
+            }
+        }
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, v)
+        {
+            printf("%*s-", indent, "");
+            if (json_is_object(v) || json_is_array(v)) {
+                printf("\n");
+                cli_print_yaml(v, indent + 2);
+            } else {
+                printf(" ");
+                cli_yaml_scalar(v);
+                printf("\n");
+            }
+        }
+    } else {
+        printf("%*s", indent, "");
+        cli_yaml_scalar(value);
+        printf("\n");
+    }
+}
+
+void
+cli_print(const json_t *value, enum cli_format fmt, const char *kind)
+{
+    const json_t *results = json_object_get(value, "results");
+
+    if (fmt == CLI_JSON) {
+        char *s = json_dumps(value, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        printf("%s\n", s);
+        free(s);
+    } else if (fmt == CLI_YAML) {
+        cli_print_yaml(value, 0);
+    } else if (json_is_array(results)) {
+        cli_print_table(results, kind);
+    } else {
+        /* One object: field / value rows. */
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)value, key, v)
+        {
+            char *s = json_is_string(v)
+                          ? xstrdup(json_string_value(v))
+                          : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("%-16s %s\n", key, s);
+            free(s);
+        }
+    }
+}
