@@ -7,6 +7,7 @@
  * Prints `name: value unit` lines:
  *   dp_<path>_<flows>_mpps and dp_<path>_<flows>_ns_per_pkt
  * for path in l2_local, encap, decap and flows in 1, 1k, 100k, 1m.
+ * Usage: bench-dp [PACKETS [PATH [FLOWS]]] to run a subset.
  * A flow is a distinct UDP 5-tuple; destination MACs cycle over
  * min(flows, 65536) entries of the MAC table, so table size and cache
  * pressure grow with the flow count. */
@@ -165,10 +166,18 @@ main(int argc, char *argv[])
         uint32_t n;
     } flows[] = {{"1", 1}, {"1k", 1000}, {"100k", 100000}, {"1m", 1000000}};
     uint64_t n_packets = argc > 1 ? strtoull(argv[1], NULL, 10) : 20000000;
+    const char *only_path = argc > 2 ? argv[2] : NULL;  /* e.g. "encap" */
+    const char *only_flows = argc > 3 ? argv[3] : NULL; /* e.g. "1k" */
 
     for (size_t p = 0; p < ARRAY_SIZE(paths); p++) {
+        if (only_path && strcmp(only_path, paths[p].name)) {
+            continue;
+        }
         for (size_t f = 0; f < ARRAY_SIZE(flows); f++) {
             double ns, best_mpps = 0, best_ns = 0;
+            if (only_flows && strcmp(only_flows, flows[f].name)) {
+                continue;
+            }
             for (int rep = 0; rep < 3; rep++) { /* best of 3 */
                 double mpps = run(paths[p].path, flows[f].n, n_packets, &ns);
                 if (mpps > best_mpps) {

@@ -12,16 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-struct dp_pool {
-    struct dp_packet *pkts; /* descriptors, one per buffer */
-    uint32_t *free_stack;   /* indices of free buffers */
-    uint32_t n_free;        /* entries in free_stack */
-    uint32_t n_bufs;        /* buffers in the pool */
-    uint32_t frame_size;    /* usable frame bytes after the headroom */
-    uint8_t *mem;           /* the mapping */
-    size_t mem_size;        /* its size */
-};
-
 #define POOL_STAGGER_SLOTS 16 /* distinct 64-byte offsets */
 
 struct dp_pool *
@@ -78,45 +68,6 @@ uint32_t
 dp_pool_frame_size(const struct dp_pool *pool)
 {
     return pool->frame_size;
-}
-
-void
-dp_packet_reset_meta(struct dp_packet *p)
-{
-    p->l3_ofs = p->l4_ofs = p->l7_ofs = DP_OFS_NONE;
-    p->eth_type = 0;
-    p->vlan_tci = 0;
-    p->ip_proto = 0;
-    p->pflags = 0;
-    memset(&p->ol, 0, sizeof p->ol);
-    p->in_port = p->out_port = 0;
-    p->segment = 0;
-    p->src_lport = 0;
-    p->hash = 0;
-    memset(p->tun_addr, 0, sizeof p->tun_addr);
-    p->tun_sport = 0;
-}
-
-struct dp_packet *
-dp_pool_get(struct dp_pool *pool)
-{
-    struct dp_packet *p;
-
-    if (unlikely(!pool->n_free)) {
-        return NULL;
-    }
-    p = &pool->pkts[pool->free_stack[--pool->n_free]];
-    p->data = p->base + DP_HEADROOM;
-    p->len = 0;
-    dp_packet_reset_meta(p);
-    return p;
-}
-
-void
-dp_packet_free(struct dp_packet *p)
-{
-    struct dp_pool *pool = p->pool;
-    pool->free_stack[pool->n_free++] = p->index;
 }
 
 void

@@ -12,7 +12,9 @@
 #define WEFT_DP_PACKET_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "datapath/proto.h"
 #include "lib/util.h"
@@ -95,14 +97,7 @@ void dp_pool_destroy(struct dp_pool *); /* NULL is fine */
 uint32_t dp_pool_available(const struct dp_pool *);
 uint32_t dp_pool_frame_size(const struct dp_pool *);
 
-/* Returns a packet with data at DP_HEADROOM and len 0, or NULL if none is
- * free.  Caller owns it and gives it back with dp_packet_free(). */
-struct dp_packet *dp_pool_get(struct dp_pool *);
-void dp_packet_free(struct dp_packet *);
 void dp_batch_free(struct dp_batch *);
-
-/* Clears parse results and metadata (not data/len). */
-void dp_packet_reset_meta(struct dp_packet *);
 
 /* Copies 'pkt' (data and metadata) into a new buffer of its pool; NULL if
  * the pool is empty or too small. */
@@ -160,6 +155,53 @@ static inline void
 dp_batch_add(struct dp_batch *b, struct dp_packet *p)
 {
     b->pkts[b->n++] = p;
+}
+
+/* The pool is exposed only so that get/free inline into the packet path;
+ * use it through the functions above and below. */
+struct dp_pool {
+    struct dp_packet *pkts; /* descriptors, one per buffer */
+    uint32_t *free_stack;   /* indices of free buffers */
+    uint32_t n_free;        /* entries in free_stack */
+    uint32_t n_bufs;        /* buffers in the pool */
+    uint32_t frame_size;    /* usable frame bytes after the headroom */
+    uint8_t *mem;           /* the mapping */
+    size_t mem_size;        /* its size */
+};
+
+/* Clears parse results and metadata (not data/len): the fields from l3_ofs
+ * up to (not including) pool are contiguous, so this is one memset. */
+static inline void
+dp_packet_reset_meta(struct dp_packet *p)
+{
+    memset(&p->l3_ofs, 0,
+           offsetof(struct dp_packet, pool) -
+               offsetof(struct dp_packet, l3_ofs));
+    p->l3_ofs = p->l4_ofs = p->l7_ofs = DP_OFS_NONE;
+}
+
+/* Returns a packet with data at DP_HEADROOM and len 0, or NULL if none is
+ * free.  Caller owns it and gives it back with dp_packet_free(). */
+static inline struct dp_packet *
+dp_pool_get(struct dp_pool *pool)
+{
+    struct dp_packet *p;
+
+    if (unlikely(!pool->n_free)) {
+        return NULL;
+    }
+    p = &pool->pkts[pool->free_stack[--pool->n_free]];
+    p->data = p->base + DP_HEADROOM;
+    p->len = 0;
+    dp_packet_reset_meta(p);
+    return p;
+}
+
+static inline void
+dp_packet_free(struct dp_packet *p)
+{
+    struct dp_pool *pool = p->pool;
+    pool->free_stack[pool->n_free++] = p->index;
 }
 
 #endif

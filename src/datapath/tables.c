@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/tunnel.h"
 #include "lib/util.h"
 
 struct tb_local {
@@ -236,6 +237,7 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
         seg->encap = segs[s].encap;
         seg->tunnel_port =
             segs[s].encap == DP_ENCAP_GENEVE ? DP_PORT_GENEVE : DP_PORT_VXLAN;
+        dp_tunnel_build_header(seg, seg->encap_hdr);
     }
     for (uint32_t i = 0; i < b->locals.n; i++) {
         t->segments[locals[i].segment].n_local++;

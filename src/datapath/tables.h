@@ -42,6 +42,7 @@ struct dp_segment {
     uint16_t tunnel_port;  /* DP_PORT_GENEVE or DP_PORT_VXLAN */
     uint32_t n_local;      /* local member ports (distinct) */
     uint16_t *local_ports; /* their port indices */
+    uint8_t encap_hdr[16]; /* prebuilt tunnel header (tunnel.h) */
     uint32_t n_flood;      /* remote endpoints for BUM replication */
     struct dp_vtep *flood; /* their addresses */
 };

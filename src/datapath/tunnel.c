@@ -4,17 +4,11 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-enum dp_drop
-dp_tunnel_encap(struct dp_packet *pkt, const struct dp_segment *seg,
-                const struct dp_vtep *vtep, uint32_t src_lport)
+void
+dp_tunnel_build_header(const struct dp_segment *seg, uint8_t hdr[16])
 {
-    uint8_t *h;
-
+    memset(hdr, 0, 16);
     if (seg->encap == DP_ENCAP_GENEVE) {
-        h = dp_packet_push(pkt, DP_GENEVE_OVERHEAD);
-        if (unlikely(!h)) {
-            return DP_DROP_NO_BUFFER;
-        }
         struct geneve_hdr gh = {
             .ver_optlen = WEFT_GENEVE_OPTS_LEN / 4,
             .flags = 0,
@@ -25,20 +19,37 @@ dp_tunnel_encap(struct dp_packet *pkt, const struct dp_segment *seg,
             .type = WEFT_GENEVE_OPT_SRC_PORT,
             .len = 1,
         };
+        vni_put(gh.vni, seg->vni);
+        memcpy(hdr, &gh, sizeof gh);
+        memcpy(hdr + GENEVE_HDR_LEN, &opt, sizeof opt);
+    } else {
+        struct vxlan_hdr vh = {.flags = VXLAN_F_VNI};
+        vni_put(vh.vni, seg->vni);
+        memcpy(hdr, &vh, sizeof vh);
+    }
+}
+
+enum dp_drop
+dp_tunnel_encap(struct dp_packet *pkt, const struct dp_segment *seg,
+                const struct dp_vtep *vtep, uint32_t src_lport)
+{
+    uint8_t *h;
+
+    if (seg->encap == DP_ENCAP_GENEVE) {
         uint32_t lport = htonl(src_lport);
 
-        vni_put(gh.vni, seg->vni);
-        memcpy(h, &gh, sizeof gh);
-        memcpy(h + GENEVE_HDR_LEN, &opt, sizeof opt);
-        memcpy(h + GENEVE_HDR_LEN + sizeof opt, &lport, 4);
+        h = dp_packet_push(pkt, DP_GENEVE_OVERHEAD);
+        if (unlikely(!h)) {
+            return DP_DROP_NO_BUFFER;
+        }
+        memcpy(h, seg->encap_hdr, DP_GENEVE_OVERHEAD - 4);
+        memcpy(h + DP_GENEVE_OVERHEAD - 4, &lport, 4);
     } else {
         h = dp_packet_push(pkt, DP_VXLAN_OVERHEAD);
         if (unlikely(!h)) {
             return DP_DROP_NO_BUFFER;
         }
-        struct vxlan_hdr vh = {.flags = VXLAN_F_VNI};
-        vni_put(vh.vni, seg->vni);
-        memcpy(h, &vh, sizeof vh);
+        memcpy(h, seg->encap_hdr, DP_VXLAN_OVERHEAD);
     }
     memcpy(pkt->tun_addr, vtep->addr, 16);
     pkt->out_port = seg->tunnel_port;

@@ -21,6 +21,11 @@
 #define DP_UNDERLAY_V4_OVERHEAD (20 + 8)
 #define DP_UNDERLAY_V6_OVERHEAD (40 + 8)
 
+/* Writes the tunnel header of 'seg' (VNI, and for GENEVE the source-port
+ * option with port 0) into 'hdr'; tables.c keeps it in the segment so that
+ * encapsulation is a copy.  16 bytes for GENEVE, 8 for VXLAN. */
+void dp_tunnel_build_header(const struct dp_segment *seg, uint8_t hdr[16]);
+
 /* Prepends the header of 'seg' with 'src_lport' and addresses the packet to
  * 'vtep'.  Returns DP_DROP_NONE, or DP_DROP_NO_BUFFER without headroom. */
 enum dp_drop dp_tunnel_encap(struct dp_packet *pkt,
