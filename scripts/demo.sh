@@ -11,7 +11,7 @@
 # Runs until Ctrl-C, or DEMO_SECONDS seconds when that is set (automated
 # runs), then removes everything it created.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export WEFT_BUILD=${WEFT_BUILD:-$(pwd)/build/release}
 AGENT=${WEFT_AGENT:-$WEFT_BUILD/bin/weft-agent}
 
@@ -62,10 +62,15 @@ lab_start_agent h1 && lab_start_agent h2 || exit 1
 echo "  h1: pid $(lab_agent_pid h1), config $LAB_DIR/h1.json, log $LAB_DIR/h1.log"
 echo "  h2: pid $(lab_agent_pid h2), config $LAB_DIR/h2.json, log $LAB_DIR/h2.log"
 
+rc=0
+ping_failed() {
+  echo "demo: the ping failed; agent logs: $LAB_DIR/h1.log $LAB_DIR/h2.log" >&2
+  rc=1
+}
 say "blue: vm1 (h1) pings vm3 (h2) through a GENEVE tunnel"
-run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21
+run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21 || ping_failed
 say "red: vm2 (h1) pings vm4 (h2) through a VXLAN tunnel, IPv6"
-run ip netns exec "${P}h1-vm2" ping -6 -c 3 -i 0.3 -w 10 fd00:19:2::22
+run ip netns exec "${P}h1-vm2" ping -6 -c 3 -i 0.3 -w 10 fd00:19:2::22 || ping_failed
 
 say "What h1's agent knows"
 run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" macs
@@ -95,7 +100,6 @@ else
   say "Running; press Ctrl-C to stop and clean up"
   END=
 fi
-rc=0
 while [ -z "$STOP" ]; do
   [ -n "$END" ] && [ "$SECONDS" -ge "$END" ] && break
   if ! lab_agent_alive h1 || ! lab_agent_alive h2; then

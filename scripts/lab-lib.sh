@@ -31,12 +31,30 @@
 # lab_remote SEG MAC VTEP [IP...] adds a binding for an endpoint that is not
 # a lab VM (e.g. a kernel VXLAN host).
 #
+# Functions (each documented where defined):
+#   topology   lab_init BASE, lab_underlay, lab_host NAME IP, lab_segment NAME
+#              VNI [ENCAP], lab_vm [-s SEG] HOST VM MAC IP4/LEN [IP6/LEN],
+#              lab_remote SEG MAC VTEP [IP...], lab_cleanup, lab_cleanup_dir DIR
+#   lookups    lab_ns NAME, lab_vm_ip VM [4|6], lab_vm_mac, lab_vm_host,
+#              lab_host_ip, lab_agent_log|_sock|_config|_pid HOST
+#   agents     lab_write_config HOST [FILE], lab_write_configs,
+#              lab_start_agent HOST, lab_start_agents, lab_ctl HOST CMD...,
+#              lab_sighup HOST, lab_agent_alive HOST, lab_stop_agent HOST,
+#              lab_print_agent_logs [N], lab_sanitizer_clean
+#   traffic    lab_exec NAME CMD..., lab_ping [-6] VM DST [N], lab_no_ping
+#              [-6] VM DST, lab_tcp_transfer SRC DST IP MB [PORT],
+#              lab_wait_listen VM PORT, lab_capture_start NAME WHERE IF
+#              [FILTER], lab_capture_stop NAME, lab_capture_file NAME,
+#              lab_bg CMD..., lab_wait_pid PID [S]
+#
 # Environment:
 #   WEFT_AGENT       agent binary (default $WEFT_BUILD/bin/weft-agent)
 #   WEFT_BUILD       build dir (default <repo>/build/asan)
 #   LAB_LOG_LEVEL    agent --log-level (default info)
 #   LAB_OFFLOADS     if set (true|false), written as options.offloads
 #   LAB_KEEP=1       keep the work directory after cleanup
+#   LAB_SNAPLEN      capture snap length (default 256)
+#   LAB_TCP_TIMEOUT  bound of each side of lab_tcp_transfer (default 30 s)
 #
 # The library does not use `set -e`; functions return non-zero on failure and
 # print the reason on stderr.  Safe under `set -u`.
@@ -63,10 +81,7 @@ lab_init() {
     _lab_err "lab_init: must run as root (network namespaces)"
     return 1
   fi
-  local t
-  for t in ip; do
-    command -v "$t" >/dev/null || { _lab_err "lab_init: '$t' not found"; return 1; }
-  done
+  command -v ip >/dev/null || { _lab_err "lab_init: 'ip' (iproute2) not found"; return 1; }
   local try rnd
   for try in 1 2 3 4 5 6 7 8 9 10; do
     rnd=$(od -An -N2 -tx2 /dev/urandom | tr -d ' \n')
@@ -122,6 +137,7 @@ _lab_on_signal() {
   LAB_PERSIST=
   lab_cleanup
   trap - EXIT
+  if declare -F lab_exit_hook >/dev/null; then lab_exit_hook "$2"; fi
   exit "$2"
 }
 
@@ -507,7 +523,7 @@ lab_ping() {
   lab_exec "$1" ping "${fam[@]}" -n -c "${3:-3}" -i 0.2 -W 2 -w 10 "$2"
 }
 
-# lab_ping_fails VM DST: true when no reply at all comes within 3 s.
+# lab_no_ping [-6] VM DST: true when no reply at all comes within 3 s.
 lab_no_ping() {
   local fam=()
   if [ "$1" = -6 ]; then fam=(-6); shift; fi
@@ -526,34 +542,38 @@ lab_wait_listen() {
 }
 
 # lab_tcp_transfer SRC_VM DST_VM DST_IP MBYTES [PORT]: sends MBYTES of
-# random data from SRC_VM to DST_VM over TCP (socat, 60 s bound each side)
-# and compares the SHA-256 of what was sent and what arrived.
+# random data from SRC_VM to DST_VM over TCP (socat; each side bounded by
+# LAB_TCP_TIMEOUT, default 30 s) and compares the SHA-256 of what was sent
+# and what arrived.
 lab_tcp_transfer() {
-  local src=$1 dst=$2 ip=$3 mb=$4 port=${5:-5001}
-  local tx=$LAB_DIR/tx-$src-$dst.bin rx=$LAB_DIR/rx-$src-$dst.bin lpid rc
+  local src=$1 dst=$2 ip=$3 mb=$4 port=${5:-5001} tmo=${LAB_TCP_TIMEOUT:-30}
+  local tx=$LAB_DIR/tx-$src-$dst.bin rx=$LAB_DIR/rx-$src-$dst.bin lpid rc lrc
   local listen=TCP4-LISTEN connect="TCP4:$ip:$port"
   if [[ "$ip" == *:* ]]; then listen=TCP6-LISTEN; connect="TCP6:[$ip]:$port"; fi
   head -c "$((mb * 1048576))" /dev/urandom >"$tx" || return 1
   rm -f "$rx"
-  lab_exec "$dst" timeout 60 socat -u "$listen:$port,reuseaddr" "OPEN:$rx,creat,trunc" &
+  lab_exec "$dst" timeout "$tmo" socat -u "$listen:$port,reuseaddr" "OPEN:$rx,creat,trunc" &
   lpid=$!
   LAB_BG_PIDS+=("$lpid")
   if ! lab_wait_listen "$dst" "$port" 10; then
-    kill "$lpid" 2>/dev/null; lab_wait_pid "$lpid" 5
+    _lab_kill "$lpid"
+    rm -f "$tx"
     return 1
   fi
   local t0=$SECONDS
-  lab_exec "$src" timeout 60 socat -u "OPEN:$tx" "$connect"
+  lab_exec "$src" timeout "$tmo" socat -u "OPEN:$tx" "$connect"
   rc=$?
-  lab_wait_pid "$lpid" 70
-  local lrc=$?
+  # A sender that failed leaves nothing to wait for: give the receiver 2 s.
+  if [ "$rc" -eq 0 ]; then lab_wait_pid "$lpid" $((tmo + 5)); else lab_wait_pid "$lpid" 2; fi
+  lrc=$?
+  [ "$lrc" -eq 124 ] && _lab_kill "$lpid"
   local h1 h2
   h1=$(sha256sum <"$tx" | cut -d' ' -f1)
-  h2=$(sha256sum <"$rx" 2>/dev/null | cut -d' ' -f1)
+  h2=$( { sha256sum <"$rx" | cut -d' ' -f1; } 2>/dev/null)
   echo "sent $(stat -c %s "$tx") bytes, received $(stat -c %s "$rx" 2>/dev/null || echo 0)" \
     "in $((SECONDS - t0)) s (sender rc $rc, receiver rc $lrc)"
   echo "sha256 sent     $h1"
-  echo "sha256 received $h2"
+  echo "sha256 received ${h2:-(nothing)}"
   rm -f "$tx" "$rx"
   [ "$rc" -eq 0 ] && [ "$lrc" -eq 0 ] && [ "$h1" = "$h2" ]
 }

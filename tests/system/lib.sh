@@ -52,7 +52,7 @@ check() {
   T_CUR_DESC=$desc T_CUR_OUT=$out
   "$@" >"$out" 2>&1
   rc=$?
-  T_CUR_DESC= T_CUR_OUT=
+  T_CUR_DESC='' T_CUR_OUT=''
   if [ "$rc" -eq 0 ]; then
     _t_pass "$desc"
     [ -n "${VERBOSE:-}" ] && _t_out <"$out" >&"$T_OUT"
@@ -74,7 +74,7 @@ check_fails() {
   T_CUR_DESC=$desc T_CUR_OUT=$out
   "$@" >"$out" 2>&1
   rc=$?
-  T_CUR_DESC= T_CUR_OUT=
+  T_CUR_DESC='' T_CUR_OUT=''
   if [ "$rc" -ne 0 ]; then
     _t_pass "$desc"
     [ -n "${VERBOSE:-}" ] && _t_out <"$out" >&"$T_OUT"

@@ -16,7 +16,7 @@
 # decapsulated and encapsulated the traffic.
 # Env: WEFT_BUILD (default build/asan), INTEROP_MB (default 20), VERBOSE=1.
 set -u
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || { echo "cannot load tests/system/lib.sh"; exit 1; }
 
 MB=${INTEROP_MB:-20}
 KH_IP=198.18.0.9

@@ -25,7 +25,7 @@
 # Env: WEFT_BUILD (default build/asan), OVERLAY_MB (default 20),
 #      RELOAD_MAX_LOSS (default 2), VERBOSE=1.
 set -u
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || { echo "cannot load tests/system/lib.sh"; exit 1; }
 
 MB=${OVERLAY_MB:-20}
 MAX_LOSS=${RELOAD_MAX_LOSS:-2}
@@ -53,6 +53,11 @@ setup_lab() {
 }
 
 require "lab topology and agent configs created" setup_lab
+check_configs() {
+  "$LAB_AGENT" --check-config --config "$(lab_agent_config h1)" &&
+    "$LAB_AGENT" --check-config --config "$(lab_agent_config h2)"
+}
+check "generated configs pass weft-agent --check-config" check_configs
 require "agent starts on h1" lab_start_agent h1
 require "agent starts on h2" lab_start_agent h2
 
@@ -216,7 +221,7 @@ ping_loss_ok() {
   [ "$tx" -ge 100 ] && [ $((tx - rx)) -le "$max" ]
 }
 start_ping() { # VM DST OUTFILE
-  lab_bg lab_exec "$1" ping -n -q -i 0.05 -c 100 -W 1 "$2" >"$3" 2>&1
+  lab_bg lab_exec "$1" ping -n -q -i 0.05 -c 100 -W 1 -w 20 "$2" >"$3" 2>&1
 }
 
 add_vm_and_reload() {

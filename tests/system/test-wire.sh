@@ -20,10 +20,10 @@
 #     underlay ARP crosses the underlay.
 # Env: WEFT_BUILD (default build/asan), VERBOSE=1.
 set -u
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" || { echo "cannot load tests/system/lib.sh"; exit 1; }
 
 require_root
-require_tools ip ping tcpdump tshark timeout /usr/bin/python3
+require_tools ip ping tcpdump tshark ethtool socat ss timeout sha256sum /usr/bin/python3
 require_agent
 test_deadline 170
 
