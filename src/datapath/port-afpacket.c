@@ -59,7 +59,7 @@
 
 #define AFP_BLOCK_SIZE   (128 * 1024)      /* holds a 64 KiB GSO frame */
 #define AFP_FRAME_SIZE   2048              /* V3: only sizes the ring */
-#define AFP_RING_DEFAULT (4 * 1024 * 1024) /* RX ring bytes */
+#define AFP_RING_DEFAULT (8 * 1024 * 1024) /* RX ring bytes */
 #define AFP_MIN_BLOCKS   4
 #define AFP_RETIRE_MS    1 /* block timeout: bounds RX latency */
 #define AFP_SNDBUF       (4 * 1024 * 1024)

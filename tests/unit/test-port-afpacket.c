@@ -187,13 +187,17 @@ TEST(afpacket_rx_from_raw_socket)
     }
     fd = raw_socket("vb", ETH_P_ALL);
     CHECK(fd >= 0);
-    for (uint32_t i = 0; i < N; i++) {
-        uint32_t len = make_frame(f, i, i % 10 == 5);
-        CHECK_EQ(send(fd, f, len, 0), (ssize_t)len);
-    }
-
-    uint64_t deadline = now_ms() + 3000;
+    /* Send in bursts of 10 and drain between them, as the datapath thread
+     * does: with a 1 ms block timeout, a reader that sleeps while a slow
+     * (sanitized, loaded) sender trickles frames would let every block
+     * retire half-empty and the ring fill. */
+    uint32_t sent = 0;
+    uint64_t deadline = now_ms() + 5000;
     while (got < N && now_ms() < deadline) {
+        for (uint32_t b = 0; b < 10 && sent < N; b++, sent++) {
+            uint32_t len = make_frame(f, sent, sent % 10 == 5);
+            CHECK_EQ(send(fd, f, len, 0), (ssize_t)len);
+        }
         int n = dp_port_rx(port, pool, pkts, DP_BATCH_MAX);
         if (!n) {
             wait_readable(dp_port_afpacket_class.fd(port), 10);
