@@ -1,0 +1,244 @@
+/* Connection tracking for the stateful distributed firewall.
+ *
+ * A ct_table tracks connections per zone (the vNIC whose firewall saw
+ * them) for TCP (a state machine over SYN/FIN/RST, and in strict mode
+ * sequence-window checks after Rooij, "Real Stateful TCP Packet
+ * Filtering"), UDP, ICMP/ICMPv6 echo (the identifier stands in for the
+ * ports) and other IP protocols (addresses only), IPv4 and IPv6.  ICMP and
+ * ICMPv6 errors are RELATED to the connection of the header they embed.
+ *
+ * One entry per connection, found from either direction through one
+ * canonical key (the two endpoints in a fixed order) in an open-addressing
+ * hash table; the entry remembers which endpoint opened the connection.
+ *
+ * Memory is bounded: the table holds at most 'max_entries' connections,
+ * reserved up front (pages are touched only as entries are first used).
+ * When it is full a new connection first reclaims expired entries and is
+ * otherwise refused (counted in ct_stats.full); the table never grows.
+ *
+ * Time is passed in: every call that can expire something takes 'now' in
+ * milliseconds of a monotonic clock.  Each entry carries its expiry; the
+ * entries of one timeout class sit on one list in (roughly) expiry order,
+ * so ct_expire() frees expired entries from the list heads in O(freed).
+ * A lookup that finds an expired entry treats it as gone.
+ *
+ * Concurrency contract: a ct_table belongs to one thread.  No function
+ * takes a lock; calls from another thread (ctl dump, flush on a rule
+ * change) must be marshalled to the owning packet thread, e.g. run
+ * between two batches.  The datapath keeps one table per packet thread;
+ * both directions of a zone's traffic must be handled by the same thread
+ * (the agent's single packet thread today; with more threads, steer by
+ * zone).  Lookups never allocate. */
+#ifndef WEFT_DP_CONNTRACK_H
+#define WEFT_DP_CONNTRACK_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datapath/packet.h"
+
+/* Connection states.  TCP uses SYN_SENT..CLOSED; UDP, ICMP and other
+ * protocols use FIRST (only the opener has sent) and REPLIED. */
+#define CT_STATES(X)                                                           \
+    X(NONE)                                                                    \
+    X(SYN_SENT)    /* SYN seen */                                              \
+    X(SYN_RECV)    /* SYN+ACK seen */                                          \
+    X(ESTABLISHED) /* handshake completed */                                   \
+    X(FIN_WAIT)    /* one side sent FIN, not yet acknowledged */               \
+    X(CLOSE_WAIT)  /* one FIN acknowledged, the other side still open */       \
+    X(LAST_ACK)    /* both sides sent FIN, not both acknowledged */            \
+    X(TIME_WAIT)   /* both FINs acknowledged */                                \
+    X(CLOSED)      /* reset */                                                 \
+    X(FIRST)       /* UDP/ICMP/other: unreplied */                             \
+    X(REPLIED)     /* UDP/ICMP/other: replied */
+
+enum ct_state {
+#define CT_STATE_ENUM(NAME) CT_ST_##NAME,
+    CT_STATES(CT_STATE_ENUM)
+#undef CT_STATE_ENUM
+        CT_N_STATES
+};
+const char *ct_state_name(enum ct_state);
+
+/* Timeout classes, each with its own timeout. */
+#define CT_TIMEOUTS(X)                                                         \
+    X(TCP_SYN_SENT, 30)                                                        \
+    X(TCP_SYN_RECV, 30)                                                        \
+    X(TCP_ESTABLISHED, 43200)                                                  \
+    X(TCP_FIN_WAIT, 120)                                                       \
+    X(TCP_CLOSE_WAIT, 60)                                                      \
+    X(TCP_LAST_ACK, 30)                                                        \
+    X(TCP_TIME_WAIT, 120)                                                      \
+    X(TCP_CLOSED, 10)                                                          \
+    X(UDP_FIRST, 30)                                                           \
+    X(UDP_REPLIED, 120)                                                        \
+    X(ICMP_FIRST, 30)                                                          \
+    X(ICMP_REPLIED, 10)                                                        \
+    X(OTHER_FIRST, 60)                                                         \
+    X(OTHER_REPLIED, 120)
+
+enum ct_timeout {
+#define CT_TIMEOUT_ENUM(NAME, SECS) CT_TO_##NAME,
+    CT_TIMEOUTS(CT_TIMEOUT_ENUM)
+#undef CT_TIMEOUT_ENUM
+        CT_N_TIMEOUTS
+};
+
+struct ct_config {
+    uint32_t max_entries; /* hard bound on tracked connections (>= 1) */
+    bool strict;          /* TCP: only a SYN opens, and sequence numbers,
+                           * acknowledgements and RSTs must be in window.
+                           * Off: the state machine only, and a mid-stream
+                           * ACK packet is picked up (e.g. after a restart) */
+    uint32_t timeout_ms[CT_N_TIMEOUTS]; /* per class; 0 = default */
+};
+
+/* Defaults: 'max_entries' 1,000,000, strict off, timeouts as above. */
+void ct_config_default(struct ct_config *);
+
+/* What a packet is to the connection tracker. */
+enum ct_verdict {
+    CT_NEW,         /* no connection: classify, then ct_commit() if allowed */
+    CT_ESTABLISHED, /* belongs to a tracked connection (either direction) */
+    CT_RELATED,     /* ICMP error about a tracked connection */
+    CT_INVALID,     /* not acceptable for its connection's state: drop */
+    CT_UNTRACKED,   /* not trackable (non-IP, non-first fragment, ICMP
+                     * informational other than echo): stateless policy */
+};
+const char *ct_verdict_name(enum ct_verdict);
+
+/* Canonical connection key: endpoints a < b; addresses are 16 bytes
+ * (IPv4 as ::ffff:a.b.c.d), ports in network order (ICMP echo: the
+ * identifier on the requester's side, 0 on the responder's). */
+struct ct_key {
+    uint64_t a[2], b[2];
+    uint16_t pa, pb;
+    uint32_t zone;
+    uint32_t proto;
+    uint32_t pad; /* always 0 */
+};
+
+/* A packet as the tracker sees it; filled by ct_process() and consumed
+ * by ct_commit().  Lives on the caller's stack. */
+struct ct_pkt {
+    struct ct_key key;
+    uint32_t hash;
+    uint8_t swapped;   /* packet's source is endpoint b */
+    uint8_t kind;      /* internal: protocol handling */
+    uint8_t tcp_flags; /* TCP flags */
+    uint8_t wscale;    /* TCP window-scale option in a SYN, 0xff none */
+    uint32_t seq, ack; /* TCP, host order */
+    uint32_t seg_len;  /* TCP payload + SYN + FIN */
+    uint32_t win;      /* TCP window, unscaled */
+    uint32_t bytes;    /* frame length, for counters */
+    uint8_t family;    /* 4 or 6 */
+    uint8_t dir_out;   /* caller's direction: 1 = sent by the workload */
+};
+
+struct ct_stats {
+    uint64_t lookups;     /* packets looked up */
+    uint64_t hits;        /* ... that found a connection */
+    uint64_t inserts;     /* connections created */
+    uint64_t full;        /* connections refused: table full */
+    uint64_t expired;     /* entries freed because they expired */
+    uint64_t invalid;     /* CT_INVALID verdicts */
+    uint64_t related;     /* CT_RELATED verdicts */
+    uint64_t untracked;   /* CT_UNTRACKED verdicts */
+    uint64_t flushed;     /* entries removed by flushes */
+    uint32_t n_conns;     /* connections now */
+    uint32_t max_entries; /* the bound */
+};
+
+struct ct_table;
+struct ct_conn; /* one tracked connection (opaque) */
+
+/* Creates a table; returns NULL (errno EINVAL) for max_entries 0. */
+struct ct_table *ct_create(const struct ct_config *);
+void ct_destroy(struct ct_table *); /* NULL is fine */
+
+/* The per-packet entry point, after dp_parse().  'zone' is the vNIC the
+ * firewall acts for; 'dir_out' says whether the workload sent the packet
+ * (recorded on new connections).  Fills '*cp' (needed by ct_commit()),
+ * and for ESTABLISHED/RELATED/INVALID-in-state sets '*conn' to the
+ * connection (NULL otherwise).  ESTABLISHED updates the state, counters
+ * and expiry. */
+enum ct_verdict ct_process(struct ct_table *, const struct dp_packet *,
+                           uint32_t zone, bool dir_out, uint64_t now_ms,
+                           struct ct_pkt *cp, struct ct_conn **conn);
+
+/* Batched form of ct_process() for 'n' packets (<= DP_BATCH_MAX) with one
+ * zone and direction each: extracts and hashes them all, prefetches hash
+ * slots and entries, then processes them in order.  Same results as n
+ * calls of ct_process(). */
+void ct_process_batch(struct ct_table *, struct dp_packet **pkts,
+                      const uint32_t *zones, const uint8_t *dir_out, int n,
+                      uint64_t now_ms, struct ct_pkt *cps,
+                      enum ct_verdict *verdicts, struct ct_conn **conns);
+
+/* Creates the connection for a packet ct_process() called CT_NEW, admitted
+ * by rule 'rule_id' of policy generation 'gen'.  Returns the connection,
+ * or NULL if the table is full even after reclaiming expired entries
+ * (counted in ct_stats.full: the caller drops the packet).  If the
+ * connection exists by now (same key committed earlier in the batch), it
+ * returns it. */
+struct ct_conn *ct_commit(struct ct_table *, const struct ct_pkt *,
+                          uint64_t now_ms, uint32_t rule_id, uint32_t gen);
+
+/* Frees up to 'budget' expired entries; returns how many.  Call once per
+ * poll-loop iteration (or every millisecond or so). */
+size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
+
+/* Accessors for the pipeline. */
+uint32_t ct_conn_rule(const struct ct_conn *);
+uint32_t ct_conn_gen(const struct ct_conn *);
+/* Re-admits the connection under a new rule/generation (revalidation
+ * after a policy change found it still allowed). */
+void ct_conn_set_rule(struct ct_conn *, uint32_t rule_id, uint32_t gen);
+/* Removes one connection (e.g. revalidation found it now dropped). */
+void ct_conn_delete(struct ct_table *, struct ct_conn *);
+
+/* A connection as shown by `weft-agent ctl conntrack`. */
+struct ct_conn_info {
+    uint32_t zone;
+    uint8_t family; /* 4 or 6 */
+    uint8_t proto;
+    uint8_t dir_out; /* opened by the workload (egress) */
+    uint8_t src[16]; /* opener's address: 4 or 16 bytes used */
+    uint8_t dst[16]; /* responder's address */
+    uint16_t sport;  /* host order; ICMP echo: identifier */
+    uint16_t dport;  /* host order */
+    enum ct_state state;
+    uint64_t expires_in_ms;
+    uint64_t packets[2]; /* [0] opener -> responder, [1] reply */
+    uint64_t bytes[2];
+    uint32_t rule_id;
+    uint32_t gen;
+};
+
+void ct_conn_get_info(const struct ct_table *, const struct ct_conn *,
+                      uint64_t now_ms, struct ct_conn_info *);
+/* One human-readable line (no newline); returns snprintf()'s result. */
+int ct_conn_format(const struct ct_conn_info *, char *buf, size_t size);
+
+/* Calls 'cb' for every live connection (in table order) until it returns
+ * false.  'cb' must not change the table. */
+void ct_iterate(const struct ct_table *, uint64_t now_ms,
+                bool (*cb)(const struct ct_conn_info *, void *), void *arg);
+
+/* Removes every connection for which 'pred' returns true; returns how
+ * many.  O(table size). */
+size_t ct_flush(struct ct_table *,
+                bool (*pred)(const struct ct_conn_info *, void *), void *arg);
+/* Removes every connection admitted by rule 'rule_id' (a drop rule was
+ * added above it, or it was deleted).  Returns how many. */
+size_t ct_flush_rule(struct ct_table *, uint32_t rule_id);
+/* Removes every connection of 'zone' (a vNIC went away). */
+size_t ct_flush_zone(struct ct_table *, uint32_t zone);
+
+void ct_get_stats(const struct ct_table *, struct ct_stats *);
+/* Bytes of memory one entry costs (entry + its share of the hash table at
+ * full occupancy). */
+size_t ct_bytes_per_entry_nominal(const struct ct_table *);
+
+#endif

@@ -1,0 +1,754 @@
+/* Unit tests of connection tracking (conntrack.h): TCP handshake and
+ * teardown states, RST, strict-mode window checks, timeouts driven by an
+ * explicit clock, UDP replies, ICMP echo and ICMP/ICMPv6 errors as RELATED,
+ * IPv6, zones, the bounded table (refusal and reclaiming expired entries),
+ * flush by rule, the dump API, and a randomized run against a naive model
+ * of which connections are live.  Frames are built here and go through
+ * dp_parse() as in the datapath. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "datapath/conntrack.h"
+#include "datapath/parse.h"
+#include "testlib.h"
+
+static struct dp_pool *pool;
+static struct dp_packet *pkt;
+
+struct ep { /* an endpoint */
+    int family;
+    uint8_t ip[16];
+    uint16_t port;
+};
+
+static struct ep
+ep4(uint32_t ip, uint16_t port)
+{
+    struct ep e = {4, {0}, port};
+    uint32_t n = htonl(ip);
+    memcpy(e.ip, &n, 4);
+    return e;
+}
+
+static struct ep
+ep6(uint16_t last, uint16_t port)
+{
+    struct ep e = {6, {0x20, 0x01, 0x0d, 0xb8}, port};
+    e.ip[14] = (uint8_t)(last >> 8);
+    e.ip[15] = (uint8_t)last;
+    return e;
+}
+
+static void
+setup(void)
+{
+    if (!pool) {
+        pool = dp_pool_create(8, 2048);
+        pkt = dp_pool_get(pool);
+    }
+}
+
+/* Writes Ethernet + IP(src -> dst, proto) + 'l4' into 'pkt' and parses. */
+static void
+frame(const struct ep *s, const struct ep *d, uint8_t proto, const void *l4,
+      uint32_t l4_len)
+{
+    uint8_t *f = pkt->data;
+    struct eth_hdr eth = {
+        {{2, 0, 0, 0, 0, 2}},
+        {{2, 0, 0, 0, 0, 1}},
+        htons(s->family == 4 ? ETH_TYPE_IPV4 : ETH_TYPE_IPV6)};
+    uint32_t l3_len;
+
+    dp_packet_reset_meta(pkt);
+    memcpy(f, &eth, 14);
+    if (s->family == 4) {
+        struct ipv4_hdr ip = {.ver_ihl = 0x45,
+                              .tot_len = htons((uint16_t)(20 + l4_len)),
+                              .ttl = 64,
+                              .proto = proto};
+        memcpy(&ip.src, s->ip, 4);
+        memcpy(&ip.dst, d->ip, 4);
+        memcpy(f + 14, &ip, 20);
+        l3_len = 20;
+    } else {
+        struct ipv6_hdr ip = {.ver_tc_flow = htonl(6u << 28),
+                              .payload_len = htons((uint16_t)l4_len),
+                              .next = proto,
+                              .hop_limit = 64};
+        memcpy(&ip.src, s->ip, 16);
+        memcpy(&ip.dst, d->ip, 16);
+        memcpy(f + 14, &ip, 40);
+        l3_len = 40;
+    }
+    memcpy(f + 14 + l3_len, l4, l4_len);
+    pkt->len = 14 + l3_len + l4_len;
+    if (dp_parse(pkt) != DP_DROP_NONE) {
+        fprintf(stderr, "test frame did not parse\n");
+        abort();
+    }
+}
+
+static uint32_t
+tcp_bytes(uint8_t *b, const struct ep *s, const struct ep *d, uint32_t seq,
+          uint32_t ack, uint8_t flags, uint16_t win, uint32_t payload,
+          int wscale)
+{
+    struct tcp_hdr t = {.src = htons(s->port),
+                        .dst = htons(d->port),
+                        .seq = htonl(seq),
+                        .ack = htonl(ack),
+                        .flags = flags,
+                        .win = htons(win)};
+    uint32_t hl = wscale >= 0 ? 24 : 20;
+    t.off = (uint8_t)(hl / 4 << 4);
+    memcpy(b, &t, 20);
+    if (wscale >= 0) {
+        b[20] = 1; /* NOP */
+        b[21] = 3;
+        b[22] = 3;
+        b[23] = (uint8_t)wscale;
+    }
+    memset(b + hl, 'x', payload);
+    return hl + payload;
+}
+
+static void
+tcp(const struct ep *s, const struct ep *d, uint32_t seq, uint32_t ack,
+    uint8_t flags, uint32_t payload)
+{
+    uint8_t b[1600];
+    uint32_t n = tcp_bytes(b, s, d, seq, ack, flags, 65535, payload, -1);
+    frame(s, d, IPPROTO_TCP_, b, n);
+}
+
+static void
+udp(const struct ep *s, const struct ep *d, uint32_t payload)
+{
+    uint8_t b[1600] = {0};
+    struct udp_hdr u = {htons(s->port), htons(d->port),
+                        htons((uint16_t)(8 + payload)), 0};
+    memcpy(b, &u, 8);
+    frame(s, d, IPPROTO_UDP_, b, 8 + payload);
+}
+
+static void
+echo(const struct ep *s, const struct ep *d, bool reply, uint16_t id)
+{
+    uint8_t b[16] = {0};
+    uint8_t proto = s->family == 4 ? IPPROTO_ICMP_ : IPPROTO_ICMPV6_;
+    b[0] = s->family == 4 ? (reply ? 0 : 8) : (reply ? 129 : 128);
+    b[4] = (uint8_t)(id >> 8);
+    b[5] = (uint8_t)id;
+    frame(s, d, proto, b, sizeof b);
+}
+
+/* ICMP error from 'router' to 'to', quoting the current contents of 'pkt'
+ * (its L3 header and 8 bytes of L4). */
+static void
+icmp_error(const struct ep *router, const struct ep *to, uint8_t type)
+{
+    uint8_t b[128] = {0}, quoted[64];
+    uint32_t qlen = (uint32_t)(pkt->l4_ofs - pkt->l3_ofs) + 8;
+    memcpy(quoted, pkt->data + pkt->l3_ofs, qlen);
+    b[0] = type;
+    memcpy(b + 8, quoted, qlen);
+    frame(router, to, router->family == 4 ? IPPROTO_ICMP_ : IPPROTO_ICMPV6_, b,
+          8 + qlen);
+}
+
+static struct ct_table *
+table(uint32_t max, bool strict)
+{
+    struct ct_config cfg;
+    ct_config_default(&cfg);
+    cfg.max_entries = max;
+    cfg.strict = strict;
+    setup();
+    return ct_create(&cfg);
+}
+
+static struct ct_pkt last_cp;
+static struct ct_conn *last_conn;
+
+/* Runs the current packet through 'ct' (zone 1, direction out). */
+static enum ct_verdict
+run(struct ct_table *ct, uint64_t now)
+{
+    return ct_process(ct, pkt, 1, true, now, &last_cp, &last_conn);
+}
+
+/* Runs and commits if new (rule 'rule'). */
+static enum ct_verdict
+run_commit(struct ct_table *ct, uint64_t now, uint32_t rule)
+{
+    enum ct_verdict v = run(ct, now);
+    if (v == CT_NEW) {
+        last_conn = ct_commit(ct, &last_cp, now, rule, 0);
+    }
+    return v;
+}
+
+static enum ct_state
+state_of(struct ct_table *ct, struct ct_conn *c, uint64_t now)
+{
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, now, &info);
+    return info.state;
+}
+
+static uint64_t
+expires_in(struct ct_table *ct, struct ct_conn *c, uint64_t now)
+{
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, now, &info);
+    return info.expires_in_ms;
+}
+
+/* A full handshake, data, and an orderly close, checking each state. */
+static void
+handshake_and_close(struct ct_table *ct, struct ep cl, struct ep sv)
+{
+    uint64_t t = 1000;
+    struct ct_conn *c;
+
+    tcp(&cl, &sv, 100, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, t, 7), CT_NEW);
+    c = last_conn;
+    CHECK(c != NULL);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_SYN_SENT);
+    CHECK_EQ(expires_in(ct, c, t), 30000);
+
+    tcp(&sv, &cl, 5000, 101, TCP_SYN | TCP_ACK, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK(last_conn == c);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_SYN_RECV);
+
+    tcp(&cl, &sv, 101, 5001, TCP_ACK, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_ESTABLISHED);
+    CHECK_EQ(expires_in(ct, c, t), 43200000);
+
+    tcp(&cl, &sv, 101, 5001, TCP_ACK | TCP_PSH, 100);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    tcp(&sv, &cl, 5001, 201, TCP_ACK | TCP_PSH, 1000);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+
+    /* Client closes; server acknowledges, then closes too. */
+    tcp(&cl, &sv, 201, 6001, TCP_ACK | TCP_FIN, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_FIN_WAIT);
+    tcp(&sv, &cl, 6001, 202, TCP_ACK, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_CLOSE_WAIT);
+    tcp(&sv, &cl, 6001, 202, TCP_ACK | TCP_PSH, 10); /* half-closed data */
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    tcp(&sv, &cl, 6011, 202, TCP_ACK | TCP_FIN, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_LAST_ACK);
+    tcp(&cl, &sv, 202, 6012, TCP_ACK, 0);
+    CHECK_EQ(run(ct, ++t), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t), CT_ST_TIME_WAIT);
+    CHECK_EQ(expires_in(ct, c, t), 120000);
+
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, t, &info);
+    CHECK_EQ(info.packets[0], 5);
+    CHECK_EQ(info.packets[1], 5);
+    CHECK_EQ(info.rule_id, 7);
+    CHECK_EQ(info.sport, cl.port);
+    CHECK_EQ(info.dport, sv.port);
+    CHECK(!memcmp(info.src, cl.ip, cl.family == 4 ? 4 : 16));
+
+    /* TIME_WAIT runs out: the entry expires with the clock. */
+    CHECK_EQ(ct_expire(ct, t + 119000, 100), 0);
+    CHECK_EQ(ct_expire(ct, t + 120000, 100), 1);
+    struct ct_stats st;
+    ct_get_stats(ct, &st);
+    CHECK_EQ(st.n_conns, 0);
+}
+
+TEST(tcp_handshake_and_close_ipv4)
+{
+    struct ct_table *ct = table(100, false);
+    handshake_and_close(ct, ep4(0x0a000001, 40000), ep4(0x0a000002, 80));
+    ct_destroy(ct);
+}
+
+TEST(tcp_handshake_and_close_strict)
+{
+    struct ct_table *ct = table(100, true);
+    handshake_and_close(ct, ep4(0x0a000001, 40000), ep4(0x0a000002, 80));
+    ct_destroy(ct);
+}
+
+TEST(tcp_handshake_and_close_ipv6)
+{
+    struct ct_table *ct = table(100, true);
+    handshake_and_close(ct, ep6(1, 40000), ep6(2, 443));
+    ct_destroy(ct);
+}
+
+TEST(tcp_rst_closes_and_syn_reopens)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 22);
+    tcp(&cl, &sv, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+    tcp(&sv, &cl, 9, 2, TCP_SYN | TCP_ACK, 0);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    tcp(&cl, &sv, 2, 10, TCP_ACK, 0);
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    tcp(&sv, &cl, 10, 2, TCP_RST | TCP_ACK, 0);
+    CHECK_EQ(run(ct, 3), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 3), CT_ST_CLOSED);
+    CHECK_EQ(expires_in(ct, last_conn, 3), 10000);
+    tcp(&cl, &sv, 2, 10, TCP_ACK, 5); /* data after the reset */
+    CHECK_EQ(run(ct, 4), CT_INVALID);
+    tcp(&cl, &sv, 1000, 0, TCP_SYN, 0); /* port reuse */
+    CHECK_EQ(run(ct, 5), CT_NEW);
+    struct ct_conn *c = ct_commit(ct, &last_cp, 5, 2, 0);
+    CHECK(c != NULL);
+    CHECK_EQ(state_of(ct, c, 5), CT_ST_SYN_SENT);
+    CHECK_EQ(ct_conn_rule(c), 2);
+    ct_destroy(ct);
+}
+
+TEST(tcp_connection_refused)
+{
+    struct ct_table *ct = table(100, true);
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 23);
+    tcp(&cl, &sv, 500, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+    tcp(&sv, &cl, 0, 999, TCP_RST | TCP_ACK, 0); /* wrong ack: blind RST */
+    CHECK_EQ(run(ct, 1), CT_INVALID);
+    CHECK_EQ(state_of(ct, last_conn, 1), CT_ST_SYN_SENT);
+    tcp(&sv, &cl, 0, 501, TCP_RST | TCP_ACK, 0);
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 2), CT_ST_CLOSED);
+    ct_destroy(ct);
+}
+
+TEST(tcp_strict_window_checks)
+{
+    struct ct_table *ct = table(100, true);
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
+    uint8_t b[64];
+
+    /* Both SYNs carry window scale 2: windows count 4-byte units. */
+    frame(&cl, &sv, IPPROTO_TCP_, b,
+          tcp_bytes(b, &cl, &sv, 1000, 0, TCP_SYN, 1000, 0, 2));
+    CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+    frame(&sv, &cl, IPPROTO_TCP_, b,
+          tcp_bytes(b, &sv, &cl, 9000, 1001, TCP_SYN | TCP_ACK, 1000, 0, 2));
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    frame(&cl, &sv, IPPROTO_TCP_, b,
+          tcp_bytes(b, &cl, &sv, 1001, 9001, TCP_ACK, 1000, 0, -1));
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 2), CT_ST_ESTABLISHED);
+
+    /* Server's scaled window is 4000 bytes: 3000 fit. */
+    frame(&cl, &sv, IPPROTO_TCP_, b,
+          tcp_bytes(b, &cl, &sv, 1001, 9001, TCP_ACK, 1000, 0, -1));
+    tcp(&cl, &sv, 1001, 9001, TCP_ACK, 1000);
+    CHECK_EQ(run(ct, 3), CT_ESTABLISHED);
+    /* Far beyond the window. */
+    tcp(&cl, &sv, 1001 + 10000000, 9001, TCP_ACK, 10);
+    CHECK_EQ(run(ct, 4), CT_INVALID);
+    /* Far behind the window. */
+    tcp(&cl, &sv, 1001 - 10000000, 9001, TCP_ACK, 10);
+    CHECK_EQ(run(ct, 5), CT_INVALID);
+    /* Acknowledging data the server never sent. */
+    tcp(&cl, &sv, 2001, 9001 + 500000, TCP_ACK, 0);
+    CHECK_EQ(run(ct, 6), CT_INVALID);
+    /* A blind RST far off is refused and changes nothing. */
+    tcp(&sv, &cl, 9001 + 50000000, 0, TCP_RST, 0);
+    CHECK_EQ(run(ct, 7), CT_INVALID);
+    CHECK_EQ(state_of(ct, last_conn, 7), CT_ST_ESTABLISHED);
+    /* A RST at the expected sequence number closes. */
+    tcp(&sv, &cl, 9001, 0, TCP_RST, 0);
+    CHECK_EQ(run(ct, 8), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 8), CT_ST_CLOSED);
+
+    struct ct_stats st;
+    ct_get_stats(ct, &st);
+    CHECK_EQ(st.invalid, 4);
+    ct_destroy(ct);
+}
+
+TEST(tcp_only_syn_opens_in_strict_mode)
+{
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
+    struct ct_table *strict = table(100, true);
+    struct ct_table *loose = table(100, false);
+
+    tcp(&cl, &sv, 5, 6, TCP_ACK, 10);
+    CHECK_EQ(run(strict, 0), CT_INVALID);
+    CHECK_EQ(run_commit(loose, 0, 1), CT_NEW); /* mid-stream pickup */
+    CHECK_EQ(state_of(loose, last_conn, 0), CT_ST_ESTABLISHED);
+    tcp(&sv, &cl, 6, 15, TCP_ACK, 10);
+    CHECK_EQ(run(loose, 1), CT_ESTABLISHED);
+    /* Neither opens on SYN+ACK, RST or FIN. */
+    tcp(&cl, &sv, 5, 6, TCP_SYN | TCP_ACK, 0);
+    cl.port++;
+    tcp(&cl, &sv, 5, 6, TCP_SYN | TCP_ACK, 0);
+    CHECK_EQ(run(loose, 2), CT_INVALID);
+    tcp(&cl, &sv, 5, 6, TCP_RST, 0);
+    CHECK_EQ(run(loose, 2), CT_INVALID);
+    tcp(&cl, &sv, 5, 6, TCP_FIN, 0);
+    CHECK_EQ(run(strict, 2), CT_INVALID);
+    CHECK(ct_commit(strict, &last_cp, 2, 1, 0) == NULL);
+    ct_destroy(strict);
+    ct_destroy(loose);
+}
+
+TEST(tcp_timeouts_follow_state)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
+    tcp(&cl, &sv, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 1000, 1), CT_NEW);
+    /* Unanswered SYN: gone after 30 s. */
+    CHECK_EQ(ct_expire(ct, 30999, 10), 0);
+    tcp(&cl, &sv, 1, 0, TCP_SYN, 0); /* retransmission refreshes */
+    CHECK_EQ(run(ct, 20000), CT_ESTABLISHED);
+    CHECK_EQ(ct_expire(ct, 31000, 10), 0);
+    CHECK_EQ(ct_expire(ct, 49999, 10), 0);
+    CHECK_EQ(ct_expire(ct, 50000, 10), 1);
+    /* A lookup after expiry (no sweep) sees no connection either. */
+    tcp(&cl, &sv, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 60000, 1), CT_NEW);
+    tcp(&cl, &sv, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run(ct, 60000 + 30000), CT_NEW);
+    ct_destroy(ct);
+}
+
+TEST(udp_reply_and_timeouts)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    udp(&a, &b, 20);
+    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
+    struct ct_conn *c = last_conn;
+    CHECK_EQ(state_of(ct, c, 0), CT_ST_FIRST);
+    CHECK_EQ(expires_in(ct, c, 0), 30000);
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, 10), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, 10), CT_ST_FIRST);
+    udp(&b, &a, 100);
+    CHECK_EQ(run(ct, 20), CT_ESTABLISHED);
+    CHECK(last_conn == c);
+    CHECK_EQ(state_of(ct, c, 20), CT_ST_REPLIED);
+    CHECK_EQ(expires_in(ct, c, 20), 120000);
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, 20, &info);
+    CHECK_EQ(info.packets[0], 2);
+    CHECK_EQ(info.packets[1], 1);
+    CHECK_EQ(info.bytes[1], 14 + 20 + 8 + 100);
+    /* A different port pair is another connection. */
+    b.port = 54;
+    udp(&b, &a, 1);
+    CHECK_EQ(run(ct, 30), CT_NEW);
+    ct_destroy(ct);
+}
+
+TEST(icmp_echo_uses_identifier)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a = ep4(0x0a000001, 0), b = ep4(0x0a000002, 0);
+    echo(&b, &a, true, 77); /* unsolicited reply */
+    CHECK_EQ(run(ct, 0), CT_INVALID);
+    echo(&a, &b, false, 77);
+    CHECK_EQ(run_commit(ct, 0, 5), CT_NEW);
+    echo(&b, &a, true, 77);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 1), CT_ST_REPLIED);
+    CHECK_EQ(expires_in(ct, last_conn, 1), 10000);
+    echo(&b, &a, true, 78);
+    CHECK_EQ(run(ct, 2), CT_INVALID);
+
+    struct ep a6 = ep6(1, 0), b6 = ep6(2, 0);
+    echo(&a6, &b6, false, 9);
+    CHECK_EQ(run_commit(ct, 3, 5), CT_NEW);
+    echo(&b6, &a6, true, 9);
+    CHECK_EQ(run(ct, 4), CT_ESTABLISHED);
+    ct_destroy(ct);
+}
+
+TEST(icmp_errors_are_related)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep cl = ep4(0x0a000001, 999), sv = ep4(0x0a000002, 53);
+    struct ep router = ep4(0x0a0000fe, 0);
+
+    udp(&cl, &sv, 10);
+    CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+    struct ct_conn *c = last_conn;
+    /* Port unreachable from the server, quoting the client's datagram. */
+    udp(&cl, &sv, 10);
+    icmp_error(&sv, &cl, 3);
+    CHECK_EQ(run(ct, 1), CT_RELATED);
+    CHECK(last_conn == c);
+    /* Time exceeded from a router on the way. */
+    udp(&cl, &sv, 10);
+    icmp_error(&router, &cl, 11);
+    CHECK_EQ(run(ct, 2), CT_RELATED);
+    /* An error about a connection nobody made. */
+    struct ep other = ep4(0x0a000003, 1);
+    udp(&cl, &other, 10);
+    icmp_error(&router, &cl, 3);
+    CHECK_EQ(run(ct, 3), CT_INVALID);
+    /* Quoting a packet the recipient did not send. */
+    udp(&cl, &sv, 10);
+    icmp_error(&router, &sv, 3);
+    CHECK_EQ(run(ct, 4), CT_INVALID);
+    /* Errors are not counted as connection traffic. */
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, 5, &info);
+    CHECK_EQ(info.packets[0], 1);
+
+    /* IPv6: packet too big about a TCP connection; and about an echo. */
+    struct ep cl6 = ep6(1, 5000), sv6 = ep6(2, 443), r6 = ep6(0xfe, 0);
+    tcp(&cl6, &sv6, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 6, 1), CT_NEW);
+    tcp(&cl6, &sv6, 1, 0, TCP_SYN, 0);
+    icmp_error(&r6, &cl6, 2);
+    CHECK_EQ(run(ct, 7), CT_RELATED);
+    echo(&cl6, &sv6, false, 3);
+    CHECK_EQ(run_commit(ct, 8, 1), CT_NEW);
+    echo(&cl6, &sv6, false, 3);
+    icmp_error(&r6, &cl6, 1);
+    CHECK_EQ(run(ct, 9), CT_RELATED);
+    ct_destroy(ct);
+}
+
+TEST(non_tracked_packets)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a6 = ep6(1, 0), b6 = ep6(2, 0);
+    uint8_t ns[24] = {ICMP6_NS};
+    frame(&a6, &b6, IPPROTO_ICMPV6_, ns, sizeof ns);
+    CHECK_EQ(run(ct, 0), CT_UNTRACKED);
+    /* GRE: tracked by addresses alone. */
+    struct ep a = ep4(0x0a000001, 0), b = ep4(0x0a000002, 0);
+    uint8_t gre[8] = {0};
+    frame(&a, &b, 47, gre, sizeof gre);
+    CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+    frame(&b, &a, 47, gre, sizeof gre);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, last_conn, 1), CT_ST_REPLIED);
+    ct_destroy(ct);
+}
+
+TEST(zones_are_separate)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a = ep4(0x0a000001, 1), b = ep4(0x0a000002, 2);
+    struct ct_pkt cp;
+    struct ct_conn *c;
+    udp(&a, &b, 0);
+    CHECK_EQ(ct_process(ct, pkt, 10, true, 0, &cp, &c), CT_NEW);
+    CHECK(ct_commit(ct, &cp, 0, 1, 0) != NULL);
+    udp(&b, &a, 0);
+    CHECK_EQ(ct_process(ct, pkt, 11, false, 0, &cp, &c), CT_NEW);
+    CHECK_EQ(ct_process(ct, pkt, 10, false, 0, &cp, &c), CT_ESTABLISHED);
+    ct_destroy(ct);
+}
+
+TEST(full_table_refuses_then_reclaims_expired)
+{
+    struct ct_table *ct = table(4, false);
+    struct ep a = ep4(0x0a000001, 1000), b = ep4(0x0a000002, 53);
+    for (int i = 0; i < 4; i++) {
+        a.port = (uint16_t)(1000 + i);
+        udp(&a, &b, 0);
+        CHECK_EQ(run_commit(ct, (uint64_t)i * 1000, 1), CT_NEW);
+        CHECK(last_conn != NULL);
+    }
+    a.port = 2000;
+    udp(&a, &b, 0);
+    CHECK_EQ(run_commit(ct, 5000, 1), CT_NEW);
+    CHECK(last_conn == NULL);
+    struct ct_stats st;
+    ct_get_stats(ct, &st);
+    CHECK_EQ(st.full, 1);
+    CHECK_EQ(st.n_conns, 4);
+    /* The first (port 1000, created at 0) expires at 30 s; the others
+     * later.  At 30 s exactly one slot frees up. */
+    CHECK_EQ(run_commit(ct, 30000, 1), CT_NEW);
+    CHECK(last_conn != NULL);
+    a.port = 2001;
+    udp(&a, &b, 0);
+    CHECK_EQ(run_commit(ct, 30000, 1), CT_NEW);
+    CHECK(last_conn == NULL);
+    ct_get_stats(ct, &st);
+    CHECK_EQ(st.full, 2);
+    CHECK_EQ(st.expired, 1);
+    CHECK_EQ(st.n_conns, 4);
+    /* A live connection is never evicted to make room. */
+    a.port = 1001;
+    udp(&a, &b, 0);
+    CHECK_EQ(run(ct, 30000), CT_ESTABLISHED);
+    ct_destroy(ct);
+}
+
+static bool
+collect(const struct ct_conn_info *info, void *arg)
+{
+    char line[256];
+    ct_conn_format(info, line, sizeof line);
+    strcat(arg, line);
+    strcat(arg, "\n");
+    return true;
+}
+
+TEST(flush_by_rule_and_dump)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a = ep4(0x0a000001, 1000), b = ep4(0x0a000002, 80);
+    for (int i = 0; i < 10; i++) {
+        a.port = (uint16_t)(1000 + i);
+        tcp(&a, &b, 1, 0, TCP_SYN, 0);
+        CHECK_EQ(run_commit(ct, 0, i % 2 ? 11 : 12), CT_NEW);
+    }
+    static char dump[4096];
+    dump[0] = 0;
+    ct_iterate(ct, 0, collect, dump);
+    CHECK(strstr(dump, "zone=1 tcp 10.0.0.1:1000 -> 10.0.0.2:80 SYN_SENT "
+                       "dir=out rule=12 pkts=1/0") != NULL);
+    CHECK_EQ(ct_flush_rule(ct, 11), 5);
+    CHECK_EQ(ct_flush_rule(ct, 11), 0);
+    struct ct_stats st;
+    ct_get_stats(ct, &st);
+    CHECK_EQ(st.n_conns, 5);
+    a.port = 1001; /* was rule 11 */
+    tcp(&a, &b, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run(ct, 1), CT_NEW);
+    a.port = 1000; /* rule 12 */
+    tcp(&a, &b, 1, 0, TCP_SYN, 0);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    CHECK_EQ(ct_flush_zone(ct, 1), 5);
+
+    struct ep a6 = ep6(1, 7), b6 = ep6(2, 8);
+    udp(&a6, &b6, 0);
+    CHECK_EQ(run_commit(ct, 0, 4), CT_NEW);
+    dump[0] = 0;
+    ct_iterate(ct, 0, collect, dump);
+    CHECK(strstr(dump, "udp [2001:db8::1]:7 -> [2001:db8::2]:8 FIRST") != NULL);
+    ct_destroy(ct);
+}
+
+TEST(batch_matches_single)
+{
+    struct ct_table *ct = table(1000, false);
+    struct dp_pool *bp = dp_pool_create(DP_BATCH_MAX, 2048);
+    struct dp_packet *pkts[DP_BATCH_MAX];
+    uint32_t zones[DP_BATCH_MAX];
+    uint8_t dirs[DP_BATCH_MAX];
+    struct ct_pkt cps[DP_BATCH_MAX];
+    enum ct_verdict v[DP_BATCH_MAX];
+    struct ct_conn *conns[DP_BATCH_MAX];
+    struct ep a = ep4(0x0a000001, 0), b = ep4(0x0a000002, 80);
+
+    for (int i = 0; i < DP_BATCH_MAX; i++) { /* 32 flows, committed */
+        a.port = (uint16_t)(i % 32 + 1);
+        udp(&a, &b, 0);
+        if (i < 32) {
+            CHECK_EQ(run_commit(ct, 0, 1), CT_NEW);
+        }
+        pkts[i] = dp_pool_get(bp);
+        memcpy(pkts[i]->data, pkt->data, pkt->len);
+        pkts[i]->len = pkt->len;
+        dp_parse(pkts[i]);
+        zones[i] = i < 48 ? 1 : 2;
+        dirs[i] = 1;
+    }
+    ct_process_batch(ct, pkts, zones, dirs, DP_BATCH_MAX, 1, cps, v, conns);
+    int est = 0, new = 0;
+    for (int i = 0; i < DP_BATCH_MAX; i++) {
+        est += v[i] == CT_ESTABLISHED;
+        new += v[i] == CT_NEW;
+    }
+    CHECK_EQ(est, 48);
+    CHECK_EQ(new, 16);
+    for (int i = 0; i < DP_BATCH_MAX; i++) {
+        dp_packet_free(pkts[i]);
+    }
+    dp_pool_destroy(bp);
+    ct_destroy(ct);
+}
+
+/* Random UDP traffic over a small flow space and a small table with a
+ * moving clock, against a model that records when each flow was last seen
+ * and whether it was replied: a packet must be ESTABLISHED exactly when
+ * the model says the connection is live. */
+TEST(randomized_against_model)
+{
+    enum { N_FLOWS = 600, MAX = 256, STEPS = 200000 };
+    static struct {
+        bool present;
+        bool replied;
+        bool opened_by_b; /* first packet went b -> a */
+        uint64_t expires;
+    } model[N_FLOWS];
+    uint32_t seed = 12345;
+    const char *env = getenv("WEFT_TEST_SEED");
+    if (env) {
+        seed = (uint32_t)strtoul(env, NULL, 0);
+    }
+    srandom(seed);
+    struct ct_table *ct = table(MAX, false);
+    uint64_t now = 0;
+    int bad = 0;
+
+    for (int step = 0; step < STEPS && !bad; step++) {
+        now += (uint64_t)(random() % 300);
+        if (random() % 64 == 0) {
+            ct_expire(ct, now, (size_t)(random() % 16));
+        }
+        int f = (int)(random() % N_FLOWS);
+        bool reply = random() % 4 == 0;
+        struct ep a = ep4(0x0a000000 | (uint32_t)(f % 7), (uint16_t)f);
+        struct ep b = ep4(0x0b000000, 53);
+        if (reply) {
+            udp(&b, &a, 0);
+        } else {
+            udp(&a, &b, 0);
+        }
+        enum ct_verdict v = run(ct, now);
+        bool live = model[f].present && model[f].expires > now;
+        if ((v == CT_ESTABLISHED) != live) {
+            fprintf(stderr, "seed %u step %d flow %d: verdict %s, model %s\n",
+                    seed, step, f, ct_verdict_name(v), live ? "live" : "dead");
+            bad = 1;
+            break;
+        }
+        if (v == CT_ESTABLISHED) {
+            if (reply != model[f].opened_by_b) {
+                model[f].replied = true;
+            }
+            model[f].expires = now + (model[f].replied ? 120000 : 30000);
+        } else if (v == CT_NEW) {
+            struct ct_conn *c = ct_commit(ct, &last_cp, now, 1, 0);
+            struct ct_stats st;
+            ct_get_stats(ct, &st);
+            if (!c && st.n_conns != MAX) {
+                fprintf(stderr, "seed %u step %d: refused at %u entries\n",
+                        seed, step, st.n_conns);
+                bad = 1;
+            }
+            model[f].present = c != NULL;
+            model[f].replied = false;
+            model[f].opened_by_b = reply;
+            model[f].expires = now + 30000;
+        }
+    }
+    struct ct_stats st;
+    ct_get_stats(ct, &st);
+    CHECK(!bad);
+    CHECK(st.n_conns <= MAX);
+    CHECK(st.expired > 1000);
+    CHECK(st.full > 0);
+    ct_destroy(ct);
+}
