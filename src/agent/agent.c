@@ -157,7 +157,7 @@ build_tables(struct agent *a)
         ports[i] = a->ports[i].port;
     }
     dp_tb_set_ports(b, ports, a->n_ports);
-    dp_tb_set_underlay_mtu(b, cfg->mtu);
+    dp_tb_set_underlay(b, cfg->mtu, !cfg_ip_is_v4(&cfg->local_ip, NULL));
     free(ports);
 
     for (uint32_t s = 0; s < cfg->n_segments; s++) {

@@ -205,20 +205,11 @@ struct tunnel_dest {
     uint32_t src_lport;
 };
 
-static inline bool
-vtep_is_v4(const struct dp_vtep *v)
-{
-    static const uint8_t prefix[12] = {0, 0, 0, 0, 0,    0,
-                                       0, 0, 0, 0, 0xff, 0xff};
-    return !memcmp(v->addr, prefix, sizeof prefix);
-}
-
 static void
 emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
             struct dp_packet *pkt, const void *aux)
 {
     const struct tunnel_dest *td = aux;
-    uint32_t overhead;
     enum dp_drop d;
 
     if (pkt->ol.gso_type != DP_GSO_NONE) {
@@ -228,11 +219,7 @@ emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
     if (!complete_csum(pl, pkt)) {
         return;
     }
-    overhead = (td->seg->encap == DP_ENCAP_GENEVE ? DP_GENEVE_OVERHEAD
-                                                  : DP_VXLAN_OVERHEAD) +
-               (vtep_is_v4(td->vtep) ? DP_UNDERLAY_V4_OVERHEAD
-                                     : DP_UNDERLAY_V6_OVERHEAD);
-    if (unlikely(pkt->len + overhead > t->underlay_mtu)) {
+    if (unlikely(pkt->len > td->seg->max_frame)) {
         drop(pl, pkt, DP_DROP_TOO_BIG);
         return;
     }

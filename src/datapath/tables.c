@@ -52,6 +52,7 @@ vec_push(struct tb_vec *v)
 struct dp_tables_builder {
     uint64_t generation;
     uint32_t underlay_mtu;
+    bool underlay_v6;
     struct dp_port **ports;
     uint32_t n_ports;
     struct tb_vec segs;    /* struct tb_seg */
@@ -104,9 +105,10 @@ dp_tb_set_ports(struct dp_tables_builder *b, struct dp_port **ports,
 }
 
 void
-dp_tb_set_underlay_mtu(struct dp_tables_builder *b, uint32_t mtu)
+dp_tb_set_underlay(struct dp_tables_builder *b, uint32_t mtu, bool ipv6)
 {
     b->underlay_mtu = mtu;
+    b->underlay_v6 = ipv6;
 }
 
 uint32_t
@@ -238,6 +240,13 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
         seg->tunnel_port =
             segs[s].encap == DP_ENCAP_GENEVE ? DP_PORT_GENEVE : DP_PORT_VXLAN;
         dp_tunnel_build_header(seg, seg->encap_hdr);
+        uint32_t overhead =
+            (seg->encap == DP_ENCAP_GENEVE ? DP_GENEVE_OVERHEAD
+                                           : DP_VXLAN_OVERHEAD) +
+            (b->underlay_v6 ? DP_UNDERLAY_V6_OVERHEAD
+                            : DP_UNDERLAY_V4_OVERHEAD);
+        seg->max_frame =
+            b->underlay_mtu > overhead ? b->underlay_mtu - overhead : 0;
     }
     for (uint32_t i = 0; i < b->locals.n; i++) {
         t->segments[locals[i].segment].n_local++;

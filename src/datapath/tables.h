@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "datapath/proto.h"
 #include "lib/hash.h"
@@ -43,6 +44,7 @@ struct dp_segment {
     uint32_t n_local;      /* local member ports (distinct) */
     uint16_t *local_ports; /* their port indices */
     uint8_t encap_hdr[16]; /* prebuilt tunnel header (tunnel.h) */
+    uint32_t max_frame;    /* largest inner frame the underlay carries */
     uint32_t n_flood;      /* remote endpoints for BUM replication */
     struct dp_vtep *flood; /* their addresses */
 };
@@ -99,11 +101,9 @@ struct dp_tables {
 static inline uint64_t
 dp_mac_key(uint32_t segment, const struct eth_addr *mac)
 {
-    uint64_t k = (uint64_t)(segment + 1) << 48;
-    for (int i = 0; i < ETH_ADDR_LEN; i++) {
-        k |= (uint64_t)mac->b[i] << (40 - 8 * i);
-    }
-    return k;
+    uint64_t k = 0;
+    memcpy(&k, mac, ETH_ADDR_LEN); /* bytes 0-5, host order: only a key */
+    return k | (uint64_t)(segment + 1) << 48;
 }
 
 /* Returns the entry for (segment, mac) or NULL. */
@@ -160,8 +160,9 @@ void dp_tables_builder_destroy(struct dp_tables_builder *);
  * if that encapsulation is unused. */
 void dp_tb_set_ports(struct dp_tables_builder *, struct dp_port **ports,
                      uint32_t n_ports);
-/* Sets the underlay MTU (default 1500). */
-void dp_tb_set_underlay_mtu(struct dp_tables_builder *, uint32_t mtu);
+/* Sets the underlay MTU (default 1500) and whether the underlay is IPv6
+ * (default IPv4), which decide the largest frame a segment can carry. */
+void dp_tb_set_underlay(struct dp_tables_builder *, uint32_t mtu, bool ipv6);
 /* Adds a segment; returns its index. */
 uint32_t dp_tb_add_segment(struct dp_tables_builder *, uint32_t vni,
                            enum dp_encap);

@@ -54,7 +54,7 @@ setup(void)
         dp_port_dummy_class.open(name, NULL, &ports[i]);
     }
     dp_tb_set_ports(b, ports, N_PORTS);
-    dp_tb_set_underlay_mtu(b, 1600);
+    dp_tb_set_underlay(b, 1600, false);
     uint32_t blue = dp_tb_add_segment(b, 5001, DP_ENCAP_GENEVE);
     uint32_t red = dp_tb_add_segment(b, 5002, DP_ENCAP_VXLAN);
     dp_tb_add_local(b, blue, 2, 11, &mac_a);
