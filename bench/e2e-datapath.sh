@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# End-to-end datapath benchmark: VM -> VM across two hosts, Weft against the
+# Linux kernel, on the identical namespace topology (scripts/lab-lib.sh):
+#
+#   h1 (underlay 198.18.0.1, ul0 MTU 1600)     h2 (198.18.0.2)
+#     vm1 eth0 02:00:00:01:01:01 198.19.1.11     vm2 eth0 02:00:00:01:02:01
+#     (MTU 1500, veth peer v-vm1 in h1)          198.19.1.21 (v-vm2 in h2)
+#   segment "bench": VNI 5001, VXLAN (UDP 4789)
+#
+# Pass (a) weft: weft-agent (WEFT_BUILD/bin/weft-agent, default options:
+#   offloads on, no busy polling) in h1 and h2, opening v-vmN over AF_PACKET
+#   and tunnelling in VXLAN over kernel UDP sockets.
+# Pass (b) kernel: the agents are stopped; the same namespaces, interfaces
+#   and addresses then get, in each host, a Linux bridge br0 with v-vmN and
+#   a kernel VXLAN device vxlan0 (id 5001, dstport 4789, local = the host's
+#   underlay address, dev ul0, nolearning, udpcsum like Weft's UDP sockets,
+#   MTU 1500) whose FDB holds a static entry for the remote VM's MAC and an
+#   all-zeros flood entry, both to the other host.
+#
+# Measured in each pass, vm1 -> vm2:
+#   RTT   ping -c RTT_COUNT -i 0.01 (56-byte payload); every "time=" line is
+#         a sample; p50/p99 by nearest rank, in microseconds.
+#   TCP   iperf3 -c -t TCP_SECS, one stream; Gbit/s received
+#         (end.sum_received).  Best of REPS runs.
+#   UDP   64-byte frames (18-byte payload: 60 bytes + FCS on the wire) from
+#         bench/udpgen.c (sendmmsg, one flow, unpaced, bounded by UDP_SECS)
+#         into a bound, non-reading socket in vm2 (so vm2 sends no ICMP
+#         errors).  Rate = growth of vm2's eth0 rx_packets over a
+#         UDP_WINDOW-second window that starts UDP_WARMUP seconds into the
+#         send.  Best of REPS runs; the growth of vm1's eth0 tx_packets over
+#         the same window (the offered load) is printed as
+#         e2e_udp64_tx_pps[_kernel].
+#
+# Prints `name: value unit` lines on stdout (all at the end); progress and
+# diagnostics on stderr: per-hop packet accounting of each UDP run, TCP
+# sender RTT/cwnd, the machine's CPU use and each agent packet thread's CPU
+# during each TCP and UDP run.  Takes about 60-70 s; a watchdog ends it at
+# E2E_DEADLINE s (default 170); the lab's trap deletes every namespace and
+# process it made on exit, also on failure.
+#
+# Env: WEFT_BUILD (default <repo>/build/release), REPS (2), TCP_SECS (5),
+#      UDP_SECS (5), UDP_WARMUP (1.5), UDP_WINDOW (3), RTT_COUNT (500),
+#      E2E_DEADLINE (170), LAB_KEEP=1 keeps the lab's work directory.
+set -u
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/.." && pwd)
+WEFT_BUILD=${WEFT_BUILD:-$REPO/build/release}
+case $WEFT_BUILD in /*) ;; *) WEFT_BUILD=$REPO/$WEFT_BUILD ;; esac
+export WEFT_BUILD
+export LAB_LOG_LEVEL=${LAB_LOG_LEVEL:-warn}
+# shellcheck source=../scripts/lab-lib.sh
+source "$REPO/scripts/lab-lib.sh"
+
+REPS=${REPS:-2}
+TCP_SECS=${TCP_SECS:-5}
+UDP_SECS=${UDP_SECS:-5}
+UDP_WARMUP=${UDP_WARMUP:-1.5}
+UDP_WINDOW=${UDP_WINDOW:-3}
+RTT_COUNT=${RTT_COUNT:-500}
+DEADLINE=${E2E_DEADLINE:-170}
+UDP_PORT=9000 # + run number
+UDP_RUN=0
+IPERF_PORT=5201
+
+VNI=5001
+H1_IP=198.18.0.1
+H2_IP=198.18.0.2
+VM1_MAC=02:00:00:01:01:01
+VM2_MAC=02:00:00:01:02:01
+VM1_IP=198.19.1.11
+VM2_IP=198.19.1.21
+
+log() { echo "e2e: $*" >&2; }
+die() {
+  echo "e2e: FAILED: $*" >&2
+  # shellcheck disable=SC2034 # read by lab-lib's cleanup
+  LAB_FAILED=1
+  exit 1
+}
+
+for t in ip bridge iperf3 ping jq gcc timeout awk; do
+  command -v "$t" >/dev/null || die "'$t' not found"
+done
+[ -x "$WEFT_BUILD/bin/weft-agent" ] ||
+  die "$WEFT_BUILD/bin/weft-agent not found (make VARIANT=release build)"
+
+lab_init wbe || die "lab_init"
+
+# Watchdog: past DEADLINE seconds, SIGTERM ourselves (the lab's trap cleans
+# up).  The lab's cleanup ends it, and its sleep, when we finish first.
+(
+  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$DEADLINE" &
+  sp=$!
+  wait "$sp" && echo "e2e: deadline of $DEADLINE s reached" >&2 && kill -TERM $$
+) &
+LAB_BG_PIDS+=("$!")
+
+log "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" \
+  "(other work on the machine competes with both passes)"
+
+UDPGEN=$LAB_DIR/udpgen
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -o "$UDPGEN" "$E2E_DIR/udpgen.c" ||
+  die "cannot build bench/udpgen.c"
+
+# ---- topology (shared by both passes) ------------------------------------
+lab_host h1 "$H1_IP" || die "lab_host h1"
+lab_host h2 "$H2_IP" || die "lab_host h2"
+lab_segment bench "$VNI" vxlan || die "lab_segment"
+lab_vm h1 vm1 "$VM1_MAC" "$VM1_IP/24" || die "lab_vm vm1"
+lab_vm h2 vm2 "$VM2_MAC" "$VM2_IP/24" || die "lab_vm vm2"
+lab_write_configs || die "lab_write_configs"
+
+# ---- CPU accounting (diagnostics) ------------------------------------------
+# cpu_mark: remembers the machine's busy/total ticks and, for each running
+# agent, its packet thread's (weft-dp) ticks.  cpu_report LABEL logs their
+# use since the mark, in % of one CPU.
+declare -A CPU0=()
+_cpu_machine() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i;
+  print t - $5 - $6, t; exit }' /proc/stat; }
+_cpu_dp() { # PID: utime+stime of its weft-dp thread(s)
+  local t s=0 f
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = weft-dp ] || continue
+    # Fields after "PID (COMM) ": state is [0], utime [11], stime [12].
+    read -r -a f < <(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+    s=$((s + f[11] + f[12]))
+  done
+  echo "$s"
+}
+cpu_mark() {
+  local h pid
+  read -r 'CPU0[busy]' 'CPU0[total]' < <(_cpu_machine)
+  for h in h1 h2; do
+    pid=$(lab_agent_pid "$h")
+    [ -n "$pid" ] && CPU0[$h]=$(_cpu_dp "$pid")
+  done
+}
+cpu_report() {
+  local busy total h pid msg ncpu span
+  read -r busy total < <(_cpu_machine)
+  ncpu=$(nproc)
+  span=$((total - CPU0[total] + 1))
+  msg="machine CPU busy $(((busy - CPU0[busy]) * 100 * ncpu / span))% of one CPU"
+  msg+=" ($ncpu CPUs)"
+  for h in h1 h2; do
+    pid=$(lab_agent_pid "$h")
+    if [ -z "$pid" ] || [ -z "${CPU0[$h]:-}" ]; then continue; fi
+    msg+=", $h weft-dp $((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))%"
+  done
+  log "$1: $msg"
+}
+
+# ---- measurements ------------------------------------------------------------
+declare -A R=()
+
+# measure_rtt TAG: ping vm1 -> vm2, RTT_COUNT samples 10 ms apart;
+# R[p50_TAG], R[p99_TAG] in microseconds.
+measure_rtt() {
+  local tag=$1 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n
+  lab_exec vm1 ping -n -c "$RTT_COUNT" -i 0.01 -W 1 "$VM2_IP" >"$out" 2>&1
+  sed -nE 's/.* time=([0-9.]+) ms.*/\1/p' "$out" |
+    awk '{ printf "%.1f\n", $1 * 1000 }' | sort -n >"$sorted"
+  n=$(wc -l <"$sorted")
+  log "$tag: ping: $(grep -E 'packets transmitted' "$out")"
+  [ "$n" -ge $((RTT_COUNT / 2)) ] || { log "$tag: only $n RTT samples"; return 1; }
+  R[p50_$tag]=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.999999) { print; exit }' "$sorted")
+  R[p99_$tag]=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$sorted")
+  log "$tag: RTT us: min $(head -1 "$sorted") p50 ${R[p50_$tag]}" \
+    "p90 $(awk -v n="$n" 'NR == int(n * 0.90 + 0.999999)' "$sorted")" \
+    "p99 ${R[p99_$tag]} max $(tail -1 "$sorted") ($n samples)"
+}
+
+# measure_tcp TAG REP: iperf3, one stream, TCP_SECS s; keeps the best
+# Gbit/s in R[tcp_TAG].
+measure_tcp() {
+  local tag=$1 rep=$2 out=$LAB_DIR/iperf-$1-$2.json spid gbps
+  lab_bg lab_exec vm2 timeout $((TCP_SECS + 20)) iperf3 -s -1 -p "$IPERF_PORT" >/dev/null 2>&1
+  spid=$LAB_LAST_PID
+  lab_wait_listen vm2 "$IPERF_PORT" 10 || return 1
+  cpu_mark
+  lab_exec vm1 timeout $((TCP_SECS + 15)) iperf3 -c "$VM2_IP" -p "$IPERF_PORT" \
+    -t "$TCP_SECS" -J >"$out" 2>&1
+  cpu_report "$tag: TCP run $rep"
+  wait "$spid" 2>/dev/null
+  gbps=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out" 2>/dev/null)
+  if ! [[ "$gbps" =~ ^[0-9.e+-]+$ ]]; then
+    log "$tag: iperf3 gave no result:"
+    tail -n 20 "$out" >&2
+    return 1
+  fi
+  gbps=$(awk -v g="$gbps" 'BEGIN { printf "%.2f", g }')
+  log "$tag: TCP run $rep: $gbps Gbit/s received; sender:" \
+    "$(jq -r '.end.streams[0].sender | "mean RTT \(.mean_rtt) us, max cwnd" +
+      " \(.max_snd_cwnd) B, \(.retransmits) retransmits"' "$out")"
+  if [ -z "${R[tcp_$tag]:-}" ] ||
+    awk -v a="$gbps" -v b="${R[tcp_$tag]}" 'BEGIN { exit !(a > b) }'; then
+    R[tcp_$tag]=$gbps
+  fi
+}
+
+# udp_sample: prints "VM1_TX VM2_RX NSEC": vm1 eth0 tx_packets, vm2 eth0
+# rx_packets (read over netlink into the VM namespaces) and the time.
+udp_sample() {
+  local a b
+  a=$(ip -n "$(lab_ns vm1)" -s -j link show dev eth0 | jq '.[0].stats64.tx.packets')
+  b=$(ip -n "$(lab_ns vm2)" -s -j link show dev eth0 | jq '.[0].stats64.rx.packets')
+  echo "$a $b $(date +%s%N)"
+}
+
+# snapshot [HOSTS...]: "key value" lines, one per packet counter along the
+# UDP path: VM interfaces, UDP MIB and vxlan0 (kernel pass) of the host
+# namespaces, the machine's softnet backlog drops, and for each agent in
+# HOSTS its port counters (ctl ports) and pipeline counters (ctl counters).
+snapshot() {
+  local vm h c
+  for vm in vm1 vm2; do
+    for c in tx_packets tx_dropped rx_packets rx_dropped; do
+      echo "$vm.eth0.$c $(lab_exec "$vm" cat "/sys/class/net/eth0/statistics/$c")"
+    done
+  done
+  for h in h1 h2; do
+    lab_exec "$h" awk -v h="$h" '/^Udp:/ { if (!hdr) { split($0, k); hdr = 1 } else {
+      for (i = 2; i <= NF; i++) print h ".udp." k[i], $i } }' /proc/net/snmp |
+      grep -E 'InDatagrams|RcvbufErrors|OutDatagrams|SndbufErrors|InErrors'
+    lab_exec "$h" test -e /sys/class/net/vxlan0 || continue
+    for c in tx_packets tx_dropped rx_packets rx_dropped; do
+      echo "$h.vxlan0.$c $(lab_exec "$h" cat "/sys/class/net/vxlan0/statistics/$c")"
+    done
+  done
+  local _p d t=0
+  while read -r _p d _p; do t=$((t + 16#$d)); done </proc/net/softnet_stat
+  echo "machine.softnet.dropped $t"
+  for h in "$@"; do
+    lab_ctl "$h" ports 2>/dev/null | awk -v h="$h" 'NR > 1 {
+      print h ".agent.port." $2 ".rx", $7; print h ".agent.port." $2 ".tx", $8
+      print h ".agent.port." $2 ".tx_drops", $9 }'
+    lab_ctl "$h" counters 2>/dev/null | awk -v h="$h" 'NF == 2 && $2 ~ /^[0-9]+$/ {
+      print h ".agent." $1, $2 }'
+  done
+}
+
+# measure_udp TAG REP [HOSTS...]: 64-byte UDP flood vm1 -> vm2; keeps the
+# best packets/s arriving on vm2's eth0 in R[udp_TAG] and vm1 eth0's sent
+# packets/s over the same window in R[udptx_TAG].  HOSTS: agents whose
+# counters go into the per-hop accounting.
+measure_udp() {
+  local tag=$1 rep=$2 gen=$LAB_DIR/udpgen-$1-$2.txt snap=$LAB_DIR/snap-$1-$2 gpid n ns pps txpps
+  local tx0 rx0 t0 tx1 rx1 t1
+  UDP_RUN=$((UDP_RUN + 1))
+  local port=$((UDP_PORT + UDP_RUN)) # a fresh port: an earlier sink may linger
+  shift 2
+  lab_bg lab_exec vm2 "$UDPGEN" sink "$port" $((UDP_SECS + 5))
+  sleep 0.2
+  snapshot "$@" >"$snap.0"
+  lab_bg lab_exec vm1 "$UDPGEN" send "$VM2_IP" "$port" "$UDP_SECS" 18 >"$gen" 2>&1
+  gpid=$LAB_LAST_PID
+  sleep "$UDP_WARMUP"
+  cpu_mark
+  read -r tx0 rx0 t0 < <(udp_sample)
+  sleep "$UDP_WINDOW"
+  read -r tx1 rx1 t1 < <(udp_sample)
+  cpu_report "$tag: UDP run $rep (window)"
+  wait "$gpid" 2>/dev/null
+  sleep 0.3 # let the queues drain before the second snapshot
+  snapshot "$@" >"$snap.1"
+  for n in "$tx0" "$rx0" "$t0" "$tx1" "$rx1" "$t1"; do
+    [[ "$n" =~ ^[0-9]+$ ]] || { log "$tag: bad counter sample '$n'"; return 1; }
+  done
+  ns=$((t1 - t0))
+  pps=$(awk -v n=$((rx1 - rx0)) -v ns="$ns" 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+  txpps=$(awk -v n=$((tx1 - tx0)) -v ns="$ns" 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+  log "$tag: UDP run $rep: udpgen: $(cat "$gen")"
+  log "$tag: UDP run $rep: window of $((ns / 1000000)) ms: vm1 eth0 sent $((tx1 - tx0))" \
+    "($txpps pps), vm2 eth0 received $((rx1 - rx0)) ($pps pps)"
+  log "$tag: UDP run $rep: counters that moved over the whole run (delta):"
+  awk 'NR == FNR { a[$1] = $2; next }
+       ($1 in a) && $2 != a[$1] { printf "    %-36s %12d\n", $1, $2 - a[$1] }' \
+    "$snap.0" "$snap.1" >&2
+  [ "$pps" -gt 0 ] || { log "$tag: no UDP packet arrived"; return 1; }
+  if [ "$pps" -gt "${R[udp_$tag]:-0}" ]; then
+    R[udp_$tag]=$pps
+    R[udptx_$tag]=$txpps
+  fi
+}
+
+measure_all() { # TAG [HOSTS for counters]
+  local tag=$1 i
+  shift
+  lab_ping vm1 "$VM2_IP" 3 >/dev/null || die "$tag: vm1 cannot ping vm2"
+  lab_ping vm2 "$VM1_IP" 3 >/dev/null || die "$tag: vm2 cannot ping vm1"
+  measure_rtt "$tag" || die "$tag: RTT measurement"
+  for ((i = 1; i <= REPS; i++)); do
+    measure_tcp "$tag" "$i" || die "$tag: TCP measurement"
+  done
+  for ((i = 1; i <= REPS; i++)); do
+    measure_udp "$tag" "$i" "$@" || die "$tag: UDP measurement"
+  done
+}
+
+# ---- pass (a): Weft ----------------------------------------------------------
+log "pass weft: $WEFT_BUILD/bin/weft-agent in h1 and h2"
+lab_start_agent h1 || die "agent on h1"
+lab_start_agent h2 || die "agent on h2"
+measure_all weft h1 h2
+for h in h1 h2; do
+  log "weft: $h ports:"
+  lab_ctl "$h" ports >&2
+done
+lab_stop_agent h1 || die "agent on h1 did not stop cleanly"
+lab_stop_agent h2 || die "agent on h2 did not stop cleanly"
+
+# ---- pass (b): Linux bridge + kernel VXLAN -------------------------------
+kernel_host() { # HOST LOCAL_IP PEER_IP VM REMOTE_MAC
+  local h=$1 ip=$2 peer=$3 vm=$4 rmac=$5
+  lab_exec "$h" ip link add br0 type bridge stp_state 0 forward_delay 0 \
+    mcast_snooping 0 &&
+    lab_exec "$h" ip link add vxlan0 type vxlan id "$VNI" local "$ip" dev ul0 \
+      dstport 4789 nolearning udpcsum &&
+    lab_exec "$h" ip link set vxlan0 mtu "$LAB_VM_MTU" master br0 up &&
+    lab_exec "$h" ip link set "v-$vm" master br0 &&
+    lab_exec "$h" ip link set br0 up &&
+    lab_exec "$h" bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst "$peer" self permanent &&
+    lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 dst "$peer" self permanent &&
+    lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 master static
+}
+log "pass kernel: Linux bridge + VXLAN in h1 and h2"
+kernel_host h1 "$H1_IP" "$H2_IP" vm1 "$VM2_MAC" || die "kernel bridge/VXLAN on h1"
+kernel_host h2 "$H2_IP" "$H1_IP" vm2 "$VM1_MAC" || die "kernel bridge/VXLAN on h2"
+measure_all kernel
+
+# ---- results ----------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+cat <<EOF
+e2e_udp64_pps: ${R[udp_weft]} pps
+e2e_udp64_pps_kernel: ${R[udp_kernel]} pps
+e2e_udp64_ratio_vs_kernel: $(ratio "${R[udp_weft]}" "${R[udp_kernel]}") x
+e2e_udp64_tx_pps: ${R[udptx_weft]:-0} pps
+e2e_udp64_tx_pps_kernel: ${R[udptx_kernel]:-0} pps
+e2e_tcp_gbps: ${R[tcp_weft]} Gbit/s
+e2e_tcp_gbps_kernel: ${R[tcp_kernel]} Gbit/s
+e2e_tcp_ratio_vs_kernel: $(ratio "${R[tcp_weft]}" "${R[tcp_kernel]}") x
+e2e_rtt_p50_us: ${R[p50_weft]} us
+e2e_rtt_p50_us_kernel: ${R[p50_kernel]} us
+e2e_rtt_p99_us: ${R[p99_weft]} us
+e2e_rtt_p99_us_kernel: ${R[p99_kernel]} us
+e2e_rtt_p99_ratio_vs_kernel: $(ratio "${R[p99_weft]}" "${R[p99_kernel]}") x
+EOF
+log "done in $SECONDS s"
