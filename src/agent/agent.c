@@ -485,6 +485,7 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     SHOW(gso_frames);
     SHOW(gso_segments);
     SHOW(csum_completed);
+    SHOW(gro_merged);
 #undef SHOW
     ctl_reply_printf(r, "drops:\n");
     for (int d = 1; d < DP_DROP_N_REASONS; d++) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/gro.h"
 #include "datapath/gso.h"
 #include "datapath/neigh.h"
 #include "datapath/parse.h"
@@ -195,6 +196,14 @@ emit_local(struct dp_pipeline *pl, const struct dp_tables *t,
                         pkt->len > p->mtu + ETH_HDR_LEN + VLAN_HDR_LEN)) {
         drop(pl, pkt, DP_DROP_TOO_BIG);
         return;
+    } else if (pkt->in_port < DP_PORT_FIRST_VIF && pl->out[port].n) {
+        /* Segments from the fabric: merge into the frame queued before. */
+        struct dp_batch *b = &pl->out[port];
+        if (dp_gro_merge(b->pkts[b->n - 1], pkt)) {
+            pl->ctr.gro_merged++;
+            dp_packet_free(pkt);
+            return;
+        }
     }
     enqueue(pl, t, pkt, port);
 }

@@ -10,7 +10,8 @@
  *
  * Offloads: a GSO super-frame from a VIF is passed as is to a VIF that
  * takes offloads, and cut into segments in software (with checksums) on
- * its way into a tunnel or to a VIF without offloads.
+ * its way into a tunnel or to a VIF without offloads.  Segments from the
+ * fabric are merged back into super-frames for VIFs with offloads (gro.h).
  *
  * A pipeline belongs to one thread: it owns its counters and output
  * batches, reads the tables it is given and takes no locks. */
@@ -36,6 +37,7 @@ struct dp_counters {
     uint64_t gso_frames;     /* super-frames segmented in software */
     uint64_t gso_segments;   /* segments produced */
     uint64_t csum_completed; /* checksums filled in for a peer */
+    uint64_t gro_merged;     /* segments merged into a super-frame */
     uint64_t drops[DP_DROP_N_REASONS]; /* by reason */
 };
 
