@@ -33,14 +33,16 @@ CFLAGS_fuzz := -O1 -fno-omit-frame-pointer \
                -fsanitize=fuzzer-no-link,address,undefined -DWEFT_FUZZING
 LDFLAGS_asan := -fsanitize=address,undefined
 LDFLAGS_fuzz := -fsanitize=address,undefined
-ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS_$(VARIANT)) $(EXTRA_CFLAGS)
+ALL_CFLAGS := $(BASE_CFLAGS) -I$(O)/gen $(CFLAGS_$(VARIANT)) $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS_$(VARIANT)) $(EXTRA_LDFLAGS)
 
 # System libraries per binary.
-LIBS_agent := -ljansson -lpthread
-LIBS_weftd := -lsqlite3 -ljansson -lmicrohttpd -lssl -lcrypto -lpthread
+LIBS_agent := -ljansson -lprotobuf-c -lssl -lcrypto -lpthread
+LIBS_weftd := -lsqlite3 -ljansson -lmicrohttpd -lprotobuf-c -lssl -lcrypto \
+              -lpthread
 LIBS_weft := -ljansson -lcurl
-LIBS_test := -lsqlite3 -ljansson -lmicrohttpd -lssl -lcrypto -lcurl -lpthread
+LIBS_test := -lsqlite3 -ljansson -lmicrohttpd -lprotobuf-c -lssl -lcrypto \
+             -lcurl -lpthread
 
 # Link order: dependents first.
 LIBDIRS := agent api cli controller store proto datapath lib
@@ -57,7 +59,23 @@ $(O)/lib/lib$(1).a: $(patsubst %.c,$(O)/obj/%.o,$(call lib_srcs,$(1)))
 endef
 $(foreach d,$(LIBDIRS),$(if $(call lib_srcs,$(d)),$(eval $(call lib_rule,$(d)))))
 
-$(O)/obj/%.o: %.c
+# The control protocol's protobuf-c code is generated from
+# src/proto/*.proto into $(O)/gen/proto (never committed: protoc-c is a
+# build dependency) and archived into libproto.a.  Every object waits for
+# the generated headers (order-only), since any of them may include one.
+PROTOS := $(wildcard src/proto/*.proto)
+PROTO_GEN_C := $(patsubst src/proto/%.proto,$(O)/gen/proto/%.pb-c.c,$(PROTOS))
+PROTO_GEN_H := $(PROTO_GEN_C:.c=.h)
+PROTO_GEN_O := $(patsubst $(O)/gen/%.c,$(O)/obj/gen/%.o,$(PROTO_GEN_C))
+$(O)/gen/proto/%.pb-c.c $(O)/gen/proto/%.pb-c.h: src/proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --c_out=$(@D) --proto_path=src/proto $<
+$(O)/obj/gen/%.o: $(O)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(O)/lib/libproto.a: $(PROTO_GEN_O)
+
+$(O)/obj/%.o: %.c | $(PROTO_GEN_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

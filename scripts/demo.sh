@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
-# The Weft demo (`make demo`): two hosts, two VMs each, real tunnels.
+# The Weft demo (`make demo`): weftd and three hosts in network namespaces;
+# the agents enroll with join tokens and the whole topology is built with
+# the `weft` CLI -- no configuration files.
 #
+#   mgmt 198.18.0.250: weftd (API on its loopback, controller :6643)
 #   h1 198.18.0.1: vm1 blue 198.19.1.11   vm2 red 198.19.2.12
 #   h2 198.18.0.2: vm3 blue 198.19.1.21   vm4 red 198.19.2.22
-#   blue: VNI 5001, GENEVE        red: VNI 5002, VXLAN
+#   h3 198.18.0.3: vm5 blue 198.19.1.31
 #
 # Installs nothing and builds nothing: `make demo` has already run
-# scripts/install-deps.sh and the release build; this uses
-# build/release/bin/weft-agent (override with WEFT_BUILD or WEFT_AGENT).
-# Runs until Ctrl-C, or DEMO_SECONDS seconds when that is set (automated
-# runs), then removes everything it created.
+# scripts/install-deps.sh and the release build; this uses build/release
+# (override with WEFT_BUILD).  Runs until Ctrl-C, or DEMO_SECONDS seconds
+# when that is set (automated runs), then removes everything it created.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/.."
 export WEFT_BUILD=${WEFT_BUILD:-$(pwd)/build/release}
 AGENT=${WEFT_AGENT:-$WEFT_BUILD/bin/weft-agent}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+weft() { printf '$ weft %s\n' "$*"; lab_weft "$@"; }
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: needs root (network namespaces): sudo make demo" >&2
   exit 1
 fi
-if [ ! -x "$AGENT" ]; then
-  echo "demo: $AGENT not found; build it with: make" >&2
-  exit 1
-fi
+for b in weft-agent weftd weft; do
+  if [ ! -x "$WEFT_BUILD/bin/$b" ]; then
+    echo "demo: $WEFT_BUILD/bin/$b not found; build it with: make" >&2
+    exit 1
+  fi
+done
 if [ -n "${DEMO_SECONDS:-}" ] && ! [[ "$DEMO_SECONDS" =~ ^[0-9]+$ ]]; then
   echo "demo: DEMO_SECONDS must be a number of seconds" >&2
   exit 1
@@ -40,57 +45,65 @@ LAB_QUIET=1
 lab_init wd || exit 1
 P=$LAB_PREFIX
 
-say "Building the lab: underlay, 2 hosts, 4 VMs (prefix ${P%-})"
-lab_host h1 198.18.0.1 && lab_host h2 198.18.0.2 &&
-  lab_segment blue 5001 geneve &&
-  lab_vm h1 vm1 02:00:01:01:00:01 198.19.1.11/24 fd00:19:1::11/64 &&
-  lab_vm h2 vm3 02:00:01:02:00:03 198.19.1.21/24 fd00:19:1::21/64 &&
-  lab_segment red 5002 vxlan &&
-  lab_vm h1 vm2 02:00:02:01:00:02 198.19.2.12/24 fd00:19:2::12/64 &&
-  lab_vm h2 vm4 02:00:02:02:00:04 198.19.2.22/24 fd00:19:2::22/64 || exit 1
-cat <<EOF
-  underlay     ${P}ul: bridge br0, 198.18.0.0/24, MTU 1600
-  host h1      ${P}h1  198.18.0.1   vm1 (blue) ${P}h1-vm1 198.19.1.11
-                                   vm2 (red)  ${P}h1-vm2 198.19.2.12
-  host h2      ${P}h2  198.18.0.2   vm3 (blue) ${P}h2-vm3 198.19.1.21
-                                   vm4 (red)  ${P}h2-vm4 198.19.2.22
-  segments     blue VNI 5001 GENEVE, red VNI 5002 VXLAN
-EOF
+say "The lab: an underlay, weftd's namespace, three hosts, five VMs (prefix ${P%-})"
+lab_weftd_start || exit 1
+lab_host h1 198.18.0.1 && lab_host h2 198.18.0.2 && lab_host h3 198.18.0.3 &&
+  lab_segment blue 5001 && lab_segment red 5002 &&
+  lab_vm -s blue h1 vm1 02:00:01:01:00:01 198.19.1.11/24 &&
+  lab_vm -s red h1 vm2 02:00:02:01:00:02 198.19.2.12/24 &&
+  lab_vm -s blue h2 vm3 02:00:01:02:00:03 198.19.1.21/24 &&
+  lab_vm -s red h2 vm4 02:00:02:02:00:04 198.19.2.22/24 &&
+  lab_vm -s blue h3 vm5 02:00:01:03:00:05 198.19.1.31/24 || exit 1
+echo "  weftd: ${P}mgmt 198.18.0.250, state $LAB_DIR/weftd, log $LAB_DIR/weftd.log"
 
-say "Starting one weft-agent per host"
-lab_start_agent h1 && lab_start_agent h2 || exit 1
-echo "  h1: pid $(lab_agent_pid h1), config $LAB_DIR/h1.json, log $LAB_DIR/h1.log"
-echo "  h2: pid $(lab_agent_pid h2), config $LAB_DIR/h2.json, log $LAB_DIR/h2.log"
+say "Register the hosts and let their agents join (weft host join-token)"
+for h in h1 h2 h3; do
+  weft host create "$h" --tep "$(lab_host_ip "$h")" >/dev/null || exit 1
+done
+for h in h1 h2 h3; do
+  lab_start_cp_agent "$h" || exit 1
+  echo "  $h: weft-agent --join 198.18.0.250:6643 --token <one-time token>  (pid $(lab_agent_pid "$h"))"
+done
 
-rc=0
-ping_failed() {
-  echo "demo: the ping failed; agent logs: $LAB_DIR/h1.log $LAB_DIR/h2.log" >&2
-  rc=1
+say "Build the topology with the CLI"
+weft segment create blue --vni 5001 --subnet 198.19.1.1/24 || exit 1
+weft segment create red --vni 5002 --subnet 198.19.2.1/24 || exit 1
+port() { # VM SEG HOST
+  weft port create "$1" --segment "$2" --mac "$(lab_vm_mac "$1")" \
+    --ip "$(lab_vm_ip "$1")" --host "$3" --vif "v-$1" >/dev/null
 }
-say "blue: vm1 (h1) pings vm3 (h2) through a GENEVE tunnel"
-run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21 || ping_failed
-say "red: vm2 (h1) pings vm4 (h2) through a VXLAN tunnel, IPv6"
-run ip netns exec "${P}h1-vm2" ping -6 -c 3 -i 0.3 -w 10 fd00:19:2::22 || ping_failed
+port vm1 blue h1 && port vm2 red h1 && port vm3 blue h2 && port vm4 red h2 &&
+  port vm5 blue h3 || exit 1
+weft list ports --segment blue
+weft wait --realized --timeout 30 || exit 1
 
-say "What h1's agent knows"
+say "blue: vm1 (h1) pings vm3 (h2) and vm5 (h3) through GENEVE tunnels"
+run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21
+run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.31
+say "red: vm2 (h1) pings vm4 (h2); red and blue are isolated"
+run ip netns exec "${P}h1-vm2" ping -c 3 -i 0.3 -w 10 198.19.2.22
+
+say "Realization state, and what h1's agent learned from the controller"
+weft state port blue/vm3
+run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" controller
 run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" macs
-run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" tunnels
 
+W="ip netns exec ${P}mgmt env WEFT_ENDPOINT=https://127.0.0.1:$(cat "$LAB_DIR/weftd/weftd.port") WEFT_CACERT=$LAB_DIR/weftd/cert.pem WEFT_TOKEN=\$(cat $LAB_DIR/weftd/admin.token) $WEFT_BUILD/bin/weft"
 say "Try it yourself (as root, in another terminal)"
 cat <<EOF
+  W="$W"
+  eval \$W list ports --segment blue
+  eval \$W port detach vm5 --segment blue; eval \$W wait --realized
+  ip netns exec ${P}h1-vm1 ping 198.19.1.31           # now unreachable
+  eval \$W port attach vm5 --segment blue --host h3 --vif v-vm5
+  eval \$W state host h2
   ip netns exec ${P}h1-vm1 ping 198.19.1.21           # blue, across hosts
-  ip netns exec ${P}h2-vm4 ping fd00:19:2::12         # red, IPv6
-  ip netns exec ${P}h1-vm1 bash                       # a shell inside vm1
-  ip netns exec ${P}ul tcpdump -ni br0 udp            # watch the tunnels
-  $AGENT ctl --ctl $LAB_DIR/h1.sock macs
-  $AGENT ctl --ctl $LAB_DIR/h1.sock ports
-  $AGENT ctl --ctl $LAB_DIR/h2.sock counters
-  $AGENT ctl --ctl $LAB_DIR/h1.sock help
-  tail -f $LAB_DIR/h1.log
+  ip netns exec ${P}ul tcpdump -ni br0 udp port 6081  # watch the tunnels
+  $AGENT ctl --ctl $LAB_DIR/h2.sock macs
+  $AGENT ctl --ctl $LAB_DIR/h2.sock controller
+  tail -f $LAB_DIR/weftd.log $LAB_DIR/h1.log
 EOF
 
-# Wait for Ctrl-C (or DEMO_SECONDS): the handlers only set a flag, the loop
-# notices within a second and everything is removed below.
 STOP=
 trap 'STOP=1' INT TERM
 if [ -n "${DEMO_SECONDS:-}" ]; then
@@ -100,10 +113,12 @@ else
   say "Running; press Ctrl-C to stop and clean up"
   END=
 fi
+rc=0
 while [ -z "$STOP" ]; do
   [ -n "$END" ] && [ "$SECONDS" -ge "$END" ] && break
-  if ! lab_agent_alive h1 || ! lab_agent_alive h2; then
-    echo "demo: an agent exited unexpectedly" >&2
+  if ! lab_agent_alive h1 || ! lab_agent_alive h2 || ! lab_agent_alive h3 ||
+     ! lab_weftd_alive; then
+    echo "demo: weftd or an agent exited unexpectedly" >&2
     LAB_FAILED=1
     rc=1
     break
@@ -114,5 +129,5 @@ done
 say "Cleaning up"
 lab_cleanup
 trap - EXIT INT TERM
-echo "  removed namespaces ${P}*, stopped the agents"
+echo "  removed namespaces ${P}*, stopped weftd and the agents"
 exit "$rc"

@@ -12,7 +12,7 @@ PKGS=(
   protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev
   # lab, system tests and benchmarks
   iproute2 iputils-ping ethtool tcpdump tshark iperf3 netsniff-ng
-  python3 python3-scapy python3-yaml socat netcat-openbsd wrk procps
+  python3 python3-scapy python3-yaml socat netcat-openbsd wrk procps openssl
 )
 
 missing=()

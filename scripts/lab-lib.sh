@@ -672,3 +672,139 @@ lab_cleanup_dir() {
   for ((i = ${#nss[@]} - 1; i >= 0; i--)); do _lab_del_ns "${nss[$i]}"; done
   rm -rf "$dir"
 }
+
+# ---- Control plane (weftd + enrolled agents): issue 4. ----
+#
+#   lab_weftd_start                 weftd in namespace <p>mgmt, plugged into
+#                                   the underlay as 198.18.0.250; API on its
+#                                   loopback, controller on 198.18.0.250:6643
+#   lab_weft ARGS...                the `weft` CLI against it
+#   lab_cp_host NAME IP             lab_host + `weft host create NAME --tep IP`
+#   lab_start_cp_agent HOST         enrolls (first time) and starts HOST's
+#                                   agent in controller mode
+#   lab_weft_wait [TIMEOUT]         `weft wait --realized` (default 30 s)
+#   lab_weftd_kill [SIGNAL]         signals weftd (default TERM) and waits
+#
+# Environment: WEFT_WEFTD, WEFT_CLI (binaries, default $WEFT_BUILD/bin),
+# LAB_KEEPALIVE_MS (channel keepalive, default 1000).
+LAB_MGMT_IP=198.18.0.250
+LAB_CP_PORT=6643
+
+_lab_bin() { echo "${WEFT_BUILD:-$LAB_REPO/build/asan}/bin/$1"; }
+
+# lab_weftd_start: starts (or restarts, same state) weftd; waits until its
+# API answers.
+lab_weftd_start() {
+  local ns=${LAB_PREFIX}mgmt ul=${LAB_PREFIX}ul weftd=${WEFT_WEFTD:-$(_lab_bin weftd)}
+  [ -x "$weftd" ] || { _lab_err "weftd not found: $weftd"; return 1; }
+  if [ -z "${LAB_MGMT_UP:-}" ]; then
+    lab_underlay || return 1
+    _lab_add_ns "$ns" || return 1
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+      net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+    ip -n "$ul" link add h-mgmt type veth peer name ul0 netns "$ns" || return 1
+    ip -n "$ul" link set h-mgmt mtu "$LAB_UL_MTU" master br0 up || return 1
+    ip -n "$ns" link set ul0 mtu "$LAB_UL_MTU" up || return 1
+    ip -n "$ns" addr add "$LAB_MGMT_IP/24" dev ul0 || return 1
+    LAB_MGMT_UP=1
+    LAB_CLEANUP_HOOKS+=(lab_weftd_stop)
+  fi
+  LAB_WEFTD_DIR=$LAB_DIR/weftd
+  rm -f "$LAB_WEFTD_DIR/weftd.port"
+  ip netns exec "$ns" "$weftd" --state-dir "$LAB_WEFTD_DIR" --port 0 \
+    --controller-listen "$LAB_MGMT_IP" --controller-port "$LAB_CP_PORT" \
+    --keepalive-ms "${LAB_KEEPALIVE_MS:-1000}" --log-level "${LAB_LOG_LEVEL:-info}" \
+    </dev/null >>"$LAB_DIR/weftd.log" 2>&1 &
+  LAB_WEFTD_PID=$!
+  _lab_state "weftd $LAB_WEFTD_PID"
+  local i
+  for ((i = 0; i < 200; i++)); do
+    [ -s "$LAB_WEFTD_DIR/weftd.port" ] && lab_weft status >/dev/null 2>&1 && break
+    kill -0 "$LAB_WEFTD_PID" 2>/dev/null || { _lab_err "weftd exited:"; tail -n 20 "$LAB_DIR/weftd.log" >&2; return 1; }
+    sleep 0.1
+  done
+  [ -s "$LAB_WEFTD_DIR/weftd.port" ] || { _lab_err "weftd did not start"; return 1; }
+  _lab_log "weftd running (pid $LAB_WEFTD_PID), API port $(cat "$LAB_WEFTD_DIR/weftd.port")"
+}
+
+# lab_weftd_kill [SIGNAL]: signals weftd and waits (10 s) for it to end.
+lab_weftd_kill() {
+  local sig=${1:-TERM} pid=${LAB_WEFTD_PID:-}
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  lab_wait_pid "$pid" 10 >/dev/null
+  LAB_WEFTD_PID=
+}
+
+lab_weftd_stop() { lab_weftd_kill TERM; }
+lab_weftd_alive() { [ -n "${LAB_WEFTD_PID:-}" ] && kill -0 "$LAB_WEFTD_PID" 2>/dev/null; }
+lab_weftd_log() { echo "$LAB_DIR/weftd.log"; }
+
+# lab_weft ARGS...: the CLI, in the management namespace, against weftd.
+lab_weft() {
+  local port
+  port=$(cat "$LAB_WEFTD_DIR/weftd.port" 2>/dev/null) || { _lab_err "weftd not started"; return 2; }
+  ip netns exec "${LAB_PREFIX}mgmt" env WEFT_ENDPOINT="https://127.0.0.1:$port" \
+    WEFT_CACERT="$LAB_WEFTD_DIR/cert.pem" WEFT_TOKEN="$(cat "$LAB_WEFTD_DIR/admin.token")" \
+    HOME="$LAB_DIR" "${WEFT_CLI:-$(_lab_bin weft)}" "$@"
+}
+
+# lab_weft_wait [TIMEOUT]: waits until everything committed so far is
+# realized on every host it applies to.
+lab_weft_wait() { lab_weft wait --realized --timeout "${1:-30}"; }
+
+# lab_cp_host NAME IP: a lab host registered in weftd.
+lab_cp_host() {
+  lab_host "$1" "$2" || return 1
+  lab_weft host create "$1" --tep "$2" >/dev/null
+}
+
+lab_agent_state_dir() { echo "$LAB_DIR/$1.state"; }
+
+# lab_start_cp_agent HOST [EXTRA ARGS...]: starts HOST's agent in controller
+# mode; the first time it enrolls with a fresh join token.  Waits until the
+# control socket answers (like lab_start_agent).
+lab_start_cp_agent() {
+  local host=$1
+  shift
+  local st=$LAB_DIR/$host.state log=$LAB_DIR/$host.log sock=$LAB_DIR/$host.sock
+  local ns=${LAB_PREFIX}$host args=() pid tok
+  if [ ! -f "$st/cert.pem" ]; then
+    tok=$(lab_weft host join-token "$host") || { _lab_err "no join token for $host"; return 1; }
+    args=(--join "$LAB_MGMT_IP:$LAB_CP_PORT" --token "$tok")
+  fi
+  rm -f "$sock"
+  ip netns exec "$ns" "$LAB_AGENT" --state-dir "$st" "${args[@]}" --ctl "$sock" \
+    --underlay-mtu "$LAB_UL_MTU" --keepalive-ms "${LAB_KEEPALIVE_MS:-1000}" \
+    --log-level "${LAB_LOG_LEVEL:-info}" --pidfile "$LAB_DIR/$host.pid" "$@" \
+    </dev/null >>"$log" 2>&1 &
+  pid=$!
+  LAB_AGENT_PID[$host]=$pid
+  _lab_state "agent $host $pid"
+  local deadline=$((SECONDS + ${LAB_AGENT_TIMEOUT:-20}))
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      _lab_err "agent on $host exited during startup; log tail:"
+      tail -n 30 "$log" >&2
+      unset "LAB_AGENT_PID[$host]"
+      return 1
+    fi
+    lab_ctl "$host" ports >/dev/null 2>&1 && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      _lab_err "agent on $host: no control socket within ${LAB_AGENT_TIMEOUT:-20} s"
+      return 1
+    fi
+    sleep 0.1
+  done
+  _lab_log "agent on $host running in controller mode (pid $pid)"
+}
+
+# lab_kill_agent HOST [SIGNAL]: signals HOST's agent (default KILL), waits.
+lab_kill_agent() {
+  local host=$1 sig=${2:-KILL} pid=${LAB_AGENT_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null
+  lab_wait_pid "$pid" 10 >/dev/null
+  unset "LAB_AGENT_PID[$host]"
+  return 0
+}

@@ -1,7 +1,9 @@
-/* weft-agent: the per-host agent.  Reads its JSON configuration, runs the
- * datapath, serves the control socket, and re-applies the configuration on
- * SIGHUP or `weft-agent ctl reload`.
+/* weft-agent: the per-host agent.  Runs the datapath and serves the
+ * control socket; its desired state comes either from the controller
+ * (--state-dir, enrolled once with --join/--token; agent-channel.h) or
+ * from a JSON file re-applied on SIGHUP or `weft-agent ctl reload`.
  *
+ *   weft-agent --state-dir DIR [--join ADDR --token T] --ctl SOCKET ...
  *   weft-agent --config FILE --ctl SOCKET [--log-level L] [--pidfile F]
  *   weft-agent ctl --ctl SOCKET COMMAND [ARG...]
  */
@@ -15,28 +17,40 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agent/agent-channel.h"
 #include "agent/agent.h"
 #include "agent/ctl.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "proto/wire.h"
 
 #define EXIT_USAGE 2
 
 struct main_ctx {
     struct agent *agent;
     const char *config_path;
+    struct agent_channel *channel; /* controller mode, else NULL */
 };
 
 static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: weft-agent --config FILE --ctl SOCKET [options]\n"
+            "usage: weft-agent --state-dir DIR --ctl SOCKET [options]\n"
+            "       weft-agent --config FILE --ctl SOCKET [options]\n"
             "       weft-agent ctl --ctl SOCKET COMMAND [ARG...]\n"
             "\n"
             "Runs Weft's per-host datapath agent.\n"
             "\n"
             "options:\n"
+            "  --state-dir DIR   controller mode: identity, CA and state\n"
+            "                    cache live in DIR (docs/controller.md)\n"
+            "  --join ADDR       enroll first with the controller at\n"
+            "                    ADDR (host[:port], default port 6643)\n"
+            "  --token TOKEN     the join token (weft host join-token)\n"
+            "  --controller ADDR override the saved controller address\n"
+            "  --underlay-mtu N  underlay MTU in controller mode (1500)\n"
+            "  --keepalive-ms N  control channel keepalive (5000)\n"
             "  --config FILE     JSON configuration (docs/agent-config.md)\n"
             "  --ctl SOCKET      control socket path\n"
             "  --log-level L     debug, info (default), warn or error\n"
@@ -107,11 +121,18 @@ static int
 serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
 {
     for (;;) {
-        struct pollfd fds[2] = {
+        struct pollfd fds[3] = {
             {.fd = sfd, .events = POLLIN},
             {.fd = ctl_server_fd(ctl), .events = POLLIN},
+            {.fd = -1, .events = 0},
         };
-        int n = poll(fds, 2, 1000);
+        int timeout = 1000;
+        if (ctx->channel) {
+            fds[2].fd = agent_channel_fd(ctx->channel);
+            fds[2].events = agent_channel_events(ctx->channel);
+            timeout = MIN(timeout, agent_channel_timeout_ms(ctx->channel));
+        }
+        int n = poll(fds, 3, timeout);
 
         if (n < 0 && errno != EINTR) {
             LOG_ERROR("agent", "msg=\"poll failed\" error=\"%s\"",
@@ -121,7 +142,10 @@ serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
         if (n > 0 && (fds[0].revents & POLLIN)) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGHUP) {
+                if (si.ssi_signo == SIGHUP && !ctx->config_path) {
+                    LOG_INFO("agent", "msg=\"SIGHUP ignored in controller "
+                                      "mode\"");
+                } else if (si.ssi_signo == SIGHUP) {
                     char err[512];
                     LOG_INFO("agent", "msg=\"SIGHUP: reloading\" file=%s",
                              ctx->config_path);
@@ -136,6 +160,9 @@ serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
         if (n > 0 && (fds[1].revents & POLLIN)) {
             ctl_server_run(ctl);
         }
+        if (ctx->channel) {
+            agent_channel_run(ctx->channel);
+        }
         agent_retry_pending(ctx->agent);
     }
 }
@@ -149,13 +176,21 @@ main(int argc, char *argv[])
         {"log-level", required_argument, NULL, 'l'},
         {"pidfile", required_argument, NULL, 'p'},
         {"check-config", no_argument, NULL, 'C'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"join", required_argument, NULL, 'J'},
+        {"token", required_argument, NULL, 'T'},
+        {"controller", required_argument, NULL, 'A'},
+        {"underlay-mtu", required_argument, NULL, 'M'},
+        {"keepalive-ms", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct main_ctx ctx = {0};
     const char *ctl_path = NULL, *pidfile = NULL;
     bool check_only = false;
-    struct agent_config *cfg;
+    struct agent_config *cfg = NULL;
+    struct agent_channel_config chcfg = {.mtu = 1500, .offloads = true};
+    const char *join = NULL, *token = NULL;
     char err[512];
     int opt, rc;
 
@@ -188,6 +223,34 @@ main(int argc, char *argv[])
         case 'C':
             check_only = true;
             break;
+        case 'S':
+            chcfg.state_dir = optarg;
+            break;
+        case 'J':
+            join = optarg;
+            break;
+        case 'T':
+            token = optarg;
+            break;
+        case 'A':
+            chcfg.controller = optarg;
+            break;
+        case 'M':
+        case 'K': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || (opt == 'M' && (v < 576 || v > 9216)) ||
+                (opt == 'K' && (v < 100 || v > 600000))) {
+                fprintf(stderr, "weft-agent: bad value \"%s\"\n", optarg);
+                return EXIT_USAGE;
+            }
+            if (opt == 'M') {
+                chcfg.mtu = (uint32_t)v;
+            } else {
+                chcfg.keepalive_ms = (unsigned)v;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -201,12 +264,31 @@ main(int argc, char *argv[])
                 argv[optind]);
         return EXIT_USAGE;
     }
-    if (!ctx.config_path || (!ctl_path && !check_only)) {
+    if (chcfg.state_dir || join || token) {
+        char host[WIRE_HOST_ID_MAX + 1];
+        if (ctx.config_path || !chcfg.state_dir || !ctl_path ||
+            !join != !token) {
+            fprintf(stderr, "weft-agent: controller mode needs --state-dir "
+                            "and --ctl, --join goes with --token, and "
+                            "--config does not mix with them (see --help)\n");
+            return EXIT_USAGE;
+        }
+        if (join) {
+            if (agent_channel_enroll(chcfg.state_dir, join, token, host, err,
+                                     sizeof err)) {
+                fprintf(stderr, "weft-agent: cannot join %s: %s\n", join, err);
+                return 1;
+            }
+            LOG_INFO("agent", "msg=\"enrolled\" host=%s controller=%s", host,
+                     join);
+        }
+    } else if (!ctx.config_path || (!ctl_path && !check_only)) {
         fprintf(stderr, "weft-agent: --config and --ctl are required "
                         "(see --help)\n");
         return EXIT_USAGE;
     }
-    if (agent_config_load(ctx.config_path, &cfg, err, sizeof err)) {
+    if (ctx.config_path &&
+        agent_config_load(ctx.config_path, &cfg, err, sizeof err)) {
         fprintf(stderr, "weft-agent: %s\n", err);
         return 1;
     }
@@ -245,19 +327,34 @@ main(int argc, char *argv[])
         close(sfd);
         return 1;
     }
-    agent_apply(ctx.agent, cfg);
+    if (cfg) {
+        agent_apply(ctx.agent, cfg);
+    } else {
+        ctx.channel = agent_channel_create(ctx.agent, &chcfg, err, sizeof err);
+        if (!ctx.channel) {
+            fprintf(stderr, "weft-agent: %s\n", err);
+            agent_destroy(ctx.agent);
+            ctl_server_destroy(ctl);
+            close(sfd);
+            return 1;
+        }
+        agent_channel_register_ctl(ctx.channel, ctl);
+    }
     agent_register_ctl(ctx.agent, ctl);
-    ctl_register(ctl, "reload", "",
-                 "re-read the configuration file and apply it", cmd_reload,
-                 &ctx);
+    if (ctx.config_path) {
+        ctl_register(ctl, "reload", "",
+                     "re-read the configuration file and apply it", cmd_reload,
+                     &ctx);
+    }
     if (pidfile && write_pidfile(pidfile)) {
         rc = 1;
     } else {
-        LOG_INFO("agent", "msg=\"started\" config=%s ctl=%s", ctx.config_path,
-                 ctl_path);
+        LOG_INFO("agent", "msg=\"started\" config=%s ctl=%s",
+                 ctx.config_path ? ctx.config_path : "(controller)", ctl_path);
         rc = serve(&ctx, ctl, sfd);
     }
 
+    agent_channel_destroy(ctx.channel);
     agent_destroy(ctx.agent);
     ctl_server_destroy(ctl);
     close(sfd);

@@ -9,6 +9,7 @@
 
 #include "api/api-audit.h"
 #include "api/api-auth.h"
+#include "api/api-cp.h"
 #include "api/api-read.h"
 #include "api/api-watch.h"
 #include "api/api-write.h"
@@ -29,20 +30,59 @@ enum route_special {
     ROUTE_AUDIT,   /* /api/v1/audit */
     ROUTE_TOKENS,  /* /api/v1/tokens */
     ROUTE_TOKEN,   /* /api/v1/tokens/{id} */
+    /* Control plane (api-cp.h). */
+    ROUTE_REALIZATION,   /* /api/v1/realization */
+    ROUTE_HOST_JOIN,     /* /api/v1/hosts/{host}/join-token */
+    ROUTE_HOST_REVOKE,   /* /api/v1/hosts/{host}/revoke */
+    ROUTE_HOST_STATE,    /* /api/v1/hosts/{host}/state */
+    ROUTE_SEGMENT_STATE, /* .../segments/{segment}/state */
+    ROUTE_PORT_STATE,    /* .../ports/{port}/state */
 };
 
 /* Methods allowed per special route / object route shape, as bit masks. */
 #define M(X) (1u << (X))
 static const unsigned special_methods[] = {
-    [ROUTE_OBJECTS] = 0,           [ROUTE_ROOT] = M(API_PATCH),
-    [ROUTE_STATUS] = M(API_GET),   [ROUTE_WATCH] = M(API_GET),
-    [ROUTE_AUDIT] = M(API_GET),    [ROUTE_TOKENS] = M(API_GET) | M(API_POST),
+    [ROUTE_OBJECTS] = 0,
+    [ROUTE_ROOT] = M(API_PATCH),
+    [ROUTE_STATUS] = M(API_GET),
+    [ROUTE_WATCH] = M(API_GET),
+    [ROUTE_AUDIT] = M(API_GET),
+    [ROUTE_TOKENS] = M(API_GET) | M(API_POST),
     [ROUTE_TOKEN] = M(API_DELETE),
+    [ROUTE_REALIZATION] = M(API_GET),
+    [ROUTE_HOST_JOIN] = M(API_POST),
+    [ROUTE_HOST_REVOKE] = M(API_POST),
+    [ROUTE_HOST_STATE] = M(API_GET),
+    [ROUTE_SEGMENT_STATE] = M(API_GET),
+    [ROUTE_PORT_STATE] = M(API_GET),
 };
 static const char *const special_paths[] = {
-    [ROUTE_ROOT] = "",          [ROUTE_STATUS] = "/status",
-    [ROUTE_WATCH] = "/watch",   [ROUTE_AUDIT] = "/audit",
-    [ROUTE_TOKENS] = "/tokens", [ROUTE_TOKEN] = "/tokens/{token}",
+    [ROUTE_ROOT] = "",
+    [ROUTE_STATUS] = "/status",
+    [ROUTE_WATCH] = "/watch",
+    [ROUTE_AUDIT] = "/audit",
+    [ROUTE_TOKENS] = "/tokens",
+    [ROUTE_TOKEN] = "/tokens/{token}",
+    [ROUTE_REALIZATION] = "/realization",
+    [ROUTE_HOST_JOIN] = "/hosts/{host}/join-token",
+    [ROUTE_HOST_REVOKE] = "/hosts/{host}/revoke",
+    [ROUTE_HOST_STATE] = "/hosts/{host}/state",
+    [ROUTE_SEGMENT_STATE] = "/projects/{project}/segments/{segment}/state",
+    [ROUTE_PORT_STATE] =
+        "/projects/{project}/segments/{segment}/ports/{port}/state",
+};
+
+/* Object sub-resources: "<object path>/<suffix>" routes. */
+static const struct {
+    const char *suffix;       /* "/state" */
+    enum model_kind kind;     /* of the object */
+    enum route_special route; /* the route */
+} sub_routes[] = {
+    {"/state", MODEL_HOST, ROUTE_HOST_STATE},
+    {"/state", MODEL_SEGMENT, ROUTE_SEGMENT_STATE},
+    {"/state", MODEL_PORT, ROUTE_PORT_STATE},
+    {"/join-token", MODEL_HOST, ROUTE_HOST_JOIN},
+    {"/revoke", MODEL_HOST, ROUTE_HOST_REVOKE},
 };
 #define COLLECTION_METHODS (M(API_GET) | M(API_POST))
 #define OBJECT_METHODS     (M(API_GET) | M(API_PUT) | M(API_PATCH) | M(API_DELETE))
@@ -301,6 +341,8 @@ router_match(struct router_req *rr, const char *path, struct api_error *e)
         rr->route = ROUTE_AUDIT;
     } else if (!strcmp(rest, "/tokens")) {
         rr->route = ROUTE_TOKENS;
+    } else if (!strcmp(rest, "/realization")) {
+        rr->route = ROUTE_REALIZATION;
     } else if (!strncmp(rest, "/tokens/", 8)) {
         const char *id = rest + 8;
         if (strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16) {
@@ -310,6 +352,25 @@ router_match(struct router_req *rr, const char *path, struct api_error *e)
         rr->route = ROUTE_TOKEN;
         memcpy(rr->token_id, id, 17);
     } else {
+        size_t len = strlen(rest);
+        for (size_t i = 0; i < ARRAY_SIZE(sub_routes); i++) {
+            size_t sl = strlen(sub_routes[i].suffix);
+            char prefix[MODEL_KEY_MAX];
+            struct api_error e2 = {0};
+
+            if (len <= sl || len - sl >= sizeof prefix ||
+                strcmp(rest + len - sl, sub_routes[i].suffix)) {
+                continue;
+            }
+            memcpy(prefix, rest, len - sl);
+            prefix[len - sl] = '\0';
+            if (!model_parse_path(prefix, &rr->mp, &e2) && !rr->mp.collection &&
+                rr->mp.types[rr->mp.depth - 1]->kind == sub_routes[i].kind) {
+                rr->route = sub_routes[i].route;
+                return API_OK;
+            }
+            api_error_clear(&e2);
+        }
         rr->route = ROUTE_OBJECTS;
         return model_parse_path(rest, &rr->mp, e);
     }
@@ -333,6 +394,7 @@ router_resource(enum route_special route)
     case ROUTE_ROOT:
         return AUTH_ROOT;
     case ROUTE_STATUS:
+    case ROUTE_REALIZATION:
         return AUTH_STATUS;
     case ROUTE_WATCH:
         return AUTH_WATCH;
@@ -342,6 +404,11 @@ router_resource(enum route_special route)
     case ROUTE_TOKEN:
         return AUTH_TOKENS;
     case ROUTE_OBJECTS:
+    case ROUTE_HOST_JOIN:
+    case ROUTE_HOST_REVOKE:
+    case ROUTE_HOST_STATE:
+    case ROUTE_SEGMENT_STATE:
+    case ROUTE_PORT_STATE:
     default:
         return AUTH_OBJECTS;
     }
@@ -435,6 +502,24 @@ router_dispatch(struct router_req *rr)
                           (int)timeout * 1000, max, router_watch_done,
                           rr->http);
             return;
+        case ROUTE_REALIZATION: {
+            static const char *const real_args[] = {"revision", NULL};
+            uint64_t rev = 0;
+            if (router_check_args(&rr->q, real_args, &e) ||
+                !router_uint_arg(&rr->q, "revision", 0, UINT64_MAX / 2, &rev,
+                                 &e)) {
+                break;
+            }
+            cp_realization(ctx, rev, &r);
+            break;
+        }
+        case ROUTE_HOST_STATE:
+        case ROUTE_SEGMENT_STATE:
+        case ROUTE_PORT_STATE:
+            if (!router_check_args(&rr->q, list_args, &e)) {
+                cp_state(ctx, &rr->mp, &r);
+            }
+            break;
         case ROUTE_OBJECTS:
             if (rr->mp.collection) {
                 read_list(ctx, &rr->mp, &rr->who, &rr->q, &r);
@@ -445,6 +530,32 @@ router_dispatch(struct router_req *rr)
         default:
             api_error_set(&e, API_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
         }
+        if (e.code) {
+            router_error(rr->http, &e);
+        } else {
+            router_send(rr->http, &r);
+        }
+        return;
+    }
+
+    /* Control-plane writes: the body is optional. */
+    if (rr->route == ROUTE_HOST_JOIN || rr->route == ROUTE_HOST_REVOKE) {
+        size_t len;
+        const char *raw = http_request_body(rr->http, &len);
+        if (rr->q.n) {
+            api_error_set(&e, API_ERR_INVALID_QUERY, rr->q.names[0],
+                          "writes take no query parameters");
+        } else if (raw && len && !(body = router_body(rr, &e))) {
+            /* error set */
+        } else if (rr->route == ROUTE_HOST_JOIN) {
+            cp_join_token(ctx, &rr->mp, body, &rr->who, &r);
+        } else if (body && (!json_is_object(body) || json_object_size(body))) {
+            api_error_set(&e, API_ERR_UNKNOWN_FIELD, NULL,
+                          "revoke takes no fields");
+        } else {
+            cp_revoke(ctx, &rr->mp, &rr->who, &r);
+        }
+        json_decref(body);
         if (e.code) {
             router_error(rr->http, &e);
         } else {

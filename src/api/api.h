@@ -22,6 +22,7 @@
 
 struct store;
 struct api_watch_hub;
+struct controller;
 
 enum api_role { API_ROLE_ADMIN, API_ROLE_PROJECT_ADMIN, API_ROLE_AUDITOR };
 
@@ -35,10 +36,11 @@ struct api_principal {
 
 /* The API's configuration and shared state. */
 struct api_ctx {
-    struct store *store;         /* the revisioned store */
-    struct api_watch_hub *watch; /* long-poll watchers */
-    uint32_t vni_min, vni_max;   /* VNI pool for allocation */
-    size_t max_subtree_objects;  /* objects per subtree PATCH */
+    struct store *store;           /* the revisioned store */
+    struct api_watch_hub *watch;   /* long-poll watchers */
+    uint32_t vni_min, vni_max;     /* VNI pool for allocation */
+    size_t max_subtree_objects;    /* objects per subtree PATCH */
+    struct controller *controller; /* control plane, NULL if not running */
 };
 
 enum api_method {

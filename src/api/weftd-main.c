@@ -33,6 +33,13 @@ usage(FILE *f)
             "100000, 0 = all)\n"
             "  --vni-range A-B     VNI pool (default 5000-16777215)\n"
             "  --max-body BYTES    request body limit (default 64 MiB)\n"
+            "  --controller-listen ADDR  control channel address for agents\n"
+            "                      (default: --listen)\n"
+            "  --controller-port N control channel port (default 6643, or\n"
+            "                      ephemeral with --port 0; the bound port\n"
+            "                      is written to DIR/controller.port)\n"
+            "  --no-controller     run the management plane only\n"
+            "  --keepalive-ms N    control channel keepalive (default 5000)\n"
             "  --log-level LEVEL   debug, info, warn or error\n"
             "  --dump-routes       print the served routes and exit\n");
 }
@@ -69,6 +76,10 @@ main(int argc, char *argv[])
         {"max-body", required_argument, NULL, 'b'},
         {"log-level", required_argument, NULL, 'L'},
         {"dump-routes", no_argument, NULL, 'R'},
+        {"controller-listen", required_argument, NULL, 'C'},
+        {"controller-port", required_argument, NULL, 'P'},
+        {"no-controller", no_argument, NULL, 'N'},
+        {"keepalive-ms", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -80,6 +91,7 @@ main(int argc, char *argv[])
         .vni_min = 5000,
         .vni_max = 16777215,
         .max_body = 64u << 20,
+        .controller_port = -1,
     };
     struct weftd *w;
     sigset_t sigs;
@@ -145,6 +157,24 @@ main(int argc, char *argv[])
             log_set_level(level);
             break;
         }
+        case 'C':
+            cfg.controller_listen = optarg;
+            break;
+        case 'P':
+            if (!parse_u64(optarg, 65535, &v)) {
+                goto bad;
+            }
+            cfg.controller_port = (int)v;
+            break;
+        case 'N':
+            cfg.no_controller = true;
+            break;
+        case 'K':
+            if (!parse_u64(optarg, 600000, &v) || v < 100) {
+                goto bad;
+            }
+            cfg.keepalive_ms = (unsigned)v;
+            break;
         case 'R':
             api_routes_foreach(print_route, NULL);
             return 0;
@@ -180,6 +210,13 @@ main(int argc, char *argv[])
         f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%u\n", weftd_port(w));
+            fclose(f);
+            rename(tmp, path);
+        }
+        snprintf(path, sizeof path, "%s/controller.port", cfg.state_dir);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if (weftd_controller_port(w) && (f = fopen(tmp, "w"))) {
+            fprintf(f, "%u\n", weftd_controller_port(w));
             fclose(f);
             rename(tmp, path);
         }

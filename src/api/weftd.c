@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "api/http-server.h"
 #include "api/tls-cert.h"
+#include "controller/controller.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store.h"
@@ -113,12 +114,34 @@ weftd_start(const struct weftd_config *cfg, struct weftd **wp)
     w->ctx.vni_max = cfg->vni_max;
     w->ctx.max_subtree_objects = 1000000;
     w->ctx.watch = watch_hub_create(w->ctx.store);
+    if (!cfg->no_controller) {
+        struct controller_config ccfg = {
+            .store = w->ctx.store,
+            .state_dir = cfg->state_dir,
+            .listen =
+                cfg->controller_listen ? cfg->controller_listen : cfg->listen,
+            .port =
+                (uint16_t)(cfg->controller_port >= 0 ? cfg->controller_port
+                                                     : (cfg->port ? 6643 : 0)),
+            .keepalive_ms = cfg->keepalive_ms,
+        };
+        error = controller_start(&ccfg, &w->ctx.controller);
+        if (error) {
+            free(cert);
+            free(key);
+            watch_hub_destroy(w->ctx.watch);
+            store_close(w->ctx.store);
+            free(w);
+            return error;
+        }
+    }
     error = http_server_start(&hcfg, api_router_handle, &w->ctx, &w->server);
     free(cert);
     free(key);
     if (error) {
         LOG_ERROR("weftd", "cannot listen on %s port %u: %s", cfg->listen,
                   cfg->port, strerror(error));
+        controller_stop(w->ctx.controller);
         watch_hub_destroy(w->ctx.watch);
         store_close(w->ctx.store);
         free(w);
@@ -138,6 +161,12 @@ weftd_port(const struct weftd *w)
     return http_server_port(w->server);
 }
 
+uint16_t
+weftd_controller_port(const struct weftd *w)
+{
+    return w->ctx.controller ? controller_port(w->ctx.controller) : 0;
+}
+
 void
 weftd_stop(struct weftd *w)
 {
@@ -147,6 +176,7 @@ weftd_stop(struct weftd *w)
     http_server_quiesce(w->server);
     watch_hub_destroy(w->ctx.watch);
     http_server_stop(w->server);
+    controller_stop(w->ctx.controller);
     store_close(w->ctx.store);
     free(w);
 }

@@ -20,6 +20,11 @@ struct weftd_config {
     uint32_t vni_min;        /* VNI pool */
     uint32_t vni_max;
     size_t max_body; /* request body limit */
+    /* Control plane (controller.h). */
+    bool no_controller;            /* do not start it */
+    const char *controller_listen; /* bind address, NULL = 'listen' */
+    int controller_port;           /* -1 = default (6643, or 0 with port 0) */
+    unsigned keepalive_ms;         /* channel keepalive, 0 = default */
 };
 
 struct weftd;
@@ -28,6 +33,8 @@ struct weftd;
 int weftd_start(const struct weftd_config *cfg, struct weftd **wp);
 /* The bound port. */
 uint16_t weftd_port(const struct weftd *w);
+/* The controller's bound port (0 if it is not running). */
+uint16_t weftd_controller_port(const struct weftd *w);
 /* Graceful stop: no new requests, answer parked ones, finish writes,
  * close the store. */
 void weftd_stop(struct weftd *w);

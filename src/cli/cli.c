@@ -7,7 +7,10 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +33,9 @@ struct cli_opts {
     const char *tep;                     /* --tep */
     const char *role;                    /* --role */
     const char *if_match;                /* --revision */
+    const char *timeout;                 /* --timeout (wait) */
+    const char *ttl;                     /* --ttl (join-token) */
+    bool realized;                       /* --realized (wait) */
     const char *subnets[CLI_MAX_REPEAT]; /* --subnet, repeatable */
     size_t n_subnets;
     const char *ips[CLI_MAX_REPEAT]; /* --ip */
@@ -477,6 +483,218 @@ cli_cmd_token_create(struct cli_opts *o, int argc, char *argv[])
     return ret;
 }
 
+/* ---- Control plane: enrollment, realization. ---- */
+
+static int
+cli_cmd_join_token(struct cli_opts *o, int argc, char *argv[])
+{
+    char path[1024];
+    json_t *body = NULL, *reply;
+    int ret;
+
+    (void)argc;
+    if (o->ttl) {
+        char *end;
+        long long v = strtoll(o->ttl, &end, 10);
+        if (*end || !*o->ttl) {
+            return cli_usage_error("--ttl '%s' is not a number", o->ttl);
+        }
+        body = json_pack("{s:I}", "ttl_s", (json_int_t)v);
+    }
+    snprintf(path, sizeof path, "/api/v1/hosts/%s/join-token", argv[0]);
+    ret = cli_call(o, "POST", path, body, &reply);
+    if (!ret) {
+        if (o->format == CLI_TABLE) {
+            printf("%s\n", json_string_value(json_object_get(reply, "token")));
+        } else {
+            cli_print(reply, o->format, NULL);
+        }
+        json_decref(reply);
+    }
+    json_decref(body);
+    return ret;
+}
+
+static int
+cli_cmd_revoke(struct cli_opts *o, int argc, char *argv[])
+{
+    char path[1024];
+    int ret;
+
+    (void)argc;
+    snprintf(path, sizeof path, "/api/v1/hosts/%s/revoke", argv[0]);
+    ret = cli_call(o, "POST", path, NULL, NULL);
+    if (!ret && o->format == CLI_TABLE) {
+        printf("revoked the certificate of host %s\n", argv[0]);
+    }
+    return ret;
+}
+
+static int
+cli_cmd_state(struct cli_opts *o, int argc, char *argv[])
+{
+    const char *kind = cli_kind(argv[0]);
+    char path[1024];
+    json_t *reply;
+    int ret;
+
+    (void)argc;
+    if (!kind || (strcmp(kind, "host") && strcmp(kind, "segment") &&
+                  strcmp(kind, "port"))) {
+        return cli_usage_error("state of '%s'? (host, segment or port)",
+                               argv[0]);
+    }
+    ret = cli_path(o, kind, argv[1], path, sizeof path);
+    if (!ret) {
+        strncat(path, "/state", sizeof path - strlen(path) - 1);
+        ret = cli_call(o, "GET", path, NULL, &reply);
+    }
+    if (!ret) {
+        cli_print(reply, o->format == CLI_TABLE ? CLI_YAML : o->format, NULL);
+        json_decref(reply);
+    }
+    return ret;
+}
+
+static double
+cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Polls /realization until the revision is realized everywhere. */
+static int
+cli_cmd_wait(struct cli_opts *o, int argc, char *argv[])
+{
+    double timeout = 60, deadline;
+    uint64_t rev = 0;
+    json_t *reply = NULL;
+    char path[128];
+    int ret;
+
+    (void)argc;
+    (void)argv;
+    if (!o->realized) {
+        return cli_usage_error("%s: say what to wait for (--realized)", "wait");
+    }
+    if (o->timeout) {
+        char *end;
+        timeout = strtod(o->timeout, &end);
+        if (*end || !*o->timeout || timeout < 0 || timeout > 86400) {
+            return cli_usage_error("--timeout '%s' is not 0..86400 seconds",
+                                   o->timeout);
+        }
+    }
+    if (o->if_match) {
+        char *end;
+        rev = strtoull(o->if_match, &end, 10);
+        if (*end || !*o->if_match) {
+            return cli_usage_error("--revision '%s' is not a number",
+                                   o->if_match);
+        }
+    } else {
+        /* The head revision now: everything committed so far. */
+        ret = cli_call(o, "GET", "/api/v1/status", NULL, &reply);
+        if (ret) {
+            return ret;
+        }
+        rev = (uint64_t)json_integer_value(json_object_get(reply, "revision"));
+        json_decref(reply);
+    }
+    snprintf(path, sizeof path, "/api/v1/realization?revision=%" PRIu64, rev);
+    deadline = cli_now() + timeout;
+    for (unsigned delay_ms = 20;;
+         delay_ms = delay_ms < 200 ? delay_ms * 2 : 200) {
+        ret = cli_call(o, "GET", path, NULL, &reply);
+        if (ret) {
+            return ret;
+        }
+        json_t *failed = json_object_get(reply, "failed");
+        if (json_array_size(failed)) {
+            fprintf(stderr, "weft: revision %" PRIu64 " has failures:\n", rev);
+            for (size_t i = 0; i < json_array_size(failed); i++) {
+                json_t *f = json_array_get(failed, i);
+                fprintf(stderr, "  host %s: %s: %s\n",
+                        json_string_value(json_object_get(f, "host")),
+                        json_string_value(json_object_get(f, "object")),
+                        json_string_value(json_object_get(f, "reason")));
+            }
+            json_decref(reply);
+            return CLI_API_ERROR;
+        }
+        if (json_is_true(json_object_get(reply, "realized"))) {
+            if (o->format == CLI_TABLE) {
+                printf("revision %" PRIu64 " realized\n", rev);
+            } else {
+                cli_print(reply, o->format, NULL);
+            }
+            json_decref(reply);
+            return CLI_OK;
+        }
+        if (cli_now() >= deadline) {
+            json_t *pending = json_object_get(reply, "pending_hosts");
+            fprintf(stderr,
+                    "weft: revision %" PRIu64 " not realized within %g s "
+                    "(controller at %" JSON_INTEGER_FORMAT "); pending hosts:",
+                    rev, timeout,
+                    json_integer_value(
+                        json_object_get(reply, "processed_revision")));
+            for (size_t i = 0; i < json_array_size(pending); i++) {
+                fprintf(stderr, " %s",
+                        json_string_value(json_array_get(pending, i)));
+            }
+            fprintf(stderr, "\n");
+            json_decref(reply);
+            return CLI_API_ERROR;
+        }
+        json_decref(reply);
+        usleep(delay_ms * 1000);
+    }
+}
+
+/* PATCHes a port's attachment (attach) or removes it (detach). */
+static int
+cli_cmd_attach(struct cli_opts *o, int argc, char *argv[], bool attach)
+{
+    char path[1024];
+    json_t *body, *reply;
+    int ret;
+
+    (void)argc;
+    if (attach && (!o->host || !o->vif)) {
+        return cli_usage_error("%s needs --host HOST and --vif IFNAME",
+                               "port attach");
+    }
+    ret = cli_path(o, "port", argv[0], path, sizeof path);
+    if (ret) {
+        return ret;
+    }
+    body = attach ? json_pack("{s:{s:s, s:s}}", "attachment", "host", o->host,
+                              "vif", o->vif)
+                  : json_pack("{s:n}", "attachment");
+    ret = cli_call(o, "PATCH", path, body, &reply);
+    if (!ret) {
+        cli_print(reply, o->format, "port");
+        json_decref(reply);
+    }
+    json_decref(body);
+    return ret;
+}
+
+static int
+cli_cmd_port_attach(struct cli_opts *o, int argc, char *argv[])
+{
+    return cli_cmd_attach(o, argc, argv, true);
+}
+
+static int
+cli_cmd_port_detach(struct cli_opts *o, int argc, char *argv[])
+{
+    return cli_cmd_attach(o, argc, argv, false);
+}
+
 static const struct cli_command cli_commands[] = {
     {"segment", "create", 1, 1, cli_cmd_create,
      "segment create ID [--subnet GW/LEN]... [--vni N] [--tag S|V]...",
@@ -506,6 +724,22 @@ static const struct cli_command cli_commands[] = {
      "token create NAME --role admin|project-admin|auditor "
      "[--scope PROJECT]...",
      "create an API token (prints its secret once)"},
+    {"host", "join-token", 1, 1, cli_cmd_join_token,
+     "host join-token HOST [--ttl SECONDS]",
+     "a single-use token for weft-agent --join (default ttl 3600 s)"},
+    {"host", "revoke", 1, 1, cli_cmd_revoke, "host revoke HOST",
+     "revoke the host's certificate (its agent is refused)"},
+    {"port", "attach", 1, 1, cli_cmd_port_attach,
+     "port attach ID --segment SEG --host H --vif IF",
+     "plug a port into a host's interface"},
+    {"port", "detach", 1, 1, cli_cmd_port_detach,
+     "port detach ID --segment SEG", "unplug a port"},
+    {"state", NULL, 2, 2, cli_cmd_state, "state KIND ID",
+     "realization state of a host, segment or port, per host"},
+    {"wait", NULL, 0, 0, cli_cmd_wait,
+     "wait --realized [--revision N] [--timeout S]",
+     "wait until revision N (default: now) is realized on every host it "
+     "applies to (exit 1 on failure or timeout, default 60 s)"},
 };
 
 static void
@@ -611,6 +845,10 @@ cli_main(int argc, char *argv[])
         O_FILTER,
         O_ROLE,
         O_SCOPE,
+        O_REVISION,
+        O_TIMEOUT,
+        O_TTL,
+        O_REALIZED,
     };
     static const struct option longopts[] = {
         {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -632,6 +870,10 @@ cli_main(int argc, char *argv[])
         {"filter", required_argument, NULL, O_FILTER},
         {"role", required_argument, NULL, O_ROLE},
         {"scope", required_argument, NULL, O_SCOPE},
+        {"revision", required_argument, NULL, O_REVISION},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"ttl", required_argument, NULL, O_TTL},
+        {"realized", no_argument, NULL, O_REALIZED},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -696,6 +938,18 @@ cli_main(int argc, char *argv[])
             break;
         case 'f':
             o.file = optarg;
+            break;
+        case O_REVISION:
+            o.if_match = optarg;
+            break;
+        case O_TIMEOUT:
+            o.timeout = optarg;
+            break;
+        case O_TTL:
+            o.ttl = optarg;
+            break;
+        case O_REALIZED:
+            o.realized = true;
             break;
         case O_SUBNET:
             ret = cli_push(o.subnets, &o.n_subnets, optarg);

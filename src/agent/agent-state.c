@@ -1,0 +1,778 @@
+/* The agent's desired state (agent-state.h). */
+#include "agent/agent-state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/hmap.h"
+#include "lib/util.h"
+#include "proto/wire.h"
+
+#define DSTATE_FILE_MAX (256u << 20)
+
+struct ds_seg {
+    struct hmap_node node;
+    char *id;
+    uint32_t vni;
+    int encap; /* Weft__Encap */
+};
+
+/* A local port or a remote binding. */
+struct ds_port {
+    struct hmap_node node;
+    char *id;
+    char *segment;
+    uint32_t lport;
+    struct eth_addr mac;
+    struct cfg_ip *ips;
+    uint32_t n_ips;
+    char ifname[CFG_IFNAME_MAX]; /* local */
+    struct cfg_ip vtep;          /* remote */
+};
+
+struct ds_flood {
+    struct hmap_node node;
+    char *id;
+    char *segment;
+    struct cfg_ip vtep;
+};
+
+struct dstate {
+    uint64_t revision;
+    bool has_host;
+    struct cfg_ip local_ip;
+    struct hmap segs;    /* ds_seg */
+    struct hmap ports;   /* ds_port, local */
+    struct hmap remotes; /* ds_port, remote */
+    struct hmap floods;  /* ds_flood */
+};
+
+void
+dstate_failures_clear(struct dstate_failures *f)
+{
+    free(f->items);
+    f->items = NULL;
+    f->n = 0;
+}
+
+static void dstate_fail(struct dstate_failures *f, const char *object,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+dstate_fail(struct dstate_failures *f, const char *object, const char *fmt, ...)
+{
+    va_list args;
+    struct dstate_failure *x;
+
+    if (!f) {
+        return;
+    }
+    f->items = xrealloc(f->items, (f->n + 1) * sizeof *f->items);
+    x = &f->items[f->n++];
+    snprintf(x->object, sizeof x->object, "%s", object);
+    va_start(args, fmt);
+    vsnprintf(x->reason, sizeof x->reason, fmt, args);
+    va_end(args);
+}
+
+struct dstate *
+dstate_create(void)
+{
+    struct dstate *ds = xcalloc(1, sizeof *ds);
+    hmap_init(&ds->segs);
+    hmap_init(&ds->ports);
+    hmap_init(&ds->remotes);
+    hmap_init(&ds->floods);
+    return ds;
+}
+
+static void
+ds_port_free(struct ds_port *p)
+{
+    free(p->id);
+    free(p->segment);
+    free(p->ips);
+    free(p);
+}
+
+static void
+dstate_clear(struct dstate *ds)
+{
+    struct ds_seg *s;
+    struct ds_port *p;
+    struct ds_flood *f;
+
+    HMAP_FOR_EACH (s, node, &ds->segs) {
+        hmap_remove(&ds->segs, &s->node);
+        free(s->id);
+        free(s);
+    }
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        hmap_remove(&ds->ports, &p->node);
+        ds_port_free(p);
+    }
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        hmap_remove(&ds->remotes, &p->node);
+        ds_port_free(p);
+    }
+    HMAP_FOR_EACH (f, node, &ds->floods) {
+        hmap_remove(&ds->floods, &f->node);
+        free(f->id);
+        free(f->segment);
+        free(f);
+    }
+    ds->revision = 0;
+    ds->has_host = false;
+}
+
+void
+dstate_destroy(struct dstate *ds)
+{
+    if (!ds) {
+        return;
+    }
+    dstate_clear(ds);
+    hmap_destroy(&ds->segs);
+    hmap_destroy(&ds->ports);
+    hmap_destroy(&ds->remotes);
+    hmap_destroy(&ds->floods);
+    free(ds);
+}
+
+uint64_t
+dstate_revision(const struct dstate *ds)
+{
+    return ds->revision;
+}
+
+/* Wire addresses (4 or 16 bytes) to cfg_ip (IPv4-mapped). */
+static void
+ds_ip(const ProtobufCBinaryData *b, struct cfg_ip *ip)
+{
+    memset(ip, 0, sizeof *ip);
+    if (b->len == 4) {
+        ip->b[10] = ip->b[11] = 0xff;
+        memcpy(ip->b + 12, b->data, 4);
+    } else if (b->len == 16) {
+        memcpy(ip->b, b->data, 16);
+    }
+}
+
+static ProtobufCBinaryData
+ds_wire_ip(const struct cfg_ip *ip)
+{
+    bool v4 = cfg_ip_is_v4(ip, NULL);
+    size_t n = v4 ? 4 : 16;
+    ProtobufCBinaryData b = {n, xmalloc(n)};
+    memcpy(b.data, v4 ? ip->b + 12 : ip->b, n);
+    return b;
+}
+
+/* Generic find-by-id over the three id-keyed maps.  Every element type
+ * starts with its hmap_node followed by 'char *id'. */
+struct ds_any {
+    struct hmap_node node;
+    char *id;
+};
+
+static struct ds_any *
+ds_find(const struct hmap *m, const char *id)
+{
+    struct ds_any *a;
+    HMAP_FOR_EACH_WITH_HASH (a, node, hash_str(id), m) {
+        if (!strcmp(a->id, id)) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static void
+ds_del_seg(struct dstate *ds, const char *id)
+{
+    struct ds_seg *s = (struct ds_seg *)ds_find(&ds->segs, id);
+    struct ds_port *p;
+    struct ds_flood *f;
+
+    if (!s) {
+        return;
+    }
+    /* Deleting a segment drops whatever is left inside it. */
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        if (!strcmp(p->segment, id)) {
+            hmap_remove(&ds->ports, &p->node);
+            ds_port_free(p);
+        }
+    }
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        if (!strcmp(p->segment, id)) {
+            hmap_remove(&ds->remotes, &p->node);
+            ds_port_free(p);
+        }
+    }
+    HMAP_FOR_EACH (f, node, &ds->floods) {
+        if (!strcmp(f->segment, id)) {
+            hmap_remove(&ds->floods, &f->node);
+            free(f->id);
+            free(f->segment);
+            free(f);
+        }
+    }
+    hmap_remove(&ds->segs, &s->node);
+    free(s->id);
+    free(s);
+}
+
+static void
+ds_del_port(struct hmap *m, const char *id)
+{
+    struct ds_port *p = (struct ds_port *)ds_find(m, id);
+    if (p) {
+        hmap_remove(m, &p->node);
+        ds_port_free(p);
+    }
+}
+
+static void
+ds_del_flood(struct hmap *m, const char *id)
+{
+    struct ds_flood *f = (struct ds_flood *)ds_find(m, id);
+    if (f) {
+        hmap_remove(m, &f->node);
+        free(f->id);
+        free(f->segment);
+        free(f);
+    }
+}
+
+static struct ds_port *
+ds_put_port(struct hmap *m, const char *id, const char *segment, uint32_t lport,
+            const ProtobufCBinaryData *mac, size_t n_ips,
+            const ProtobufCBinaryData *ips)
+{
+    struct ds_port *p = (struct ds_port *)ds_find(m, id);
+
+    if (p) {
+        free(p->segment);
+        free(p->ips);
+    } else {
+        p = xcalloc(1, sizeof *p);
+        p->id = xstrdup(id);
+        hmap_insert(m, &p->node, hash_str(id));
+    }
+    p->segment = xstrdup(segment);
+    p->lport = lport;
+    memcpy(p->mac.b, mac->data, 6);
+    p->n_ips = (uint32_t)n_ips;
+    p->ips = n_ips ? xcalloc(n_ips, sizeof *p->ips) : NULL;
+    for (size_t i = 0; i < n_ips; i++) {
+        ds_ip(&ips[i], &p->ips[i]);
+    }
+    return p;
+}
+
+int
+dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
+             size_t err_size)
+{
+    if (u->full) {
+        dstate_clear(ds);
+    } else if (u->prev_revision != ds->revision) {
+        snprintf(err, err_size,
+                 "delta for revision %" PRIu64 " builds on %" PRIu64
+                 ", this host has %" PRIu64,
+                 u->revision, u->prev_revision, ds->revision);
+        return EPROTO;
+    }
+    if (u->host) {
+        ds_ip(&u->host->local_ip, &ds->local_ip);
+        ds->has_host = true;
+    }
+    for (size_t i = 0; i < u->n_del_ports; i++) {
+        ds_del_port(&ds->ports, u->del_ports[i]);
+    }
+    for (size_t i = 0; i < u->n_del_remotes; i++) {
+        ds_del_port(&ds->remotes, u->del_remotes[i]);
+    }
+    for (size_t i = 0; i < u->n_del_floods; i++) {
+        ds_del_flood(&ds->floods, u->del_floods[i]);
+    }
+    for (size_t i = 0; i < u->n_del_segments; i++) {
+        ds_del_seg(ds, u->del_segments[i]);
+    }
+    for (size_t i = 0; i < u->n_segments; i++) {
+        const Weft__Segment *w = u->segments[i];
+        struct ds_seg *s = (struct ds_seg *)ds_find(&ds->segs, w->id);
+        if (!s) {
+            s = xcalloc(1, sizeof *s);
+            s->id = xstrdup(w->id);
+            hmap_insert(&ds->segs, &s->node, hash_str(w->id));
+        }
+        s->vni = w->vni;
+        s->encap = w->encap;
+    }
+    for (size_t i = 0; i < u->n_ports; i++) {
+        const Weft__LocalPort *w = u->ports[i];
+        struct ds_port *p = ds_put_port(&ds->ports, w->id, w->segment, w->lport,
+                                        &w->mac, w->n_ips, w->ips);
+        snprintf(p->ifname, sizeof p->ifname, "%s", w->ifname);
+    }
+    for (size_t i = 0; i < u->n_remotes; i++) {
+        const Weft__RemoteBinding *w = u->remotes[i];
+        struct ds_port *p = ds_put_port(&ds->remotes, w->id, w->segment,
+                                        w->lport, &w->mac, w->n_ips, w->ips);
+        ds_ip(&w->vtep, &p->vtep);
+    }
+    for (size_t i = 0; i < u->n_floods; i++) {
+        const Weft__FloodVtep *w = u->floods[i];
+        struct ds_flood *f = (struct ds_flood *)ds_find(&ds->floods, w->id);
+        if (!f) {
+            f = xcalloc(1, sizeof *f);
+            f->id = xstrdup(w->id);
+            hmap_insert(&ds->floods, &f->node, hash_str(w->id));
+        } else {
+            free(f->segment);
+        }
+        f->segment = xstrdup(w->segment);
+        ds_ip(&w->vtep, &f->vtep);
+    }
+    ds->revision = u->revision;
+    return 0;
+}
+
+/* ---- Conversion to the datapath configuration. ---- */
+
+/* Index entry: segment id -> config index, plus uniqueness sets. */
+struct ds_idx {
+    struct hmap_node node;
+    const void *key; /* pointer into the model */
+    size_t len;      /* key bytes */
+    uint32_t value;  /* segment index, or owner */
+    const char *owner;
+};
+
+static struct ds_idx *
+idx_find(struct hmap *m, const void *key, size_t len, uint32_t hash)
+{
+    struct ds_idx *x;
+    HMAP_FOR_EACH_WITH_HASH (x, node, hash, m) {
+        if (x->len == len && !memcmp(x->key, key, len)) {
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* Adds 'key' to set 'm'; returns the existing entry's owner if present. */
+static const char *
+idx_claim(struct hmap *m, const void *key, size_t len, const char *owner,
+          uint32_t value)
+{
+    uint32_t hash = hash_bytes(key, len, 0);
+    struct ds_idx *x = idx_find(m, key, len, hash);
+
+    if (x) {
+        return x->owner;
+    }
+    x = xmalloc(sizeof *x);
+    x->key = key;
+    x->len = len;
+    x->value = value;
+    x->owner = owner;
+    hmap_insert(m, &x->node, hash);
+    return NULL;
+}
+
+static void
+idx_free(struct hmap *m)
+{
+    struct ds_idx *x;
+    HMAP_FOR_EACH (x, node, m) {
+        free(x);
+    }
+    hmap_destroy(m);
+}
+
+/* Key of a MAC within a segment: segment index + MAC. */
+struct seg_mac {
+    uint32_t seg;
+    uint8_t mac[6];
+    uint16_t pad;
+};
+
+struct agent_config *
+dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
+                 struct dstate_failures *f)
+{
+    struct hmap segidx = HMAP_INITIALIZER, vnis = HMAP_INITIALIZER;
+    struct hmap ifnames = HMAP_INITIALIZER, lports = HMAP_INITIALIZER;
+    struct hmap macs = HMAP_INITIALIZER;
+    struct seg_mac *mac_keys;
+    size_t n_mac_keys = 0;
+    struct agent_config *cfg;
+    struct ds_seg *s;
+    struct ds_port *p;
+    struct ds_flood *fl;
+    uint32_t *cap_ports, *cap_remotes, *cap_floods;
+    const char *other;
+
+    if (!ds->has_host) {
+        return NULL;
+    }
+    cfg = xcalloc(1, sizeof *cfg);
+    cfg->local_ip = ds->local_ip;
+    cfg->geneve_port = 6081;
+    cfg->vxlan_port = 4789;
+    cfg->mtu = o->mtu ? o->mtu : 1500;
+    cfg->offloads = o->offloads;
+    cfg->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *cfg->segments);
+    mac_keys = xcalloc(hmap_count(&ds->ports) + hmap_count(&ds->remotes) + 1,
+                       sizeof *mac_keys);
+
+    /* Segments, VNIs unique. */
+    HMAP_FOR_EACH (s, node, &ds->segs) {
+        uint32_t i = cfg->n_segments;
+        if ((other = idx_claim(&vnis, &s->vni, sizeof s->vni, s->id, i))) {
+            dstate_fail(f, s->id, "VNI %" PRIu32 " is already used by %s",
+                        s->vni, other);
+            continue;
+        }
+        struct cfg_segment *cs = &cfg->segments[i];
+        /* The datapath names segments for the control socket: the path's
+         * last element, prefixed by the project unless it is default. */
+        const char *proj = s->id + strlen("/projects/");
+        const char *seg = strrchr(s->id, '/') + 1;
+        if (!strncmp(s->id, "/projects/", 10) &&
+            !strncmp(proj, "default/", 8)) {
+            snprintf(cs->name, sizeof cs->name, "%s", seg);
+        } else if (!strncmp(s->id, "/projects/", 10)) {
+            snprintf(cs->name, sizeof cs->name, "%.*s/%s",
+                     (int)strcspn(proj, "/"), proj, seg);
+        } else {
+            snprintf(cs->name, sizeof cs->name, "%s", s->id);
+        }
+        cs->vni = s->vni;
+        cs->encap =
+            s->encap == WEFT__ENCAP__VXLAN ? CFG_ENCAP_VXLAN : CFG_ENCAP_GENEVE;
+        idx_claim(&segidx, s->id, strlen(s->id), s->id, i);
+        cfg->n_segments++;
+    }
+    cap_ports = xcalloc(cfg->n_segments + 1, sizeof *cap_ports);
+    cap_remotes = xcalloc(cfg->n_segments + 1, sizeof *cap_remotes);
+    cap_floods = xcalloc(cfg->n_segments + 1, sizeof *cap_floods);
+
+#define SEG_OF(ID, OUT)                                                        \
+    do {                                                                       \
+        struct ds_idx *x_ = idx_find(&segidx, (ID), strlen(ID),                \
+                                     hash_bytes((ID), strlen(ID), 0));         \
+        (OUT) = x_ ? (int64_t)x_->value : -1;                                  \
+    } while (0)
+
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        int64_t si;
+        struct seg_mac *mk = &mac_keys[n_mac_keys];
+        SEG_OF(p->segment, si);
+        if (si < 0) {
+            dstate_fail(f, p->id, "segment %s is not realized on this host",
+                        p->segment);
+            continue;
+        }
+        if ((other =
+                 idx_claim(&ifnames, p->ifname, strlen(p->ifname), p->id, 0))) {
+            dstate_fail(f, p->id, "interface %s is already used by %s",
+                        p->ifname, other);
+            continue;
+        }
+        mk->seg = (uint32_t)si;
+        memcpy(mk->mac, p->mac.b, 6);
+        if ((other = idx_claim(&macs, mk, sizeof *mk, p->id, 0))) {
+            dstate_fail(f, p->id, "MAC already used on the segment by %s",
+                        other);
+            continue;
+        }
+        n_mac_keys++;
+        if ((other =
+                 idx_claim(&lports, &p->lport, sizeof p->lport, p->id, 0))) {
+            dstate_fail(f, p->id, "logical port id %" PRIu32 " used by %s",
+                        p->lport, other);
+            continue;
+        }
+        struct cfg_segment *cs = &cfg->segments[si];
+        if (cs->n_ports == cap_ports[si]) {
+            cap_ports[si] = cap_ports[si] ? cap_ports[si] * 2 : 4;
+            cs->ports = xrealloc(cs->ports, cap_ports[si] * sizeof *cs->ports);
+        }
+        struct cfg_port *cp = &cs->ports[cs->n_ports++];
+        memset(cp, 0, sizeof *cp);
+        cp->id = p->lport;
+        snprintf(cp->name, sizeof cp->name, "%s", strrchr(p->id, '/') + 1);
+        snprintf(cp->ifname, sizeof cp->ifname, "%s", p->ifname);
+        cp->mac = p->mac;
+        cp->n_ips = p->n_ips;
+        if (p->n_ips) {
+            cp->ips = xmalloc(p->n_ips * sizeof *cp->ips);
+            memcpy(cp->ips, p->ips, p->n_ips * sizeof *cp->ips);
+        }
+    }
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        int64_t si;
+        struct seg_mac *mk = &mac_keys[n_mac_keys];
+        SEG_OF(p->segment, si);
+        if (si < 0) {
+            dstate_fail(f, p->id, "segment %s is not realized on this host",
+                        p->segment);
+            continue;
+        }
+        if (!memcmp(&p->vtep, &ds->local_ip, sizeof p->vtep)) {
+            dstate_fail(f, p->id,
+                        "remote binding points at this host's own endpoint");
+            continue;
+        }
+        mk->seg = (uint32_t)si;
+        memcpy(mk->mac, p->mac.b, 6);
+        if ((other = idx_claim(&macs, mk, sizeof *mk, p->id, 0))) {
+            dstate_fail(f, p->id, "MAC already used on the segment by %s",
+                        other);
+            continue;
+        }
+        n_mac_keys++;
+        struct cfg_segment *cs = &cfg->segments[si];
+        if (cs->n_remotes == cap_remotes[si]) {
+            cap_remotes[si] = cap_remotes[si] ? cap_remotes[si] * 2 : 4;
+            cs->remotes =
+                xrealloc(cs->remotes, cap_remotes[si] * sizeof *cs->remotes);
+        }
+        struct cfg_remote *cr = &cs->remotes[cs->n_remotes++];
+        memset(cr, 0, sizeof *cr);
+        cr->mac = p->mac;
+        cr->vtep = p->vtep;
+        cr->port_id = p->lport;
+        cr->n_ips = p->n_ips;
+        if (p->n_ips) {
+            cr->ips = xmalloc(p->n_ips * sizeof *cr->ips);
+            memcpy(cr->ips, p->ips, p->n_ips * sizeof *cr->ips);
+        }
+    }
+    HMAP_FOR_EACH (fl, node, &ds->floods) {
+        int64_t si;
+        SEG_OF(fl->segment, si);
+        if (si < 0 || !memcmp(&fl->vtep, &ds->local_ip, sizeof fl->vtep)) {
+            continue; /* nothing to flood to */
+        }
+        struct cfg_segment *cs = &cfg->segments[si];
+        bool dup = false;
+        for (uint32_t k = 0; k < cs->n_flood_vteps; k++) {
+            dup |= !memcmp(&cs->flood_vteps[k], &fl->vtep, sizeof fl->vtep);
+        }
+        if (dup) {
+            continue;
+        }
+        if (cs->n_flood_vteps == cap_floods[si]) {
+            cap_floods[si] = cap_floods[si] ? cap_floods[si] * 2 : 4;
+            cs->flood_vteps = xrealloc(
+                cs->flood_vteps, cap_floods[si] * sizeof *cs->flood_vteps);
+        }
+        cs->flood_vteps[cs->n_flood_vteps++] = fl->vtep;
+    }
+#undef SEG_OF
+    free(cap_ports);
+    free(cap_remotes);
+    free(cap_floods);
+    idx_free(&segidx);
+    idx_free(&vnis);
+    idx_free(&ifnames);
+    idx_free(&lports);
+    idx_free(&macs);
+    free(mac_keys);
+    return cfg;
+}
+
+/* ---- Snapshots and the cache file. ---- */
+
+#define PUSH(ARR, N, ITEM)                                                     \
+    do {                                                                       \
+        (ARR)[(N)++] = (ITEM);                                                 \
+    } while (0)
+
+static ProtobufCBinaryData *
+ds_wire_ips(const struct ds_port *p)
+{
+    ProtobufCBinaryData *ips = xcalloc(p->n_ips + 1, sizeof *ips);
+    for (uint32_t i = 0; i < p->n_ips; i++) {
+        ips[i] = ds_wire_ip(&p->ips[i]);
+    }
+    return ips;
+}
+
+static ProtobufCBinaryData
+ds_bin(const void *data, size_t n)
+{
+    ProtobufCBinaryData b = {n, xmalloc(n)};
+    memcpy(b.data, data, n);
+    return b;
+}
+
+Weft__Update *
+dstate_snapshot(const struct dstate *ds)
+{
+    Weft__Update *u;
+    struct ds_seg *s;
+    struct ds_port *p;
+    struct ds_flood *f;
+
+    if (!ds->revision || !ds->has_host) {
+        return NULL;
+    }
+    u = xmalloc(sizeof *u);
+    weft__update__init(u);
+    u->revision = ds->revision;
+    u->full = true;
+    u->host = xmalloc(sizeof *u->host);
+    weft__host_config__init(u->host);
+    u->host->local_ip = ds_wire_ip(&ds->local_ip);
+    u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
+    HMAP_FOR_EACH (s, node, &ds->segs) {
+        Weft__Segment *w = xmalloc(sizeof *w);
+        weft__segment__init(w);
+        w->id = xstrdup(s->id);
+        w->vni = s->vni;
+        w->encap = s->encap;
+        PUSH(u->segments, u->n_segments, w);
+    }
+    u->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *u->ports);
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        Weft__LocalPort *w = xmalloc(sizeof *w);
+        weft__local_port__init(w);
+        w->id = xstrdup(p->id);
+        w->segment = xstrdup(p->segment);
+        w->lport = p->lport;
+        w->mac = ds_bin(p->mac.b, 6);
+        w->n_ips = p->n_ips;
+        w->ips = ds_wire_ips(p);
+        w->ifname = xstrdup(p->ifname);
+        PUSH(u->ports, u->n_ports, w);
+    }
+    u->remotes = xcalloc(hmap_count(&ds->remotes) + 1, sizeof *u->remotes);
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        Weft__RemoteBinding *w = xmalloc(sizeof *w);
+        weft__remote_binding__init(w);
+        w->id = xstrdup(p->id);
+        w->segment = xstrdup(p->segment);
+        w->lport = p->lport;
+        w->mac = ds_bin(p->mac.b, 6);
+        w->n_ips = p->n_ips;
+        w->ips = ds_wire_ips(p);
+        w->vtep = ds_wire_ip(&p->vtep);
+        PUSH(u->remotes, u->n_remotes, w);
+    }
+    u->floods = xcalloc(hmap_count(&ds->floods) + 1, sizeof *u->floods);
+    HMAP_FOR_EACH (f, node, &ds->floods) {
+        Weft__FloodVtep *w = xmalloc(sizeof *w);
+        weft__flood_vtep__init(w);
+        w->id = xstrdup(f->id);
+        w->segment = xstrdup(f->segment);
+        w->vtep = ds_wire_ip(&f->vtep);
+        PUSH(u->floods, u->n_floods, w);
+    }
+    return u;
+}
+
+/* Cache file: a frame as on the wire (4-byte length, then an Envelope
+ * holding the snapshot with seq 1), so loading reuses the same decoder and
+ * checks as the channel. */
+int
+dstate_save(const struct dstate *ds, const char *path)
+{
+    Weft__Update *u = dstate_snapshot(ds);
+    Weft__Envelope env = WEFT__ENVELOPE__INIT;
+    struct wire_buf buf = {0};
+    char tmp[PATH_MAX + 8];
+    int fd, error = 0;
+
+    if (!u) {
+        return 0;
+    }
+    env.seq = 1;
+    env.body_case = WEFT__ENVELOPE__BODY_UPDATE;
+    env.update = u;
+    wire_encode(&buf, &env);
+    weft__update__free_unpacked(u, NULL);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = errno;
+    } else {
+        size_t off = 0;
+        while (!error && off < buf.len) {
+            ssize_t n = write(fd, buf.data + off, buf.len - off);
+            if (n < 0) {
+                error = errno;
+            } else {
+                off += (size_t)n;
+            }
+        }
+        if (!error && fsync(fd)) {
+            error = errno;
+        }
+        close(fd);
+        if (!error && rename(tmp, path)) {
+            error = errno;
+        }
+        if (error) {
+            unlink(tmp);
+        }
+    }
+    wire_buf_free(&buf);
+    return error;
+}
+
+int
+dstate_load(struct dstate *ds, const char *path)
+{
+    struct wire_decoder dec;
+    Weft__Envelope *env = NULL;
+    char buf[65536], err[256];
+    size_t total = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), error;
+    ssize_t n;
+
+    dstate_clear(ds);
+    if (fd < 0) {
+        return errno;
+    }
+    wire_decoder_init(&dec, WIRE_MAX_FRAME);
+    while ((n = read(fd, buf, sizeof buf)) > 0 && total < DSTATE_FILE_MAX) {
+        wire_decoder_feed(&dec, buf, (size_t)n);
+        total += (size_t)n;
+    }
+    close(fd);
+    error = wire_decoder_next(&dec, &env, err, sizeof err);
+    wire_decoder_destroy(&dec);
+    if (error || env->body_case != WEFT__ENVELOPE__BODY_UPDATE ||
+        !env->update->full) {
+        wire_free(env);
+        return EINVAL;
+    }
+    error = dstate_apply(ds, env->update, err, sizeof err);
+    wire_free(env);
+    return error ? EINVAL : 0;
+}
+
+void
+dstate_counts(const struct dstate *ds, size_t *segments, size_t *ports,
+              size_t *remotes, size_t *floods)
+{
+    *segments = hmap_count(&ds->segs);
+    *ports = hmap_count(&ds->ports);
+    *remotes = hmap_count(&ds->remotes);
+    *floods = hmap_count(&ds->floods);
+}

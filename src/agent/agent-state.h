@@ -1,0 +1,79 @@
+/* The agent's desired state as the controller sends it: segments, local
+ * ports, remote bindings and flood entries, each by id (weft.proto), plus
+ * the host's tunnel endpoint and the revision this state realizes.
+ *
+ * dstate_apply() applies a snapshot or delta to the model only (it knows
+ * no datapath); dstate_to_config() turns the model into the agent_config
+ * that agent_apply() swaps in atomically.  Objects that cannot be realized
+ * (a segment reusing another's VNI, a port whose segment is missing or
+ * whose interface or MAC another port already uses, ...) are left out of
+ * the config and reported as failures naming the object; the rest is
+ * realized.  The model can be saved to and restored from a file (the
+ * agent's cache for restarts while the controller is unreachable).
+ *
+ * Not thread-safe; the agent's control thread owns it. */
+#ifndef WEFT_AGENT_AGENT_STATE_H
+#define WEFT_AGENT_AGENT_STATE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "proto/weft.pb-c.h"
+
+struct dstate;
+
+/* A failure: the object's id and why it is not realized. */
+struct dstate_failure {
+    char object[512];
+    char reason[160];
+};
+
+struct dstate_failures {
+    struct dstate_failure *items; /* malloc'd */
+    size_t n;
+};
+
+void dstate_failures_clear(struct dstate_failures *);
+
+/* Options for the generated agent_config. */
+struct dstate_options {
+    uint32_t mtu;  /* underlay MTU */
+    bool offloads; /* VIF offloads */
+};
+
+struct dstate *dstate_create(void);
+void dstate_destroy(struct dstate *); /* NULL is fine */
+
+/* The revision the model realizes (0: empty, never updated). */
+uint64_t dstate_revision(const struct dstate *);
+
+/* Applies 'u' (checked by wire_check()).  A snapshot replaces everything;
+ * a delta must build on our revision: otherwise returns EPROTO with the
+ * reason in 'err' and changes nothing. */
+int dstate_apply(struct dstate *, const Weft__Update *u, char *err,
+                 size_t err_size);
+
+/* Builds the datapath configuration, or NULL if the host's tunnel
+ * endpoint is not known yet.  Appends to 'f' the objects left out. */
+struct agent_config *dstate_to_config(const struct dstate *,
+                                      const struct dstate_options *,
+                                      struct dstate_failures *f);
+
+/* The whole model as one snapshot update (free with
+ * weft__update__free_unpacked(u, NULL)); NULL if empty. */
+Weft__Update *dstate_snapshot(const struct dstate *);
+
+/* Writes the model to 'path' atomically (temporary file, fsync, rename).
+ * Returns 0 or an errno value. */
+int dstate_save(const struct dstate *, const char *path);
+/* Replaces the model with the one saved in 'path'.  Returns 0, ENOENT, or
+ * EINVAL for a damaged file (the model is then left empty). */
+int dstate_load(struct dstate *, const char *path);
+
+/* Counts, for the control socket. */
+void dstate_counts(const struct dstate *, size_t *segments, size_t *ports,
+                   size_t *remotes, size_t *floods);
+
+#endif

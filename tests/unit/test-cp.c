@@ -1,0 +1,408 @@
+/* Unit tests of the control plane: frame decoder (wire.c), the
+ * controller's incremental span computation (cpm.c) checked against its
+ * own snapshots as a naive reference after random changes, and the agent's
+ * desired state (agent-state.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent-state.h"
+#include "controller/cpm.h"
+#include "proto/wire.h"
+#include "testlib.h"
+
+/* ---- wire ---- */
+
+static size_t
+frame_keepalive(uint8_t *buf, uint64_t seq)
+{
+    Weft__Envelope env = WEFT__ENVELOPE__INIT;
+    Weft__Keepalive ka = WEFT__KEEPALIVE__INIT;
+    struct wire_buf b = {0};
+    size_t n;
+
+    env.seq = seq;
+    env.body_case = WEFT__ENVELOPE__BODY_KEEPALIVE;
+    env.keepalive = &ka;
+    n = wire_encode(&b, &env);
+    memcpy(buf, b.data, n);
+    wire_buf_free(&b);
+    return n;
+}
+
+TEST(wire_roundtrip_and_partial_frames)
+{
+    struct wire_decoder d;
+    uint8_t buf[64];
+    size_t n = frame_keepalive(buf, 1);
+    Weft__Envelope *env;
+    char err[128];
+
+    wire_decoder_init(&d, 1024);
+    wire_decoder_feed(&d, buf, 3);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EAGAIN);
+    wire_decoder_feed(&d, buf + 3, n - 4);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EAGAIN);
+    wire_decoder_feed(&d, buf + n - 1, 1);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), 0);
+    CHECK(env && env->body_case == WEFT__ENVELOPE__BODY_KEEPALIVE);
+    wire_free(env);
+    wire_decoder_destroy(&d);
+}
+
+TEST(wire_refuses_oversize_garbage_and_reordering)
+{
+    static const uint8_t big[] = {0x00, 0x10, 0x00, 0x01};
+    static const uint8_t zero[] = {0, 0, 0, 0};
+    static const uint8_t junk[] = {0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef};
+    struct wire_decoder d;
+    Weft__Envelope *env;
+    uint8_t buf[64];
+    char err[128];
+
+    wire_decoder_init(&d, 1024);
+    wire_decoder_feed(&d, big, sizeof big);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EMSGSIZE);
+    CHECK(strstr(err, "outside"));
+    wire_decoder_destroy(&d);
+
+    wire_decoder_init(&d, 1024);
+    wire_decoder_feed(&d, zero, sizeof zero);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EMSGSIZE);
+    wire_decoder_destroy(&d);
+
+    wire_decoder_init(&d, 1024);
+    wire_decoder_feed(&d, junk, sizeof junk);
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EBADMSG);
+    wire_decoder_destroy(&d);
+
+    wire_decoder_init(&d, 1024);
+    wire_decoder_feed(&d, buf, frame_keepalive(buf, 2));
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EPROTO);
+    CHECK(strstr(err, "out of order"));
+    /* Refusal is final. */
+    wire_decoder_feed(&d, buf, frame_keepalive(buf, 1));
+    CHECK_EQ(wire_decoder_next(&d, &env, err, sizeof err), EPROTO);
+    wire_decoder_destroy(&d);
+}
+
+TEST(wire_checks_fields)
+{
+    Weft__Envelope env = WEFT__ENVELOPE__INIT;
+    Weft__Update u = WEFT__UPDATE__INIT;
+    Weft__LocalPort p = WEFT__LOCAL_PORT__INIT, *pp = &p;
+    uint8_t mac[6] = {2, 0, 0, 0, 0, 1}, ip[4] = {10, 0, 0, 1};
+    ProtobufCBinaryData ips = {4, ip};
+    char err[128];
+
+    env.body_case = WEFT__ENVELOPE__BODY_UPDATE;
+    env.update = &u;
+    u.revision = 5;
+    u.prev_revision = 4;
+    u.n_ports = 1;
+    u.ports = &pp;
+    p.id = "/projects/default/segments/s/ports/p";
+    p.segment = "/projects/default/segments/s";
+    p.lport = 7;
+    p.mac.data = mac;
+    p.mac.len = 6;
+    p.ifname = "vif0";
+    p.n_ips = 1;
+    p.ips = &ips;
+    CHECK_EQ(wire_check(&env, err, sizeof err), 0);
+    p.mac.len = 5;
+    CHECK_EQ(wire_check(&env, err, sizeof err), EBADMSG);
+    CHECK(strstr(err, "ports[0].mac"));
+    p.mac.len = 6;
+    mac[0] = 1; /* multicast */
+    CHECK_EQ(wire_check(&env, err, sizeof err), EBADMSG);
+    mac[0] = 2;
+    p.ifname = "this-name-is-too-long";
+    CHECK_EQ(wire_check(&env, err, sizeof err), EBADMSG);
+    p.ifname = "vif0";
+    u.prev_revision = 5;
+    CHECK_EQ(wire_check(&env, err, sizeof err), EBADMSG);
+}
+
+/* ---- cpm against its own snapshots ---- */
+
+#define N_HOSTS 6
+#define N_SEGS  3
+#define N_PORTS 24
+
+static struct dstate *agents[N_HOSTS];
+static int deltas_to[N_HOSTS];
+
+static int
+host_index(const char *id)
+{
+    return id[1] - '0';
+}
+
+static void
+on_delta(void *aux, const char *host_id, Weft__Update *u)
+{
+    char err[256];
+    int h = host_index(host_id);
+    (void)aux;
+
+    u->prev_revision = dstate_revision(agents[h]);
+    if (u->prev_revision >= u->revision) {
+        u->prev_revision = u->revision - 1;
+    }
+    deltas_to[h]++;
+    if (dstate_apply(agents[h], u, err, sizeof err)) {
+        fprintf(stderr, "apply: %s\n", err);
+    }
+    cpm_update_free(u);
+}
+
+/* Canonical text of a snapshot: sorted lines. */
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *
+canon(const Weft__Update *u)
+{
+    size_t n = 0, cap = 16, len = 1;
+    char **lines = malloc(cap * sizeof *lines), *out;
+    char buf[1024];
+
+#define ADD(...)                                                               \
+    do {                                                                       \
+        snprintf(buf, sizeof buf, __VA_ARGS__);                                \
+        if (n == cap) {                                                        \
+            lines = realloc(lines, (cap *= 2) * sizeof *lines);                \
+        }                                                                      \
+        lines[n++] = strdup(buf);                                              \
+        len += strlen(buf) + 1;                                                \
+    } while (0)
+    if (u) {
+        for (size_t i = 0; i < u->n_segments; i++) {
+            ADD("S %s %u", u->segments[i]->id, u->segments[i]->vni);
+        }
+        for (size_t i = 0; i < u->n_ports; i++) {
+            const Weft__LocalPort *p = u->ports[i];
+            ADD("L %s %s %u %02x%02x %zu %s", p->id, p->segment, p->lport,
+                p->mac.data[4], p->mac.data[5], p->n_ips, p->ifname);
+        }
+        for (size_t i = 0; i < u->n_remotes; i++) {
+            const Weft__RemoteBinding *r = u->remotes[i];
+            ADD("R %s %s %u %02x%02x %zu %u", r->id, r->segment, r->lport,
+                r->mac.data[4], r->mac.data[5], r->n_ips,
+                r->vtep.data[r->vtep.len - 1]);
+        }
+        for (size_t i = 0; i < u->n_floods; i++) {
+            ADD("F %s %u", u->floods[i]->id,
+                u->floods[i]->vtep.data[u->floods[i]->vtep.len - 1]);
+        }
+    }
+#undef ADD
+    qsort(lines, n, sizeof *lines, cmp_str);
+    out = calloc(1, len);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, lines[i]);
+        strcat(out, "\n");
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+static unsigned
+rnd(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+TEST(cpm_deltas_match_snapshots_after_random_changes)
+{
+    struct cpm *m = cpm_create();
+    unsigned seed = 42;
+    uint64_t rev = 1;
+    char key[256], value[512];
+    int mismatches = 0;
+
+    for (int h = 0; h < N_HOSTS; h++) {
+        agents[h] = dstate_create();
+        snprintf(key, sizeof key, "o1/hosts/h%d", h);
+        snprintf(value, sizeof value, "{\"tunnel_endpoint\":\"198.18.0.%d\"}",
+                 h + 1);
+        cpm_apply(m, key, value, strlen(value), rev);
+    }
+    for (int s = 0; s < N_SEGS; s++) {
+        snprintf(key, sizeof key, "o2/projects/default/segments/s%d", s);
+        snprintf(value, sizeof value, "{\"vni\":%d}", 100 + s);
+        cpm_apply(m, key, value, strlen(value), rev);
+    }
+    cpm_flush(m, rev, on_delta, NULL);
+
+    for (int step = 0; step < 600; step++) {
+        unsigned op = rnd(&seed) % 10;
+        rev++;
+        if (op < 7) { /* create/update/move/detach a port */
+            int p = (int)(rnd(&seed) % N_PORTS), s = p % N_SEGS;
+            int h = (int)(rnd(&seed) % (N_HOSTS + 1));
+            snprintf(key, sizeof key,
+                     "o3/projects/default/segments/s%d/ports/p%d", s, p);
+            if (h == N_HOSTS) {
+                snprintf(value, sizeof value,
+                         "{\"mac_address\":\"02:00:00:00:00:%02x\"}", p + 1);
+            } else {
+                snprintf(value, sizeof value,
+                         "{\"mac_address\":\"02:00:00:00:00:%02x\","
+                         "\"ip_addresses\":[\"10.0.0.%d\"],"
+                         "\"attachment\":{\"host\":\"h%d\",\"vif\":\"v%d\"}}",
+                         p + 1, p + 1, h, p);
+            }
+            cpm_apply(m, key, value, strlen(value), rev);
+        } else if (op < 9) { /* delete a port */
+            int p = (int)(rnd(&seed) % N_PORTS);
+            snprintf(key, sizeof key,
+                     "o3/projects/default/segments/s%d/ports/p%d", p % N_SEGS,
+                     p);
+            cpm_apply(m, key, NULL, 0, rev);
+        } else { /* move a host's tunnel endpoint */
+            int h = (int)(rnd(&seed) % N_HOSTS);
+            snprintf(key, sizeof key, "o1/hosts/h%d", h);
+            snprintf(value, sizeof value,
+                     "{\"tunnel_endpoint\":\"198.18.%d.%d\"}",
+                     (int)(rnd(&seed) % 3), h + 1);
+            cpm_apply(m, key, value, strlen(value), rev);
+        }
+        if (rnd(&seed) % 3 == 0) {
+            continue; /* batch several changes into one flush */
+        }
+        cpm_flush(m, rev, on_delta, NULL);
+        for (int h = 0; h < N_HOSTS; h++) {
+            char id[16];
+            snprintf(id, sizeof id, "h%d", h);
+            Weft__Update *want = cpm_snapshot(m, id, rev);
+            Weft__Update *have = dstate_snapshot(agents[h]);
+            char *a = canon(want), *b = canon(have);
+            if (strcmp(a, b)) {
+                if (!mismatches++) {
+                    fprintf(stderr, "step %d host %d\nwant:\n%s\nhave:\n%s",
+                            step, h, a, b);
+                }
+            }
+            free(a);
+            free(b);
+            cpm_update_free(want);
+            if (have) {
+                weft__update__free_unpacked(have, NULL);
+            }
+        }
+    }
+    CHECK_EQ(mismatches, 0);
+    for (int h = 0; h < N_HOSTS; h++) {
+        dstate_destroy(agents[h]);
+    }
+    cpm_destroy(m);
+}
+
+TEST(cpm_port_add_touches_only_the_segments_hosts)
+{
+    struct cpm *m = cpm_create();
+    char key[256], value[512];
+
+    for (int h = 0; h < N_HOSTS; h++) {
+        agents[h] = dstate_create();
+        snprintf(key, sizeof key, "o1/hosts/h%d", h);
+        snprintf(value, sizeof value, "{\"tunnel_endpoint\":\"198.18.0.%d\"}",
+                 h + 1);
+        cpm_apply(m, key, value, strlen(value), 1);
+    }
+    cpm_apply(m, "o2/projects/default/segments/a", "{\"vni\":1}", 9, 1);
+    cpm_apply(m, "o2/projects/default/segments/b", "{\"vni\":2}", 9, 1);
+    /* Segment a on h0, h1; segment b on h2..h5. */
+    for (int h = 0; h < N_HOSTS; h++) {
+        snprintf(key, sizeof key, "o3/projects/default/segments/%s/ports/p%d",
+                 h < 2 ? "a" : "b", h);
+        snprintf(value, sizeof value,
+                 "{\"mac_address\":\"02:00:00:00:00:%02x\",\"attachment\":"
+                 "{\"host\":\"h%d\",\"vif\":\"v%d\"}}",
+                 h + 1, h, h);
+        cpm_apply(m, key, value, strlen(value), 2);
+    }
+    cpm_flush(m, 2, on_delta, NULL);
+    memset(deltas_to, 0, sizeof deltas_to);
+    {
+        static const char v[] =
+            "{\"mac_address\":\"02:00:00:00:00:99\",\"attachment\":"
+            "{\"host\":\"h1\",\"vif\":\"vnew\"}}";
+        cpm_apply(m, "o3/projects/default/segments/a/ports/new", v, strlen(v),
+                  3);
+    }
+    cpm_flush(m, 3, on_delta, NULL);
+    CHECK_EQ(deltas_to[0], 1);
+    CHECK_EQ(deltas_to[1], 1);
+    for (int h = 2; h < N_HOSTS; h++) {
+        CHECK_EQ(deltas_to[h], 0);
+    }
+    for (int h = 0; h < N_HOSTS; h++) {
+        dstate_destroy(agents[h]);
+    }
+    cpm_destroy(m);
+}
+
+/* ---- agent desired state ---- */
+
+TEST(dstate_reports_conflicts_and_keeps_the_rest)
+{
+    struct dstate *ds = dstate_create();
+    struct dstate_failures f = {0};
+    struct dstate_options o = {.mtu = 1500, .offloads = true};
+    Weft__Update u = WEFT__UPDATE__INIT;
+    Weft__HostConfig hc = WEFT__HOST_CONFIG__INIT;
+    Weft__Segment s = WEFT__SEGMENT__INIT, *sp = &s;
+    Weft__LocalPort p1 = WEFT__LOCAL_PORT__INIT, p2 = WEFT__LOCAL_PORT__INIT;
+    Weft__LocalPort *pp[2] = {&p1, &p2};
+    uint8_t ip[4] = {198, 18, 0, 1}, m1[6] = {2, 0, 0, 0, 0, 1},
+            m2[6] = {2, 0, 0, 0, 0, 2};
+    struct agent_config *cfg;
+    char err[128];
+
+    hc.local_ip.data = ip;
+    hc.local_ip.len = 4;
+    u.revision = 3;
+    u.full = true;
+    u.host = &hc;
+    s.id = "/projects/default/segments/web";
+    s.vni = 10;
+    u.n_segments = 1;
+    u.segments = &sp;
+    p1.id = "/projects/default/segments/web/ports/a";
+    p2.id = "/projects/default/segments/web/ports/b";
+    p1.segment = p2.segment = s.id;
+    p1.lport = 1;
+    p2.lport = 2;
+    p1.mac.data = m1;
+    p2.mac.data = m2;
+    p1.mac.len = p2.mac.len = 6;
+    p1.ifname = p2.ifname = "vif0"; /* conflict */
+    u.n_ports = 2;
+    u.ports = pp;
+    CHECK_EQ(dstate_apply(ds, &u, err, sizeof err), 0);
+    cfg = dstate_to_config(ds, &o, &f);
+    CHECK(cfg != NULL);
+    CHECK_EQ(cfg->n_segments, 1);
+    CHECK_EQ(cfg->segments[0].n_ports, 1);
+    CHECK_EQ(f.n, 1);
+    CHECK(f.n == 1 && strstr(f.items[0].reason, "vif0"));
+    agent_config_free(cfg);
+    dstate_failures_clear(&f);
+
+    /* A delta that does not build on our revision is refused. */
+    Weft__Update d = WEFT__UPDATE__INIT;
+    d.revision = 9;
+    d.prev_revision = 7;
+    CHECK_EQ(dstate_apply(ds, &d, err, sizeof err), EPROTO);
+    CHECK_EQ(dstate_revision(ds), 3);
+    dstate_destroy(ds);
+}
