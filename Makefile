@@ -16,6 +16,7 @@
 #   tests/fuzz/fuzz-*.c    -> one libFuzzer binary each
 
 VARIANT ?= release
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 O := build/$(VARIANT)
 
 CC_release := gcc
@@ -123,7 +124,7 @@ $(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(LIBFILES)
 .SECONDARY:
 
 all:
-	@$(MAKE) --no-print-directory VARIANT=release build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=release build
 
 build: $(BINS) $(UNIT_BINS) $(BENCH_BINS)
 ifeq ($(VARIANT),fuzz)
@@ -141,20 +142,20 @@ format-check:
 
 check: deps
 	@bash scripts/format-check.sh
-	@$(MAKE) --no-print-directory VARIANT=release build
-	@$(MAKE) --no-print-directory VARIANT=asan build
-	@$(MAKE) --no-print-directory VARIANT=fuzz build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=release build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz build
 	@bash tests/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory VARIANT=release build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=release build
 	@bash scripts/demo.sh
 
 fuzz: deps
-	@$(MAKE) --no-print-directory VARIANT=fuzz build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz build
 
 bench: deps
-	@$(MAKE) --no-print-directory VARIANT=release build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=release build
 	@for s in bench/bench-*.sh; do bash "$$s" || exit 1; done
 
 # One phony target per bench/bench-<area>.sh (a static pattern, so it can
@@ -163,7 +164,7 @@ BENCH_AREAS := $(patsubst bench/bench-%.sh,%,$(wildcard bench/bench-*.sh))
 BENCH_TARGETS := $(addprefix bench-,$(BENCH_AREAS))
 .PHONY: $(BENCH_TARGETS)
 $(BENCH_TARGETS): bench-%: deps
-	@$(MAKE) --no-print-directory VARIANT=release build
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=release build
 	@bash bench/bench-$*.sh
 
 clean:
