@@ -6,13 +6,29 @@
  * PACKET_IGNORE_OUTGOING so our own transmissions do not come back to us
  * and PACKET_QDISC_BYPASS so they skip the qdisc layer.
  *
- * RX: a TPACKET_V3 ring.  The kernel fills blocks of frames and hands a
- * block over when it is full or after AFP_RETIRE_MS, so a slow trickle of
- * frames still arrives within about a millisecond.  rx() walks the frames
- * of handed-over blocks, copies each into a pool buffer (decision 4 in
- * docs/decisions.md) and gives a block back as soon as its last frame is
- * copied.  A frame the pool cannot take stays in the ring for the next
- * call.
+ * RX: recvmmsg() straight into pool buffers, no ring.  Each message of a
+ * batch is a virtio-net header scratch plus the data area of a dp_packet
+ * lent from the caller's pool, so the kernel copies each frame once, into
+ * the buffer the pipeline then uses (decision 4 in docs/decisions.md); the
+ * buffers a batch did not fill go straight back to the pool.  A frame is
+ * readable, and wakes poll(), the moment the kernel queues it.  This
+ * replaced a TPACKET_V3 ring, where a frame became visible only when its
+ * 128 KiB block filled or a 1 ms timer retired it: a lone frame (a ping,
+ * a TCP ACK) waited up to 1 ms per VIF crossed.  A TPACKET_V2 ring would
+ * hand over each frame at once too, but every slot must hold a 64 KiB GSO
+ * frame: 68 KiB slots, so 8 MiB of pinned kernel memory per port queues
+ * only 120 frames, small or not (4096 would pin 272 MiB), and each frame
+ * is still copied out of its slot.  Measured on a veth under a 64-byte
+ * flood (2 loaded CPUs): V2 with 68 KiB slots kept 15-68 Kpps (the ring
+ * overflowed whenever the reader lost its CPU), V2 with 2 KiB slots 342
+ * Kpps, recvmmsg() 377-454 Kpps; lone-frame latency 3-9 us for both.
+ * (docs/decisions.md entry 6 still describes the V3 ring.)
+ *
+ * The queue is the socket's receive buffer (cfg->ring_size bytes, default
+ * AFP_RCVBUF_DEFAULT), charged by the real size of each queued frame and
+ * empty while idle.  Frames it had no room for are counted by the kernel
+ * (PACKET_STATISTICS) and folded into rx_dropped; so are frames bigger
+ * than the pool's frames (the kernel truncates them: MSG_TRUNC).
  *
  * TX: sendmmsg() of up to DP_BATCH_MAX frames per system call.  Measured on
  * veth it sends ~10% more 64-byte frames per second than a TPACKET_V2 TX
@@ -29,12 +45,18 @@
  *     cannot take, gso.h).
  *   - off: rx() resolves the offloads itself, completing pending checksums
  *     and cutting super-frames into gso_size segments in software, so the
- *     pipeline only ever sees plain frames with correct checksums.
+ *     pipeline only ever sees plain frames with correct checksums.  When
+ *     the segments do not fit in the caller's 'max' (or the pool runs dry),
+ *     the rest of the super-frame, and every frame of the batch after it,
+ *     waits in port-owned memory for the next rx() call: a port never keeps
+ *     a pool buffer between calls, because ports are closed by the control
+ *     thread while the packet thread owns the pool.
  * On TX, pkt->ol is always handed to the kernel, which segments and
  * checksums in software whatever the device itself cannot.
  *
- * VLAN tags the kernel stripped into metadata (TP_STATUS_VLAN_VALID) are
- * put back into the frame on RX, so the pipeline sees the frame as sent. */
+ * VLAN tags the kernel stripped into metadata (PACKET_AUXDATA with
+ * TP_STATUS_VLAN_VALID) are put back into the frame on RX, so the pipeline
+ * sees the frame as sent. */
 #include "datapath/port.h"
 
 #include <arpa/inet.h>
@@ -46,7 +68,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,34 +78,47 @@
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
 #endif
 
-#define AFP_BLOCK_SIZE   (128 * 1024)      /* holds a 64 KiB GSO frame */
-#define AFP_FRAME_SIZE   2048              /* V3: only sizes the ring */
-#define AFP_RING_DEFAULT (8 * 1024 * 1024) /* RX ring bytes */
-#define AFP_MIN_BLOCKS   4
-#define AFP_RETIRE_MS    1 /* block timeout: bounds RX latency */
-#define AFP_SNDBUF       (4 * 1024 * 1024)
-#define AFP_SCRATCH_SIZE (DP_MAX_FRAME + VLAN_HDR_LEN)
-#define TCP_CWR          0x80
+#define AFP_RCVBUF_DEFAULT (8 * 1024 * 1024) /* RX queue bytes */
+#define AFP_SNDBUF         (4 * 1024 * 1024)
+#define AFP_HELD_SIZE      (DP_MAX_FRAME + VLAN_HDR_LEN)
+#define AFP_HINT_MIN       4    /* smallest recvmmsg() batch */
+#define AFP_DROPS_MIN      32   /* frames before a drained queue polls drops */
+#define AFP_DROPS_MAX      4096 /* frames before drops are polled anyway */
+#define TCP_CWR            0x80
+
+/* Control buffer for one PACKET_AUXDATA message. */
+union afp_cmsg {
+    struct cmsghdr align;
+    uint8_t buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+};
+
+/* A received frame waiting in port memory for room in a later rx() call
+ * (offloads off only, see the top of the file). */
+struct afp_held {
+    uint8_t *buf;         /* AFP_HELD_SIZE bytes, allocated on first use */
+    struct dp_packet pkt; /* describes the frame in 'buf': len, ol, and for
+                           * a super-frame the parse fields gso.h needs */
+};
 
 struct afp_port {
     struct dp_port up;
     int fd;      /* the packet socket */
     int ifindex; /* interface it is bound to */
 
-    /* RX ring (TPACKET_V3). */
-    uint8_t *ring;         /* mmap()ed blocks */
-    size_t ring_len;       /* bytes mapped */
-    uint32_t block_size;   /* bytes per block */
-    uint32_t block_nr;     /* blocks in the ring */
-    uint32_t blk;          /* block rx() reads next */
-    uint32_t pkts_left;    /* frames left in 'blk', 0 when not opened */
-    uint8_t *next;         /* next frame header in 'blk' */
-    uint32_t blocks_since; /* blocks released since the drop counter poll */
+    /* RX, one recvmmsg() batch into buffers lent by the pool. */
+    struct mmsghdr rx_msgs[DP_BATCH_MAX];
+    struct iovec rx_iovs[DP_BATCH_MAX][2]; /* vnet header, frame */
+    struct virtio_net_hdr rx_vnet[DP_BATCH_MAX];
+    union afp_cmsg rx_cmsg[DP_BATCH_MAX];
+    struct dp_packet *rx_bufs[DP_BATCH_MAX]; /* lent for the current call */
+    uint32_t rx_hint;       /* buffers to lend next: adapts to the rate */
+    uint32_t rx_since_poll; /* frames read since the drop counter poll */
 
-    /* Software segmentation of a super-frame (offloads off). */
-    uint8_t *scratch;    /* the super-frame, VLAN tag restored */
-    uint32_t gso_next;   /* next segment to deliver, 0 = not started */
-    struct dp_packet sf; /* describes 'scratch' while gso_next > 0 */
+    /* Offloads off: frames waiting for the next rx() call, in order. */
+    struct afp_held held[DP_BATCH_MAX];
+    uint32_t held_n;   /* frames in 'held' */
+    uint32_t held_pos; /* next one to deliver */
+    uint32_t gso_next; /* next segment of held[held_pos] if a super-frame */
 
     /* TX, one sendmmsg() batch. */
     struct mmsghdr msgs[DP_BATCH_MAX];
@@ -122,48 +156,28 @@ afp_setopt_int(struct afp_port *p, int opt, int val, const char *what)
 static void
 afp_free(struct afp_port *p)
 {
-    if (p->ring && p->ring != MAP_FAILED) {
-        munmap(p->ring, p->ring_len);
-    }
     if (p->fd >= 0) {
         close(p->fd);
     }
-    free(p->scratch);
+    for (int i = 0; i < DP_BATCH_MAX; i++) {
+        free(p->held[i].buf);
+    }
     free(p);
 }
 
-static int
-afp_setup_ring(struct afp_port *p, const struct dp_port_config *cfg)
+/* Sizes the socket's receive queue: SO_RCVBUFFORCE (root) may exceed
+ * rmem_max, else take what SO_RCVBUF grants.  The kernel charges each
+ * queued frame its real buffer size, so this bounds memory, not frames. */
+static void
+afp_setup_rcvbuf(struct afp_port *p, const struct dp_port_config *cfg)
 {
-    uint32_t bytes = cfg && cfg->ring_size ? cfg->ring_size : AFP_RING_DEFAULT;
-    struct tpacket_req3 req;
-    int err;
+    uint32_t bytes =
+        cfg && cfg->ring_size ? cfg->ring_size : AFP_RCVBUF_DEFAULT;
+    int val = (int)MIN(bytes, (uint32_t)INT32_MAX / 2);
 
-    p->block_size = AFP_BLOCK_SIZE;
-    p->block_nr = MAX(bytes / p->block_size, AFP_MIN_BLOCKS);
-    memset(&req, 0, sizeof req);
-    req.tp_block_size = p->block_size;
-    req.tp_block_nr = p->block_nr;
-    req.tp_frame_size = AFP_FRAME_SIZE;
-    req.tp_frame_nr = p->block_size / AFP_FRAME_SIZE * p->block_nr;
-    req.tp_retire_blk_tov = AFP_RETIRE_MS;
-    err = afp_setopt(p, SOL_PACKET, PACKET_RX_RING, &req, sizeof req,
-                     "PACKET_RX_RING");
-    if (err) {
-        return err;
+    if (setsockopt(p->fd, SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof val) < 0) {
+        (void)setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &val, sizeof val);
     }
-    p->ring_len = (size_t)p->block_size * p->block_nr;
-    /* The kernel allocated the blocks already; this maps them and fills
-     * the page tables up front. */
-    p->ring = mmap(NULL, p->ring_len, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_POPULATE, p->fd, 0);
-    if (p->ring == MAP_FAILED) {
-        err = errno;
-        LOG_ERROR("afpacket", "port=%s msg=\"cannot map RX ring\" error=%s",
-                  p->up.name, strerror(err));
-        return err;
-    }
-    return 0;
 }
 
 static int
@@ -181,6 +195,7 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
     strncpy(p->up.name, devname, sizeof p->up.name - 1);
     p->up.offloads = cfg ? cfg->offloads : false;
     p->fd = -1;
+    p->rx_hint = AFP_HINT_MIN;
     if (strlen(devname) >= IFNAMSIZ) {
         LOG_ERROR("afpacket", "port=%s msg=\"interface name too long\"",
                   devname);
@@ -188,7 +203,7 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
         return EINVAL;
     }
 
-    /* Protocol 0: receive nothing until the ring exists and we bind. */
+    /* Protocol 0: receive nothing until the socket is set up and bound. */
     p->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) {
         err = errno;
@@ -215,9 +230,8 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
     }
     p->up.mtu = (uint32_t)ifr.ifr_mtu;
 
-    if ((err =
-             afp_setopt_int(p, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION")) ||
-        (err = afp_setopt_int(p, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR")) ||
+    if ((err = afp_setopt_int(p, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR")) ||
+        (err = afp_setopt_int(p, PACKET_AUXDATA, 1, "PACKET_AUXDATA")) ||
         (err = afp_setopt_int(p, PACKET_QDISC_BYPASS, 1,
                               "PACKET_QDISC_BYPASS")) ||
         (err = afp_setopt_int(p, PACKET_IGNORE_OUTGOING, 1,
@@ -230,9 +244,7 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
         0) {
         (void)setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     }
-    if ((err = afp_setup_ring(p, cfg))) {
-        goto error;
-    }
+    afp_setup_rcvbuf(p, cfg);
 
     memset(&sll, 0, sizeof sll);
     sll.sll_family = AF_PACKET;
@@ -253,15 +265,19 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
     }
 
     for (int i = 0; i < DP_BATCH_MAX; i++) {
+        p->rx_iovs[i][0].iov_base = &p->rx_vnet[i];
+        p->rx_iovs[i][0].iov_len = sizeof p->rx_vnet[i];
+        p->rx_msgs[i].msg_hdr.msg_iov = p->rx_iovs[i];
+        p->rx_msgs[i].msg_hdr.msg_iovlen = 2;
+        p->rx_msgs[i].msg_hdr.msg_control = &p->rx_cmsg[i];
+
         p->iovs[i][0].iov_base = &p->vnet[i];
         p->iovs[i][0].iov_len = sizeof p->vnet[i];
         p->msgs[i].msg_hdr.msg_iov = p->iovs[i];
         p->msgs[i].msg_hdr.msg_iovlen = 2;
     }
-    LOG_INFO("afpacket",
-             "port=%s msg=opened ifindex=%d mtu=%u offloads=%d "
-             "ring_blocks=%u",
-             devname, p->ifindex, p->up.mtu, p->up.offloads, p->block_nr);
+    LOG_INFO("afpacket", "port=%s msg=opened ifindex=%d mtu=%u offloads=%d",
+             devname, p->ifindex, p->up.mtu, p->up.offloads);
     *portp = &p->up;
     return 0;
 
@@ -280,77 +296,22 @@ afp_close(struct dp_port *port)
 
 /* ---- RX ---- */
 
-static struct tpacket_block_desc *
-afp_block(const struct afp_port *p, uint32_t i)
-{
-    return (struct tpacket_block_desc *)(void *)(p->ring +
-                                                 (size_t)i * p->block_size);
-}
-
-/* Adds the kernel's count of frames lost for lack of ring space. */
+/* Adds the kernel's count of frames lost for lack of queue space. */
 static void
 afp_poll_drops(struct afp_port *p)
 {
-    struct tpacket_stats_v3 st;
+    struct tpacket_stats st;
     socklen_t len = sizeof st;
 
+    p->rx_since_poll = 0;
     if (!getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len)) {
         p->up.stats.rx_dropped += st.tp_drops;
     }
 }
 
-/* Gives the current block back to the kernel and moves to the next. */
-static void
-afp_release_block(struct afp_port *p)
-{
-    struct tpacket_block_desc *bd = afp_block(p, p->blk);
-
-    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
-                     __ATOMIC_RELEASE);
-    p->blk = (p->blk + 1) % p->block_nr;
-    p->pkts_left = 0;
-    if (++p->blocks_since >= p->block_nr / 2) {
-        p->blocks_since = 0;
-        afp_poll_drops(p);
-    }
-}
-
-/* Returns the next received frame, or NULL if the kernel has handed over
- * no block with frames. */
-static struct tpacket3_hdr *
-afp_next_frame(struct afp_port *p)
-{
-    for (uint32_t tries = 0; !p->pkts_left && tries < p->block_nr; tries++) {
-        struct tpacket_block_desc *bd = afp_block(p, p->blk);
-        uint32_t status =
-            __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
-        if (!(status & TP_STATUS_USER)) {
-            return NULL;
-        }
-        if (bd->hdr.bh1.num_pkts) {
-            p->pkts_left = bd->hdr.bh1.num_pkts;
-            p->next = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
-        } else {
-            afp_release_block(p); /* timed out empty */
-        }
-    }
-    return p->pkts_left ? (struct tpacket3_hdr *)(void *)p->next : NULL;
-}
-
-/* Done with the current frame. */
-static void
-afp_consume(struct afp_port *p)
-{
-    struct tpacket3_hdr *h = (struct tpacket3_hdr *)(void *)p->next;
-
-    p->next += h->tp_next_offset;
-    if (!--p->pkts_left) {
-        afp_release_block(p);
-    }
-}
-
-/* Translates the virtio-net header of a received frame into 'ol'; 'shift'
- * is what a restored VLAN tag moved the headers by.  Returns false for a
+/* Translates the virtio-net header of a received frame into 'ol'.
+ * 'frame' and 'len' are the frame as the pipeline will see it; 'shift' is
+ * what a restored VLAN tag moved the headers by.  Returns false for a
  * header we cannot honour. */
 static bool
 afp_vnet_to_ol(const struct virtio_net_hdr *vh, const uint8_t *frame,
@@ -385,35 +346,19 @@ afp_vnet_to_ol(const struct virtio_net_hdr *vh, const uint8_t *frame,
     ol->gso_size = vh->gso_size;
     /* The kernel's hdr_len is the linear length of its buffer, not the
      * header length: compute the latter from the L4 header. */
-    uint32_t l4 = ol->csum_start, doff_at = vh->csum_start + 12u, hlen;
+    uint32_t l4 = ol->csum_start, hlen;
     if (ol->gso_type == DP_GSO_UDP_L4) {
         hlen = l4 + 8;
-    } else if (doff_at < len) {
-        hlen = l4 + (uint32_t)(frame[doff_at] >> 4) * 4;
+    } else if (l4 + 12 < len) {
+        hlen = l4 + (uint32_t)(frame[l4 + 12] >> 4) * 4;
     } else {
         return false;
     }
-    if (hlen > len + shift) {
+    if (hlen > len) {
         return false;
     }
     ol->hdr_len = (uint16_t)hlen;
     return true;
-}
-
-/* Copies 'len' bytes of 'frame' to 'dst', restoring a VLAN tag when
- * 'tpid' is nonzero. */
-static void
-afp_copy_frame(uint8_t *dst, const uint8_t *frame, uint32_t len, uint16_t tpid,
-               uint16_t tci)
-{
-    if (!tpid) {
-        memcpy(dst, frame, len);
-        return;
-    }
-    uint16_t tag[2] = {htons(tpid), htons(tci)};
-    memcpy(dst, frame, 12);
-    memcpy(dst + 12, tag, 4);
-    memcpy(dst + 16, frame + 12, len - 12);
 }
 
 /* Fills the parse fields of the super-frame 'sf' that dp_gso_segment()
@@ -442,16 +387,92 @@ afp_sf_offsets(struct dp_packet *sf)
     return true;
 }
 
-/* Software-segments the frame in 'scratch' (described by p->sf) into at
- * most 'room' packets, resuming at p->gso_next.  Returns how many were
- * made; sets *done when the last segment was made or the frame is to be
- * dropped. */
-static int
-afp_rx_segments(struct afp_port *p, struct dp_pool *pool,
-                struct dp_packet **pkts, int room, bool *done)
+static void
+afp_drop(struct afp_port *p, struct dp_packet *pkt)
 {
-    uint32_t count = dp_gso_count(&p->sf), n = 0;
-    uint32_t avail = dp_pool_available(pool);
+    dp_packet_free(pkt);
+    p->up.stats.rx_dropped++;
+}
+
+/* Turns message 'i' of the last batch, received into 'pkt', into a frame
+ * as sent: VLAN tag back in place, virtio-net header in pkt->ol, and for a
+ * super-frame the parse fields segmentation needs (offloads off).  Returns
+ * false if the frame is to be dropped (the caller frees and counts it). */
+static bool
+afp_rx_finish(struct afp_port *p, uint32_t i, struct dp_packet *pkt)
+{
+    struct msghdr *mh = &p->rx_msgs[i].msg_hdr;
+    uint32_t len = p->rx_msgs[i].msg_len, shift = 0;
+    const struct virtio_net_hdr *vh = &p->rx_vnet[i];
+
+    if (unlikely((mh->msg_flags & MSG_TRUNC) || len < sizeof *vh)) {
+        return false; /* bigger than the pool's frames */
+    }
+    len -= (uint32_t)sizeof *vh;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA ||
+            c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata))) {
+            continue;
+        }
+        struct tpacket_auxdata aux;
+        memcpy(&aux, CMSG_DATA(c), sizeof aux);
+        if ((aux.tp_status & TP_STATUS_VLAN_VALID) && len >= 12) {
+            uint16_t tpid =
+                (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) && aux.tp_vlan_tpid
+                    ? aux.tp_vlan_tpid
+                    : ETH_TYPE_VLAN;
+            uint16_t tag[2] = {htons(tpid), htons((uint16_t)aux.tp_vlan_tci)};
+
+            /* Move the MAC addresses into the headroom: 12 bytes, not the
+             * whole frame. */
+            shift = VLAN_HDR_LEN;
+            if (unlikely(len + shift > dp_pool_frame_size(pkt->pool))) {
+                return false;
+            }
+            memmove(pkt->data - shift, pkt->data, 12);
+            pkt->data -= shift;
+            memcpy(pkt->data + 12, tag, sizeof tag);
+        }
+    }
+    pkt->len = len + shift;
+    if (unlikely(!afp_vnet_to_ol(vh, pkt->data, pkt->len, shift, &pkt->ol))) {
+        if (log_ratelimit_ok(&afp_rl)) {
+            LOG_WARN("afpacket",
+                     "port=%s msg=\"unsupported offload request "
+                     "dropped\" gso_type=%u gso_size=%u flags=%u",
+                     p->up.name, vh->gso_type, vh->gso_size, vh->flags);
+        }
+        return false;
+    }
+    if (!p->up.offloads) {
+        if (pkt->ol.gso_type != DP_GSO_NONE) {
+            return afp_sf_offsets(pkt);
+        }
+        if (dp_csum_complete(pkt) != DP_DROP_NONE) {
+            return false;
+        }
+        memset(&pkt->ol, 0, sizeof pkt->ol);
+    }
+    return true;
+}
+
+static void
+afp_deliver(struct afp_port *p, struct dp_packet *pkt, struct dp_packet **slot)
+{
+    p->up.stats.rx_packets++;
+    p->up.stats.rx_bytes += pkt->len;
+    *slot = pkt;
+}
+
+/* Cuts the super-frame 'sf' into at most 'room' packets, resuming at
+ * segment p->gso_next.  Returns how many were made; sets *done when the
+ * last one was made or the frame was dropped (and counted). */
+static int
+afp_rx_segments(struct afp_port *p, const struct dp_packet *sf,
+                struct dp_pool *pool, struct dp_packet **pkts, int room,
+                bool *done)
+{
+    uint32_t count = dp_gso_count(sf), n = 0;
     enum dp_drop err;
 
     *done = false;
@@ -460,11 +481,11 @@ afp_rx_segments(struct afp_port *p, struct dp_pool *pool,
         *done = true;
         return 0;
     }
-    room = (int)MIN((uint32_t)room, avail);
-    if (!room) {
+    room = (int)MIN((uint32_t)room, dp_pool_available(pool));
+    if (room <= 0) {
         return 0;
     }
-    err = dp_gso_segment(&p->sf, pool, p->gso_next, pkts, (uint32_t)room, &n);
+    err = dp_gso_segment(sf, pool, p->gso_next, pkts, (uint32_t)room, &n);
     if (err != DP_DROP_NONE) {
         if (err == DP_DROP_GSO_BAD) {
             p->up.stats.rx_dropped++;
@@ -474,102 +495,138 @@ afp_rx_segments(struct afp_port *p, struct dp_pool *pool,
     }
     for (uint32_t i = 0; i < n; i++) {
         dp_packet_reset_meta(pkts[i]);
-        p->up.stats.rx_packets++;
-        p->up.stats.rx_bytes += pkts[i]->len;
+        afp_deliver(p, pkts[i], &pkts[i]);
     }
     p->gso_next += n;
-    if (p->gso_next >= count) {
-        *done = true;
-    }
+    *done = p->gso_next >= count;
     return (int)n;
 }
 
-/* Turns the ring frame 'h' into packets in 'pkts' (at most 'room').
- * Returns how many; sets *done when the frame is finished with (delivered
- * or dropped) and may be consumed. */
-static int
-afp_rx_frame(struct afp_port *p, struct dp_pool *pool,
-             const struct tpacket3_hdr *h, struct dp_packet **pkts, int room,
-             bool *done)
+/* Copies 'pkt' (a finished frame, possibly a super-frame part-way through
+ * segmentation at p->gso_next) into port memory for a later call, and
+ * frees its buffer. */
+static void
+afp_hold(struct afp_port *p, struct dp_packet *pkt)
 {
-    const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
-    uint32_t len = h->tp_snaplen;
-    uint16_t tpid = 0, tci = 0;
-    struct virtio_net_hdr vh;
-    struct dp_offload ol;
-    struct dp_packet *pkt;
+    struct afp_held *h = &p->held[p->held_n++];
 
-    *done = true;
-    if (p->gso_next) { /* resuming a super-frame already in scratch */
-        return afp_rx_segments(p, pool, pkts, room, done);
+    if (!h->buf) {
+        h->buf = xmalloc(AFP_HELD_SIZE);
     }
-    if (unlikely(len != h->tp_len)) { /* truncated: did not fit a block */
-        p->up.stats.rx_dropped++;
-        return 0;
-    }
-    if ((h->tp_status & TP_STATUS_VLAN_VALID) && len >= 12) {
-        tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid
-                   ? h->hv1.tp_vlan_tpid
-                   : ETH_TYPE_VLAN;
-        tci = (uint16_t)h->hv1.tp_vlan_tci;
-    }
-    uint32_t shift = tpid ? VLAN_HDR_LEN : 0, flen = len + shift;
-    memcpy(&vh, frame - sizeof vh, sizeof vh);
-    if (unlikely(!afp_vnet_to_ol(&vh, frame, len, shift, &ol))) {
-        p->up.stats.rx_dropped++;
-        if (log_ratelimit_ok(&afp_rl)) {
-            LOG_WARN("afpacket",
-                     "port=%s msg=\"unsupported offload request "
-                     "dropped\" gso_type=%u gso_size=%u flags=%u",
-                     p->up.name, vh.gso_type, vh.gso_size, vh.flags);
+    memcpy(h->buf, pkt->data, pkt->len);
+    h->pkt = *pkt;
+    h->pkt.data = h->pkt.base = h->buf;
+    h->pkt.cap = AFP_HELD_SIZE;
+    h->pkt.pool = NULL;
+    dp_packet_free(pkt);
+}
+
+/* Delivers held frames into pkts[*n .. max - 1].  Returns true when none is
+ * left. */
+static bool
+afp_rx_held(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
+            int max, int *n)
+{
+    while (p->held_pos < p->held_n) {
+        const struct dp_packet *h = &p->held[p->held_pos].pkt;
+
+        if (*n >= max) {
+            return false;
         }
-        return 0;
+        if (h->ol.gso_type != DP_GSO_NONE) {
+            bool done;
+            *n += afp_rx_segments(p, h, pool, pkts + *n, max - *n, &done);
+            if (!done) {
+                return false;
+            }
+        } else if (unlikely(h->len > dp_pool_frame_size(pool))) {
+            p->up.stats.rx_dropped++;
+        } else {
+            struct dp_packet *pkt = dp_pool_get(pool);
+            if (!pkt) {
+                return false;
+            }
+            memcpy(pkt->data, h->data, h->len);
+            pkt->len = h->len;
+            afp_deliver(p, pkt, &pkts[(*n)++]);
+        }
+        p->held_pos++;
+        p->gso_next = 0;
+    }
+    p->held_n = p->held_pos = 0;
+    return true;
+}
+
+/* Receives up to 'want' frames with one recvmmsg() and delivers them into
+ * pkts[*n ..], holding back (offloads off) what does not fit before 'max'.
+ * Returns how many messages the kernel gave us. */
+static int
+afp_rx_batch(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
+             int max, int *n, int want)
+{
+    uint32_t frame_size = dp_pool_frame_size(pool);
+    int r;
+
+    for (int i = 0; i < want; i++) {
+        struct dp_packet *pkt = dp_pool_get(pool);
+
+        p->rx_bufs[i] = pkt;
+        p->rx_iovs[i][1].iov_base = pkt->data;
+        p->rx_iovs[i][1].iov_len = frame_size;
+        p->rx_msgs[i].msg_hdr.msg_controllen = sizeof p->rx_cmsg[i];
+    }
+    r = recvmmsg(p->fd, p->rx_msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+    if (r < 0) {
+        int err = errno;
+        /* A pending socket error (ENETDOWN when the interface goes down)
+         * is reported, and cleared, by this call: poll() stops flagging
+         * POLLERR. */
+        if (err == ENETDOWN) {
+            LOG_INFO("afpacket", "port=%s msg=\"interface went down\"",
+                     p->up.name);
+        } else if (err != EAGAIN && err != EINTR && log_ratelimit_ok(&afp_rl)) {
+            LOG_WARN("afpacket", "port=%s msg=\"receive failed\" error=%s",
+                     p->up.name, strerror(err));
+        }
+        r = 0;
+    }
+    /* Unfilled buffers back first, last taken first: the pool stays a
+     * LIFO of warm buffers. */
+    for (int i = want - 1; i >= r; i--) {
+        dp_packet_free(p->rx_bufs[i]);
     }
 
-    if (!p->up.offloads && ol.gso_type != DP_GSO_NONE) {
-        if (!p->scratch) {
-            p->scratch = xmalloc(AFP_SCRATCH_SIZE);
+    for (int i = 0; i < r; i++) {
+        struct dp_packet *pkt = p->rx_bufs[i];
+
+        if (unlikely(!afp_rx_finish(p, (uint32_t)i, pkt))) {
+            afp_drop(p, pkt);
+        } else if (likely(p->up.offloads)) {
+            afp_deliver(p, pkt, &pkts[(*n)++]); /* want <= max - *n */
+        } else if (p->held_n || *n >= max) {
+            afp_hold(p, pkt); /* behind a held frame, or out of room */
+        } else if (pkt->ol.gso_type != DP_GSO_NONE) {
+            bool done;
+            *n += afp_rx_segments(p, pkt, pool, pkts + *n, max - *n, &done);
+            if (done) {
+                dp_packet_free(pkt);
+                p->gso_next = 0;
+            } else {
+                afp_hold(p, pkt);
+            }
+        } else {
+            afp_deliver(p, pkt, &pkts[(*n)++]);
         }
-        if (flen > AFP_SCRATCH_SIZE) {
-            p->up.stats.rx_dropped++;
-            return 0;
-        }
-        afp_copy_frame(p->scratch, frame, len, tpid, tci);
-        memset(&p->sf, 0, sizeof p->sf);
-        p->sf.data = p->scratch;
-        p->sf.len = flen;
-        p->sf.ol = ol;
-        if (!afp_sf_offsets(&p->sf)) {
-            p->up.stats.rx_dropped++;
-            return 0;
-        }
-        return afp_rx_segments(p, pool, pkts, room, done);
     }
 
-    if (unlikely(flen > dp_pool_frame_size(pool))) {
-        p->up.stats.rx_dropped++;
-        return 0;
+    /* Frames the full queue lost: polled once a burst has been drained,
+     * and at least every AFP_DROPS_MAX frames under sustained load. */
+    p->rx_since_poll += (uint32_t)r;
+    if (p->rx_since_poll >= AFP_DROPS_MAX ||
+        (r < want && p->rx_since_poll >= AFP_DROPS_MIN)) {
+        afp_poll_drops(p);
     }
-    pkt = dp_pool_get(pool);
-    if (unlikely(!pkt)) {
-        *done = false; /* retry on the next call */
-        return 0;
-    }
-    afp_copy_frame(pkt->data, frame, len, tpid, tci);
-    pkt->len = flen;
-    pkt->ol = ol;
-    if (!p->up.offloads) {
-        if (dp_csum_complete(pkt) != DP_DROP_NONE) {
-            dp_packet_free(pkt);
-            p->up.stats.rx_dropped++;
-            return 0;
-        }
-        memset(&pkt->ol, 0, sizeof pkt->ol);
-    }
-    p->up.stats.rx_packets++;
-    p->up.stats.rx_bytes += flen;
-    pkts[0] = pkt;
-    return 1;
+    return r;
 }
 
 static int
@@ -579,19 +636,27 @@ afp_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
     struct afp_port *p = afp_cast(port);
     int n = 0;
 
+    if (p->held_n && !afp_rx_held(p, pool, pkts, max, &n)) {
+        return n;
+    }
+    /* Lend the pool only as many buffers as the recent rate fills, so an
+     * idle port costs a few buffer moves per call; a full batch doubles
+     * the next one and reads on. */
     while (n < max) {
-        struct tpacket3_hdr *h = afp_next_frame(p);
-        bool done;
-
-        if (!h) {
+        int want = (int)MIN((uint32_t)(max - n),
+                            MIN(p->rx_hint, dp_pool_available(pool)));
+        if (want <= 0) {
             break;
         }
-        n += afp_rx_frame(p, pool, h, pkts + n, max - n, &done);
-        if (!done) {
-            break; /* out of buffers or room: resume here next time */
+        int r = afp_rx_batch(p, pool, pkts, max, &n, want);
+        if (r < want) {
+            p->rx_hint = MIN(MAX((uint32_t)r * 2, AFP_HINT_MIN), DP_BATCH_MAX);
+            break;
         }
-        p->gso_next = 0;
-        afp_consume(p);
+        p->rx_hint = MIN(p->rx_hint * 2, DP_BATCH_MAX);
+        if (p->held_n) {
+            break;
+        }
     }
     return n;
 }
