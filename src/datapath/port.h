@@ -31,9 +31,9 @@ struct dp_port_stats {
 
 /* Options to open(); fields a provider does not use are ignored. */
 struct dp_port_config {
-    bool offloads;          /* exchange virtio-net headers (GSO, csum) */
-    uint32_t ring_size;     /* AF_PACKET: socket receive buffer bytes, 0 default */
-    uint16_t udp_port;      /* tunnel: local UDP port to receive on */
+    bool offloads;      /* exchange virtio-net headers (GSO, csum) */
+    uint32_t ring_size; /* AF_PACKET: socket receive buffer bytes, 0 default */
+    uint16_t udp_port;  /* tunnel: local UDP port to receive on */
     uint8_t local_addr[16]; /* tunnel: local underlay IPv4-mapped or IPv6 */
     uint16_t sport_min;     /* tunnel: source ports for flow entropy */
     uint16_t sport_count;   /* ...how many, 0 = default */
