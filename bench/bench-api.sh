@@ -5,6 +5,10 @@
 #   api_put_*      durable single-object PUTs (new hosts), 64 connections
 #   api_get_*      single-object GETs, 64 connections
 #   api_*_c8_*     the same with 8 connections (a moderate load)
+#   api_*_p99_ms_half  p99 latency at half the target rate (PUT 2,500/s,
+#                  GET 25,000/s) over 64 connections, open loop: requests
+#                  go out on a fixed schedule and latency counts from the
+#                  scheduled time (bench-api-rate; wrk cannot pace)
 #   api_patch_10k_s          one atomic PATCH creating 10,000 ports
 #   store_*_per_object       disk and weftd RSS growth per object, measured
 #                            over 100,000 objects
@@ -15,6 +19,7 @@ cd "$(dirname "$0")/.."
 B=${WEFT_BUILD_RELEASE:-build/release}
 WEFTD=$B/bin/weftd
 LOADER=$B/bench/bench-api-load
+RATER=$B/bench/bench-api-rate
 DUR=${BENCH_SECONDS:-10}
 D=$(mktemp -d /tmp/weft-bench-api.XXXXXX)
 WPID=
@@ -23,7 +28,7 @@ trap cleanup EXIT
 for t in wrk curl python3; do
   command -v $t >/dev/null || { echo "bench-api: $t is missing" >&2; exit 1; }
 done
-[ -x "$WEFTD" ] && [ -x "$LOADER" ] || { echo "bench-api: build release first" >&2; exit 1; }
+[ -x "$WEFTD" ] && [ -x "$LOADER" ] && [ -x "$RATER" ] || { echo "bench-api: build release first" >&2; exit 1; }
 
 start() { # start DIR: starts weftd, sets PORT, TOKEN, BASE
   rm -f "$1/weftd.port"
@@ -82,6 +87,19 @@ run_wrk api_put_c8 8 "$D/put.lua" /
 cp "$D/report.lua" "$D/get.lua"
 run_wrk api_get 64 "$D/get.lua" /api/v1/hosts/g1
 run_wrk api_get_c8 8 "$D/get.lua" /api/v1/hosts/g1
+
+# run_rate NAME METHOD PATH RATE [BODY]: p99 at a fixed request rate.
+run_rate() {
+  local out
+  out=$("$RATER" "$PORT" "$TOKEN" "$2" "$3" "$4" "$DUR" 64 ${5:+"$5"} | grep '^RESULT')
+  set -- $1 $out
+  echo "${1}_p99_ms_half: $5 ms"
+  echo "${1}_p50_ms_half: $4 ms"
+  echo "${1}_rate_half: ${3%.*} req/s"
+  [ "$6" = 0 ] || echo "${1}_errors_half: $6 requests"
+}
+run_rate api_put PUT /api/v1/hosts/r 2500 '{"tunnel_endpoint":"192.0.2.1","display_name":"bench host"}'
+run_rate api_get GET /api/v1/hosts/g1 25000
 
 # One atomic PATCH of 10,000 ports (and their segment).
 python3 - "$D/patch.json" <<'PY'

@@ -28,10 +28,20 @@ enum auth_resource {
  * errno value.  Call before serving requests. */
 int auth_bootstrap(struct store *store, const char *path);
 
+/* A cache of token records in front of the store, kept coherent through
+ * the change feed (see api-auth.c).  Thread-safe. */
+struct auth_cache *auth_cache_create(struct store *store);
+void auth_cache_destroy(struct auth_cache *cache); /* accepts NULL */
+void auth_cache_stats(struct auth_cache *cache, uint64_t *hits,
+                      uint64_t *misses);
+
 /* Resolves an Authorization header value ("Bearer <secret>", may be NULL)
- * into '*p' (caller clears it).  Returns API_OK or UNAUTHENTICATED. */
-enum api_err auth_authenticate(struct store *store, const char *header,
-                               struct api_principal *p, struct api_error *e);
+ * into '*p' (caller clears it), through 'cache' unless it is NULL.
+ * Returns API_OK or UNAUTHENTICATED.  A token revoked by a write that was
+ * acknowledged before this call started is never accepted. */
+enum api_err auth_authenticate(struct store *store, struct auth_cache *cache,
+                               const char *header, struct api_principal *p,
+                               struct api_error *e);
 
 /* Decides whether 'p' may do 'method' on 'res' ('mp' for AUTH_OBJECTS).
  * Returns API_OK or FORBIDDEN. */

@@ -47,7 +47,9 @@
     X(BODY_TOO_LARGE, 4301, 413, "request body too large")                     \
     X(UNSUPPORTED_MEDIA_TYPE, 4401, 415, "body must be application/json")      \
     X(INTERNAL, 5001, 500, "internal error")                                   \
-    X(UNAVAILABLE, 5002, 503, "service unavailable")
+    X(UNAVAILABLE, 5002, 503, "service unavailable")                           \
+    X(IP_IN_USE, 4008, 409, "IP address already used on this segment")         \
+    X(SLOW_CONSUMER, 4501, 429, "watch stream fell too far behind")
 
 enum api_err {
     API_OK = 0,

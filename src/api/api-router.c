@@ -165,6 +165,14 @@ router_send(struct http_request *req, struct api_reply *r)
         }
     }
     headers[n] = NULL;
+    if (r->text) {
+        http_respond(req, r->status, "application/json", r->text, r->text_len,
+                     headers);
+        r->text = NULL;
+        json_decref(r->body);
+        r->body = NULL;
+        return;
+    }
     if (r->body) {
         text = json_dumps(r->body, JSON_COMPACT);
         json_decref(r->body);
@@ -197,6 +205,42 @@ static void
 router_watch_done(void *req, struct api_reply *r)
 {
     router_send(req, r);
+}
+
+static int
+router_stream_write(void *stream, const char *data, size_t len)
+{
+    return http_stream_write(stream, data, len);
+}
+
+static void
+router_stream_end(void *stream, const char *last, size_t len)
+{
+    http_stream_end(stream, last, len);
+}
+
+/* GET /api/v1/watch?stream=1: a 410 now if 'from' is gone, else a
+ * chunked application/x-ndjson response fed by the watch hub. */
+static void
+router_watch_stream(struct api_ctx *ctx, struct http_request *req,
+                    const struct api_principal *who, uint64_t from,
+                    const char *prefix, uint64_t heartbeat_s)
+{
+    struct api_reply r = {0};
+    struct watch_sink sink;
+    char rev[32];
+    const char *headers[3] = {"X-Weft-Revision", rev, NULL};
+
+    if (!watch_check_from(ctx->watch, from, &r)) {
+        router_send(req, &r);
+        return;
+    }
+    snprintf(rev, sizeof rev, "%" PRIu64, store_revision(ctx->store));
+    sink.write = router_stream_write;
+    sink.end = router_stream_end;
+    sink.aux = http_respond_stream(req, 200, "application/x-ndjson",
+                                   ctx->watch_buffer, headers);
+    watch_stream(ctx->watch, who, from, prefix, (int)heartbeat_s * 1000, &sink);
 }
 
 /* ---- Request parsing helpers. ---- */
@@ -448,8 +492,10 @@ router_dispatch(struct router_req *rr)
 
     if (rr->method == API_GET) {
         static const char *const list_args[] = {NULL};
-        static const char *const watch_args[] = {"from", "prefix", "timeout",
-                                                 "max", NULL};
+        static const char *const watch_args[] = {
+            "from", "prefix", "timeout", "max", "stream", "heartbeat", NULL};
+        uint64_t stream = 0, heartbeat = 10;
+        const char *accept;
         static const char *const audit_args[] = {"from", "page_size", NULL};
         uint64_t from = 0, timeout = 30, max = WATCH_DEFAULT_MAX;
         uint64_t page = READ_PAGE_DEFAULT;
@@ -488,7 +534,10 @@ router_dispatch(struct router_req *rr)
                                  &e) ||
                 !router_uint_arg(&rr->q, "timeout", 0, WATCH_MAX_TIMEOUT_S,
                                  &timeout, &e) ||
-                !router_uint_arg(&rr->q, "max", 1, 100000, &max, &e)) {
+                !router_uint_arg(&rr->q, "max", 1, 100000, &max, &e) ||
+                !router_uint_arg(&rr->q, "stream", 0, 1, &stream, &e) ||
+                !router_uint_arg(&rr->q, "heartbeat", 1, WATCH_MAX_TIMEOUT_S,
+                                 &heartbeat, &e)) {
                 break;
             }
             if (prefix && *prefix &&
@@ -497,6 +546,12 @@ router_dispatch(struct router_req *rr)
                 api_error_set(&e, API_ERR_INVALID_QUERY, "prefix",
                               "'prefix' must be an API path");
                 break;
+            }
+            accept = http_request_header(rr->http, "Accept");
+            if (stream || (accept && strstr(accept, "application/x-ndjson"))) {
+                router_watch_stream(ctx, rr->http, &rr->who, from,
+                                    prefix ? prefix : "", heartbeat);
+                return;
             }
             watch_request(ctx->watch, &rr->who, from, prefix ? prefix : "",
                           (int)timeout * 1000, max, router_watch_done,
@@ -636,7 +691,7 @@ api_router_handle(void *ctx_, struct http_request *req)
     } else if (http_request_bad_query(req)) {
         api_error_set(&e, API_ERR_INVALID_QUERY, NULL,
                       "malformed query string");
-    } else if (auth_authenticate(rr.ctx->store,
+    } else if (auth_authenticate(rr.ctx->store, rr.ctx->auth,
                                  http_request_header(req, "Authorization"),
                                  &rr.who, &e)) {
         /* 401 before revealing anything about paths */

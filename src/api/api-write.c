@@ -8,6 +8,7 @@
  * transaction as the objects they index. */
 #include "api/api-write.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -600,8 +601,89 @@ write_check_segment(struct write_run *run, const char *self, json_t *old,
     return API_OK;
 }
 
-/* Port: IPs inside the segment's subnets, MAC unique on the segment
- * (generated if absent), attachment host exists. */
+/* The IP index key of 'ip' (any text form) on segment 'seg_path': the
+ * address in canonical form, so "2001:db8::1" and "2001:DB8:0::1" meet. */
+static void
+write_ip_key(char *key, size_t size, const char *seg_path, const char *ip)
+{
+    char text[INET6_ADDRSTRLEN] = "";
+    struct val_ip a;
+
+    if (ip && val_ip_parse(ip, &a)) {
+        inet_ntop(a.family, a.bytes, text, sizeof text);
+    }
+    api_fmt(key, size, "i/%s|%s", seg_path, text);
+}
+
+/* True if 'ips' (a JSON array of addresses) holds 'ip' in any text form. */
+static bool
+write_ips_have(json_t *ips, const char *seg_path, const char *key)
+{
+    char other[2 * MODEL_KEY_MAX];
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(ips, i, v)
+    {
+        write_ip_key(other, sizeof other, seg_path, json_string_value(v));
+        if (!strcmp(other, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Port: claims the port's IPs in the segment's IP index ("i/" keys, see
+ * model.h) and releases those it no longer has.  An IP held by another
+ * port of the segment is a 409 naming that port. */
+static enum api_err
+write_claim_ips(struct write_run *run, const char *self, const char *seg_path,
+                json_t *old, json_t *obj, const char *prefix)
+{
+    json_t *old_ips = json_object_get(old, "ip_addresses");
+    json_t *new_ips = json_object_get(obj, "ip_addresses"), *v;
+    char key[2 * MODEL_KEY_MAX], owner[MODEL_KEY_MAX], field[300];
+    size_t i;
+    int error;
+
+    json_array_foreach(new_ips, i, v)
+    {
+        write_ip_key(key, sizeof key, seg_path, json_string_value(v));
+        if (write_ips_have(old_ips, seg_path, key)) {
+            continue;
+        }
+        if (write_exists(run, key, owner, sizeof owner) &&
+            strcmp(owner, self)) {
+            api_fmt(field, sizeof field, "%s%sip_addresses[%zu]", prefix,
+                    *prefix ? "." : "", i);
+            if (write_fail(run, API_ERR_IP_IN_USE, field,
+                           "IP %s is used by port %s%s", json_string_value(v),
+                           MODEL_API_PREFIX, owner) == API_ERR_IP_IN_USE &&
+                !run->w->err.related) {
+                run->w->err.related =
+                    json_pack("[s+]", MODEL_API_PREFIX, owner);
+            }
+            return run->w->err.code;
+        }
+        if ((error = write_put_string(run, key, self))) {
+            return write_store_error(run, error);
+        }
+    }
+    json_array_foreach(old_ips, i, v)
+    {
+        write_ip_key(key, sizeof key, seg_path, json_string_value(v));
+        if (!write_ips_have(new_ips, seg_path, key)) {
+            error = store_txn_delete(run->txn, key);
+            if (error && error != ENOENT) {
+                return write_store_error(run, error);
+            }
+        }
+    }
+    return API_OK;
+}
+
+/* Port: IPs inside the segment's subnets and unique on the segment, MAC
+ * unique on the segment (generated if absent), attachment host exists. */
 static enum api_err
 write_check_port(struct write_run *run, const char *self, const char *seg_path,
                  json_t *old, json_t *obj, const char *prefix)
@@ -638,6 +720,10 @@ write_check_port(struct write_run *run, const char *self, const char *seg_path,
                               "%s is in no subnet of segment %s%s",
                               json_string_value(v), MODEL_API_PREFIX, seg_path);
         }
+    }
+
+    if (write_claim_ips(run, self, seg_path, old, obj, prefix)) {
+        return run->w->err.code;
     }
 
     if (host) {
@@ -953,6 +1039,8 @@ write_delete_one(struct write_run *run, const struct model_path *mp,
         api_fmt(start, sizeof start, "m/%s|%s", seg + strlen(MODEL_API_PREFIX),
                 json_string_value(json_object_get(cur, "mac_address")));
         store_txn_delete(run->txn, start);
+        write_claim_ips(run, self, seg + strlen(MODEL_API_PREFIX), cur, NULL,
+                        prefix);
     }
     error = write_update_refs(run, t->kind, self, cur, NULL);
     if (!error) {

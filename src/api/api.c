@@ -41,6 +41,8 @@ api_reply_error(struct api_reply *r, struct api_error *e)
         e->code = API_ERR_INTERNAL;
     }
     json_decref(r->body);
+    free(r->text);
+    r->text = NULL;
     r->status = api_error_status(e->code);
     r->body = api_error_to_json(e);
     r->revision = 0;

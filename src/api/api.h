@@ -22,6 +22,7 @@
 
 struct store;
 struct api_watch_hub;
+struct auth_cache;
 struct controller;
 
 enum api_role { API_ROLE_ADMIN, API_ROLE_PROJECT_ADMIN, API_ROLE_AUDITOR };
@@ -37,9 +38,11 @@ struct api_principal {
 /* The API's configuration and shared state. */
 struct api_ctx {
     struct store *store;           /* the revisioned store */
-    struct api_watch_hub *watch;   /* long-poll watchers */
+    struct api_watch_hub *watch;   /* long-poll and streaming watchers */
+    struct auth_cache *auth;       /* token cache, NULL = no cache */
     uint32_t vni_min, vni_max;     /* VNI pool for allocation */
     size_t max_subtree_objects;    /* objects per subtree PATCH */
+    size_t watch_buffer;           /* bytes queued per watch stream */
     struct controller *controller; /* control plane, NULL if not running */
 };
 
@@ -59,6 +62,9 @@ const char *api_method_name(enum api_method);
 struct api_reply {
     int status;        /* HTTP status */
     json_t *body;      /* owned; NULL for none */
+    char *text;        /* owned, malloc'd: the body already serialized
+                        * (used instead of 'body' when not NULL) */
+    size_t text_len;   /* bytes in 'text' */
     uint64_t revision; /* 0 if none */
     bool etag;         /* send 'revision' as an ETag */
 };

@@ -288,6 +288,168 @@ http_respond(struct http_request *req, int status, const char *content_type,
     atomic_fetch_sub(&server->inflight, 1);
 }
 
+/* ---- Streaming responses. ----
+ *
+ * The producer appends to 'buf'; MHD pulls from it through
+ * http_stream_read() in the server thread.  With nothing to send, the
+ * reader suspends the connection and the next write or the end resumes
+ * it, so an idle stream holds no thread and burns no CPU.  'mutex' guards
+ * everything; 'refs' counts the producer's handle and MHD's response. */
+struct http_stream {
+    pthread_mutex_t mutex;       /* guards the members below */
+    struct MHD_Connection *conn; /* the connection */
+    struct http_server *server;  /* owning server */
+    char *buf;                   /* queued bytes [off, len) */
+    size_t off, len, cap;        /* read offset, end, allocation */
+    size_t max;                  /* bound on len - off */
+    bool suspended;              /* reader suspended the connection */
+    bool ended;                  /* producer finished */
+    bool gone;                   /* MHD released the response */
+    int refs;                    /* producer + response */
+};
+
+static void
+http_stream_unref(struct http_stream *s)
+{
+    pthread_mutex_lock(&s->mutex);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&s->mutex);
+    if (last) {
+        pthread_mutex_destroy(&s->mutex);
+        free(s->buf);
+        free(s);
+    }
+}
+
+/* Called with the mutex held after queuing data or ending. */
+static void
+http_stream_kick(struct http_stream *s)
+{
+    if (s->suspended && !s->gone) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+static ssize_t
+http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct http_stream *s = cls;
+    ssize_t n;
+
+    (void)pos;
+    pthread_mutex_lock(&s->mutex);
+    if (s->off < s->len) {
+        n = (ssize_t)MIN(max, s->len - s->off);
+        memcpy(out, s->buf + s->off, (size_t)n);
+        s->off += (size_t)n;
+        if (s->off == s->len) {
+            s->off = s->len = 0;
+        }
+    } else if (s->ended) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return n;
+}
+
+static void
+http_stream_released(void *cls)
+{
+    struct http_stream *s = cls;
+
+    pthread_mutex_lock(&s->mutex);
+    s->gone = true;
+    pthread_mutex_unlock(&s->mutex);
+    http_stream_unref(s);
+}
+
+static void
+http_stream_append(struct http_stream *s, const void *data, size_t len)
+{
+    if (s->off && s->len + len > s->cap) {
+        memmove(s->buf, s->buf + s->off, s->len - s->off);
+        s->len -= s->off;
+        s->off = 0;
+    }
+    if (s->len + len > s->cap) {
+        s->cap = MAX(2 * s->cap, s->len + len);
+        s->buf = xrealloc(s->buf, s->cap);
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+}
+
+struct http_stream *
+http_respond_stream(struct http_request *req, int status,
+                    const char *content_type, size_t max_buffered,
+                    const char *const *headers)
+{
+    struct http_stream *s = xcalloc(1, sizeof *s);
+    struct http_server *server = req->server;
+    struct MHD_Response *resp;
+
+    pthread_mutex_init(&s->mutex, NULL);
+    s->conn = req->conn;
+    s->server = server;
+    s->max = max_buffered;
+    s->refs = 2;
+    resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, http_stream_read, s, http_stream_released);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    for (size_t i = 0; headers && headers[i]; i += 2) {
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    }
+    pthread_mutex_lock(&req->mutex);
+    req->response = resp;
+    req->status = (unsigned)status;
+    if (req->state == HTTP_SUSPENDED) {
+        req->state = HTTP_RESPONDED;
+        MHD_resume_connection(req->conn);
+    } else {
+        req->state = HTTP_RESPONDED;
+    }
+    pthread_mutex_unlock(&req->mutex);
+    atomic_fetch_sub(&server->inflight, 1);
+    return s;
+}
+
+int
+http_stream_write(struct http_stream *s, const void *data, size_t len)
+{
+    int error = 0;
+
+    pthread_mutex_lock(&s->mutex);
+    if (s->gone) {
+        error = EPIPE;
+    } else if (s->len - s->off + len > s->max) {
+        error = ENOBUFS;
+    } else {
+        http_stream_append(s, data, len);
+        http_stream_kick(s);
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return error;
+}
+
+void
+http_stream_end(struct http_stream *s, const char *last, size_t len)
+{
+    pthread_mutex_lock(&s->mutex);
+    if (!s->gone && last && len) {
+        http_stream_append(s, last, len);
+    }
+    s->ended = true;
+    http_stream_kick(s);
+    pthread_mutex_unlock(&s->mutex);
+    http_stream_unref(s);
+}
+
 int
 http_server_start(const struct http_server_config *cfg,
                   http_handler_fn *handler, void *aux,

@@ -72,4 +72,23 @@ void http_respond(struct http_request *req, int status,
                   const char *content_type, char *body, size_t len,
                   const char *const *headers);
 
+/* Streaming responses.  http_respond_stream() answers 'req' with 'status'
+ * and a body of unknown length (chunked) that the caller then produces with
+ * http_stream_write() from any thread, and finishes with http_stream_end().
+ * At most 'max_buffered' bytes wait in the server for the client; a write
+ * that would exceed that fails with ENOBUFS (and appends nothing), so a
+ * slow client costs bounded memory.  A client that has gone away makes
+ * writes fail with EPIPE; the server notices while sending, so periodic
+ * writes (heartbeats) are what detect an idle client's departure.  The
+ * returned handle stays valid until http_stream_end(). */
+struct http_stream;
+struct http_stream *http_respond_stream(struct http_request *req, int status,
+                                        const char *content_type,
+                                        size_t max_buffered,
+                                        const char *const *headers);
+int http_stream_write(struct http_stream *s, const void *data, size_t len);
+/* Queues 'last' (may be NULL; not subject to the bound), ends the body
+ * once everything queued is sent, and releases the caller's handle. */
+void http_stream_end(struct http_stream *s, const char *last, size_t len);
+
 #endif

@@ -16,6 +16,7 @@
  *   r/<target>|<referrer>   "<referrer> references <target>" (paths)
  *   v/<vni, 8 digits>       VNI owned by a segment (value: its path)
  *   m/<segment>|<mac>       MAC used by a port on a segment
+ *   i/<segment>|<ip>        IP (canonical text) used by a port on a segment
  *   x/vni-next              VNI allocation cursor
  *   t/<token id>            API tokens,  a/<rev, 16 digits>  audit log
  * Paths in keys omit the "/api/v1" prefix. */

@@ -33,6 +33,9 @@ usage(FILE *f)
             "100000, 0 = all)\n"
             "  --vni-range A-B     VNI pool (default 5000-16777215)\n"
             "  --max-body BYTES    request body limit (default 64 MiB)\n"
+            "  --watch-buffer BYTES  bytes a streaming watch may queue for\n"
+            "                      a slow client before it is cut off\n"
+            "                      (default 1 MiB)\n"
             "  --controller-listen ADDR  control channel address for agents\n"
             "                      (default: --listen)\n"
             "  --controller-port N control channel port (default 6643, or\n"
@@ -74,6 +77,7 @@ main(int argc, char *argv[])
         {"retention", required_argument, NULL, 'r'},
         {"vni-range", required_argument, NULL, 'v'},
         {"max-body", required_argument, NULL, 'b'},
+        {"watch-buffer", required_argument, NULL, 'W'},
         {"log-level", required_argument, NULL, 'L'},
         {"dump-routes", no_argument, NULL, 'R'},
         {"controller-listen", required_argument, NULL, 'C'},
@@ -91,6 +95,7 @@ main(int argc, char *argv[])
         .vni_min = 5000,
         .vni_max = 16777215,
         .max_body = 64u << 20,
+        .watch_buffer = 1u << 20,
         .controller_port = -1,
     };
     struct weftd *w;
@@ -148,6 +153,12 @@ main(int argc, char *argv[])
                 goto bad;
             }
             cfg.max_body = (size_t)v;
+            break;
+        case 'W':
+            if (!parse_u64(optarg, 1ull << 32, &v) || v < 4096) {
+                goto bad;
+            }
+            cfg.watch_buffer = (size_t)v;
             break;
         case 'L': {
             enum log_level level;

@@ -113,7 +113,9 @@ weftd_start(const struct weftd_config *cfg, struct weftd **wp)
     w->ctx.vni_min = cfg->vni_min;
     w->ctx.vni_max = cfg->vni_max;
     w->ctx.max_subtree_objects = 1000000;
+    w->ctx.watch_buffer = cfg->watch_buffer ? cfg->watch_buffer : 1u << 20;
     w->ctx.watch = watch_hub_create(w->ctx.store);
+    w->ctx.auth = auth_cache_create(w->ctx.store);
     if (!cfg->no_controller) {
         struct controller_config ccfg = {
             .store = w->ctx.store,
@@ -130,6 +132,7 @@ weftd_start(const struct weftd_config *cfg, struct weftd **wp)
             free(cert);
             free(key);
             watch_hub_destroy(w->ctx.watch);
+            auth_cache_destroy(w->ctx.auth);
             store_close(w->ctx.store);
             free(w);
             return error;
@@ -143,6 +146,7 @@ weftd_start(const struct weftd_config *cfg, struct weftd **wp)
                   cfg->port, strerror(error));
         controller_stop(w->ctx.controller);
         watch_hub_destroy(w->ctx.watch);
+        auth_cache_destroy(w->ctx.auth);
         store_close(w->ctx.store);
         free(w);
         return error;
@@ -177,6 +181,7 @@ weftd_stop(struct weftd *w)
     watch_hub_destroy(w->ctx.watch);
     http_server_stop(w->server);
     controller_stop(w->ctx.controller);
+    auth_cache_destroy(w->ctx.auth);
     store_close(w->ctx.store);
     free(w);
 }

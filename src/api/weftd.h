@@ -19,7 +19,8 @@ struct weftd_config {
     uint64_t retention_revs; /* history kept by compaction, 0 = all */
     uint32_t vni_min;        /* VNI pool */
     uint32_t vni_max;
-    size_t max_body; /* request body limit */
+    size_t max_body;     /* request body limit */
+    size_t watch_buffer; /* bytes queued per streaming watch client */
     /* Control plane (controller.h). */
     bool no_controller;            /* do not start it */
     const char *controller_listen; /* bind address, NULL = 'listen' */

@@ -8,9 +8,19 @@
  * reports every transaction's result.  Concurrent writers therefore share
  * one sync while each keeps its own revision and all-or-nothing effect.
  *
+ * Read cache: store_get() answers from a direct-mapped cache of recently
+ * read newest versions when it can (the API's GET path is mostly this).
+ * An entry is a version read at the revision 'cache_rev' had then; the
+ * committer clears the slot of every key a batch wrote and then advances
+ * 'cache_rev', before it publishes the new head.  So an entry present is
+ * the key's value for every revision in [entry mod_rev, cache_rev], and a
+ * reader inserts what it read at revision R only while 'cache_rev' is
+ * still R.  Bounded: CACHE_SLOTS entries of at most CACHE_MAX_VALUE bytes.
+ *
  * Locking: 'mutex' guards the queue, 'head', 'compacted', 'closing' and
  * the subscriber list; 'cond' signals a new queue item, 'head_cond' a new
- * head.  The backend is touched by the committer without the mutex. */
+ * head.  'cache_mutex' guards the cache and 'cache_rev'.  The backend is
+ * touched by the committer without the mutex. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -19,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store-provider.h"
@@ -28,6 +39,15 @@
 /* Revisions compacted per automatic compaction step, so one step never
  * holds the committer for long. */
 #define STORE_COMPACT_STEP 2000
+
+/* Read cache geometry (see above). */
+#define CACHE_SLOTS     16384 /* a power of 2 */
+#define CACHE_MAX_VALUE 2048  /* larger values are not cached */
+
+/* A cached newest version; 'kv.key' NULL if the slot is empty. */
+struct store_cache_slot {
+    struct store_kv kv; /* owned copy */
+};
 
 /* A queued transaction. */
 struct store_req {
@@ -72,7 +92,100 @@ struct store {
     uint64_t syncs;               /* backend commits */
     struct store_sub subs[STORE_MAX_SUBSCRIBERS]; /* subscribers */
     size_t n_subs;                                /* used 'subs' */
+
+    pthread_mutex_t cache_mutex;    /* guards the cache members */
+    uint64_t cache_rev;             /* revision the cache reflects */
+    struct store_cache_slot *cache; /* CACHE_SLOTS slots */
+    uint64_t cache_hits;            /* store_get() answered from it */
+    uint32_t *dirty;                /* committer: slots written in batch */
+    size_t n_dirty, dirty_cap;      /* used and allocated 'dirty' */
 };
+
+static uint32_t
+store_cache_index(const char *key)
+{
+    return hash_bytes(key, strlen(key), 0) & (CACHE_SLOTS - 1);
+}
+
+/* Copies the cached version of 'key' valid at 'rev' into 'kv'. */
+static bool
+store_cache_get(struct store *store, const char *key, uint64_t rev,
+                struct store_kv *kv)
+{
+    struct store_cache_slot *slot = &store->cache[store_cache_index(key)];
+    bool hit = false;
+
+    pthread_mutex_lock(&store->cache_mutex);
+    if (slot->kv.key && slot->kv.mod_rev <= rev && rev <= store->cache_rev &&
+        !strcmp(slot->kv.key, key)) {
+        kv->key = xstrdup(key);
+        kv->value = xmalloc(slot->kv.value_len + 1);
+        memcpy(kv->value, slot->kv.value, slot->kv.value_len + 1);
+        kv->value_len = slot->kv.value_len;
+        kv->create_rev = slot->kv.create_rev;
+        kv->mod_rev = slot->kv.mod_rev;
+        store->cache_hits++;
+        hit = true;
+    }
+    pthread_mutex_unlock(&store->cache_mutex);
+    return hit;
+}
+
+/* Caches 'kv', read at revision 'rev', if no commit came in between. */
+static void
+store_cache_put(struct store *store, uint64_t rev, const struct store_kv *kv)
+{
+    struct store_cache_slot *slot = &store->cache[store_cache_index(kv->key)];
+    struct store_kv old = {0};
+
+    if (kv->value_len > CACHE_MAX_VALUE) {
+        return;
+    }
+    pthread_mutex_lock(&store->cache_mutex);
+    if (rev == store->cache_rev) {
+        old = slot->kv;
+        slot->kv.key = xstrdup(kv->key);
+        slot->kv.value = xmalloc(kv->value_len + 1);
+        memcpy(slot->kv.value, kv->value, kv->value_len + 1);
+        slot->kv.value_len = kv->value_len;
+        slot->kv.create_rev = kv->create_rev;
+        slot->kv.mod_rev = kv->mod_rev;
+    }
+    pthread_mutex_unlock(&store->cache_mutex);
+    store_kv_clear(&old);
+}
+
+/* Committer: remembers that the batch in progress wrote 'key'. */
+static void
+store_cache_note_write(struct store *store, const char *key)
+{
+    if (store->n_dirty >= store->dirty_cap) {
+        if (store->dirty_cap >= CACHE_SLOTS) {
+            return; /* the whole cache goes anyway */
+        }
+        store->dirty_cap = store->dirty_cap ? 2 * store->dirty_cap : 64;
+        store->dirty =
+            xrealloc(store->dirty, store->dirty_cap * sizeof *store->dirty);
+    }
+    store->dirty[store->n_dirty++] = store_cache_index(key);
+}
+
+/* Committer, after a durable commit of revisions up to 'head' and before
+ * publishing it: drops what the batch wrote and moves the cache on. */
+static void
+store_cache_commit(struct store *store, uint64_t head)
+{
+    bool all =
+        store->n_dirty >= store->dirty_cap && store->dirty_cap >= CACHE_SLOTS;
+
+    pthread_mutex_lock(&store->cache_mutex);
+    for (size_t i = 0; i < (all ? (size_t)CACHE_SLOTS : store->n_dirty); i++) {
+        store_kv_clear(&store->cache[all ? i : store->dirty[i]].kv);
+    }
+    store->cache_rev = head;
+    pthread_mutex_unlock(&store->cache_mutex);
+    store->n_dirty = 0;
+}
 
 static void *store_committer_main(void *);
 
@@ -120,6 +233,9 @@ store_open(const char *url, const struct store_options *opts,
     }
     store->head = state.head;
     store->compacted = state.compacted;
+    store->cache_rev = state.head;
+    store->cache = xcalloc(CACHE_SLOTS, sizeof *store->cache);
+    pthread_mutex_init(&store->cache_mutex, NULL);
     store->tail = &store->head_req;
     pthread_mutex_init(&store->mutex, NULL);
     pthread_mutex_init(&store->notify_mutex, NULL);
@@ -129,6 +245,8 @@ store_open(const char *url, const struct store_options *opts,
         pthread_create(&store->committer, NULL, store_committer_main, store);
     if (error) {
         class->close(store->be);
+        pthread_mutex_destroy(&store->cache_mutex);
+        free(store->cache);
         free(store);
         return error;
     }
@@ -153,6 +271,12 @@ store_close(struct store *store)
     pthread_mutex_destroy(&store->notify_mutex);
     pthread_cond_destroy(&store->cond);
     pthread_cond_destroy(&store->head_cond);
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        store_kv_clear(&store->cache[i].kv);
+    }
+    pthread_mutex_destroy(&store->cache_mutex);
+    free(store->cache);
+    free(store->dirty);
     free(store);
 }
 
@@ -204,7 +328,14 @@ store_get(struct store *store, const char *key, uint64_t rev,
     if (!rev) {
         return ENOENT;
     }
-    return store->class->get(store->be, key, rev, kv);
+    if (store_cache_get(store, key, rev, kv)) {
+        return 0;
+    }
+    error = store->class->get(store->be, key, rev, kv);
+    if (!error) {
+        store_cache_put(store, rev, kv);
+    }
+    return error;
 }
 
 int
@@ -460,6 +591,7 @@ store_txn_put(struct store_txn *txn, const char *key, const void *value,
                                              value ? value : "", len);
     if (!error) {
         txn->wrote = true;
+        store_cache_note_write(txn->store, key);
     }
     return error;
 }
@@ -471,6 +603,7 @@ store_txn_delete(struct store_txn *txn, const char *key)
         txn->store->class->txn_write(txn->store->be, txn->rev, key, NULL, 0);
     if (!error) {
         txn->wrote = true;
+        store_cache_note_write(txn->store, key);
     }
     return error;
 }
@@ -561,6 +694,7 @@ store_run_batch(struct store *store, struct store_req *batch)
         }
     }
 
+    store_cache_commit(store, rev);
     pthread_mutex_lock(&store->mutex);
     store->head = rev;
     store->commits += commits;
@@ -673,6 +807,9 @@ store_get_stats(struct store *store, struct store_stats *stats)
     stats->commits = store->commits;
     stats->syncs = store->syncs;
     pthread_mutex_unlock(&store->mutex);
+    pthread_mutex_lock(&store->cache_mutex);
+    stats->cache_hits = store->cache_hits;
+    pthread_mutex_unlock(&store->cache_mutex);
 }
 
 void

@@ -174,6 +174,7 @@ struct store_stats {
     uint64_t commits;    /* transactions that changed something */
     uint64_t syncs;      /* durable syncs (group commits) */
     uint64_t disk_bytes; /* bytes of backend files, 0 for memory */
+    uint64_t cache_hits; /* store_get() calls answered from the read cache */
 };
 void store_get_stats(struct store *store, struct store_stats *stats);
 

@@ -127,6 +127,21 @@ expect "create port, MAC generated" 201 "d['mac_address'].startswith('02:')" Tru
 P1MAC=$(jv "d['mac_address']")
 req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p2 "{\"mac_address\":\"${P1MAC^^}\"}"
 expect_err "duplicate MAC on a segment: 409" 409 MAC_IN_USE mac_address
+req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p2 '{"ip_addresses":["10.1.1.6","10.1.1.5"]}'
+expect "duplicate IP on a segment: 409 naming the other port" 409 "d['error']" IP_IN_USE "d['field']" "ip_addresses[1]" "d['related']" "['/api/v1/projects/default/segments/web/ports/p1']" "'/ports/p1' in d['message']" True
+req "$ADMIN" PUT /api/v1/projects/default/segments/db/ports/q1 '{"ip_addresses":["10.2.0.5","fd00::5"]}'; expect "port with v4 and v6 IPs" 201
+req "$ADMIN" PUT /api/v1/projects/default/segments/db/ports/q2 '{"ip_addresses":["FD00:0:0::5"]}'
+expect_err "duplicate IPv6 in another spelling: 409" 409 IP_IN_USE "ip_addresses[0]"
+req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p3 '{"ip_addresses":["10.1.1.7"]}'; expect "same IP range, other segment: independent" 201
+req "$ADMIN" PUT /api/v1/projects/default/segments/db/ports/q1 '{"ip_addresses":["10.2.0.6","fd00::5"]}'; expect "port keeps one IP and changes another" 200
+req "$ADMIN" PUT /api/v1/projects/default/segments/db/ports/q2 '{"ip_addresses":["10.2.0.5"]}'; expect "a released IP can be taken" 201
+req "$ADMIN" PATCH /api/v1/projects/default '{"segments":{"db":{"ports":{"q3":{"ip_addresses":["10.2.0.9"]},"q4":{"ip_addresses":["10.2.0.9"]}}}}}'
+expect "duplicate IP inside one subtree PATCH: 409, nothing stored" 409 "d['error']" IP_IN_USE "d['field']" "segments.db.ports.q4.ip_addresses[0]"
+req "$ADMIN" DELETE /api/v1/projects/default/segments/db/ports/q2; expect "delete a port" 204
+req "$ADMIN" PUT /api/v1/projects/default/segments/db/ports/q3 '{"ip_addresses":["10.2.0.5","10.2.0.9"]}'; expect "a deleted port's IPs are free" 201
+req "$ADMIN" DELETE /api/v1/projects/default/segments/db/ports/q3
+req "$ADMIN" DELETE /api/v1/projects/default/segments/db/ports/q1
+req "$ADMIN" DELETE /api/v1/projects/default/segments/web/ports/p3
 req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p2 '{"ip_addresses":["10.9.9.9"]}'
 expect_err "IP outside the segment's subnets" 400 OUT_OF_RANGE "ip_addresses[0]"
 req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p2 '{"attachment":{"host":"nohost","vif":"tap0"}}'
@@ -292,6 +307,60 @@ expect "watch with nothing new times out empty" 200 "d['events']" "[]"
 req "$ADMIN" GET "/api/v1/watch?from=1&timeout=999"; expect_err "watch timeout out of range: 400" 400 INVALID_QUERY timeout
 req "$ADMIN" GET "/api/v1/watch?bogus=1";            expect_err "watch unknown parameter: 400" 400 INVALID_QUERY bogus
 
+# ---- streaming watch
+# stream.py URL TOKEN N SECONDS: reads a watch stream, printing one JSON
+# line per line until N non-heartbeat lines, EOF or SECONDS pass.
+cat > "$D/stream.py" <<'PY'
+import http.client, json, sys, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); want = int(sys.argv[3]); t_end = time.time() + float(sys.argv[4])
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=float(sys.argv[4]))
+c.request("GET", u.path + "?" + u.query, headers={"Authorization": "Bearer " + sys.argv[2]})
+r = c.getresponse()
+print(json.dumps({"status": r.status, "type": r.getheader("Content-Type")}), flush=True)
+n = 0
+try:
+    while n < want and time.time() < t_end:
+        line = r.readline()
+        if not line:
+            print(json.dumps({"eof": True}), flush=True); break
+        d = json.loads(line)
+        print(json.dumps(d), flush=True)
+        n += d.get("type") != "heartbeat"
+except Exception as e:
+    print(json.dumps({"exception": str(e)}), flush=True)
+PY
+# jl EXPR: evaluates EXPR over 'L', the lines of $D/out parsed.
+jl() { python3 -c 'import json,sys
+L=[json.loads(x) for x in open(sys.argv[1]) if x.strip()]
+E=[x for x in L[1:] if x.get("type") in ("put","delete")]
+print(eval(sys.argv[2]))' "$D/out" "$1" 2>/dev/null; }
+HEAD=$(head_rev)
+python3 "$D/stream.py" "$BASE/api/v1/watch?stream=1&from=$((HEAD + 1))&prefix=/api/v1/hosts&heartbeat=1" "$ADMIN" 4 20 > "$D/stream.out" &
+SPID=$!; PIDS+=("$SPID")
+sleep 0.5
+req "$ADMIN" PUT /api/v1/hosts/st1 '{"tunnel_endpoint":"192.0.2.101"}'
+req "$ADMIN" PUT /api/v1/projects/default/segments/stseg '{}'          # not under the prefix
+req "$ADMIN" PUT /api/v1/hosts/st2 '{"tunnel_endpoint":"192.0.2.102"}'
+req "$ADMIN" DELETE /api/v1/hosts/st1
+sleep 1.5
+req "$ADMIN" PUT /api/v1/hosts/st3 '{"tunnel_endpoint":"192.0.2.103"}'
+wait "$SPID"; cp "$D/stream.out" "$D/out"
+[ "$(jl "L[0]['status'], L[0]['type']")" = "(200, 'application/x-ndjson')" ] && ok "stream=1: 200 application/x-ndjson" || bad "stream response head: $(head -1 "$D/out")"
+[ "$(jl "[(e['type'], e['path'].split('/')[-1], e['revision']) for e in E]")" = "[('put', 'st1', $((HEAD + 1))), ('put', 'st2', $((HEAD + 3))), ('delete', 'st1', $((HEAD + 4))), ('put', 'st3', $((HEAD + 5)))]" ] \
+  && ok "stream: one line per change, in revision order, prefix applied" || bad "stream events: $(jl "[(e['type'], e['path'], e['revision']) for e in E]")"
+[ "$(jl "any(x.get('type')=='heartbeat' and x['next_revision']==$((HEAD + 5)) for x in L)")" = True ] && ok "stream: heartbeat lines while idle, with next_revision" || bad "stream heartbeats: $(cat "$D/out")"
+[ "$(jl "E[0]['object']['tunnel_endpoint']")" = 192.0.2.101 ] && ok "stream: put lines carry the object" || bad "stream object"
+python3 "$D/stream.py" "$BASE/api/v1/watch?stream=1&from=$((HEAD + 3))&prefix=/api/v1/hosts" "$ADMIN" 3 10 > "$D/out"
+[ "$(jl "[(e['type'], e['revision']) for e in E]")" = "[('put', $((HEAD + 3))), ('delete', $((HEAD + 4))), ('put', $((HEAD + 5)))]" ] \
+  && ok "stream resumes from a given revision (backlog first)" || bad "stream resume: $(cat "$D/out")"
+ST=$(curl -s -m 3 -o "$D/out" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -H 'Accept: application/x-ndjson' "$BASE/api/v1/watch?from=$((HEAD + 5))")
+[ "$(head -1 "$D/out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')" = /api/v1/hosts/st3 ] && ok "Accept: application/x-ndjson selects the stream" || bad "Accept ndjson: $ST $(head -c 300 "$D/out")"
+req "$ADMIN" GET "/api/v1/watch?stream=2";      expect_err "stream=2: 400" 400 INVALID_QUERY stream
+req "$ADMIN" GET "/api/v1/watch?stream=1&heartbeat=0"; expect_err "heartbeat=0: 400" 400 INVALID_QUERY heartbeat
+req "$ADMIN" GET "/api/v1/watch?from=$((HEAD + 1))&timeout=0"
+expect "long poll still works beside streams" 200 "[e['path'].split('/')[-1] for e in d['events']]" "['st1', 'stseg', 'st2', 'st1', 'st3']"
+req "$ADMIN" DELETE /api/v1/hosts/st2; req "$ADMIN" DELETE /api/v1/hosts/st3; req "$ADMIN" DELETE /api/v1/projects/default/segments/stseg
+
 # ---- tokens and RBAC
 req "$ADMIN" POST /api/v1/tokens '{"name":"pa-admin","role":"project-admin","projects":["pa"]}'
 expect "create a project-admin token" 201 "d['role']" project-admin
@@ -427,6 +496,75 @@ req "$ADMIN" DELETE /api/v1/hosts/inj
 req "$ADMIN" GET /api/v1/hosts/hh;  expect_err "nothing stored by hostile requests" 404 NOT_FOUND
 [ "$(head_rev)" = "$((R0 + 7))" ] && ok "only the 6 injection writes and their delete committed" || bad "unexpected revision $(head_rev) vs $R0"
 kill -0 "${PIDS[1]}" && ok "weftd survived everything" || bad "weftd died"
+
+# ---- compaction: 410 on a compacted watch, stream and list cursor; slow
+# stream clients are cut off at the --watch-buffer bound
+mkdir -p "$D/c"
+if start_weftd "$D/c" --insecure-http --retention 20 --watch-buffer 4096; then
+  SAVED_BASE=$BASE; BASE=http://127.0.0.1:$PORT; CT=$(cat "$D/c/admin.token")
+  req "$CT" PUT /api/v1/hosts/c1 '{"tunnel_endpoint":"192.0.2.1"}'
+  req "$CT" PUT /api/v1/hosts/c2 '{"tunnel_endpoint":"192.0.2.2"}'
+  req "$CT" GET "/api/v1/hosts?page_size=1"; OLDCUR=$(jv "d['cursor']")
+  # Automatic compaction runs once the head is retention + 500 past it.
+  python3 - "$BASE" "$CT" <<'PY'
+import http.client, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+for i in range(560):
+    c.request("PUT", "/api/v1/hosts/c2", body='{"tunnel_endpoint":"192.0.2.2","description":"%d"}' % i,
+              headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+    c.getresponse().read()
+PY
+  for _ in $(seq 1 100); do req "$CT" GET /api/v1/status; [ "$(jv "d['compacted'] > 0")" = True ] && break; sleep 0.05; done
+  expect "store compacted after retention + a step" 200 "d['compacted'] > 10" True
+  req "$CT" GET "/api/v1/watch?from=1&timeout=0"; expect_err "long-poll watch from a compacted revision: 410" 410 COMPACTED from
+  ST=$(curl -s -m 5 -o "$D/out" -w '%{http_code}' -H "Authorization: Bearer $CT" "$BASE/api/v1/watch?from=2&stream=1")
+  expect_err "streaming watch from a compacted revision: 410 before streaming" 410 COMPACTED from
+  req "$CT" GET "/api/v1/hosts?page_size=1&cursor=$OLDCUR"; expect_err "list cursor at a compacted revision: 410" 410 COMPACTED cursor
+  req "$CT" GET /api/v1/status; C0=$(jv "d['compacted']")
+  req "$CT" GET "/api/v1/watch?from=$((C0 + 1))&timeout=0"; expect "watch from compacted + 1 works" 200 "len(d['events']) > 0" True
+
+  # A client that never reads: the server queues at most --watch-buffer
+  # bytes (plus socket buffers), then ends the stream with SLOW_CONSUMER.
+  req "$CT" GET /api/v1/status; HEAD=$(jv "d['revision']")
+  python3 - "$BASE" "$CT" "$HEAD" > "$D/slow.out" <<'PY' &
+import socket, sys, time, urllib.parse, json
+u = urllib.parse.urlsplit(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((u.hostname, u.port))
+s.sendall(("GET /api/v1/watch?stream=1&from=%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % (int(sys.argv[3]) + 1, sys.argv[2])).encode())
+time.sleep(6)   # do not read while the writes happen
+data = b""; s.settimeout(10)
+while True:
+    try: b = s.recv(65536)
+    except socket.timeout: break
+    if not b: break
+    data += b
+body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+lines = [l for l in body.split(b"\n") if l.startswith(b"{")]
+last = json.loads(lines[-1]) if lines else {}
+print(json.dumps({"ended": data.endswith(b"0\r\n\r\n"), "events": sum(1 for l in lines if b'"put"' in l), "last": last}))
+PY
+  SLOW=$!; PIDS+=("$SLOW")
+  sleep 0.5
+  python3 - "$BASE" "$CT" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+for b in range(20):
+    body = {"hosts": {"s%02d%03d" % (b, i): {"tunnel_endpoint": "192.0.2.9", "description": "x" * 400} for i in range(250)}}
+    c.request("PATCH", "/api/v1", body=json.dumps(body), headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+    c.getresponse().read()
+PY
+  RSS=$(awk '/VmRSS/ {print $2}' "/proc/$LAST_PID/status")
+  wait "$SLOW"; cp "$D/slow.out" "$D/out"; ST=200
+  expect "slow stream client is cut off with SLOW_CONSUMER and the stream ends" 200 "d['ended']" True "d['last']['error']" SLOW_CONSUMER "d['last']['type']" error "d['events'] < 5000" True
+  NEXT=$(jv "d['last']['next_revision']")
+  req "$CT" GET "/api/v1/watch?from=$NEXT&timeout=0&max=1"
+  expect "watch resumes from the cut-off's next_revision" 200 "d['events'][0]['revision']" "$NEXT"
+  kill "$LAST_PID"; wait "$LAST_PID" && ok "weftd with streams and compaction stops cleanly (RSS ${RSS} kB)" || bad "weftd exit after compaction tests"
+  BASE=$SAVED_BASE
+else
+  bad "weftd starts with --retention 20 --watch-buffer 4096"
+fi
 
 # ---- HTTPS by default, plain HTTP only on loopback
 mkdir -p "$D/tls"
