@@ -5,8 +5,11 @@
  * A real weftd (the binary WEFTD, its own process, so its CPU and memory
  * are its own) and HOSTS simulated hosts in this process: each is a real
  * TLS session with its own client certificate speaking the real protocol,
- * and keeps the agent's real desired-state tables (agent-state.c), without
- * a datapath.  Hosts and their certificates are prepared in the store and
+ * and keeps the agent's real tables: on every update, as weft-agent does
+ * before it acknowledges, the desired state (agent-state.c) is applied,
+ * converted into the agent configuration and built into the datapath's
+ * forwarding snapshot (agent_config_tables(): the dp_tables weft-agent
+ * publishes, without ports, packet thread or state cache).  Hosts and their certificates are prepared in the store and
  * the CA before weftd starts (enrollment is tested elsewhere); the
  * topology then goes through the REST API:
  *   SEGMENTS segments of PORTS/SEGMENTS ports each, each segment spread
@@ -42,6 +45,8 @@
 #include <unistd.h>
 
 #include "agent/agent-state.h"
+#include "agent/agent.h"
+#include "datapath/tables.h"
 #include "controller/ca.h"
 #include "lib/util.h"
 #include "proto/chan.h"
@@ -56,6 +61,8 @@ struct sim {
     SSL_CTX *ctx;
     struct chan *chan;
     struct dstate *ds;
+    struct dp_tables *tables; /* forwarding snapshot of 'ds' */
+    uint64_t generation;      /* of 'tables' */
     bool hello_sent;
     _Atomic uint64_t acked;    /* revision acknowledged */
     _Atomic uint64_t ack_ns;   /* when */
@@ -295,6 +302,27 @@ sim_send(struct sim *s, Weft__Envelope *env)
     chan_run(s->chan, err, sizeof err);
 }
 
+/* As weft-agent's channel_realize(), minus ports: desired state ->
+ * configuration -> forwarding snapshot. */
+static void
+sim_realize(struct sim *s)
+{
+    struct dstate_options o = {.mtu = 1500, .offloads = true};
+    struct dstate_failures f = {0};
+    struct agent_config *cfg = dstate_to_config(s->ds, &o, &f);
+
+    if (cfg) {
+        dp_tables_free(s->tables);
+        s->tables = agent_config_tables(cfg, ++s->generation);
+        agent_config_free(cfg);
+    }
+    if (f.n) {
+        fprintf(stderr, "bench-cp: host %d: %zu objects not realized (%s)\n",
+                s->idx, f.n, f.items[0].reason);
+    }
+    dstate_failures_clear(&f);
+}
+
 static void
 sim_io(struct sim *s)
 {
@@ -330,6 +358,7 @@ sim_io(struct sim *s)
                 if (dstate_apply(s->ds, env->update, err, sizeof err)) {
                     fprintf(stderr, "bench-cp: host %d: %s\n", s->idx, err);
                 }
+                sim_realize(s);
                 ack.revision = dstate_revision(s->ds);
                 e.body_case = WEFT__ENVELOPE__BODY_ACK;
                 e.ack = &ack;
@@ -623,6 +652,7 @@ main(int argc, char *argv[])
         chan_free(sims[i].chan);
         SSL_CTX_free(sims[i].ctx);
         dstate_destroy(sims[i].ds);
+        dp_tables_free(sims[i].tables);
     }
     free(sims);
     free(hosts);

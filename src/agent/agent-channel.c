@@ -32,6 +32,7 @@
 #define HANDSHAKE_MS   10000
 #define ENROLL_TIMEOUT 30000
 #define NS_PER_MS      1000000ull
+#define CACHE_MIN_NS   (1000 * NS_PER_MS) /* state.cache: one write a second */
 
 enum ch_state { CH_IDLE, CH_CONNECTING, CH_ACTIVE };
 
@@ -44,6 +45,8 @@ struct agent_channel {
     SSL_CTX *ssl;                 /* client certificate + pinned CA */
     struct dstate *ds;            /* desired state */
     struct dstate_failures fails; /* objects not realized */
+    bool cache_dirty;             /* state.cache is behind 'ds' */
+    uint64_t cache_saved_ns;      /* when state.cache was last written */
 
     enum ch_state state;
     struct chan *chan;        /* current connection, or NULL */
@@ -368,6 +371,29 @@ channel_cache_path(const struct agent_channel *ch, char *buf, size_t size)
     path_in(buf, size, ch->state_dir, "state.cache");
 }
 
+/* Writes state.cache if it is behind and a write is due ('force': now). */
+static void
+channel_save_cache(struct agent_channel *ch, bool force)
+{
+    char path[PATH_MAX];
+    uint64_t now = now_ns();
+    int error;
+
+    if (!ch->cache_dirty ||
+        (!force && now - ch->cache_saved_ns < CACHE_MIN_NS)) {
+        return;
+    }
+    channel_cache_path(ch, path, sizeof path);
+    if ((error = dstate_save(ch->ds, path))) {
+        LOG_WARN("agent",
+                 "msg=\"cannot write the state cache\" file=%s "
+                 "error=\"%s\"",
+                 path, strerror(error));
+    }
+    ch->cache_dirty = false;
+    ch->cache_saved_ns = now;
+}
+
 /* Turns the desired state into datapath state; refreshes 'fails'. */
 static void
 channel_realize(struct agent_channel *ch)
@@ -471,6 +497,7 @@ agent_channel_destroy(struct agent_channel *ch)
     if (!ch) {
         return;
     }
+    channel_save_cache(ch, true);
     chan_free(ch->chan);
     SSL_CTX_free(ch->ssl);
     dstate_destroy(ch->ds);
@@ -558,7 +585,7 @@ channel_ack(struct agent_channel *ch)
 static bool
 channel_update(struct agent_channel *ch, const Weft__Update *u)
 {
-    char err[256], path[PATH_MAX];
+    char err[256];
     int error;
 
     error = dstate_apply(ch->ds, u, err, sizeof err);
@@ -571,18 +598,17 @@ channel_update(struct agent_channel *ch, const Weft__Update *u)
     ch->updates++;
     ch->snapshots += u->full;
     channel_realize(ch);
-    channel_cache_path(ch, path, sizeof path);
-    if ((error = dstate_save(ch->ds, path))) {
-        LOG_WARN("agent",
-                 "msg=\"cannot write the state cache\" file=%s "
-                 "error=\"%s\"",
-                 path, strerror(error));
-    }
     LOG_INFO("agent",
              "msg=\"update realized\" revision=%" PRIu64 " full=%d "
              "failures=%zu",
              u->revision, (int)u->full, ch->fails.n);
     channel_ack(ch);
+    /* The cache only helps a restart while the controller is away: write
+     * it after the ack, at most once a second in a burst of updates (a
+     * write is O(span) plus an fsync); agent_channel_run() writes the
+     * rest when due. */
+    ch->cache_dirty = true;
+    channel_save_cache(ch, false);
     return true;
 }
 
@@ -744,6 +770,9 @@ agent_channel_timeout_ms(const struct agent_channel *ch)
         due = MIN(ch->last_tx_ns + ch->ka_ns, ch->last_rx_ns + 4 * ch->ka_ns);
         break;
     }
+    if (ch->cache_dirty) {
+        due = MIN(due, ch->cache_saved_ns + CACHE_MIN_NS);
+    }
     if (ch->chan && chan_more(ch->chan)) {
         return 0;
     }
@@ -755,6 +784,7 @@ agent_channel_run(struct agent_channel *ch)
 {
     uint64_t now = now_ns();
 
+    channel_save_cache(ch, false);
     switch (ch->state) {
     case CH_IDLE:
         if (now >= ch->next_attempt_ns) {

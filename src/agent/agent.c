@@ -145,21 +145,14 @@ slot_of(const struct agent *a, const char *ifname)
     return UINT32_MAX;
 }
 
-/* Builds a snapshot of the applied configuration and the open ports. */
-static struct dp_tables *
-build_tables(struct agent *a)
+/* Adds 'cfg's segments, ports, remote bindings and flood lists to 'b';
+ * 'slot_of' maps a VIF's interface name to its datapath port index. */
+static void
+add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
+           uint32_t (*slot_of_fn)(const void *aux, const char *ifname),
+           const void *aux)
 {
-    const struct agent_config *cfg = a->cfg;
-    struct dp_tables_builder *b = dp_tables_builder_create(++a->generation);
-    struct dp_port **ports = xcalloc(a->n_ports, sizeof *ports);
-
-    for (uint32_t i = 0; i < a->n_ports; i++) {
-        ports[i] = a->ports[i].port;
-    }
-    dp_tb_set_ports(b, ports, a->n_ports);
     dp_tb_set_underlay(b, cfg->mtu, !cfg_ip_is_v4(&cfg->local_ip, NULL));
-    free(ports);
-
     for (uint32_t s = 0; s < cfg->n_segments; s++) {
         const struct cfg_segment *seg = &cfg->segments[s];
         uint32_t si = dp_tb_add_segment(
@@ -168,7 +161,7 @@ build_tables(struct agent *a)
 
         for (uint32_t p = 0; p < seg->n_ports; p++) {
             const struct cfg_port *cp = &seg->ports[p];
-            uint32_t slot = slot_of(a, cp->ifname);
+            uint32_t slot = slot_of_fn(aux, cp->ifname);
             dp_tb_add_local(b, si, (uint16_t)slot, cp->id, &cp->mac);
             for (uint32_t i = 0; i < cp->n_ips; i++) {
                 dp_tb_add_neigh(b, si, cp->ips[i].b, &cp->mac);
@@ -185,6 +178,50 @@ build_tables(struct agent *a)
             dp_tb_add_flood(b, si, seg->flood_vteps[f].b);
         }
     }
+}
+
+static uint32_t
+agent_slot_of(const void *a, const char *ifname)
+{
+    return slot_of(a, ifname);
+}
+
+/* Builds a snapshot of the applied configuration and the open ports. */
+static struct dp_tables *
+build_tables(struct agent *a)
+{
+    struct dp_tables_builder *b = dp_tables_builder_create(++a->generation);
+    struct dp_port **ports = xcalloc(a->n_ports, sizeof *ports);
+
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        ports[i] = a->ports[i].port;
+    }
+    dp_tb_set_ports(b, ports, a->n_ports);
+    free(ports);
+    add_config(b, a->cfg, agent_slot_of, a);
+    return dp_tables_build(b);
+}
+
+/* Port-less builds number VIFs in the order they come. */
+struct ordinal_slots {
+    uint32_t next;
+};
+
+static uint32_t
+ordinal_slot_of(const void *aux, const char *ifname)
+{
+    struct ordinal_slots *o = (struct ordinal_slots *)aux;
+    (void)ifname;
+    return o->next++;
+}
+
+struct dp_tables *
+agent_config_tables(const struct agent_config *cfg, uint64_t generation)
+{
+    struct dp_tables_builder *b = dp_tables_builder_create(generation);
+    struct ordinal_slots o = {DP_PORT_FIRST_VIF};
+
+    add_config(b, cfg, ordinal_slot_of, &o);
     return dp_tables_build(b);
 }
 
@@ -228,6 +265,7 @@ agent_apply(struct agent *a, struct agent_config *cfg)
             }
             a->ports[i].port = NULL;
             a->ports[i].last_error = 0;
+            a->ports[i].next_retry_ns = 0;
         }
         a->ports[i].wanted = true;
     }
@@ -257,6 +295,7 @@ agent_apply(struct agent *a, struct agent_config *cfg)
             } else {
                 ap->port = NULL; /* reopen with the new offload setting */
                 ap->last_error = 0;
+                ap->next_retry_ns = 0;
             }
         }
     }
@@ -269,8 +308,13 @@ agent_apply(struct agent *a, struct agent_config *cfg)
             n_vifs++;
         }
     }
+    /* Open new ports now; ports already pending keep their retry
+     * schedule (agent_retry_pending()), so a change elsewhere does not pay
+     * for failing opens again. */
+    uint64_t now = time_nsec();
     for (uint32_t i = 0; i < a->n_ports; i++) {
-        if (a->ports[i].wanted && !a->ports[i].port) {
+        if (a->ports[i].wanted && !a->ports[i].port &&
+            now >= a->ports[i].next_retry_ns) {
             open_port(a, i);
         }
     }

@@ -18,6 +18,7 @@
 
 struct agent;
 struct ctl_server;
+struct dp_tables;
 
 /* Creates an agent with no configuration and a running datapath. */
 struct agent *agent_create(void);
@@ -30,6 +31,13 @@ int agent_apply(struct agent *, struct agent_config *cfg);
 /* Loads 'path' and applies it.  On a bad file returns EINVAL, writes the
  * reason (naming the field) into 'err', and keeps the running state. */
 int agent_reload(struct agent *, const char *path, char *err, size_t size);
+
+/* Builds the forwarding snapshot of 'cfg' without ports (VIFs get port
+ * indices in configuration order; no port objects): what agent_apply()
+ * publishes, minus port I/O.  For simulated hosts in benchmarks and for
+ * tests.  Free with dp_tables_free(). */
+struct dp_tables *agent_config_tables(const struct agent_config *cfg,
+                                      uint64_t generation);
 
 /* Retries pending ports; call about once a second. */
 void agent_retry_pending(struct agent *);

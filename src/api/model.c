@@ -9,6 +9,7 @@
 
 static const char *const admin_states[] = {"up", "down", NULL};
 static const char *const host_states[] = {"unknown", "up", "down", NULL};
+static const char *const encaps[] = {"geneve", "vxlan", NULL};
 static const char *const member_types[] = {"port", "segment", NULL};
 static const char *const criteria_keys[] = {"tag", "name", NULL};
 static const char *const operators[] = {"equals", "contains", "starts_with",
@@ -52,6 +53,8 @@ static const struct model_field segment_fields[] = {
     COMMON_FIELDS,
     {"vni", MF_INT, 0, 1, 16777215, NULL, NULL,
      "overlay VNI; allocated from the pool when absent"},
+    {"encap", MF_ENUM, 0, 0, 0, encaps, NULL,
+     "overlay encapsulation: geneve (when absent) or vxlan"},
     {"subnets", MF_ARRAY, MF_UNIQUE, 0, 16, NULL, subnet_elem, "subnets"},
     {"admin_state", MF_ENUM, 0, 0, 0, admin_states, NULL, "up or down"},
     END_FIELDS,

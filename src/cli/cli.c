@@ -26,6 +26,7 @@ struct cli_opts {
     const char *segment;                 /* --segment (ports) */
     const char *file;                    /* -f (apply) */
     const char *vni;                     /* --vni */
+    const char *encap;                   /* --encap */
     const char *name;                    /* --name (display_name) */
     const char *mac;                     /* --mac */
     const char *host;                    /* --host */
@@ -225,6 +226,10 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
                 return cli_usage_error("--vni '%s' is not a number", o->vni);
             }
             json_object_set_new(body, "vni", json_integer(v));
+        }
+        if (o->encap) {
+            /* The server checks the value and names the field. */
+            json_object_set_new(body, "encap", json_string(o->encap));
         }
         if (o->n_subnets) {
             json_t *subnets = json_array();
@@ -697,8 +702,10 @@ cli_cmd_port_detach(struct cli_opts *o, int argc, char *argv[])
 
 static const struct cli_command cli_commands[] = {
     {"segment", "create", 1, 1, cli_cmd_create,
-     "segment create ID [--subnet GW/LEN]... [--vni N] [--tag S|V]...",
-     "create a segment (VNI from the pool unless --vni)"},
+     "segment create ID [--subnet GW/LEN]... [--vni N] "
+     "[--encap geneve|vxlan] [--tag S|V]...",
+     "create a segment (VNI from the pool unless --vni; GENEVE unless "
+     "--encap)"},
     {"port", "create", 1, 1, cli_cmd_create,
      "port create ID --segment SEG [--mac MAC] [--ip IP]... "
      "[--host H --vif IF]",
@@ -834,6 +841,7 @@ cli_main(int argc, char *argv[])
         O_SEGMENT,
         O_SUBNET,
         O_VNI,
+        O_ENCAP,
         O_TAG,
         O_NAME,
         O_MAC,
@@ -859,6 +867,7 @@ cli_main(int argc, char *argv[])
         {"segment", required_argument, NULL, O_SEGMENT},
         {"subnet", required_argument, NULL, O_SUBNET},
         {"vni", required_argument, NULL, O_VNI},
+        {"encap", required_argument, NULL, O_ENCAP},
         {"tag", required_argument, NULL, O_TAG},
         {"name", required_argument, NULL, O_NAME},
         {"mac", required_argument, NULL, O_MAC},
@@ -917,6 +926,9 @@ cli_main(int argc, char *argv[])
             break;
         case O_VNI:
             o.vni = optarg;
+            break;
+        case O_ENCAP:
+            o.encap = optarg;
             break;
         case O_NAME:
             o.name = optarg;

@@ -80,6 +80,7 @@ struct cpm_seg {
     char *path;            /* "/projects/p/segments/s" */
     bool exists;           /* in the store, with a VNI */
     uint32_t vni;          /* overlay VNI */
+    int encap;             /* Weft__Encap: "encap" (absent: GENEVE) */
     uint64_t mod_rev;      /* revision of its last change */
     struct cpm_list ports; /* cpm_port.seg_link: all its ports */
     struct hmap hosts;     /* cpm_sh by host pointer */
@@ -517,6 +518,7 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
     struct cpm_seg *s = obj ? cpm_seg_get(m, path) : cpm_seg_find(m, path);
     json_int_t vni = 0;
     bool exists = false;
+    int encap = WEFT__ENCAP__GENEVE;
     struct cpm_port *p;
     struct cpm_sh *sh;
 
@@ -524,11 +526,15 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
         return;
     }
     if (obj) {
+        const char *e = json_string_value(json_object_get(obj, "encap"));
         vni = json_integer_value(json_object_get(obj, "vni"));
         exists = vni >= 1 && vni <= 16777215;
+        encap =
+            e && !strcmp(e, "vxlan") ? WEFT__ENCAP__VXLAN : WEFT__ENCAP__GENEVE;
     }
     s->mod_rev = rev;
-    if (exists == s->exists && (!exists || (uint32_t)vni == s->vni)) {
+    if (exists == s->exists &&
+        (!exists || ((uint32_t)vni == s->vni && encap == s->encap))) {
         return;
     }
     if (exists != s->exists) {
@@ -537,11 +543,14 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
         }
         s->exists = exists;
         s->vni = exists ? (uint32_t)vni : 0;
+        s->encap = encap;
         LIST_FOR_EACH (p, seg_link, &s->ports) {
             cpm_port_refresh(m, p);
         }
     } else {
+        /* VNI or encapsulation changed: the segment entry on its hosts. */
         s->vni = (uint32_t)vni;
+        s->encap = encap;
         HMAP_FOR_EACH (sh, by_host, &s->hosts) {
             cpm_mark(m, sh->host, 's', s->path, NULL);
         }
@@ -742,7 +751,7 @@ cpm_add_segment(Weft__Update *u, const struct cpm_seg *s)
     weft__segment__init(seg);
     seg->id = xstrdup(s->path);
     seg->vni = s->vni;
-    seg->encap = WEFT__ENCAP__GENEVE;
+    seg->encap = (Weft__Encap)s->encap;
     PUSH(u->segments, u->n_segments, seg);
 }
 

@@ -61,6 +61,8 @@ struct dp_tables_builder {
     struct tb_vec floods;  /* struct tb_flood */
     struct tb_vec vteps;   /* struct dp_vtep */
     struct tb_vec neighs;  /* struct dp_neigh_entry */
+    uint32_t *vtep_slots;  /* open addressing: vtep index + 1, 0 empty */
+    uint32_t vtep_mask;    /* capacity - 1 (0: not allocated yet) */
 };
 
 struct dp_tables_builder *
@@ -91,6 +93,7 @@ dp_tables_builder_destroy(struct dp_tables_builder *b)
     free(b->floods.items);
     free(b->vteps.items);
     free(b->neighs.items);
+    free(b->vtep_slots);
     free(b);
 }
 
@@ -133,15 +136,43 @@ dp_tb_add_local(struct dp_tables_builder *b, uint32_t segment, uint16_t port,
 }
 
 static uint32_t
+vtep_hash(const uint8_t addr[16])
+{
+    return hash_bytes(addr, 16, 0);
+}
+
+/* Index of 'addr' in b->vteps, added if new.  A hash index keeps this
+ * O(1): a host's span may hold 100,000 bindings behind thousands of
+ * endpoints. */
+static uint32_t
 vtep_index(struct dp_tables_builder *b, const uint8_t addr[16])
 {
-    struct dp_vtep *v = b->vteps.items;
-    for (uint32_t i = 0; i < b->vteps.n; i++) {
-        if (!memcmp(v[i].addr, addr, 16)) {
-            return i;
+    struct dp_vtep *v;
+    uint32_t i;
+
+    if (2 * (b->vteps.n + 1) > b->vtep_mask) {
+        uint32_t cap = b->vtep_mask ? 2 * (b->vtep_mask + 1) : 64;
+        free(b->vtep_slots);
+        b->vtep_slots = xcalloc(cap, sizeof *b->vtep_slots);
+        b->vtep_mask = cap - 1;
+        v = b->vteps.items;
+        for (uint32_t k = 0; k < b->vteps.n; k++) {
+            i = vtep_hash(v[k].addr) & b->vtep_mask;
+            while (b->vtep_slots[i]) {
+                i = (i + 1) & b->vtep_mask;
+            }
+            b->vtep_slots[i] = k + 1;
+        }
+    }
+    v = b->vteps.items;
+    for (i = vtep_hash(addr) & b->vtep_mask; b->vtep_slots[i];
+         i = (i + 1) & b->vtep_mask) {
+        if (!memcmp(v[b->vtep_slots[i] - 1].addr, addr, 16)) {
+            return b->vtep_slots[i] - 1;
         }
     }
     memcpy(((struct dp_vtep *)vec_push(&b->vteps))->addr, addr, 16);
+    b->vtep_slots[i] = b->vteps.n;
     return b->vteps.n - 1;
 }
 

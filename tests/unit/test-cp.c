@@ -183,7 +183,8 @@ canon(const Weft__Update *u)
     } while (0)
     if (u) {
         for (size_t i = 0; i < u->n_segments; i++) {
-            ADD("S %s %u", u->segments[i]->id, u->segments[i]->vni);
+            ADD("S %s %u %d", u->segments[i]->id, u->segments[i]->vni,
+                (int)u->segments[i]->encap);
         }
         for (size_t i = 0; i < u->n_ports; i++) {
             const Weft__LocalPort *p = u->ports[i];
@@ -243,7 +244,7 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
     cpm_flush(m, rev, on_delta, NULL);
 
     for (int step = 0; step < 600; step++) {
-        unsigned op = rnd(&seed) % 10;
+        unsigned op = rnd(&seed) % 11;
         rev++;
         if (op < 7) { /* create/update/move/detach a port */
             int p = (int)(rnd(&seed) % N_PORTS), s = p % N_SEGS;
@@ -267,6 +268,12 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
                      "o3/projects/default/segments/s%d/ports/p%d", p % N_SEGS,
                      p);
             cpm_apply(m, key, NULL, 0, rev);
+        } else if (op == 10) { /* switch a segment's encapsulation */
+            int sg = (int)(rnd(&seed) % N_SEGS);
+            snprintf(key, sizeof key, "o2/projects/default/segments/s%d", sg);
+            snprintf(value, sizeof value, "{\"vni\":%d,\"encap\":\"%s\"}",
+                     100 + sg, rnd(&seed) % 2 ? "vxlan" : "geneve");
+            cpm_apply(m, key, value, strlen(value), rev);
         } else { /* move a host's tunnel endpoint */
             int h = (int)(rnd(&seed) % N_HOSTS);
             snprintf(key, sizeof key, "o1/hosts/h%d", h);
