@@ -259,6 +259,24 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
     return http_finish(req);
 }
 
+/* Hands 'resp' to the request and wakes its connection if it was parked
+ * waiting for the answer. */
+static void
+deliver_response(struct http_server *server, struct http_request *req,
+                 struct MHD_Response *resp, int status)
+{
+    pthread_mutex_lock(&req->mutex);
+    req->response = resp;
+    req->status = (unsigned)status;
+    bool suspended = req->state == HTTP_SUSPENDED;
+    req->state = HTTP_RESPONDED;
+    if (suspended) {
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->mutex);
+    atomic_fetch_sub(&server->inflight, 1);
+}
+
 void
 http_respond(struct http_request *req, int status, const char *content_type,
              char *body, size_t len, const char *const *headers)
@@ -275,17 +293,7 @@ http_respond(struct http_request *req, int status, const char *content_type,
     for (size_t i = 0; headers && headers[i]; i += 2) {
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
     }
-    pthread_mutex_lock(&req->mutex);
-    req->response = resp;
-    req->status = (unsigned)status;
-    if (req->state == HTTP_SUSPENDED) {
-        req->state = HTTP_RESPONDED;
-        MHD_resume_connection(req->conn);
-    } else {
-        req->state = HTTP_RESPONDED;
-    }
-    pthread_mutex_unlock(&req->mutex);
-    atomic_fetch_sub(&server->inflight, 1);
+    deliver_response(server, req, resp, status);
 }
 
 /* ---- Streaming responses. ----
@@ -405,17 +413,7 @@ http_respond_stream(struct http_request *req, int status,
     for (size_t i = 0; headers && headers[i]; i += 2) {
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
     }
-    pthread_mutex_lock(&req->mutex);
-    req->response = resp;
-    req->status = (unsigned)status;
-    if (req->state == HTTP_SUSPENDED) {
-        req->state = HTTP_RESPONDED;
-        MHD_resume_connection(req->conn);
-    } else {
-        req->state = HTTP_RESPONDED;
-    }
-    pthread_mutex_unlock(&req->mutex);
-    atomic_fetch_sub(&server->inflight, 1);
+    deliver_response(server, req, resp, status);
     return s;
 }
 

@@ -190,6 +190,22 @@ cli_call(const struct cli_opts *o, const char *method, const char *path,
     return CLI_OK;
 }
 
+/* Calls the API and prints the reply (as 'kind', or generically when
+ * NULL).  Returns what cli_call() returns. */
+static int
+cli_call_print(const struct cli_opts *o, const char *method, const char *path,
+               json_t *body, const char *kind)
+{
+    json_t *reply;
+    int ret = cli_call(o, method, path, body, &reply);
+
+    if (!ret) {
+        cli_print(reply, o->format, kind);
+        json_decref(reply);
+    }
+    return ret;
+}
+
 static json_t *
 cli_tags_json(const struct cli_opts *o)
 {
@@ -448,23 +464,18 @@ cli_cmd_apply(struct cli_opts *o, int argc, char *argv[])
 static int
 cli_cmd_status(struct cli_opts *o, int argc, char *argv[])
 {
-    json_t *reply;
     int ret;
 
     (void)argc;
     (void)argv;
-    ret = cli_call(o, "GET", "/api/v1/status", NULL, &reply);
-    if (!ret) {
-        cli_print(reply, o->format, NULL);
-        json_decref(reply);
-    }
+    ret = cli_call_print(o, "GET", "/api/v1/status", NULL, NULL);
     return ret;
 }
 
 static int
 cli_cmd_token_create(struct cli_opts *o, int argc, char *argv[])
 {
-    json_t *body, *reply;
+    json_t *body;
     int ret;
 
     (void)argc;
@@ -479,11 +490,7 @@ cli_cmd_token_create(struct cli_opts *o, int argc, char *argv[])
         }
         json_object_set_new(body, "projects", p);
     }
-    ret = cli_call(o, "POST", "/api/v1/tokens", body, &reply);
-    if (!ret) {
-        cli_print(reply, o->format, NULL);
-        json_decref(reply);
-    }
+    ret = cli_call_print(o, "POST", "/api/v1/tokens", body, NULL);
     json_decref(body);
     return ret;
 }
@@ -664,7 +671,7 @@ static int
 cli_cmd_attach(struct cli_opts *o, int argc, char *argv[], bool attach)
 {
     char path[1024];
-    json_t *body, *reply;
+    json_t *body;
     int ret;
 
     (void)argc;
@@ -679,11 +686,7 @@ cli_cmd_attach(struct cli_opts *o, int argc, char *argv[], bool attach)
     body = attach ? json_pack("{s:{s:s, s:s}}", "attachment", "host", o->host,
                               "vif", o->vif)
                   : json_pack("{s:n}", "attachment");
-    ret = cli_call(o, "PATCH", path, body, &reply);
-    if (!ret) {
-        cli_print(reply, o->format, "port");
-        json_decref(reply);
-    }
+    ret = cli_call_print(o, "PATCH", path, body, "port");
     json_decref(body);
     return ret;
 }
