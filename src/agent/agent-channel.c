@@ -186,6 +186,12 @@ chan_wait_message(struct chan *c, uint64_t deadline, Weft__Envelope **env,
     for (;;) {
         int error = chan_run(c, err, err_size);
         if (error) {
+            /* A message that arrived with the close (the controller's
+             * Error) is still worth more than "peer closed". */
+            char err2[64];
+            if (chan_established(c) && !chan_recv(c, env, err2, sizeof err2)) {
+                return 0;
+            }
             return error;
         }
         if (chan_established(c)) {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datapath/addrset.h"
 #include "lib/hmap.h"
 #include "lib/util.h"
 #include "proto/wire.h"
@@ -36,6 +37,24 @@ struct ds_port {
     uint32_t n_ips;
     char ifname[CFG_IFNAME_MAX]; /* local */
     struct cfg_ip vtep;          /* remote */
+    char **port_sets;            /* local: firewall scopes it is in */
+    size_t n_port_sets;
+    bool spoofguard; /* local */
+};
+
+/* A firewall rule: an owned copy of the message. */
+struct ds_rule {
+    struct hmap_node node;
+    char *id;
+    Weft__FwRule *msg;
+};
+
+/* A member of a firewall address set. */
+struct ds_addr {
+    struct hmap_node node;
+    char *id;
+    char *set;
+    struct as_prefix pfx;
 };
 
 struct ds_flood {
@@ -53,6 +72,10 @@ struct dstate {
     struct hmap ports;   /* ds_port, local */
     struct hmap remotes; /* ds_port, remote */
     struct hmap floods;  /* ds_flood */
+    struct hmap rules;   /* ds_rule */
+    struct hmap addrs;   /* ds_addr */
+    Weft__FwAction fw_default;
+    uint64_t fw_rules_gen, fw_addrs_gen; /* bumped on every change */
 };
 
 void
@@ -92,16 +115,57 @@ dstate_create(void)
     hmap_init(&ds->ports);
     hmap_init(&ds->remotes);
     hmap_init(&ds->floods);
+    hmap_init(&ds->rules);
+    hmap_init(&ds->addrs);
     return ds;
 }
 
 static void
 ds_port_free(struct ds_port *p)
 {
+    for (size_t i = 0; i < p->n_port_sets; i++) {
+        free(p->port_sets[i]);
+    }
+    free(p->port_sets);
     free(p->id);
     free(p->segment);
     free(p->ips);
     free(p);
+}
+
+static void
+ds_rule_free(struct ds_rule *r)
+{
+    weft__fw_rule__free_unpacked(r->msg, NULL);
+    free(r->id);
+    free(r);
+}
+
+static void
+ds_addr_free(struct ds_addr *a)
+{
+    free(a->id);
+    free(a->set);
+    free(a);
+}
+
+static void
+ds_fw_clear(struct dstate *ds)
+{
+    struct ds_rule *r;
+    struct ds_addr *a;
+
+    HMAP_FOR_EACH (r, node, &ds->rules) {
+        hmap_remove(&ds->rules, &r->node);
+        ds_rule_free(r);
+    }
+    HMAP_FOR_EACH (a, node, &ds->addrs) {
+        hmap_remove(&ds->addrs, &a->node);
+        ds_addr_free(a);
+    }
+    ds->fw_default = WEFT__FW_ACTION__ALLOW;
+    ds->fw_rules_gen++;
+    ds->fw_addrs_gen++;
 }
 
 static void
@@ -130,6 +194,7 @@ dstate_clear(struct dstate *ds)
         free(f->segment);
         free(f);
     }
+    ds_fw_clear(ds);
     ds->revision = 0;
     ds->has_host = false;
 }
@@ -145,6 +210,8 @@ dstate_destroy(struct dstate *ds)
     hmap_destroy(&ds->ports);
     hmap_destroy(&ds->remotes);
     hmap_destroy(&ds->floods);
+    hmap_destroy(&ds->rules);
+    hmap_destroy(&ds->addrs);
     free(ds);
 }
 
@@ -280,6 +347,78 @@ ds_put_port(struct hmap *m, const char *id, const char *segment, uint32_t lport,
     return p;
 }
 
+static Weft__FwRule *
+ds_rule_copy(const Weft__FwRule *r)
+{
+    size_t n = weft__fw_rule__get_packed_size(r);
+    uint8_t *buf = xmalloc(n ? n : 1);
+    Weft__FwRule *c;
+
+    weft__fw_rule__pack(r, buf);
+    c = weft__fw_rule__unpack(NULL, n, buf);
+    free(buf);
+    if (!c) {
+        abort(); /* we just packed it */
+    }
+    return c;
+}
+
+/* The firewall part of an update (already checked by wire_check()). */
+static void
+ds_fw_apply(struct dstate *ds, const Weft__Update *u)
+{
+    for (size_t i = 0; i < u->n_del_rules; i++) {
+        struct ds_rule *r =
+            (struct ds_rule *)ds_find(&ds->rules, u->del_rules[i]);
+        if (r) {
+            hmap_remove(&ds->rules, &r->node);
+            ds_rule_free(r);
+        }
+    }
+    for (size_t i = 0; i < u->n_rules; i++) {
+        const Weft__FwRule *w = u->rules[i];
+        struct ds_rule *r = (struct ds_rule *)ds_find(&ds->rules, w->id);
+        if (r) {
+            weft__fw_rule__free_unpacked(r->msg, NULL);
+        } else {
+            r = xcalloc(1, sizeof *r);
+            r->id = xstrdup(w->id);
+            hmap_insert(&ds->rules, &r->node, hash_str(w->id));
+        }
+        r->msg = ds_rule_copy(w);
+    }
+    if (u->n_rules || u->n_del_rules) {
+        ds->fw_rules_gen++;
+    }
+    for (size_t i = 0; i < u->n_del_addr_members; i++) {
+        struct ds_addr *a =
+            (struct ds_addr *)ds_find(&ds->addrs, u->del_addr_members[i]);
+        if (a) {
+            hmap_remove(&ds->addrs, &a->node);
+            ds_addr_free(a);
+        }
+    }
+    for (size_t i = 0; i < u->n_addr_members; i++) {
+        const Weft__AddrMember *w = u->addr_members[i];
+        struct ds_addr *a = (struct ds_addr *)ds_find(&ds->addrs, w->id);
+        if (a) {
+            free(a->set);
+        } else {
+            a = xcalloc(1, sizeof *a);
+            a->id = xstrdup(w->id);
+            hmap_insert(&ds->addrs, &a->node, hash_str(w->id));
+        }
+        a->set = xstrdup(w->set);
+        memset(&a->pfx, 0, sizeof a->pfx);
+        a->pfx.family = w->addr.len == 4 ? 4 : 6;
+        a->pfx.plen = (uint8_t)w->plen;
+        memcpy(a->pfx.addr, w->addr.data, w->addr.len);
+    }
+    if (u->n_addr_members || u->n_del_addr_members) {
+        ds->fw_addrs_gen++;
+    }
+}
+
 int
 dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
              size_t err_size)
@@ -296,7 +435,12 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
     if (u->host) {
         ds_ip(&u->host->local_ip, &ds->local_ip);
         ds->has_host = true;
+        if (ds->fw_default != u->host->fw_default) {
+            ds->fw_default = u->host->fw_default;
+            ds->fw_rules_gen++;
+        }
     }
+    ds_fw_apply(ds, u);
     for (size_t i = 0; i < u->n_del_ports; i++) {
         ds_del_port(&ds->ports, u->del_ports[i]);
     }
@@ -325,6 +469,19 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         struct ds_port *p = ds_put_port(&ds->ports, w->id, w->segment, w->lport,
                                         &w->mac, w->n_ips, w->ips);
         snprintf(p->ifname, sizeof p->ifname, "%s", w->ifname);
+        for (size_t k = 0; k < p->n_port_sets; k++) {
+            free(p->port_sets[k]);
+        }
+        free(p->port_sets);
+        p->n_port_sets = w->n_port_sets;
+        p->port_sets = xcalloc(w->n_port_sets + 1, sizeof *p->port_sets);
+        for (size_t k = 0; k < w->n_port_sets; k++) {
+            p->port_sets[k] = xstrdup(w->port_sets[k]);
+        }
+        p->spoofguard = w->spoofguard;
+    }
+    if (u->n_ports || u->n_del_ports) {
+        ds->fw_rules_gen++; /* port scopes may have changed */
     }
     for (size_t i = 0; i < u->n_remotes; i++) {
         const Weft__RemoteBinding *w = u->remotes[i];
@@ -628,6 +785,8 @@ dstate_snapshot(const struct dstate *ds)
     struct ds_seg *s;
     struct ds_port *p;
     struct ds_flood *f;
+    struct ds_rule *r;
+    struct ds_addr *a;
 
     if (!ds->revision || !ds->has_host) {
         return NULL;
@@ -639,6 +798,7 @@ dstate_snapshot(const struct dstate *ds)
     u->host = xmalloc(sizeof *u->host);
     weft__host_config__init(u->host);
     u->host->local_ip = ds_wire_ip(&ds->local_ip);
+    u->host->fw_default = ds->fw_default;
     u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
     HMAP_FOR_EACH (s, node, &ds->segs) {
         Weft__Segment *w = xmalloc(sizeof *w);
@@ -659,6 +819,12 @@ dstate_snapshot(const struct dstate *ds)
         w->n_ips = p->n_ips;
         w->ips = ds_wire_ips(p);
         w->ifname = xstrdup(p->ifname);
+        w->spoofguard = p->spoofguard;
+        w->n_port_sets = p->n_port_sets;
+        w->port_sets = xcalloc(p->n_port_sets + 1, sizeof *w->port_sets);
+        for (size_t k = 0; k < p->n_port_sets; k++) {
+            w->port_sets[k] = xstrdup(p->port_sets[k]);
+        }
         PUSH(u->ports, u->n_ports, w);
     }
     u->remotes = xcalloc(hmap_count(&ds->remotes) + 1, sizeof *u->remotes);
@@ -682,6 +848,21 @@ dstate_snapshot(const struct dstate *ds)
         w->segment = xstrdup(f->segment);
         w->vtep = ds_wire_ip(&f->vtep);
         PUSH(u->floods, u->n_floods, w);
+    }
+    u->rules = xcalloc(hmap_count(&ds->rules) + 1, sizeof *u->rules);
+    HMAP_FOR_EACH (r, node, &ds->rules) {
+        PUSH(u->rules, u->n_rules, ds_rule_copy(r->msg));
+    }
+    u->addr_members =
+        xcalloc(hmap_count(&ds->addrs) + 1, sizeof *u->addr_members);
+    HMAP_FOR_EACH (a, node, &ds->addrs) {
+        Weft__AddrMember *w = xmalloc(sizeof *w);
+        weft__addr_member__init(w);
+        w->id = xstrdup(a->id);
+        w->set = xstrdup(a->set);
+        w->addr = ds_bin(a->pfx.addr, a->pfx.family == 4 ? 4 : 16);
+        w->plen = a->pfx.plen;
+        PUSH(u->addr_members, u->n_addr_members, w);
     }
     return u;
 }
@@ -775,4 +956,56 @@ dstate_counts(const struct dstate *ds, size_t *segments, size_t *ports,
     *ports = hmap_count(&ds->ports);
     *remotes = hmap_count(&ds->remotes);
     *floods = hmap_count(&ds->floods);
+}
+
+/* ---- The firewall view. ---- */
+
+Weft__FwAction
+dstate_fw_default(const struct dstate *ds)
+{
+    return ds->fw_default;
+}
+
+void
+dstate_fw_gens(const struct dstate *ds, uint64_t *rules_gen,
+               uint64_t *addrs_gen)
+{
+    *rules_gen = ds->fw_rules_gen;
+    *addrs_gen = ds->fw_addrs_gen;
+}
+
+void
+dstate_fw_rules(const struct dstate *ds,
+                void (*fn)(void *aux, const Weft__FwRule *), void *aux)
+{
+    struct ds_rule *r;
+    HMAP_FOR_EACH (r, node, &ds->rules) {
+        fn(aux, r->msg);
+    }
+}
+
+void
+dstate_fw_addrs(const struct dstate *ds,
+                void (*fn)(void *aux, const char *set,
+                           const struct as_prefix *),
+                void *aux)
+{
+    struct ds_addr *a;
+    HMAP_FOR_EACH (a, node, &ds->addrs) {
+        fn(aux, a->set, &a->pfx);
+    }
+}
+
+void
+dstate_fw_ports(const struct dstate *ds,
+                void (*fn)(void *aux, const struct dstate_fw_port *), void *aux)
+{
+    struct ds_port *p;
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        struct dstate_fw_port fp = {
+            p->id,          p->lport,     &p->mac,
+            p->ips,         p->n_ips,     (const char *const *)p->port_sets,
+            p->n_port_sets, p->spoofguard};
+        fn(aux, &fp);
+    }
 }

@@ -76,4 +76,35 @@ int dstate_load(struct dstate *, const char *path);
 void dstate_counts(const struct dstate *, size_t *segments, size_t *ports,
                    size_t *remotes, size_t *floods);
 
+/* ---- The firewall view (agent-dfw.c compiles it for the datapath). ---- */
+
+struct as_prefix;
+
+/* A local port as the firewall sees it (valid until the next apply). */
+struct dstate_fw_port {
+    const char *id;
+    uint32_t lport;
+    const struct eth_addr *mac;
+    const struct cfg_ip *ips;
+    uint32_t n_ips;
+    const char *const *port_sets; /* scopes (group paths) it is in */
+    size_t n_port_sets;
+    bool spoofguard;
+};
+
+Weft__FwAction dstate_fw_default(const struct dstate *);
+/* Counters bumped whenever rules (or anything deciding where they apply:
+ * ports, the default action) or address-set members change. */
+void dstate_fw_gens(const struct dstate *, uint64_t *rules_gen,
+                    uint64_t *addrs_gen);
+void dstate_fw_rules(const struct dstate *,
+                     void (*fn)(void *aux, const Weft__FwRule *), void *aux);
+void dstate_fw_addrs(const struct dstate *,
+                     void (*fn)(void *aux, const char *set,
+                                const struct as_prefix *),
+                     void *aux);
+void dstate_fw_ports(const struct dstate *,
+                     void (*fn)(void *aux, const struct dstate_fw_port *),
+                     void *aux);
+
 #endif

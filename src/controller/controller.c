@@ -21,6 +21,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "controller/ca.h"
+#include "controller/cfw.h"
 #include "controller/cpm.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
@@ -370,8 +373,21 @@ session_refuse(struct controller *c, struct session *s, const char *why)
     LOG_WARN("controller", "msg=\"session refused\" peer=%s host=%s why=\"%s\"",
              s->peer, s->hs ? s->hs->id : "-", why);
     if (chan_established(s->chan)) {
+        /* Deliver the reason before closing: flush (bounded, 200 ms), then
+         * a TLS close_notify, so the peer reads the Error rather than an
+         * unexpected EOF. */
+        struct pollfd pfd = {chan_fd(s->chan), POLLOUT, 0};
         session_send_error(c, s, why);
-        chan_run(s->chan, err, sizeof err);
+        for (int i = 0; i < 20; i++) {
+            if (chan_run(s->chan, err, sizeof err) ||
+                !chan_out_pending(s->chan)) {
+                break;
+            }
+            poll(&pfd, 1, 10);
+        }
+        if (!chan_out_pending(s->chan)) {
+            SSL_shutdown(chan_ssl(s->chan));
+        }
     }
     session_close(c, s, why);
 }
@@ -702,6 +718,11 @@ session_handle(struct controller *c, struct session *s, Weft__Envelope *env)
     switch (env->body_case) {
     case WEFT__ENVELOPE__BODY_ACK:
         return session_ack(c, s, env->ack);
+    case WEFT__ENVELOPE__BODY_RULE_STATS:
+        pthread_mutex_lock(&c->mutex);
+        cfw_stats_update(c->cpm, s->hs->id, env->rule_stats);
+        pthread_mutex_unlock(&c->mutex);
+        return true;
     case WEFT__ENVELOPE__BODY_KEEPALIVE:
         return true;
     case WEFT__ENVELOPE__BODY_ERROR:
@@ -1313,4 +1334,26 @@ controller_object_state(struct controller *c, const char *path)
     return json_pack("{s:s, s:I, s:b, s:o}", "state", names[x.worst],
                      "revision", (json_int_t)x.rev, "realized_anywhere", active,
                      "hosts", x.hosts);
+}
+
+json_t *
+controller_group_members(struct controller *c, const char *path)
+{
+    json_t *j;
+
+    pthread_mutex_lock(&c->mutex);
+    j = cfw_group_members(c->cpm, path);
+    pthread_mutex_unlock(&c->mutex);
+    return j;
+}
+
+json_t *
+controller_rule_stats(struct controller *c, const char *path)
+{
+    json_t *j;
+
+    pthread_mutex_lock(&c->mutex);
+    j = cfw_rule_stats(c->cpm, path);
+    pthread_mutex_unlock(&c->mutex);
+    return j;
 }

@@ -66,4 +66,13 @@ json_t *controller_host_state(struct controller *, const char *host_id);
  *  "hosts": [{"host", "state", "reason"?}...]}, or NULL if unknown. */
 json_t *controller_object_state(struct controller *, const char *path);
 
+/* The effective members of a group ('path' without "/api/v1"): {"ports",
+ * "ip_addresses", "port_count"}, or NULL if the controller has no such
+ * group. */
+json_t *controller_group_members(struct controller *, const char *path);
+
+/* Hit counters of a firewall rule summed over the hosts' latest reports:
+ * {"packets", "bytes", "sessions", "hosts": [...]}, or NULL if unknown. */
+json_t *controller_rule_stats(struct controller *, const char *path);
+
 #endif

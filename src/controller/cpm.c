@@ -11,6 +11,8 @@
  * 'f' flood entry) and a "host config dirty" flag; hosts with any of these
  * sit on a list that cpm_flush() walks. */
 #include "controller/cpm.h"
+#include "controller/cpm-int.h"
+#include "controller/cfw.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -23,112 +25,6 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-/* Intrusive doubly-linked list. */
-struct cpm_list {
-    struct cpm_list *prev, *next;
-};
-
-static void
-list_init(struct cpm_list *l)
-{
-    l->prev = l->next = l;
-}
-
-static void
-list_push(struct cpm_list *head, struct cpm_list *e)
-{
-    e->next = head;
-    e->prev = head->prev;
-    head->prev->next = e;
-    head->prev = e;
-}
-
-static void
-list_remove(struct cpm_list *e)
-{
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    list_init(e);
-}
-
-#define LIST_FOR_EACH(OBJ, MEMBER, HEAD)                                       \
-    for (struct cpm_list *ln_ = (HEAD)->next;                                  \
-         ln_ != (HEAD) &&                                                      \
-         ((OBJ) = CONTAINER_OF(ln_, __typeof__(*(OBJ)), MEMBER), 1);           \
-         ln_ = ln_->next)
-
-struct cpm_ip {
-    uint8_t b[16]; /* address */
-    uint8_t len;   /* 4 or 16 */
-};
-
-struct cpm_host {
-    struct hmap_node node; /* in cpm->hosts */
-    char *id;              /* host id */
-    bool exists;           /* the host object is in the store */
-    struct cpm_ip tep;     /* tunnel endpoint, valid if 'exists' */
-    struct hmap segs;      /* cpm_sh by segment pointer */
-    struct cpm_list ports; /* cpm_port.host_link: ports attached here */
-    struct hmap dirty;     /* cpm_dirty: entries to re-evaluate */
-    bool config_dirty;     /* tunnel endpoint changed */
-    bool on_dirty_list;    /* linked in cpm->dirty_hosts */
-    struct cpm_host *next_dirty;
-};
-
-struct cpm_seg {
-    struct hmap_node node; /* in cpm->segs */
-    char *path;            /* "/projects/p/segments/s" */
-    bool exists;           /* in the store, with a VNI */
-    uint32_t vni;          /* overlay VNI */
-    int encap;             /* Weft__Encap: "encap" (absent: GENEVE) */
-    uint64_t mod_rev;      /* revision of its last change */
-    struct cpm_list ports; /* cpm_port.seg_link: all its ports */
-    struct hmap hosts;     /* cpm_sh by host pointer */
-};
-
-/* A (segment, host) pair with 'count' active ports. */
-struct cpm_sh {
-    struct hmap_node by_seg;  /* in host->segs */
-    struct hmap_node by_host; /* in seg->hosts */
-    struct cpm_seg *seg;
-    struct cpm_host *host;
-    uint32_t count;
-    uint64_t join_rev; /* revision at which the host joined the segment */
-};
-
-struct cpm_port {
-    struct hmap_node node;       /* in cpm->ports */
-    struct hmap_node lport_node; /* in cpm->lports */
-    char *path;                  /* port path */
-    struct cpm_seg *seg;         /* parent segment (maybe a placeholder) */
-    struct cpm_list seg_link;    /* in seg->ports */
-    struct cpm_host *host;       /* attachment host, NULL if detached */
-    struct cpm_list host_link;   /* in host->ports */
-    char vif[16];                /* attachment interface */
-    bool admin_up;               /* admin_state != down */
-    uint8_t mac[6];              /* MAC */
-    struct cpm_ip *ips;          /* addresses */
-    size_t n_ips;
-    uint32_t lport;   /* logical port id */
-    uint64_t mod_rev; /* revision of its last change */
-    bool active;      /* counted in seg/host's cpm_sh */
-};
-
-struct cpm_dirty {
-    struct hmap_node node; /* in host->dirty */
-    char key[];            /* kind letter + id */
-};
-
-struct cpm {
-    struct hmap hosts;            /* cpm_host by id */
-    struct hmap segs;             /* cpm_seg by path */
-    struct hmap ports;            /* cpm_port by path */
-    struct hmap lports;           /* cpm_port by lport */
-    struct cpm_host *dirty_hosts; /* hosts with dirty entries */
-    uint64_t cur_rev;             /* revision being applied */
-    size_t active_ports;          /* statistics */
-};
-
 struct cpm *
 cpm_create(void)
 {
@@ -137,12 +33,13 @@ cpm_create(void)
     hmap_init(&m->segs);
     hmap_init(&m->ports);
     hmap_init(&m->lports);
+    m->fw = cfw_create();
     return m;
 }
 
 /* ---- Lookups and placeholders. ---- */
 
-static struct cpm_host *
+struct cpm_host *
 cpm_host_find(const struct cpm *m, const char *id)
 {
     struct cpm_host *h;
@@ -197,7 +94,7 @@ cpm_seg_get(struct cpm *m, const char *path)
     return s;
 }
 
-static struct cpm_port *
+struct cpm_port *
 cpm_port_find(const struct cpm *m, const char *path)
 {
     struct cpm_port *p;
@@ -256,7 +153,7 @@ cpm_seg_gc(struct cpm *m, struct cpm_seg *s)
 
 /* ---- Dirty marks. ---- */
 
-static void
+void
 cpm_mark(struct cpm *m, struct cpm_host *h, char kind, const char *id,
          const char *suffix)
 {
@@ -291,7 +188,7 @@ cpm_mark(struct cpm *m, struct cpm_host *h, char kind, const char *id,
     }
 }
 
-static void
+void
 cpm_mark_config(struct cpm *m, struct cpm_host *h)
 {
     h->config_dirty = true;
@@ -390,6 +287,7 @@ cpm_port_refresh(struct cpm *m, struct cpm_port *p)
         p->active = true;
         m->active_ports++;
         cpm_sh_add(m, p->seg, p->host, +1);
+        cfw_port_active(m, p, +1);
     }
     cpm_mark_port(m, p);
 }
@@ -402,12 +300,13 @@ cpm_port_deactivate(struct cpm *m, struct cpm_port *p)
         p->active = false;
         m->active_ports--;
         cpm_sh_add(m, p->seg, p->host, -1);
+        cfw_port_active(m, p, -1);
     }
 }
 
 /* ---- Parsing store values. ---- */
 
-static bool
+bool
 cpm_parse_ip(const char *s, struct cpm_ip *ip)
 {
     memset(ip, 0, sizeof *ip);
@@ -422,7 +321,7 @@ cpm_parse_ip(const char *s, struct cpm_ip *ip)
     return false;
 }
 
-static bool
+bool
 cpm_parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];
@@ -527,6 +426,12 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
     }
     if (obj) {
         const char *e = json_string_value(json_object_get(obj, "encap"));
+        const char *sg = json_string_value(json_object_get(obj, "spoofguard"));
+        bool spoofguard = sg && !strcmp(sg, "enabled");
+        if (spoofguard != s->spoofguard) {
+            s->spoofguard = spoofguard;
+            cfw_segment_changed(m, s);
+        }
         vni = json_integer_value(json_object_get(obj, "vni"));
         exists = vni >= 1 && vni <= 16777215;
         encap =
@@ -589,6 +494,7 @@ cpm_port_free(struct cpm *m, struct cpm_port *p)
     struct cpm_seg *s = p->seg;
     struct cpm_host *h = p->host;
 
+    cfw_port_removed(m, p);
     hmap_remove(&m->ports, &p->node);
     hmap_remove(&m->lports, &p->lport_node);
     list_remove(&p->seg_link);
@@ -602,6 +508,35 @@ cpm_port_free(struct cpm *m, struct cpm_port *p)
     if (h) {
         cpm_host_gc(m, h);
     }
+}
+
+/* The fields only the firewall looks at: name, tags, spoofguard. */
+static void
+cpm_apply_port_fw_fields(struct cpm_port *p, json_t *obj)
+{
+    const char *name = json_string_value(json_object_get(obj, "display_name"));
+    const char *sg = json_string_value(json_object_get(obj, "spoofguard"));
+    json_t *tags = json_object_get(obj, "tags"), *t;
+    size_t i;
+
+    free(p->name);
+    p->name = xstrdup(name ? name : strrchr(p->path, '/') + 1);
+    for (i = 0; i < p->n_tags; i++) {
+        free(p->tags[i]);
+    }
+    free(p->tags);
+    p->tags = NULL;
+    p->n_tags = 0;
+    json_array_foreach(tags, i, t)
+    {
+        const char *scope = json_string_value(json_object_get(t, "scope"));
+        const char *tag = json_string_value(json_object_get(t, "tag"));
+        char *st = xasprintf("%s|%s", scope ? scope : "", tag ? tag : "");
+        PUSH(p->tags, p->n_tags, st);
+    }
+    p->spoofguard = !sg || !strcmp(sg, "inherit") ? -1
+                    : !strcmp(sg, "enabled")      ? 1
+                                                  : 0;
 }
 
 static void
@@ -628,6 +563,8 @@ cpm_apply_port(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
         p->seg = cpm_seg_get(m, seg_path);
         list_push(&p->seg->ports, &p->seg_link);
         list_init(&p->host_link);
+        list_init(&p->proj_link);
+        p->spoofguard = -1;
         hmap_insert(&m->ports, &p->node, hash_str(path));
         cpm_alloc_lport(m, p);
     } else {
@@ -675,7 +612,9 @@ cpm_apply_port(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
             }
         }
     }
+    cpm_apply_port_fw_fields(p, obj);
     cpm_port_refresh(m, p);
+    cfw_port_changed(m, p);
 }
 
 void
@@ -686,7 +625,7 @@ cpm_apply(struct cpm *m, const char *key, const char *value, size_t len,
     enum cpm_kind kind = cpm_key_kind(key, &path);
     json_t *obj = NULL;
 
-    if (kind == CPM_OTHER) {
+    if (kind == CPM_OTHER && key[0] != 'o') {
         return;
     }
     m->cur_rev = rev;
@@ -711,6 +650,7 @@ cpm_apply(struct cpm *m, const char *key, const char *value, size_t len,
         cpm_apply_port(m, path, obj, rev);
         break;
     case CPM_OTHER:
+        cfw_apply(m, key, key + 2, obj);
         break;
     }
     json_decref(obj);
@@ -718,16 +658,7 @@ cpm_apply(struct cpm *m, const char *key, const char *value, size_t len,
 
 /* ---- Building updates. ---- */
 
-/* A growable pointer array for the repeated fields. */
-#define PUSH(ARR, N, ITEM)                                                     \
-    do {                                                                       \
-        if (!((N) & ((N)-1))) {                                                \
-            (ARR) = xrealloc((ARR), ((N) ? (N)*2 : 1) * sizeof *(ARR));        \
-        }                                                                      \
-        (ARR)[(N)++] = (ITEM);                                                 \
-    } while (0)
-
-static ProtobufCBinaryData
+ProtobufCBinaryData
 bin_dup(const void *p, size_t n)
 {
     ProtobufCBinaryData b = {n, xmalloc(n)};
@@ -736,11 +667,12 @@ bin_dup(const void *p, size_t n)
 }
 
 static Weft__HostConfig *
-cpm_host_config(const struct cpm_host *h)
+cpm_host_config(struct cpm *m, const struct cpm_host *h)
 {
     Weft__HostConfig *hc = xmalloc(sizeof *hc);
     weft__host_config__init(hc);
     hc->local_ip = bin_dup(h->tep.b, h->tep.len);
+    cfw_fill_config(m, hc);
     return hc;
 }
 
@@ -766,7 +698,7 @@ cpm_ips(const struct cpm_port *p)
 }
 
 static void
-cpm_add_local(Weft__Update *u, const struct cpm_port *p)
+cpm_add_local(struct cpm *m, Weft__Update *u, const struct cpm_port *p)
 {
     Weft__LocalPort *lp = xmalloc(sizeof *lp);
     weft__local_port__init(lp);
@@ -777,6 +709,7 @@ cpm_add_local(Weft__Update *u, const struct cpm_port *p)
     lp->n_ips = p->n_ips;
     lp->ips = cpm_ips(p);
     lp->ifname = xstrdup(p->vif);
+    cfw_fill_local(m, p, lp);
     PUSH(u->ports, u->n_ports, lp);
 }
 
@@ -838,7 +771,7 @@ cpm_eval(struct cpm *m, struct cpm_host *h, const char *key, Weft__Update *u)
     case 'l': {
         struct cpm_port *p = cpm_port_find(m, id);
         if (p && p->active && p->host == h) {
-            cpm_add_local(u, p);
+            cpm_add_local(m, u, p);
         } else {
             PUSH(u->del_ports, u->n_del_ports, xstrdup(id));
         }
@@ -870,6 +803,9 @@ cpm_eval(struct cpm *m, struct cpm_host *h, const char *key, Weft__Update *u)
         }
         break;
     }
+    default:
+        cfw_eval(m, h, key, u);
+        break;
     }
 }
 
@@ -885,7 +821,7 @@ cpm_flush(struct cpm *m, uint64_t rev, cpm_delta_fn *fn, void *aux)
         next = h->next_dirty;
         h->on_dirty_list = false;
         if (h->config_dirty && h->exists) {
-            u->host = cpm_host_config(h);
+            u->host = cpm_host_config(m, h);
         }
         h->config_dirty = false;
         HMAP_FOR_EACH (d, node, &h->dirty) {
@@ -929,7 +865,7 @@ cpm_snapshot(struct cpm *m, const char *host_id, uint64_t rev)
     }
     u = cpm_update_new(rev);
     u->full = true;
-    u->host = cpm_host_config(h);
+    u->host = cpm_host_config(m, h);
     HMAP_FOR_EACH (sh, by_seg, &h->segs) {
         struct cpm_seg *s = sh->seg;
         if (!s->exists) {
@@ -941,7 +877,7 @@ cpm_snapshot(struct cpm *m, const char *host_id, uint64_t rev)
                 continue;
             }
             if (p->host == h) {
-                cpm_add_local(u, p);
+                cpm_add_local(m, u, p);
             } else {
                 cpm_add_remote(u, p);
             }
@@ -952,6 +888,7 @@ cpm_snapshot(struct cpm *m, const char *host_id, uint64_t rev)
             }
         }
     }
+    cfw_snapshot(m, h, u);
     return u;
 }
 
@@ -1027,7 +964,10 @@ cpm_destroy(struct cpm *m)
         return;
     }
     cpm_discard_dirty(m);
+    cfw_destroy(m->fw);
+    m->fw = NULL; /* ports below only free their firewall fields */
     HMAP_FOR_EACH (p, node, &m->ports) {
+        cfw_port_removed(m, p);
         free(p->ips);
         free(p->path);
         free(p);

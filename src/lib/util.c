@@ -1,6 +1,7 @@
 /* Implementation of util.h. */
 #include "lib/util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,23 @@ xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     return memcpy(xmalloc(n), s, n);
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+    va_list args;
+    char *s;
+    int n;
+
+    va_start(args, fmt);
+    n = vsnprintf(NULL, 0, fmt, args);
+    va_end(args);
+    s = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    va_start(args, fmt);
+    vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, args);
+    va_end(args);
+    return s;
 }
 
 void *

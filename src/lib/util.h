@@ -22,6 +22,8 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+/* Formats into a new string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xmalloc_aligned(size_t align, size_t size); /* free with free() */
 
 /* Monotonic time in nanoseconds. */

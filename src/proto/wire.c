@@ -254,6 +254,53 @@ wire_check_ids(struct wire_ctx *c, const char *what, size_t n, char *const *ids)
     return 0;
 }
 
+static bool
+wire_action_ok(Weft__FwAction a)
+{
+    return a == WEFT__FW_ACTION__ALLOW || a == WEFT__FW_ACTION__DROP ||
+           a == WEFT__FW_ACTION__REJECT;
+}
+
+#define WIRE_RULE_REFS_MAX 1024 /* sets or services named by one rule */
+
+static int
+wire_check_rule(struct wire_ctx *c, size_t i, const Weft__FwRule *r)
+{
+    int error;
+
+    CHECK_OR_FAIL(wire_printable(r->id, WIRE_ID_MAX), "rules[%zu].id: bad id",
+                  i);
+    CHECK_OR_FAIL(wire_printable(r->project, WIRE_ID_MAX),
+                  "rules[%zu].project: bad id", i);
+    CHECK_OR_FAIL(r->direction >= 1 && r->direction <= 3,
+                  "rules[%zu].direction: must be 1..3", i);
+    CHECK_OR_FAIL(r->family >= 1 && r->family <= 3,
+                  "rules[%zu].family: must be 1..3", i);
+    CHECK_OR_FAIL(wire_action_ok(r->action), "rules[%zu].action: unknown", i);
+    CHECK_OR_FAIL(r->n_src_sets <= WIRE_RULE_REFS_MAX &&
+                      r->n_dst_sets <= WIRE_RULE_REFS_MAX &&
+                      r->n_services <= WIRE_RULE_REFS_MAX &&
+                      r->n_applied_to <= WIRE_RULE_REFS_MAX &&
+                      r->n_rule_applied_to <= WIRE_RULE_REFS_MAX,
+                  "rules[%zu]: too many references", i);
+    for (size_t j = 0; j < r->n_services; j++) {
+        const Weft__FwService *s = r->services[j];
+        CHECK_OR_FAIL(s->proto <= 256 && s->lo <= s->hi && s->hi <= 0xffff,
+                      "rules[%zu].services[%zu]: bad service", i, j);
+    }
+    if ((error = wire_check_ids(c, "rules[].src_sets", r->n_src_sets,
+                                r->src_sets)) ||
+        (error = wire_check_ids(c, "rules[].dst_sets", r->n_dst_sets,
+                                r->dst_sets)) ||
+        (error = wire_check_ids(c, "rules[].applied_to", r->n_applied_to,
+                                r->applied_to)) ||
+        (error = wire_check_ids(c, "rules[].rule_applied_to",
+                                r->n_rule_applied_to, r->rule_applied_to))) {
+        return error;
+    }
+    return 0;
+}
+
 static int
 wire_check_update(struct wire_ctx *c, const Weft__Update *u)
 {
@@ -265,17 +312,21 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
     if (u->full) {
         CHECK_OR_FAIL(!u->prev_revision && !u->n_del_segments &&
                           !u->n_del_ports && !u->n_del_remotes &&
-                          !u->n_del_floods,
+                          !u->n_del_floods && !u->n_del_addr_members &&
+                          !u->n_del_rules,
                       "update: a snapshot has no prev_revision or deletes");
         CHECK_OR_FAIL(u->host, "update.host: required in a snapshot");
     }
     if (u->host) {
         CHECK_OR_FAIL(wire_ip_ok(&u->host->local_ip),
                       "update.host.local_ip: not a unicast address");
+        CHECK_OR_FAIL(wire_action_ok(u->host->fw_default),
+                      "update.host.fw_default: unknown action");
     }
     CHECK_OR_FAIL(
         u->n_segments <= WIRE_ITEMS_MAX && u->n_ports <= WIRE_ITEMS_MAX &&
-            u->n_remotes <= WIRE_ITEMS_MAX && u->n_floods <= WIRE_ITEMS_MAX,
+            u->n_remotes <= WIRE_ITEMS_MAX && u->n_floods <= WIRE_ITEMS_MAX &&
+            u->n_addr_members <= WIRE_ITEMS_MAX && u->n_rules <= WIRE_ITEMS_MAX,
         "update: too many entries");
     for (size_t i = 0; i < u->n_segments; i++) {
         const Weft__Segment *s = u->segments[i];
@@ -297,7 +348,9 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
         CHECK_OR_FAIL(wire_mac_ok(&p->mac), "ports[%zu].mac: not unicast", i);
         CHECK_OR_FAIL(wire_ifname_ok(p->ifname),
                       "ports[%zu].ifname: not an interface name", i);
-        if ((error = wire_check_ips(c, "ports", i, p->n_ips, p->ips))) {
+        if ((error = wire_check_ips(c, "ports", i, p->n_ips, p->ips)) ||
+            (error = wire_check_ids(c, "ports[].port_sets", p->n_port_sets,
+                                    p->port_sets))) {
             return error;
         }
     }
@@ -322,6 +375,27 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
                       "floods[%zu].segment: bad id", i);
         CHECK_OR_FAIL(wire_ip_ok(&f->vtep),
                       "floods[%zu].vtep: not a unicast address", i);
+    }
+    for (size_t i = 0; i < u->n_addr_members; i++) {
+        const Weft__AddrMember *a = u->addr_members[i];
+        CHECK_OR_FAIL(wire_printable(a->id, WIRE_ID_MAX),
+                      "addr_members[%zu].id: bad id", i);
+        CHECK_OR_FAIL(wire_printable(a->set, WIRE_ID_MAX),
+                      "addr_members[%zu].set: bad id", i);
+        CHECK_OR_FAIL((a->addr.len == 4 && a->plen <= 32) ||
+                          (a->addr.len == 16 && a->plen <= 128),
+                      "addr_members[%zu]: bad prefix", i);
+    }
+    for (size_t i = 0; i < u->n_rules; i++) {
+        if ((error = wire_check_rule(c, i, u->rules[i]))) {
+            return error;
+        }
+    }
+    if ((error = wire_check_ids(c, "del_addr_members", u->n_del_addr_members,
+                                u->del_addr_members)) ||
+        (error =
+             wire_check_ids(c, "del_rules", u->n_del_rules, u->del_rules))) {
+        return error;
     }
     if ((error = wire_check_ids(c, "del_segments", u->n_del_segments,
                                 u->del_segments)) ||
@@ -382,6 +456,16 @@ wire_check(const Weft__Envelope *env, char *err, size_t err_size)
                 wire_printable(a->failures[i]->reason, WIRE_REASON_MAX),
                 "ack.failures[%zu].reason: 1..%d printable characters", i,
                 WIRE_REASON_MAX);
+        }
+        return 0;
+    }
+    case WEFT__ENVELOPE__BODY_RULE_STATS: {
+        const Weft__RuleStats *r = env->rule_stats;
+        CHECK_OR_FAIL(r->n_counters <= WIRE_ITEMS_MAX,
+                      "rule_stats.counters: too many");
+        for (size_t i = 0; i < r->n_counters; i++) {
+            CHECK_OR_FAIL(wire_printable(r->counters[i]->rule, WIRE_ID_MAX),
+                          "rule_stats.counters[%zu].rule: bad id", i);
         }
         return 0;
     }

@@ -188,8 +188,48 @@ canon(const Weft__Update *u)
         }
         for (size_t i = 0; i < u->n_ports; i++) {
             const Weft__LocalPort *p = u->ports[i];
-            ADD("L %s %s %u %02x%02x %zu %s", p->id, p->segment, p->lport,
-                p->mac.data[4], p->mac.data[5], p->n_ips, p->ifname);
+            char sets[512] = "";
+            char **sv = malloc((p->n_port_sets + 1) * sizeof *sv);
+            if (p->n_port_sets) {
+                memcpy(sv, p->port_sets, p->n_port_sets * sizeof *sv);
+            }
+            qsort(sv, p->n_port_sets, sizeof *sv, cmp_str);
+            for (size_t k = 0; k < p->n_port_sets; k++) {
+                strncat(sets, sv[k], sizeof sets - strlen(sets) - 2);
+                strcat(sets, ",");
+            }
+            free(sv);
+            ADD("L %s %s %u %02x%02x %zu %s sg=%d sets=%s", p->id, p->segment,
+                p->lport, p->mac.data[4], p->mac.data[5], p->n_ips, p->ifname,
+                p->spoofguard, sets);
+        }
+        if (u->host) {
+            ADD("D %d", (int)u->host->fw_default);
+        }
+        for (size_t i = 0; i < u->n_rules; i++) {
+            const Weft__FwRule *r = u->rules[i];
+            char refs[600] = "";
+            for (size_t k = 0; k < r->n_src_sets; k++) {
+                strncat(refs, r->src_sets[k], sizeof refs - strlen(refs) - 3);
+                strcat(refs, ",");
+            }
+            strcat(refs, ">");
+            for (size_t k = 0; k < r->n_dst_sets; k++) {
+                strncat(refs, r->dst_sets[k], sizeof refs - strlen(refs) - 3);
+                strcat(refs, ",");
+            }
+            strcat(refs, "@");
+            for (size_t k = 0; k < r->n_applied_to; k++) {
+                strncat(refs, r->applied_to[k], sizeof refs - strlen(refs) - 3);
+                strcat(refs, ",");
+            }
+            ADD("W %s %s %llx %zu %u %u %d %d %d %s", r->id, r->project,
+                (unsigned long long)r->priority, r->n_services, r->direction,
+                r->family, (int)r->action, r->logged, r->stateless, refs);
+        }
+        for (size_t i = 0; i < u->n_addr_members; i++) {
+            const Weft__AddrMember *a = u->addr_members[i];
+            ADD("A %s %s %zu %u", a->id, a->set, a->addr.len, a->plen);
         }
         for (size_t i = 0; i < u->n_remotes; i++) {
             const Weft__RemoteBinding *r = u->remotes[i];
@@ -221,6 +261,77 @@ rnd(unsigned *seed)
     return (*seed >> 16) & 0x7fff;
 }
 
+/* One random change to groups, services, policies, rules or the
+ * firewall settings (project "default", a few of each). */
+static void
+random_fw_change(struct cpm *m, unsigned *seed, uint64_t rev)
+{
+    char key[256], value[1024];
+    unsigned kind = rnd(seed) % 5, i = rnd(seed) % 4;
+    bool del = rnd(seed) % 5 == 0;
+
+    switch (kind) {
+    case 0: /* group: tag criterion, static member, nested group, CIDR */
+        snprintf(key, sizeof key, "o2/projects/default/groups/g%u", i);
+        snprintf(value, sizeof value,
+                 "{\"members\":[\"/api/v1/projects/default/segments/s%u/"
+                 "ports/p%u\",\"/api/v1/projects/default/groups/g%u\"],"
+                 "\"ip_addresses\":[\"192.0.2.%u/32\",\"2001:db8::/%u\"],"
+                 "\"criteria\":[{\"conditions\":[{\"key\":\"tag\","
+                 "\"operator\":\"equals\",\"value\":\"tier|t%u\"}]},"
+                 "{\"conditions\":[{\"key\":\"name\",\"operator\":"
+                 "\"ends_with\",\"value\":\"%u\"},{\"key\":\"segment\","
+                 "\"operator\":\"equals\",\"value\":\"s%u\"}]}]}",
+                 rnd(seed) % N_SEGS, rnd(seed) % N_PORTS, rnd(seed) % 4,
+                 rnd(seed) % 4, 32 + rnd(seed) % 3 * 16, rnd(seed) % 3,
+                 rnd(seed) % 10, rnd(seed) % N_SEGS);
+        break;
+    case 1: /* service */
+        snprintf(key, sizeof key, "o2/projects/default/services/v%u", i);
+        snprintf(value, sizeof value,
+                 "{\"service_entries\":[{\"protocol\":\"TCP\","
+                 "\"destination_ports\":[\"%u\",\"8000-8080\"]}]}",
+                 80 + rnd(seed) % 3);
+        break;
+    case 2: /* policy */
+        snprintf(key, sizeof key, "o2/projects/default/security-policies/q%u",
+                 i % 2);
+        snprintf(value, sizeof value,
+                 "{\"category\":\"%s\",\"sequence_number\":%u,"
+                 "\"stateful\":%s,\"scope\":[%s]}",
+                 rnd(seed) % 2 ? "application" : "emergency", rnd(seed) % 100,
+                 rnd(seed) % 2 ? "true" : "false",
+                 rnd(seed) % 2 ? "\"/api/v1/projects/default/groups/g1\"" : "");
+        break;
+    case 3: { /* rule */
+        unsigned src = rnd(seed) % 4, dst = rnd(seed) % 4;
+        snprintf(key, sizeof key,
+                 "o3/projects/default/security-policies/q%u/rules/r%u", i % 2,
+                 rnd(seed) % 6);
+        snprintf(value, sizeof value,
+                 "{\"sequence_number\":%u,\"action\":\"%s\","
+                 "\"source_groups\":[\"/api/v1/projects/default/groups/g%u\"],"
+                 "\"destination_groups\":[\"/api/v1/projects/default/groups/"
+                 "g%u\"],\"services\":[\"/api/v1/projects/default/services/"
+                 "v%u\"],\"service_entries\":[{\"protocol\":\"ICMPv4\","
+                 "\"icmp_type\":8}],\"direction\":\"%s\",\"disabled\":%s,"
+                 "\"scope\":[%s]}",
+                 rnd(seed) % 50, rnd(seed) % 2 ? "allow" : "drop", src, dst,
+                 rnd(seed) % 4, rnd(seed) % 2 ? "in" : "in_out",
+                 rnd(seed) % 6 ? "false" : "true",
+                 rnd(seed) % 2 ? "\"/api/v1/projects/default/groups/g2\"" : "");
+        break;
+    }
+    default: /* settings */
+        snprintf(key, sizeof key, "o1/settings/firewall");
+        snprintf(value, sizeof value, "{\"default_action\":\"%s\"}",
+                 rnd(seed) % 2 ? "allow" : "drop");
+        break;
+    }
+    cpm_apply(m, key, del ? NULL : value, del ? 0 : strlen(value), rev);
+}
+
+/* Segment spoofguard flips are covered by this too. */
 TEST(cpm_deltas_match_snapshots_after_random_changes)
 {
     struct cpm *m = cpm_create();
@@ -243,10 +354,12 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
     }
     cpm_flush(m, rev, on_delta, NULL);
 
-    for (int step = 0; step < 600; step++) {
-        unsigned op = rnd(&seed) % 11;
+    for (int step = 0; step < 900; step++) {
+        unsigned op = rnd(&seed) % 16;
         rev++;
-        if (op < 7) { /* create/update/move/detach a port */
+        if (op >= 11) { /* firewall objects */
+            random_fw_change(m, &seed, rev);
+        } else if (op < 7) { /* create/update/move/detach a port */
             int p = (int)(rnd(&seed) % N_PORTS), s = p % N_SEGS;
             int h = (int)(rnd(&seed) % (N_HOSTS + 1));
             snprintf(key, sizeof key,
@@ -258,8 +371,11 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
                 snprintf(value, sizeof value,
                          "{\"mac_address\":\"02:00:00:00:00:%02x\","
                          "\"ip_addresses\":[\"10.0.0.%d\"],"
+                         "\"tags\":[{\"scope\":\"tier\",\"tag\":\"t%u\"}],"
+                         "\"spoofguard\":\"%s\","
                          "\"attachment\":{\"host\":\"h%d\",\"vif\":\"v%d\"}}",
-                         p + 1, p + 1, h, p);
+                         p + 1, p + 1, rnd(&seed) % 3,
+                         rnd(&seed) % 2 ? "inherit" : "enabled", h, p);
             }
             cpm_apply(m, key, value, strlen(value), rev);
         } else if (op < 9) { /* delete a port */
@@ -271,8 +387,10 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
         } else if (op == 10) { /* switch a segment's encapsulation */
             int sg = (int)(rnd(&seed) % N_SEGS);
             snprintf(key, sizeof key, "o2/projects/default/segments/s%d", sg);
-            snprintf(value, sizeof value, "{\"vni\":%d,\"encap\":\"%s\"}",
-                     100 + sg, rnd(&seed) % 2 ? "vxlan" : "geneve");
+            snprintf(value, sizeof value,
+                     "{\"vni\":%d,\"encap\":\"%s\",\"spoofguard\":\"%s\"}",
+                     100 + sg, rnd(&seed) % 2 ? "vxlan" : "geneve",
+                     rnd(&seed) % 2 ? "enabled" : "disabled");
             cpm_apply(m, key, value, strlen(value), rev);
         } else { /* move a host's tunnel endpoint */
             int h = (int)(rnd(&seed) % N_HOSTS);
