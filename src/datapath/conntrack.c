@@ -865,6 +865,12 @@ process_found(struct ct_table *ct, const struct ct_pkt *cp, struct ct_conn *c,
     if (c) {
         int dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
         ct->stats.hits++;
+        if (ct->cfg.check_dir &&
+            (dir == 0) != (cp->dir_out == !!(c->flags & F_DIR_OUT))) {
+            ct->stats.invalid++; /* the opener's side from the wrong way */
+            *conn = c;
+            return CT_INVALID;
+        }
         if ((cp->kind & K_CLASS) == K_TCP) {
             enum tcp_result r = tcp_track(ct, c, cp, dir);
             if (r == TR_INVALID) {
@@ -910,21 +916,20 @@ ct_process(struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
 }
 
 void
-ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
+ct_prepare_batch(struct ct_table *ct, struct dp_packet **pkts,
                  const uint32_t *zones, const uint8_t *dir_out, int n,
-                 uint64_t now, struct ct_pkt *cps, enum ct_verdict *verdicts,
-                 struct ct_conn **conns)
+                 struct ct_pkt *cps, enum ct_verdict *pre)
 {
     /* Stage 1: extract and hash; prefetch the home slots. */
     for (int i = 0; i < n; i++) {
-        verdicts[i] = extract(ct, pkts[i], zones[i], dir_out[i], &cps[i]);
-        if (verdicts[i] == CT_NEW) {
+        pre[i] = extract(ct, pkts[i], zones[i], dir_out[i], &cps[i]);
+        if (pre[i] == CT_NEW) {
             __builtin_prefetch(&ct->slots[cps[i].hash & ct->mask]);
         }
     }
     /* Stage 2: prefetch the entry of the first slot with a matching hash. */
     for (int i = 0; i < n; i++) {
-        if (verdicts[i] != CT_NEW) {
+        if (pre[i] != CT_NEW) {
             continue;
         }
         uint64_t want = (uint64_t)cps[i].hash << 32;
@@ -937,19 +942,35 @@ ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
             j = (j + 1) & ct->mask;
         }
     }
+}
+
+enum ct_verdict
+ct_process_prepared(struct ct_table *ct, const struct ct_pkt *cp,
+                    enum ct_verdict pre, uint64_t now, struct ct_conn **conn)
+{
+    if (pre != CT_NEW) {
+        *conn = NULL;
+        if (pre == CT_UNTRACKED) {
+            ct->stats.untracked++;
+        } else {
+            ct->stats.invalid++;
+        }
+        return pre;
+    }
+    return process_found(ct, cp, find(ct, cp), now, conn);
+}
+
+void
+ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
+                 const uint32_t *zones, const uint8_t *dir_out, int n,
+                 uint64_t now, struct ct_pkt *cps, enum ct_verdict *verdicts,
+                 struct ct_conn **conns)
+{
+    ct_prepare_batch(ct, pkts, zones, dir_out, n, cps, verdicts);
     /* Stage 3: in order, as ct_process() would. */
     for (int i = 0; i < n; i++) {
-        if (verdicts[i] != CT_NEW) {
-            conns[i] = NULL;
-            if (verdicts[i] == CT_UNTRACKED) {
-                ct->stats.untracked++;
-            } else {
-                ct->stats.invalid++;
-            }
-            continue;
-        }
         verdicts[i] =
-            process_found(ct, &cps[i], find(ct, &cps[i]), now, &conns[i]);
+            ct_process_prepared(ct, &cps[i], verdicts[i], now, &conns[i]);
     }
 }
 
@@ -1152,6 +1173,39 @@ size_t
 ct_flush_zone(struct ct_table *ct, uint32_t zone)
 {
     return ct_flush(ct, match_zone, &zone);
+}
+
+uint32_t
+ct_dump_chunk(const struct ct_table *ct, uint64_t now, uint32_t cursor,
+              uint32_t max_scan, struct ct_conn_info *out, size_t max_out,
+              size_t *n_out)
+{
+    uint32_t i = cursor;
+
+    *n_out = 0;
+    for (; i < ct->n_used && max_scan && *n_out < max_out; i++, max_scan--) {
+        const struct ct_conn *c = &ct->conns[i];
+        if (c->tclass != TC_FREE && c->expires > now) {
+            ct_conn_get_info(ct, c, now, &out[(*n_out)++]);
+        }
+    }
+    return i < ct->n_used ? i : UINT32_MAX;
+}
+
+uint32_t
+ct_flush_zone_chunk(struct ct_table *ct, uint32_t zone, uint32_t cursor,
+                    uint32_t max_scan, size_t *n_flushed)
+{
+    uint32_t i = cursor;
+
+    for (; i < ct->n_used && max_scan; i++, max_scan--) {
+        struct ct_conn *c = &ct->conns[i];
+        if (c->tclass != TC_FREE && c->key.zone == zone) {
+            ct_conn_delete(ct, c);
+            (*n_flushed)++;
+        }
+    }
+    return i < ct->n_used ? i : UINT32_MAX;
 }
 
 void

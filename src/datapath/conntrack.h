@@ -91,6 +91,10 @@ struct ct_config {
                            * acknowledgements and RSTs must be in window.
                            * Off: the state machine only, and a mid-stream
                            * ACK packet is picked up (e.g. after a restart) */
+    bool check_dir;       /* a packet in the opener's orientation must have
+                           * the opener's 'dir_out' (and a reply the other):
+                           * otherwise CT_INVALID.  The firewall sets it:
+                           * a zone's traffic arrives with its direction. */
     uint32_t timeout_ms[CT_N_TIMEOUTS]; /* per class; 0 = default */
 };
 
@@ -176,6 +180,20 @@ void ct_process_batch(struct ct_table *, struct dp_packet **pkts,
                       uint64_t now_ms, struct ct_pkt *cps,
                       enum ct_verdict *verdicts, struct ct_conn **conns);
 
+/* ct_process_batch() in two steps, for a caller that commits new
+ * connections between the packets of a batch (so a second packet of a new
+ * flow finds the connection the first one opened):
+ * ct_prepare_batch() extracts, hashes and prefetches all 'n' packets and
+ * stores a preliminary verdict per packet (CT_NEW: to be looked up; other
+ * values are final); ct_process_prepared() then finishes one packet, in
+ * order.  Both count in ct_stats as ct_process() does. */
+void ct_prepare_batch(struct ct_table *, struct dp_packet **pkts,
+                      const uint32_t *zones, const uint8_t *dir_out, int n,
+                      struct ct_pkt *cps, enum ct_verdict *pre);
+enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
+                                    enum ct_verdict pre, uint64_t now_ms,
+                                    struct ct_conn **conn);
+
 /* Creates the connection for a packet ct_process() called CT_NEW, admitted
  * by rule 'rule_id' of policy generation 'gen'.  Returns the connection,
  * or NULL if the table is full even after reclaiming expired entries
@@ -235,6 +253,19 @@ size_t ct_flush(struct ct_table *,
 size_t ct_flush_rule(struct ct_table *, uint32_t rule_id);
 /* Removes every connection of 'zone' (a vNIC went away). */
 size_t ct_flush_zone(struct ct_table *, uint32_t zone);
+
+/* Bounded-work forms for a packet thread that must not stall: each looks
+ * at most 'max_scan' entry slots starting at 'cursor' (0 to begin) and
+ * returns the cursor to continue from, or UINT32_MAX when done.
+ * ct_dump_chunk() copies up to 'max_out' live connections into 'out'
+ * (setting '*n_out'); ct_flush_zone_chunk() removes the connections of
+ * 'zone' (adding to '*n_flushed').  A dump made of chunks is not an atomic
+ * snapshot: connections opened or closed meanwhile may be missed. */
+uint32_t ct_dump_chunk(const struct ct_table *, uint64_t now_ms,
+                       uint32_t cursor, uint32_t max_scan,
+                       struct ct_conn_info *out, size_t max_out, size_t *n_out);
+uint32_t ct_flush_zone_chunk(struct ct_table *, uint32_t zone, uint32_t cursor,
+                             uint32_t max_scan, size_t *n_flushed);
 
 void ct_get_stats(const struct ct_table *, struct ct_stats *);
 /* Bytes of memory one entry costs (entry + its share of the hash table at
