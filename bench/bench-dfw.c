@@ -218,7 +218,7 @@ run_est(int n_rules, uint64_t n_packets, double *stage_ns)
 {
     struct dp_port *ports[4];
     struct dp_pool *pool = dp_pool_create(4096, 2048);
-    struct dp_pipeline *pl = dp_pipeline_create(pool);
+    struct dp_pipeline *pl = dp_pipeline_create(pool, NULL);
     struct dp_tables_builder *b = dp_tables_builder_create(1);
     uint8_t *tmpl = xmalloc((size_t)N_FLOWS * FRAME_LEN);
     struct policy pol = {0};
