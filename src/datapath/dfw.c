@@ -382,7 +382,7 @@ ip6_is_unspecified(const uint8_t *ip)
 }
 
 bool
-dfw_spoofguard_ok(const struct dfw_vnic *v, const struct dp_packet *p)
+dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p)
 {
     const uint8_t *l3 = p->data + p->l3_ofs;
 
@@ -624,18 +624,70 @@ check_slow(struct check_ctx *cx, const struct dfw_vnic *vn,
     }
 }
 
-void
-dfw_check(struct dfw_thread *th, const struct dfw_sets *sets,
-          struct dp_packet **pkts, const struct dfw_vnic *const *vnics,
-          const uint32_t *zones, const uint8_t *dir_out, int n, uint64_t now_ms,
-          uint8_t *verdicts)
+/* Counts runs of packets to one rule with one counter update. */
+struct rule_run {
+    uint32_t id;
+    uint64_t packets, bytes;
+};
+
+static inline void
+run_flush(struct dfw_thread *th, struct rule_run *r)
+{
+    if (r->packets && r->id <= DFW_MAX_RULE_ID) {
+        struct rule_ctr *c = atomic_load_explicit(
+            &th->chunks[r->id >> CHUNK_BITS], memory_order_relaxed);
+        if (unlikely(!c)) {
+            c = chunk_alloc(th, r->id >> CHUNK_BITS);
+        }
+        c += r->id & ((1u << CHUNK_BITS) - 1);
+        ctr_add(&c->packets, r->packets);
+        ctr_add(&c->bytes, r->bytes);
+    }
+    r->packets = r->bytes = 0;
+}
+
+static inline void
+run_add(struct dfw_thread *th, struct rule_run *r, uint32_t id, uint32_t bytes)
+{
+    if (unlikely(id != r->id)) {
+        run_flush(th, r);
+        r->id = id;
+    }
+    r->packets++;
+    r->bytes += bytes;
+}
+
+/* The packet's flow hash for tunnel entropy, from conntrack's hash (both
+ * hash the same headers): saves computing another.  Not for fragments,
+ * whose pieces must all hash alike (dp_flow_hash() leaves ports out). */
+static inline void
+set_flow_hash(struct dp_packet *p, const struct ct_pkt *cp)
+{
+    if (!(p->pflags & DP_PF_FRAG)) {
+        p->hash = cp->hash ? cp->hash : 1;
+    }
+}
+
+/* dfw_check() with per-packet vNICs, zones and directions, or with
+ * 'vnic1', 'zone1' and 'dir1' for all when 'vnics' is NULL (the uniform
+ * case, a batch from one VIF, is compiled apart). */
+static inline void
+check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
+            struct dp_packet **pkts, const struct dfw_vnic *const *vnics,
+            const struct dfw_vnic *vnic1, const uint32_t *zones, uint32_t zone1,
+            const uint8_t *dir_out, bool dir1, int n, uint64_t now_ms,
+            uint8_t *verdicts)
 {
     struct ct_pkt cps[DP_BATCH_MAX];
     enum ct_verdict pre[DP_BATCH_MAX];
+    struct ct_conn *conns[DP_BATCH_MAX];
+    uint32_t gens[DP_BATCH_MAX];
     struct check_ctx cx = {th, get_ct(th), sets,
                            sets ? sets->asx : th->empty_asx, now_ms};
+    struct rule_run run = {UINT32_MAX, 0, 0};
     uint64_t est = 0;
 
+#define VNIC(I) (vnics ? vnics[I] : vnic1)
     th->stats.checked += (uint64_t)n;
     if (unlikely(!cx.ct)) {
         for (int i = 0; i < n; i++) {
@@ -645,24 +697,69 @@ dfw_check(struct dfw_thread *th, const struct dfw_sets *sets,
         }
         return;
     }
-    ct_prepare_batch(cx.ct, pkts, zones, dir_out, n, cps, pre);
     for (int i = 0; i < n; i++) {
-        const struct dfw_vnic *vn = vnics[i];
+        gens[i] = VNIC(i)->rules_version;
+    }
+    if (vnics) {
+        ct_prepare_batch(cx.ct, pkts, zones, dir_out, n, cps, pre);
+    } else {
+        ct_prepare_batch1(cx.ct, pkts, zone1, dir1, n, cps, pre);
+    }
+    for (int i = 0; i < n; i++) {
+        /* Established, current: conntrack's fast path in one loop. */
+        int k = ct_process_fast(cx.ct, cps, pre, gens, i, n, now_ms, conns);
+        est += (uint64_t)(k - i);
+        for (; i < k; i++) {
+            run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
+            set_flow_hash(pkts[i], &cps[i]);
+            verdicts[i] = DP_DROP_NONE;
+        }
+        if (i == n) {
+            break;
+        }
+
+        /* Anything else, one packet. */
+        const struct dfw_vnic *vn = VNIC(i);
         struct ct_conn *c;
         enum ct_verdict v =
             ct_process_prepared(cx.ct, &cps[i], pre[i], now_ms, &c);
-
-        if (likely(v == CT_ESTABLISHED || v == CT_RELATED) &&
-            likely(ct_conn_gen(c) == vn->rules_version)) {
-            rule_count(th, ct_conn_rule(c), pkts[i]->len, false);
+        if ((v == CT_ESTABLISHED || v == CT_RELATED) &&
+            ct_conn_gen(c) == vn->rules_version) {
+            run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
             verdicts[i] = DP_DROP_NONE;
             est++;
-            continue;
+        } else {
+            run_flush(th, &run);
+            verdicts[i] =
+                check_slow(&cx, vn, pkts[i], &cps[i], v, c,
+                           vnics ? zones[i] : zone1, vnics ? dir_out[i] : dir1);
         }
-        verdicts[i] =
-            check_slow(&cx, vn, pkts[i], &cps[i], v, c, zones[i], dir_out[i]);
+        if (verdicts[i] == DP_DROP_NONE && pre[i] == CT_NEW) {
+            set_flow_hash(pkts[i], &cps[i]);
+        }
     }
+#undef VNIC
+    run_flush(th, &run);
     th->stats.established += est;
+}
+
+void
+dfw_check(struct dfw_thread *th, const struct dfw_sets *sets,
+          struct dp_packet **pkts, const struct dfw_vnic *const *vnics,
+          const uint32_t *zones, const uint8_t *dir_out, int n, uint64_t now_ms,
+          uint8_t *verdicts)
+{
+    check_batch(th, sets, pkts, vnics, NULL, zones, 0, dir_out, false, n,
+                now_ms, verdicts);
+}
+
+void
+dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
+               struct dp_packet **pkts, int n, const struct dfw_vnic *vnic,
+               uint32_t zone, bool dir_out, uint64_t now_ms, uint8_t *verdicts)
+{
+    check_batch(th, sets, pkts, NULL, vnic, NULL, zone, NULL, dir_out, n,
+                now_ms, verdicts);
 }
 
 /* ---- Reject answers. ---- */

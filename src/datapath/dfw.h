@@ -170,9 +170,20 @@ struct dfw_thread;
 struct dfw_thread *dfw_thread_create(const struct dfw_options *);
 void dfw_thread_destroy(struct dfw_thread *); /* NULL is fine */
 
-/* Packet thread: SpoofGuard for a frame sent by the vNIC (parsed).
- * Returns true if it may pass. */
-bool dfw_spoofguard_ok(const struct dfw_vnic *, const struct dp_packet *);
+bool dfw_spoofguard_slow(const struct dfw_vnic *, const struct dp_packet *);
+
+/* SpoofGuard for a frame sent by the vNIC (parsed): true if it may pass.
+ * The common case (its MAC, IPv4 from its first address) inline. */
+static inline bool
+dfw_spoofguard_ok(const struct dfw_vnic *v, const struct dp_packet *p)
+{
+    if (likely(p->pflags & DP_PF_IPV4) && v->n_ip4 &&
+        rd32(p->data + p->l3_ofs + 12) == v->ip4[0] &&
+        eth_addr_equals(&dp_packet_eth(p)->src, &v->mac)) {
+        return true;
+    }
+    return dfw_spoofguard_slow(v, p);
+}
 
 /* Packet thread: the firewall check of 'n' (<= DP_BATCH_MAX) parsed
  * packets, each for vNIC vnics[i] (cls not NULL) in zone zones[i] and
@@ -184,6 +195,13 @@ void dfw_check(struct dfw_thread *, const struct dfw_sets *sets,
                struct dp_packet **pkts, const struct dfw_vnic *const *vnics,
                const uint32_t *zones, const uint8_t *dir_out, int n,
                uint64_t now_ms, uint8_t *verdicts);
+
+/* Packet thread: dfw_check() for 'n' packets of one vNIC, zone and
+ * direction (a batch from one VIF). */
+void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
+                    struct dp_packet **pkts, int n, const struct dfw_vnic *vnic,
+                    uint32_t zone, bool dir_out, uint64_t now_ms,
+                    uint8_t *verdicts);
 
 /* Packet thread: frees up to 'budget' expired connections. */
 void dfw_expire(struct dfw_thread *, uint64_t now_ms, size_t budget);

@@ -559,9 +559,7 @@ from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dfw_vnic *fw = vif->fw;
     struct dp_packet *keep[DP_BATCH_MAX];
-    const struct dfw_vnic *vnics[DP_BATCH_MAX];
-    uint32_t zones[DP_BATCH_MAX];
-    uint8_t dirs[DP_BATCH_MAX], verdicts[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX];
     int k = 0;
 
     for (int i = 0; i < n; i++) {
@@ -582,13 +580,8 @@ from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
         }
         return;
     }
-    for (int i = 0; i < k; i++) {
-        vnics[i] = fw;
-        zones[i] = vif->lport;
-        dirs[i] = 1;
-    }
-    dfw_check(pl->fw, t->fw_sets, keep, vnics, zones, dirs, k, fw_now(pl),
-              verdicts);
+    dfw_check_vnic(pl->fw, t->fw_sets, keep, k, fw, vif->lport, true,
+                   fw_now(pl), verdicts);
     for (int i = 0; i < k; i++) {
         if (likely(verdicts[i] == DP_DROP_NONE)) {
             vif_forward(pl, t, keep[i], in_port);
