@@ -1,39 +1,45 @@
-/* In-memory benchmark of the distributed firewall's datapath blocks:
- * connection tracking (conntrack.h) and the rule classifier
- * (classifier.h, addrset.h), on real frames parsed with dp_parse().
+/* In-memory benchmark of the distributed firewall in the real pipeline
+ * (dp_pipeline_run() with dummy ports, like bench-dp): one client VM on a
+ * VIF with SpoofGuard and a stateful firewall, talking to 200 server VMs
+ * behind 10 remote VTEPs over GENEVE.  Each "received" frame is copied from
+ * a template into a pool buffer, as a real RX path copies from its ring;
+ * the dummy tunnel port counts frames.
  *
  * Prints `name: value unit` lines:
- *   dfw_est_off_mpps        established TCP flows through the in-memory
- *                           L2 pipeline (bench-dp's l2_local path: RX copy,
- *                           parse, port binding, MAC lookup, output), no
- *                           firewall
- *   dfw_est_<N>_rules_mpps  the same with the firewall stage in front:
- *                           dp_parse + batched conntrack lookup (strict
- *                           TCP window checks, counters, expiry refresh)
- *                           + policy-generation check, with N rules
- *                           compiled for the vNIC (N = 10, 1k, 10k); all
- *                           packets hit conntrack, none is classified.
- *                           The pipeline parses again on its own: the
- *                           figure pays for one redundant parse that an
- *                           integrated stage would not.
- *   dfw_est_10k_rules_cost_pct  100 * (1 - 10k-rules rate / off rate)
- *   dfw_fw_stage_ns         the firewall stage alone per packet (parse +
- *                           conntrack), established, 10k rules
+ *   dfw_est_off_mpps         established TCP traffic VIF -> tunnel (64-byte
+ *                            ACK/PSH segments cycling over N connections,
+ *                            default 10,000), firewall off for the VIF
+ *   dfw_est_<R>_mpps         the same with the firewall on (SpoofGuard and
+ *                            the OUT check: one batched conntrack lookup
+ *                            per packet), R = 10_rules, 1k_rules, 10k_rules
+ *                            compiled for the vNIC; the allowing rule is the
+ *                            last one.  The connections were opened through
+ *                            the pipeline (SYN out, SYN+ACK in through the
+ *                            IN check, ACK out) before the clock starts.
+ *   dfw_est_10k_rules_cost_pct   100 * (1 - 10k-rules rate / off rate)
+ *   dfw_est_10k_rules_extra_ns   the same as ns per packet
  *   dfw_new_conn_10k_rules_per_s  new TCP connections per second on one
- *                           core: copy a SYN with a fresh 5-tuple, parse,
- *                           conntrack miss, classify against 10,000 rules
- *                           (the allowing rule is the last one: the
- *                           classifier scans every word), commit; the
- *                           clock advances 4 ms per 64 connections and
- *                           ct_expire() runs per batch, so the table
- *                           (1M max) stays at a steady ~480k entries
- *   dfw_cls_lookup_10k_ns   classifier lookup alone, same rules
- *   ct_bytes_per_entry      RSS growth / entries after filling a
- *                           1,000,000-entry table with UDP connections
- *   ct_lookup_1m_ns         batched conntrack lookup of random flows in
- *                           that full table (minus the cost of building
- *                           and parsing the frames, measured apart)
- * Each throughput figure is the best of 3 runs. */
+ *                            core: a SYN with a fresh 5-tuple from the VIF
+ *                            through the pipeline (parse, SpoofGuard,
+ *                            conntrack miss, classification against 10,000
+ *                            rules with the allowing rule last, commit,
+ *                            encap); the pipeline's clock advances 4 ms per
+ *                            64 connections so SYN_SENT entries (30 s)
+ *                            expire and the table (1M max) stays at ~480k
+ *   dfw_cls_lookup_10k_ns    classifier lookup alone, same rules
+ *   ct_bytes_per_entry       RSS growth / entries after filling a
+ *                            1,000,000-entry table with UDP connections
+ *   ct_lookup_1m_ns          batched conntrack lookup of random flows in
+ *                            that full table (minus the cost of building and
+ *                            parsing the frames, measured apart)
+ * Established figures: the four configurations are set up first and then
+ * measured in turns, 10 rounds of PACKETS/10 each, best round of each
+ * (the machine is shared and noisy); new connections: best of 3 runs.
+ *
+ * Usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]: PARTS is a comma list
+ * of mem, est, new (default all).  For instruction counts under callgrind:
+ *   bench-dfw once RULES FLOWS PACKETS   one established run, no repeats
+ *   (RULES -1: firewall off). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,28 +48,41 @@
 
 #include "datapath/classifier.h"
 #include "datapath/conntrack.h"
+#include "datapath/dfw.h"
 #include "datapath/parse.h"
 #include "datapath/pipeline.h"
 #include "datapath/port-dummy.h"
+#include "datapath/tunnel.h"
 #include "lib/util.h"
 
-#define FRAME_LEN 64
-#define N_FLOWS   1000 /* established flows */
-#define ZONE      2    /* the client VM's port: its vNIC's firewall */
+#define FRAME_LEN   64
+#define N_SERVERS   200
+#define N_VTEPS     10
+#define CLIENT_IP   0xac100001 /* 172.16.0.1 */
+#define CLIENT_PORT 2
+#define LPORT       1 /* the client vNIC: its firewall zone */
 
 static const struct eth_addr mac_client = {{0x02, 0, 0, 0, 0, 0x01}};
-static const struct eth_addr mac_server = {{0x02, 0, 0, 0, 0, 0x02}};
+
+static struct eth_addr
+server_mac(uint32_t s)
+{
+    struct eth_addr m = {{0x02, 0x10, 0, 0, (uint8_t)(s >> 8), (uint8_t)s}};
+    return m;
+}
 
 /* ---- Frames. ---- */
 
-/* client 172.16.x.y:port -> server 10.1.0.(1 + flow % 200):80 */
+/* Flow 'flow': 172.16.0.1:(1024 + flow % 64000) <-> server
+ * 10.1.0.(1 + s):80 with s = (flow / 64000 + flow) % N_SERVERS. */
 static void
 tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
 {
-    uint32_t cl = 0xac100000 | (flow >> 12), sv = 0x0a010001 + flow % 200;
-    uint16_t cport = (uint16_t)(1024 + (flow & 0xfff)), sport = 80;
-    struct eth_hdr eth = {reply ? mac_client : mac_server,
-                          reply ? mac_server : mac_client,
+    uint32_t s = (flow / 64000 + flow) % N_SERVERS;
+    uint32_t cl = CLIENT_IP, sv = 0x0a010001 + s;
+    uint16_t cport = (uint16_t)(1024 + flow % 64000), sport = 80;
+    struct eth_addr smac = server_mac(s);
+    struct eth_hdr eth = {reply ? mac_client : smac, reply ? smac : mac_client,
                           htons(ETH_TYPE_IPV4)};
     struct ipv4_hdr ip = {.ver_ihl = 0x45,
                           .tot_len = htons(40), /* + Ethernet padding */
@@ -73,7 +92,7 @@ tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
                           .dst = htonl(reply ? cl : sv)};
     struct tcp_hdr t = {.src = htons(reply ? sport : cport),
                         .dst = htons(reply ? cport : sport),
-                        .seq = htonl(reply ? 5000 : 1000),
+                        .seq = htonl(reply ? 5000 : 1001),
                         .ack = htonl(reply ? 1001 : 5001),
                         .off = 5 << 4,
                         .flags = flags,
@@ -81,8 +100,6 @@ tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
     if (flags == TCP_SYN) {
         t.ack = 0;
         t.seq = htonl(1000);
-    } else if (!reply) {
-        t.seq = htonl(1001);
     }
     memset(f, 0, FRAME_LEN);
     memcpy(f, &eth, 14);
@@ -90,16 +107,36 @@ tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
     memcpy(f + 34, &t, 20);
 }
 
+/* The same frame as received from the server's VTEP (GENEVE). */
+static uint32_t
+tunnel_frame(uint8_t *f, uint32_t flow, uint8_t flags)
+{
+    struct geneve_hdr gh = {.ver_optlen = 2, .proto = htons(ETH_TYPE_TEB)};
+    struct geneve_opt opt = {htons(WEFT_GENEVE_CLASS), WEFT_GENEVE_OPT_SRC_PORT,
+                             1};
+    uint32_t lport = htonl(100);
+    vni_put(gh.vni, 5001);
+    memcpy(f, &gh, 8);
+    memcpy(f + 8, &opt, 4);
+    memcpy(f + 12, &lport, 4);
+    tcp_frame(f + DP_GENEVE_OVERHEAD, flow, flags, true);
+    return FRAME_LEN + DP_GENEVE_OVERHEAD;
+}
+
 /* ---- Rules: 'n' rules over 1000 groups, the allowing rule last. ---- */
 
 struct policy {
     struct as_db *db;
     struct as_index *ix;
-    struct cls *cls;
+    struct cls_rule *rules;
+    uint32_t *ids;
+    struct cls_service *sv;
+    uint32_t n;
 };
 
 #define SET_CLIENTS 1000
 #define SET_SERVERS 1001
+#define ALLOW_ID    777777
 
 static void
 policy_build(struct policy *pol, uint32_t n)
@@ -144,7 +181,7 @@ policy_build(struct policy *pol, uint32_t n)
     ids[2 * last] = SET_CLIENTS;
     ids[2 * last + 1] = SET_SERVERS;
     sv[last] = (struct cls_service){6, 80, 80};
-    r[last] = (struct cls_rule){.id = 777777,
+    r[last] = (struct cls_rule){.id = ALLOW_ID,
                                 .priority = last * 10,
                                 .src_sets = &ids[2 * last],
                                 .n_src = 1,
@@ -154,181 +191,261 @@ policy_build(struct policy *pol, uint32_t n)
                                 .n_services = 1,
                                 .dir = CLS_DIR_OUT,
                                 .action = CLS_ALLOW};
+    pol->rules = r;
+    pol->ids = ids;
+    pol->sv = sv;
+    pol->n = n;
+}
+
+static struct cls *
+policy_compile(const struct policy *pol)
+{
     struct cls_result deflt = {0, 0, CLS_DROP, 0};
-    pol->cls = cls_compile(r, n, deflt);
-    free(r);
-    free(ids);
-    free(sv);
+    return cls_compile(pol->rules, pol->n, deflt);
 }
 
 static void
 policy_free(struct policy *pol)
 {
-    cls_free(pol->cls);
     as_index_free(pol->ix);
     as_db_destroy(pol->db);
+    free(pol->rules);
+    free(pol->ids);
+    free(pol->sv);
 }
 
-/* The firewall stage for a batch from the client's vNIC: returns the
- * packets left (dropped ones freed).  Warmup and measurement share it. */
-static int
-fw_stage(struct ct_table *ct, const struct policy *pol, uint32_t gen,
-         struct dp_packet **pkts, int n, uint64_t now, bool out)
-{
-    uint32_t zones[DP_BATCH_MAX] = {0};
-    uint8_t dirs[DP_BATCH_MAX] = {0};
-    struct ct_pkt cps[DP_BATCH_MAX];
-    enum ct_verdict v[DP_BATCH_MAX];
-    struct ct_conn *conns[DP_BATCH_MAX];
-    int kept = 0;
+/* ---- The switch: client VIF, servers behind tunnels. ---- */
 
-    for (int i = 0; i < n; i++) {
-        if (dp_parse(pkts[i]) != DP_DROP_NONE) {
-            fprintf(stderr, "bench-dfw: frame does not parse\n");
-            exit(1);
-        }
-        zones[i] = ZONE;
-        dirs[i] = out;
-    }
-    ct_process_batch(ct, pkts, zones, dirs, n, now, cps, v, conns);
-    for (int i = 0; i < n; i++) {
-        bool pass = false;
-        if (v[i] == CT_ESTABLISHED || v[i] == CT_RELATED) {
-            pass = ct_conn_gen(conns[i]) == gen; /* else: revalidate */
-        } else if (v[i] == CT_NEW) {
-            struct cls_key k;
-            cls_key_from_packet(pkts[i], out ? CLS_DIR_OUT : CLS_DIR_IN, &k);
-            struct cls_result r = cls_lookup(pol->cls, pol->ix, &k);
-            pass = r.action == CLS_ALLOW &&
-                   ct_commit(ct, &cps[i], now, r.rule_id, gen);
-        }
-        if (pass) {
-            pkts[kept++] = pkts[i];
-        } else {
-            dp_packet_free(pkts[i]);
-        }
-    }
-    return kept;
+struct env {
+    struct dp_port *ports[4]; /* geneve, vxlan, client VIF, unused */
+    struct dp_pool *pool;
+    struct dp_pipeline *pl;
+    struct dp_tables *t;
+    uint64_t now; /* the pipeline's clock, ms */
+};
+
+static uint64_t
+env_clock(void *env_)
+{
+    return ((struct env *)env_)->now;
 }
 
-/* ---- Established flows through the pipeline. ---- */
-
-static double
-run_est(int n_rules, uint64_t n_packets, double *stage_ns)
+/* 'pol' NULL: no firewall on the client VIF. */
+static void
+env_create(struct env *e, const struct policy *pol)
 {
-    struct dp_port *ports[4];
-    struct dp_pool *pool = dp_pool_create(4096, 2048);
-    struct dp_pipeline *pl = dp_pipeline_create(pool);
+    struct dp_pipeline_options opts;
     struct dp_tables_builder *b = dp_tables_builder_create(1);
-    uint8_t *tmpl = xmalloc((size_t)N_FLOWS * FRAME_LEN);
-    struct policy pol = {0};
-    struct ct_table *ct = NULL;
-    uint32_t gen = 1;
 
+    memset(e, 0, sizeof *e);
+    e->now = 1;
+    e->pool = dp_pool_create(4096, 2048);
+    dp_pipeline_options_default(&opts);
+    opts.clock_ms = env_clock;
+    opts.clock_aux = e;
+    e->pl = dp_pipeline_create(e->pool, &opts);
     for (int i = 0; i < 4; i++) {
         char name[16];
         snprintf(name, sizeof name, "f%d", i);
-        dp_port_dummy_class.open(name, NULL, &ports[i]);
-        dp_dummy_set_capture(ports[i], false);
+        dp_port_dummy_class.open(name, NULL, &e->ports[i]);
+        dp_dummy_set_capture(e->ports[i], false);
     }
-    dp_tb_set_ports(b, ports, 4);
+    dp_tb_set_ports(b, e->ports, 4);
+    dp_tb_set_underlay(b, 1600, false);
     uint32_t seg = dp_tb_add_segment(b, 5001, DP_ENCAP_GENEVE);
-    dp_tb_add_local(b, seg, 2, 1, &mac_client);
-    dp_tb_add_local(b, seg, 3, 2, &mac_server);
-    struct dp_tables *t = dp_tables_build(b);
-
-    for (uint32_t f = 0; f < N_FLOWS; f++) {
-        tcp_frame(tmpl + (size_t)f * FRAME_LEN, f, TCP_ACK | TCP_PSH, false);
-    }
-    if (n_rules > 0) {
-        struct ct_config cfg;
-        ct_config_default(&cfg);
-        cfg.strict = true;
-        ct = ct_create(&cfg);
-        policy_build(&pol, (uint32_t)n_rules);
-        /* Handshake every flow: SYN (classified, committed), SYN+ACK, ACK. */
-        uint64_t now = time_nsec() / 1000000;
-        for (uint32_t f = 0; f < N_FLOWS; f++) {
-            static const struct {
-                uint8_t flags;
-                bool reply;
-            } steps[] = {
-                {TCP_SYN, false}, {TCP_SYN | TCP_ACK, true}, {TCP_ACK, false}};
-            for (size_t s = 0; s < ARRAY_SIZE(steps); s++) {
-                struct dp_packet *p = dp_pool_get(pool);
-                tcp_frame(p->data, f, steps[s].flags, steps[s].reply);
-                p->len = FRAME_LEN;
-                if (fw_stage(ct, &pol, gen, &p, 1, now, !steps[s].reply)) {
-                    dp_packet_free(p);
-                } else {
-                    fprintf(
-                        stderr,
-                        "bench-dfw: handshake step %zu of flow %u dropped\n", s,
-                        f);
-                    exit(1);
-                }
-            }
+    dp_tb_add_local(b, seg, CLIENT_PORT, LPORT, &mac_client);
+    for (uint32_t s = 0; s < N_SERVERS; s++) {
+        uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                            0, 0, 0xff, 0xff, 198, 18, 0, 0};
+        struct eth_addr m = server_mac(s);
+        vtep[15] = (uint8_t)(2 + s % N_VTEPS);
+        dp_tb_add_remote(b, seg, &m, vtep, 100 + s);
+        if (s < N_VTEPS) {
+            dp_tb_add_flood(b, seg, vtep);
         }
     }
+    if (pol) {
+        uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        uint32_t a = htonl(CLIENT_IP);
+        memcpy(ip + 12, &a, 4);
+        struct dfw_vnic_config vc = {
+            .cls = policy_compile(pol),
+            .rules_version = 1,
+            .spoofguard = true,
+            .mac = mac_client,
+            .ips = (const uint8_t(*)[16])ip,
+            .n_ips = 1,
+        };
+        struct dfw_vnic *v = dfw_vnic_create(&vc);
+        /* The sets object owns its index: give it a copy. */
+        struct dfw_sets_config sc = {as_index_build(pol->db), NULL, 0};
+        struct dfw_sets *s = dfw_sets_create(&sc);
+        dp_tb_set_vif_firewall(b, CLIENT_PORT, v);
+        dp_tb_set_firewall(b, s);
+        dfw_vnic_unref(v);
+        dfw_sets_unref(s);
+    }
+    e->t = dp_tables_build(b);
+}
 
-    uint32_t next = 0;
-    uint64_t done = 0, passed = 0, fw_ns = 0;
-    uint64_t start = time_nsec();
+static void
+env_destroy(struct env *e)
+{
+    dp_pipeline_destroy(e->pl);
+    dp_tables_free(e->t);
+    for (int i = 0; i < 4; i++) {
+        dp_port_close(e->ports[i]);
+    }
+    dp_pool_destroy(e->pool);
+}
+
+static uint64_t
+tx_packets(const struct env *e)
+{
+    return dp_pipeline_counters(e->pl)->tx_packets;
+}
+
+/* Runs a batch of 'n' frames made by 'make(flow, buf)' from 'port'. */
+static void
+inject(struct env *e, uint16_t port, uint32_t first, uint32_t n,
+       uint32_t (*make)(uint8_t *, uint32_t))
+{
+    struct dp_packet *pkts[DP_BATCH_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        struct dp_packet *p = dp_pool_get(e->pool);
+        p->len = make(p->data, first + i);
+        pkts[i] = p;
+    }
+    dp_pipeline_run(e->pl, e->t, port, pkts, (int)n);
+    dp_pipeline_flush(e->pl, e->t);
+}
+
+static uint32_t
+make_syn(uint8_t *f, uint32_t flow)
+{
+    tcp_frame(f, flow, TCP_SYN, false);
+    return FRAME_LEN;
+}
+
+static uint32_t
+make_synack(uint8_t *f, uint32_t flow)
+{
+    return tunnel_frame(f, flow, TCP_SYN | TCP_ACK);
+}
+
+static uint32_t
+make_ack(uint8_t *f, uint32_t flow)
+{
+    tcp_frame(f, flow, TCP_ACK, false);
+    return FRAME_LEN;
+}
+
+/* Opens 'n_flows' connections through the pipeline (three-way
+ * handshakes, the SYN+ACK through the tunnel and the IN check). */
+static void
+handshake(struct env *e, uint32_t n_flows)
+{
+    uint32_t (*steps[3])(uint8_t *, uint32_t) = {make_syn, make_synack,
+                                                 make_ack};
+    uint16_t step_port[3] = {CLIENT_PORT, DP_PORT_GENEVE, CLIENT_PORT};
+
+    for (int s = 0; s < 3; s++) {
+        uint64_t before = tx_packets(e);
+        for (uint32_t f = 0; f < n_flows; f += DP_BATCH_MAX) {
+            inject(e, step_port[s], f, MIN(DP_BATCH_MAX, n_flows - f),
+                   steps[s]);
+        }
+        if (tx_packets(e) - before != n_flows) {
+            fprintf(stderr, "bench-dfw: handshake step %d: %llu of %u passed\n",
+                    s, (unsigned long long)(tx_packets(e) - before), n_flows);
+            exit(1);
+        }
+    }
+}
+
+/* Established traffic: an environment with 'n_flows' open connections
+ * (firewall on when 'pol' is set) and the frames to replay. */
+struct est {
+    struct env e;
+    const struct policy *pol;
+    uint32_t n_flows, next;
+    uint8_t *tmpl;
+};
+
+static void
+est_create(struct est *x, const struct policy *pol, uint32_t n_flows)
+{
+    env_create(&x->e, pol);
+    x->pol = pol;
+    x->n_flows = n_flows;
+    x->next = 0;
+    if (pol) {
+        handshake(&x->e, n_flows);
+    }
+    x->tmpl = xmalloc((size_t)n_flows * FRAME_LEN);
+    for (uint32_t f = 0; f < n_flows; f++) {
+        tcp_frame(x->tmpl + (size_t)f * FRAME_LEN, f, TCP_ACK | TCP_PSH, false);
+    }
+}
+
+/* Replays 'n_packets' established segments; returns Mpps. */
+static double
+est_run(struct est *x, uint64_t n_packets)
+{
+    struct env *e = &x->e;
+    uint64_t before = tx_packets(e);
+    uint64_t done = 0, start = time_nsec();
+
     while (done < n_packets) {
         struct dp_packet *pkts[DP_BATCH_MAX];
-        int n = DP_BATCH_MAX;
-        for (int i = 0; i < n; i++) {
-            struct dp_packet *p = dp_pool_get(pool);
-            memcpy(p->data, tmpl + (size_t)next * FRAME_LEN, FRAME_LEN);
+        for (int i = 0; i < DP_BATCH_MAX; i++) {
+            struct dp_packet *p = dp_pool_get(e->pool);
+            memcpy(p->data, x->tmpl + (size_t)x->next * FRAME_LEN, FRAME_LEN);
             p->len = FRAME_LEN;
             pkts[i] = p;
-            if (++next == N_FLOWS) {
-                next = 0;
+            if (++x->next == x->n_flows) {
+                x->next = 0;
             }
         }
-        if (ct) {
-            uint64_t t0 = (done & 0xfff) ? 0 : time_nsec();
-            n = fw_stage(ct, &pol, gen, pkts, n, time_nsec() / 1000000, true);
-            if (t0) { /* sample the stage's own cost every 64 batches */
-                fw_ns += time_nsec() - t0;
-            }
-        }
-        passed += (uint64_t)n;
-        dp_pipeline_run(pl, t, 2, pkts, n);
-        dp_pipeline_flush(pl, t);
+        dp_pipeline_run(e->pl, e->t, CLIENT_PORT, pkts, DP_BATCH_MAX);
+        dp_pipeline_flush(e->pl, e->t);
         done += DP_BATCH_MAX;
     }
     uint64_t elapsed = time_nsec() - start;
 
-    const struct dp_counters *c = dp_pipeline_counters(pl);
-    if (passed != done || c->tx_packets != done) {
+    if (tx_packets(e) - before != done) {
         fprintf(stderr, "bench-dfw: %llu of %llu packets forwarded\n",
-                (unsigned long long)c->tx_packets, (unsigned long long)done);
+                (unsigned long long)(tx_packets(e) - before),
+                (unsigned long long)done);
         exit(1);
     }
-    if (ct) {
+    return (double)done / ((double)elapsed / 1e9) / 1e6;
+}
+
+static void
+est_destroy(struct est *x)
+{
+    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(x->e.pl));
+    if (x->pol) {
         struct ct_stats st;
+        struct dfw_stats fs;
         ct_get_stats(ct, &st);
-        if (st.n_conns != N_FLOWS || st.invalid) {
-            fprintf(stderr, "bench-dfw: %u connections, %llu invalid\n",
-                    st.n_conns, (unsigned long long)st.invalid);
+        dfw_thread_stats(dp_pipeline_dfw(x->e.pl), &fs);
+        if (st.n_conns != x->n_flows || st.invalid ||
+            fs.classified != x->n_flows) {
+            fprintf(stderr,
+                    "bench-dfw: %u connections, %llu invalid, %llu "
+                    "classified\n",
+                    st.n_conns, (unsigned long long)st.invalid,
+                    (unsigned long long)fs.classified);
             exit(1);
         }
-        uint64_t sampled = (done / DP_BATCH_MAX + 63) / 64 * DP_BATCH_MAX;
-        *stage_ns = (double)fw_ns / (double)sampled;
+    } else if (ct) {
+        fprintf(stderr, "bench-dfw: conntrack used with the firewall off\n");
+        exit(1);
     }
-    ct_destroy(ct);
-    if (n_rules > 0) {
-        policy_free(&pol);
-    }
-    dp_pipeline_destroy(pl);
-    dp_tables_free(t);
-    for (int i = 0; i < 4; i++) {
-        dp_port_close(ports[i]);
-    }
-    dp_pool_destroy(pool);
-    free(tmpl);
-    return (double)done / ((double)elapsed / 1e9) / 1e6;
+    env_destroy(&x->e);
+    free(x->tmpl);
 }
 
 /* ---- New connections. ---- */
@@ -336,47 +453,43 @@ run_est(int n_rules, uint64_t n_packets, double *stage_ns)
 static double
 run_new(const struct policy *pol, uint64_t n_conns)
 {
-    struct dp_pool *pool = dp_pool_create(256, 2048);
-    struct ct_config cfg;
+    struct env e;
     uint8_t syn[FRAME_LEN];
-    uint64_t now = 1;
 
-    ct_config_default(&cfg);
-    cfg.strict = true;
-    struct ct_table *ct = ct_create(&cfg);
+    env_create(&e, pol);
     tcp_frame(syn, 0, TCP_SYN, false);
-
-    uint64_t start = time_nsec(), done = 0, admitted = 0;
+    uint64_t before = tx_packets(&e);
+    uint64_t start = time_nsec(), done = 0;
     while (done < n_conns) {
         struct dp_packet *pkts[DP_BATCH_MAX];
         for (int i = 0; i < DP_BATCH_MAX; i++) {
-            uint64_t id = done + (uint64_t)i;
-            struct dp_packet *p = dp_pool_get(pool);
+            uint32_t id = (uint32_t)(done + (uint64_t)i);
+            struct dp_packet *p = dp_pool_get(e.pool);
+            /* A fresh tuple: client port and server change. */
+            uint32_t s = (id / 64000 + id) % N_SERVERS;
+            uint32_t dst = htonl(0x0a010001 + s);
+            uint16_t sport = htons((uint16_t)(1024 + id % 64000));
+            struct eth_addr m = server_mac(s);
             memcpy(p->data, syn, FRAME_LEN);
-            p->len = FRAME_LEN;
-            /* A fresh client address and port for every connection. */
-            uint32_t src = htonl(0xac100000 | (uint32_t)(id >> 16));
-            uint16_t sport = htons((uint16_t)id);
-            memcpy(p->data + 26, &src, 4);
+            memcpy(p->data, &m, 6);
+            memcpy(p->data + 30, &dst, 4);
             memcpy(p->data + 34, &sport, 2);
+            p->len = FRAME_LEN;
             pkts[i] = p;
         }
-        int n = fw_stage(ct, pol, 1, pkts, DP_BATCH_MAX, now, true);
-        admitted += (uint64_t)n;
-        for (int i = 0; i < n; i++) {
-            dp_packet_free(pkts[i]);
-        }
-        ct_expire(ct, now, 256);
-        now += 4;
+        dp_pipeline_run(e.pl, e.t, CLIENT_PORT, pkts, DP_BATCH_MAX);
+        dp_pipeline_flush(e.pl, e.t);
+        e.now += 4;
         done += DP_BATCH_MAX;
     }
     uint64_t elapsed = time_nsec() - start;
 
     struct ct_stats st;
-    ct_get_stats(ct, &st);
-    if (admitted != done || st.full) {
+    ct_get_stats(dfw_thread_ct(dp_pipeline_dfw(e.pl)), &st);
+    if (tx_packets(&e) - before != done || st.full) {
         fprintf(stderr, "bench-dfw: %llu of %llu connections admitted\n",
-                (unsigned long long)admitted, (unsigned long long)done);
+                (unsigned long long)(tx_packets(&e) - before),
+                (unsigned long long)done);
         exit(1);
     }
     fprintf(stderr,
@@ -384,23 +497,22 @@ run_new(const struct policy *pol, uint64_t n_conns)
             "%u in the table at the end\n",
             (unsigned long long)st.inserts, (unsigned long long)st.expired,
             st.n_conns);
-    ct_destroy(ct);
-    dp_pool_destroy(pool);
+    env_destroy(&e);
     return (double)done / ((double)elapsed / 1e9);
 }
 
 static double
-run_cls_lookup(const struct policy *pol, uint64_t n)
+run_cls_lookup(const struct policy *pol, const struct cls *cls, uint64_t n)
 {
     struct cls_key k = {
         {0, 0xac100001}, {0, 0x0a010005}, 4, CLS_DIR_OUT, 6, 80};
     uint64_t start = time_nsec(), sum = 0;
     for (uint64_t i = 0; i < n; i++) {
         k.src.lo = 0xac100000 | (i & 0xffff);
-        sum += cls_lookup(pol->cls, pol->ix, &k).rule_id;
+        sum += cls_lookup(cls, pol->ix, &k).rule_id;
     }
     uint64_t elapsed = time_nsec() - start;
-    if (sum != n * 777777) {
+    if (sum != n * ALLOW_ID) {
         fprintf(stderr, "bench-dfw: classifier picked the wrong rule\n");
         exit(1);
     }
@@ -424,7 +536,7 @@ rss_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-/* UDP flow 'i' of the 1M-entry table: 10.x.y.z:port -> 10.1.0.1:53. */
+/* UDP flow 'i' of the 1M-entry table: 11.x.y.z:port -> 10.1.0.1:53. */
 static void
 udp_flow(struct dp_packet *p, uint32_t i)
 {
@@ -442,7 +554,8 @@ run_ct_1m(double *bytes_per_entry, double *lookup_ns)
     struct dp_pool *pool = dp_pool_create(256, 2048);
     struct dp_packet *pkts[DP_BATCH_MAX];
     uint8_t f[FRAME_LEN] = {0};
-    struct eth_hdr eth = {mac_server, mac_client, htons(ETH_TYPE_IPV4)};
+    struct eth_addr smac = server_mac(0);
+    struct eth_hdr eth = {smac, mac_client, htons(ETH_TYPE_IPV4)};
     struct ipv4_hdr ip = {.ver_ihl = 0x45,
                           .tot_len = htons(FRAME_LEN - 14),
                           .ttl = 64,
@@ -467,7 +580,7 @@ run_ct_1m(double *bytes_per_entry, double *lookup_ns)
         struct ct_conn *c;
         udp_flow(pkts[0], i);
         dp_parse(pkts[0]);
-        if (ct_process(ct, pkts[0], ZONE, true, 1, &cp, &c) != CT_NEW ||
+        if (ct_process(ct, pkts[0], LPORT, true, 1, &cp, &c) != CT_NEW ||
             !ct_commit(ct, &cp, 1, 1, 1)) {
             fprintf(stderr, "bench-dfw: 1M fill failed at %u\n", i);
             exit(1);
@@ -481,13 +594,13 @@ run_ct_1m(double *bytes_per_entry, double *lookup_ns)
 
     /* Random flows; the same frame building and parsing with and without
      * the lookup, so the difference is the lookup. */
-    uint32_t zones[DP_BATCH_MAX] = {0};
-    uint8_t dirs[DP_BATCH_MAX] = {0};
+    uint32_t zones[DP_BATCH_MAX];
+    uint8_t dirs[DP_BATCH_MAX];
     struct ct_pkt cps[DP_BATCH_MAX];
     enum ct_verdict v[DP_BATCH_MAX];
     struct ct_conn *conns[DP_BATCH_MAX];
     for (int i = 0; i < DP_BATCH_MAX; i++) {
-        zones[i] = ZONE;
+        zones[i] = LPORT;
         dirs[i] = 1;
     }
     double best[2] = {1e30, 1e30};
@@ -529,15 +642,33 @@ run_ct_1m(double *bytes_per_entry, double *lookup_ns)
 int
 main(int argc, char *argv[])
 {
+    if (argc == 5 && !strcmp(argv[1], "once")) {
+        int rules = atoi(argv[2]);
+        struct policy pol;
+        struct est x;
+        if (rules > 0) {
+            policy_build(&pol, (uint32_t)rules);
+        }
+        est_create(&x, rules > 0 ? &pol : NULL, (uint32_t)atoi(argv[3]));
+        printf("dfw_est_once_mpps: %.2f Mpps\n",
+               est_run(&x, strtoull(argv[4], NULL, 10)));
+        est_destroy(&x);
+        if (rules > 0) {
+            policy_free(&pol);
+        }
+        return 0;
+    }
+
     uint64_t n_packets = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
     uint64_t n_conns = argc > 2 ? strtoull(argv[2], NULL, 10) : 3000000;
+    const char *parts = argc > 3 ? argv[3] : "mem,est,new";
+    uint32_t n_flows = argc > 4 ? (uint32_t)atoi(argv[4]) : 10000;
     static const struct {
         const char *name;
         int rules;
     } cfgs[] = {
         {"off", 0}, {"10_rules", 10}, {"1k_rules", 1000}, {"10k_rules", 10000}};
-    double mpps[ARRAY_SIZE(cfgs)], stage_ns = 0;
-    const char *parts = argc > 3 ? argv[3] : "mem,est,new";
+    double mpps[ARRAY_SIZE(cfgs)];
 
     /* Memory first, in a fresh heap: later frees would let malloc reuse
      * already-resident memory and hide part of the growth. */
@@ -548,46 +679,58 @@ main(int argc, char *argv[])
         printf("ct_lookup_1m_ns: %.1f ns\n", lookup_ns);
         fflush(stdout);
     }
-    if (!strstr(parts, "est")) {
-        goto new_conns;
-    }
-
-    for (size_t c = 0; c < ARRAY_SIZE(cfgs); c++) {
-        mpps[c] = 0;
-        for (int rep = 0; rep < 3; rep++) {
-            double ns = 0, m = run_est(cfgs[c].rules, n_packets, &ns);
-            if (m > mpps[c]) {
-                mpps[c] = m;
-                stage_ns = ns;
+    if (strstr(parts, "est")) {
+        /* All four set up first, then measured in turns so that each sees
+         * the same share of the machine's noise; best round of each. */
+        enum { N_CFG = ARRAY_SIZE(cfgs), ROUNDS = 10 };
+        struct policy pols[N_CFG];
+        struct est xs[N_CFG];
+        fprintf(stderr, "bench-dfw: established: %u connections\n", n_flows);
+        for (size_t c = 0; c < N_CFG; c++) {
+            if (cfgs[c].rules) {
+                policy_build(&pols[c], (uint32_t)cfgs[c].rules);
+            }
+            est_create(&xs[c], cfgs[c].rules ? &pols[c] : NULL, n_flows);
+            est_run(&xs[c], n_packets / ROUNDS); /* warm up */
+            mpps[c] = 0;
+        }
+        for (int r = 0; r < ROUNDS; r++) {
+            for (size_t c = 0; c < N_CFG; c++) {
+                mpps[c] = MAX(mpps[c], est_run(&xs[c], n_packets / ROUNDS));
             }
         }
-        printf("dfw_est_%s_mpps: %.2f Mpps\n", cfgs[c].name, mpps[c]);
+        for (size_t c = 0; c < N_CFG; c++) {
+            est_destroy(&xs[c]);
+            if (cfgs[c].rules) {
+                policy_free(&pols[c]);
+            }
+            printf("dfw_est_%s_mpps: %.2f Mpps\n", cfgs[c].name, mpps[c]);
+        }
+        printf("dfw_est_10k_rules_cost_pct: %.1f %%\n",
+               100.0 * (1.0 - mpps[3] / mpps[0]));
+        printf("dfw_est_10k_rules_extra_ns: %.1f ns\n",
+               1e3 / mpps[3] - 1e3 / mpps[0]);
         fflush(stdout);
     }
-    printf("dfw_est_10k_rules_cost_pct: %.1f %%\n",
-           100.0 * (1.0 - mpps[3] / mpps[0]));
-    printf("dfw_fw_stage_ns: %.1f ns\n", stage_ns);
-    fflush(stdout);
-
-new_conns:
-    if (!strstr(parts, "new")) {
-        return 0;
+    if (strstr(parts, "new")) {
+        struct policy pol;
+        policy_build(&pol, 10000);
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++) {
+            best = MAX(best, run_new(&pol, n_conns));
+        }
+        printf("dfw_new_conn_10k_rules_per_s: %.0f conn/s\n", best);
+        struct cls *cls = policy_compile(&pol);
+        double cls_ns = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            cls_ns = MIN(cls_ns, run_cls_lookup(&pol, cls, 1000000));
+        }
+        printf("dfw_cls_lookup_10k_ns: %.1f ns\n", cls_ns);
+        fprintf(stderr, "bench-dfw: 10k-rule classifier: %zu KiB\n",
+                cls_memory(cls) / 1024);
+        fflush(stdout);
+        cls_free(cls);
+        policy_free(&pol);
     }
-    struct policy pol;
-    policy_build(&pol, 10000);
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        best = MAX(best, run_new(&pol, n_conns));
-    }
-    printf("dfw_new_conn_10k_rules_per_s: %.0f conn/s\n", best);
-    double cls_ns = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        cls_ns = MIN(cls_ns, run_cls_lookup(&pol, 1000000));
-    }
-    printf("dfw_cls_lookup_10k_ns: %.1f ns\n", cls_ns);
-    fprintf(stderr, "bench-dfw: 10k-rule classifier: %zu KiB\n",
-            cls_memory(pol.cls) / 1024);
-    fflush(stdout);
-    policy_free(&pol);
     return 0;
 }

@@ -60,7 +60,7 @@ run(enum bench_path path, uint32_t flows, uint64_t n_packets, double *ns)
 {
     struct dp_port *ports[4];
     struct dp_pool *pool = dp_pool_create(4096, 2048);
-    struct dp_pipeline *pl = dp_pipeline_create(pool);
+    struct dp_pipeline *pl = dp_pipeline_create(pool, NULL);
     struct dp_tables_builder *b = dp_tables_builder_create(1);
     uint32_t n_macs = MIN(flows, MAX_MACS);
     uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,

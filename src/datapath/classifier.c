@@ -13,6 +13,7 @@
  *   - an interval index for services. */
 #include "datapath/classifier.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ struct cls {
     uint32_t n_words;
     struct cls_rinfo *rules; /* by rank */
     struct cls_result deflt;
+    uint8_t flags_union; /* OR of every rule's flags and the default's */
 
     uint64_t *dense;   /* 7 * n_words: see DENSE_* */
     uint32_t *sp_word; /* sparse pool: word indexes */
@@ -242,6 +244,7 @@ cls_compile(const struct cls_rule *rules, size_t n, struct cls_result deflt)
     c->n_words = (uint32_t)((n + 63) / 64);
     c->deflt = deflt;
     c->deflt.rank = UINT32_MAX;
+    c->flags_union = deflt.flags;
     c->rules = xcalloc(n + 1, sizeof *c->rules);
     c->dense = xcalloc((size_t)N_DENSE * c->n_words + 1, 8);
     c->sp_off = xcalloc(1, 4);
@@ -259,6 +262,7 @@ cls_compile(const struct cls_rule *rules, size_t n, struct cls_result deflt)
         uint8_t fam = r->family & CLS_FAM_BOTH ? r->family : CLS_FAM_BOTH;
 
         c->rules[rank] = (struct cls_rinfo){r->id, r->action, r->flags};
+        c->flags_union |= r->flags;
         for (int d = 0; d < 2; d++) {
             for (int f = 0; f < 2; f++) {
                 if (dir & (d ? CLS_DIR_OUT : CLS_DIR_IN) &&
@@ -342,6 +346,12 @@ cls_n_rules(const struct cls *c)
     return c->n_rules;
 }
 
+uint8_t
+cls_flags_union(const struct cls *c)
+{
+    return c->flags_union;
+}
+
 size_t
 cls_memory(const struct cls *c)
 {
@@ -354,9 +364,28 @@ cls_memory(const struct cls *c)
 
 /* ---- Lookup. ---- */
 
-/* Per-thread scratch: three bitmaps of the largest classifier seen. */
+/* Per-thread scratch: three bitmaps of the largest classifier seen.  A
+ * thread-specific key frees it when the thread exits. */
 static __thread uint64_t *scratch;
 static __thread size_t scratch_words;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void
+scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, free);
+}
+
+static void
+scratch_grow(size_t words)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    free(scratch);
+    scratch_words = words;
+    scratch = xmalloc(scratch_words * 8);
+    pthread_setspecific(scratch_key, scratch);
+}
 
 static inline void
 or_list(uint64_t *acc, const struct cls *c, uint32_t list)
@@ -390,9 +419,7 @@ cls_lookup(const struct cls *c, const struct as_index *asx,
         return c->deflt;
     }
     if (unlikely(scratch_words < 3 * (size_t)nw)) {
-        free(scratch);
-        scratch_words = 3 * (size_t)nw;
-        scratch = xmalloc(scratch_words * 8);
+        scratch_grow(3 * (size_t)nw);
     }
     uint64_t *s = scratch, *d = s + nw, *v = d + nw;
     memcpy(s, dense(c, DENSE_SRC_ANY), nw * 8);

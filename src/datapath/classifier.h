@@ -54,6 +54,9 @@ enum cls_action {
 };
 
 #define CLS_F_LOGGED 0x1 /* log one line per new connection */
+#define CLS_F_STATELESS                                                        \
+    0x2 /* from a stateless policy: a match creates no
+                             * conntrack entry, every packet is classified */
 
 #define CLS_ANY_PROTO 0xffff /* a service matching every protocol */
 
@@ -123,6 +126,8 @@ struct cls *cls_compile(const struct cls_rule *rules, size_t n,
                         struct cls_result deflt);
 void cls_free(struct cls *); /* NULL is fine */
 size_t cls_n_rules(const struct cls *);
+/* The OR of the flags of every rule and of the default result. */
+uint8_t cls_flags_union(const struct cls *);
 /* Bytes of memory the compiled classifier holds. */
 size_t cls_memory(const struct cls *);
 

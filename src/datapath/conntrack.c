@@ -66,23 +66,32 @@ struct ct_tcp_dir {
     uint32_t fin_end; /* seq just after our FIN: the peer's ack of it */
 };
 
+/* Ordered for the established fast path: a lookup compares the key and
+ * reads the expiry, rule and generation, then updates the counters and
+ * the list position; the TCP window state is read only on slow paths. */
 struct ct_conn {
-    struct ct_key key; /* canonical */
+    struct ct_key key; /* canonical (ct_conn_head) */
+    uint32_t rule_id;  /* (ct_conn_head) */
+    uint32_t gen;      /* (ct_conn_head) */
     uint64_t expires;  /* ms */
+    uint16_t flags;    /* F_* */
+    uint8_t state;     /* enum ct_state */
+    uint8_t tclass;    /* enum ct_timeout, TC_FREE when unused */
+    uint8_t wscale;    /* opener's scale in the low nibble, responder's high */
+    uint8_t pad[3];
     uint64_t list_exp; /* position in the expiry list, ms */
+    uint64_t packets[2], bytes[2];
     uint32_t prev, next;
     uint32_t hash;
-    uint32_t rule_id;
-    uint32_t gen;
-    uint16_t flags; /* F_* */
-    uint8_t state;  /* enum ct_state */
-    uint8_t tclass; /* enum ct_timeout, TC_FREE when unused */
-    uint8_t wscale; /* opener's scale in the low nibble, responder's high */
-    uint8_t pad[3];
-    uint64_t packets[2], bytes[2];
     struct ct_tcp_dir tcp[2];
 };
 BUILD_ASSERT(sizeof(struct ct_conn) <= 192);
+BUILD_ASSERT(offsetof(struct ct_conn, key) ==
+             offsetof(struct ct_conn_head, key));
+BUILD_ASSERT(offsetof(struct ct_conn, rule_id) ==
+             offsetof(struct ct_conn_head, rule_id));
+BUILD_ASSERT(offsetof(struct ct_conn, gen) ==
+             offsetof(struct ct_conn_head, gen));
 
 struct ct_table {
     struct ct_config cfg;
@@ -223,15 +232,16 @@ hash_words(const struct ct_table *ct, uint64_t a0, uint64_t a1, uint64_t b0,
     return (uint32_t)hash_mix64(h ^ s[6]);
 }
 
+/* Three 16-byte vector compares (keys are 8-byte aligned). */
+typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8), may_alias));
+
 static inline bool
 key_eq(const struct ct_key *x, const struct ct_key *y)
 {
-    uint64_t xw[6], yw[6];
+    const u64x2 *xv = (const void *)x, *yv = (const void *)y;
     BUILD_ASSERT(sizeof(struct ct_key) == 48);
-    memcpy(xw, x, 48);
-    memcpy(yw, y, 48);
-    return !((xw[0] ^ yw[0]) | (xw[1] ^ yw[1]) | (xw[2] ^ yw[2]) |
-             (xw[3] ^ yw[3]) | (xw[4] ^ yw[4]) | (xw[5] ^ yw[5]));
+    u64x2 d = (xv[0] ^ yv[0]) | (xv[1] ^ yv[1]) | (xv[2] ^ yv[2]);
+    return !(d[0] | d[1]);
 }
 
 struct addr_w {
@@ -383,11 +393,84 @@ extract_related(const struct ct_table *ct, const uint8_t *outer_dst, int family,
     return CT_NEW;
 }
 
+/* End of the IP packet within the frame. */
+static inline const uint8_t *
+ip_end(const struct dp_packet *p)
+{
+    const uint8_t *d = p->data, *l3 = d + p->l3_ofs, *end;
+    end = p->pflags & DP_PF_IPV4 ? l3 + ntohs(rd16(l3 + 2))
+                                 : l3 + 40 + ntohs(rd16(l3 + 4));
+    return end > d + p->len ? d + p->len : end;
+}
+
+/* Fills the TCP sequence fields of 'cp' from its packet, once. */
+static void
+tcp_fields(struct ct_pkt *cp)
+{
+    const struct dp_packet *p = cp->pkt;
+    const uint8_t *l4 = p->data + p->l4_ofs, *end = ip_end(p);
+    int doff = (l4[12] >> 4) * 4;
+    uint8_t fl = l4[13];
+    long payload = end - (l4 + doff);
+
+    cp->seq = ntohl(rd32(l4 + 4));
+    cp->ack = ntohl(rd32(l4 + 8));
+    cp->win = ntohs(rd16(l4 + 14));
+    cp->seg_len = (uint32_t)(payload > 0 ? payload : 0) + !!(fl & TCP_SYN) +
+                  !!(fl & TCP_FIN);
+    cp->wscale = fl & TCP_SYN ? tcp_wscale(l4 + 20, l4 + doff) : 0xff;
+    cp->tcp_ready = 1;
+}
+
+static enum ct_verdict extract_slow(const struct ct_table *,
+                                    const struct dp_packet *, uint32_t zone,
+                                    struct ct_pkt *);
+
 /* Fills 'cp' from a parsed packet.  Returns CT_NEW when the packet can be
- * looked up, else CT_UNTRACKED or CT_INVALID. */
-static enum ct_verdict
+ * looked up, else CT_UNTRACKED or CT_INVALID.  Whole TCP and UDP packets
+ * take the short way: addresses, ports and TCP flags only. */
+static inline enum ct_verdict
 extract(const struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
         bool dir_out, struct ct_pkt *cp)
+{
+    uint8_t proto = p->ip_proto;
+
+    cp->dir_out = dir_out;
+    cp->bytes = p->len;
+    cp->tcp_flags = 0;
+    cp->tcp_ready = 0;
+    cp->pkt = p;
+    if (likely(!(p->pflags & DP_PF_FRAG) && p->l4_ofs != DP_OFS_NONE &&
+               (proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_))) {
+        const uint8_t *l3 = p->data + p->l3_ofs, *l4 = p->data + p->l4_ofs;
+        struct addr_w src, dst;
+        if (likely(p->pflags & DP_PF_IPV4)) {
+            cp->family = 4;
+            src = addr_words(l3 + 12, 4);
+            dst = addr_words(l3 + 16, 4);
+        } else {
+            cp->family = 6;
+            src = addr_words(l3 + 8, 6);
+            dst = addr_words(l3 + 24, 6);
+        }
+        if (proto == IPPROTO_TCP_) {
+            cp->kind = K_TCP;
+            cp->tcp_flags = l4[13];
+        } else {
+            cp->kind = K_UDP;
+        }
+        uint32_t ports = rd32(l4);
+        make_key(ct, cp, src, dst, (uint16_t)ports, (uint16_t)(ports >> 16),
+                 proto, zone);
+        return CT_NEW;
+    }
+    return extract_slow(ct, p, zone, cp);
+}
+
+/* The rest: fragments, ICMP, other protocols, non-IP. */
+static enum ct_verdict
+extract_slow(const struct ct_table *ct, const struct dp_packet *p,
+             uint32_t zone, struct ct_pkt *cp)
 {
     const uint8_t *d = p->data, *l3 = d + p->l3_ofs, *end;
     struct addr_w src, dst;
@@ -410,9 +493,6 @@ extract(const struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
         end = d + p->len;
     }
     cp->family = (uint8_t)family;
-    cp->dir_out = dir_out;
-    cp->bytes = p->len;
-    cp->tcp_flags = 0;
     cp->wscale = 0xff;
 
     uint8_t proto = p->ip_proto;
@@ -421,19 +501,8 @@ extract(const struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
     }
     const uint8_t *l4 = p->l4_ofs != DP_OFS_NONE ? d + p->l4_ofs : NULL;
     if (proto == IPPROTO_TCP_ && l4) {
-        int doff = (l4[12] >> 4) * 4;
-        uint8_t fl = l4[13];
         cp->kind = K_TCP;
-        cp->tcp_flags = fl;
-        cp->seq = ntohl(rd32(l4 + 4));
-        cp->ack = ntohl(rd32(l4 + 8));
-        cp->win = ntohs(rd16(l4 + 14));
-        long payload = end - (l4 + doff);
-        cp->seg_len = (uint32_t)(payload > 0 ? payload : 0) + !!(fl & TCP_SYN) +
-                      !!(fl & TCP_FIN);
-        if (fl & TCP_SYN) {
-            cp->wscale = tcp_wscale(l4 + 20, l4 + doff);
-        }
+        cp->tcp_flags = l4[13];
         make_key(ct, cp, src, dst, rd16(l4), rd16(l4 + 2), proto, zone);
     } else if (proto == IPPROTO_UDP_ && l4) {
         cp->kind = K_UDP;
@@ -606,9 +675,10 @@ class_of(const struct ct_conn *c)
 /* After a packet: new expiry, and the list position if the state's class
  * changed or the expiry ran ahead of the position. */
 static inline void
-refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now)
+refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
+        bool state_changed)
 {
-    uint8_t tc = (uint8_t)class_of(c);
+    uint8_t tc = state_changed ? (uint8_t)class_of(c) : c->tclass;
     uint64_t exp = now + ct->timeout[tc];
 
     c->expires = exp;
@@ -802,6 +872,10 @@ tcp_track(const struct ct_table *ct, struct ct_conn *c, const struct ct_pkt *cp,
     uint8_t fl = cp->tcp_flags;
     bool check = ct->cfg.strict && !(c->flags & F_LIBERAL);
 
+    if (!cp->tcp_ready) {
+        tcp_fields((struct ct_pkt *)cp); /* the caller's, not const */
+    }
+
     if ((fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
         (c->state == CT_ST_TIME_WAIT || c->state == CT_ST_CLOSED)) {
         return TR_REOPEN; /* port reuse: a new connection */
@@ -864,8 +938,24 @@ process_found(struct ct_table *ct, const struct ct_pkt *cp, struct ct_conn *c,
     }
     if (c) {
         int dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
+        uint8_t state = c->state;
         ct->stats.hits++;
+        if (ct->cfg.check_dir &&
+            (dir == 0) != (cp->dir_out == !!(c->flags & F_DIR_OUT))) {
+            ct->stats.invalid++; /* the opener's side from the wrong way */
+            *conn = c;
+            return CT_INVALID;
+        }
         if ((cp->kind & K_CLASS) == K_TCP) {
+            /* Fast path: an established connection with no FIN yet, a
+             * segment without SYN, FIN or RST, and no window checks:
+             * nothing in the TCP state can change. */
+            if (likely(state == CT_ST_ESTABLISHED &&
+                       !(cp->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
+                       !(c->flags & (F_FIN0 | F_FIN1)) &&
+                       (!ct->cfg.strict || c->flags & F_LIBERAL))) {
+                goto count;
+            }
             enum tcp_result r = tcp_track(ct, c, cp, dir);
             if (r == TR_INVALID) {
                 ct->stats.invalid++;
@@ -876,12 +966,13 @@ process_found(struct ct_table *ct, const struct ct_pkt *cp, struct ct_conn *c,
                 conn_free(ct, c);
                 return CT_NEW;
             }
-        } else if (dir == 1 && c->state == CT_ST_FIRST) {
+        } else if (dir == 1 && state == CT_ST_FIRST) {
             c->state = CT_ST_REPLIED;
         }
+    count:
         c->packets[dir]++;
         c->bytes[dir] += cp->bytes;
-        refresh(ct, c, now);
+        refresh(ct, c, now, c->state != state);
         *conn = c;
         return CT_ESTABLISHED;
     }
@@ -909,47 +1000,136 @@ ct_process(struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
     return process_found(ct, cp, find(ct, cp), now, conn);
 }
 
-void
-ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
-                 const uint32_t *zones, const uint8_t *dir_out, int n,
-                 uint64_t now, struct ct_pkt *cps, enum ct_verdict *verdicts,
-                 struct ct_conn **conns)
+/* ct_prepare_batch() with per-packet zones and directions, or with
+ * 'zone1' and 'dir1' for all when 'zones' is NULL (the uniform case is
+ * compiled apart). */
+static inline void
+prepare_batch(struct ct_table *ct, struct dp_packet **pkts,
+              const uint32_t *zones, uint32_t zone1, const uint8_t *dir_out,
+              bool dir1, int n, struct ct_pkt *cps, enum ct_verdict *pre)
 {
     /* Stage 1: extract and hash; prefetch the home slots. */
     for (int i = 0; i < n; i++) {
-        verdicts[i] = extract(ct, pkts[i], zones[i], dir_out[i], &cps[i]);
-        if (verdicts[i] == CT_NEW) {
+        pre[i] = extract(ct, pkts[i], zones ? zones[i] : zone1,
+                         zones ? dir_out[i] : dir1, &cps[i]);
+        if (pre[i] == CT_NEW) {
             __builtin_prefetch(&ct->slots[cps[i].hash & ct->mask]);
         }
     }
-    /* Stage 2: prefetch the entry of the first slot with a matching hash. */
+    /* Stage 2: prefetch the entry of the first slot with a matching hash
+     * and remember it as the likely match. */
     for (int i = 0; i < n; i++) {
-        if (verdicts[i] != CT_NEW) {
+        cps[i].cand = 0;
+        if (pre[i] != CT_NEW) {
             continue;
         }
         uint64_t want = (uint64_t)cps[i].hash << 32;
         uint32_t j = cps[i].hash & ct->mask;
         for (int k = 0; k < 4 && ct->slots[j]; k++) {
             if ((ct->slots[j] & 0xffffffff00000000ull) == want) {
-                __builtin_prefetch(&ct->conns[(uint32_t)ct->slots[j] - 1]);
+                uint32_t idx = (uint32_t)ct->slots[j];
+                const char *e = (const char *)&ct->conns[idx - 1];
+                __builtin_prefetch(e); /* the key ... */
+                __builtin_prefetch(e + offsetof(struct ct_conn, prev) - 1);
+                /* ... to the counters: two or three lines */
+                __builtin_prefetch(e + 64);
+                cps[i].cand = idx;
                 break;
             }
             j = (j + 1) & ct->mask;
         }
     }
+}
+
+void
+ct_prepare_batch(struct ct_table *ct, struct dp_packet **pkts,
+                 const uint32_t *zones, const uint8_t *dir_out, int n,
+                 struct ct_pkt *cps, enum ct_verdict *pre)
+{
+    prepare_batch(ct, pkts, zones, 0, dir_out, false, n, cps, pre);
+}
+
+void
+ct_prepare_batch1(struct ct_table *ct, struct dp_packet **pkts, uint32_t zone,
+                  bool dir_out, int n, struct ct_pkt *cps, enum ct_verdict *pre)
+{
+    prepare_batch(ct, pkts, NULL, zone, NULL, dir_out, n, cps, pre);
+}
+
+enum ct_verdict
+ct_process_prepared(struct ct_table *ct, const struct ct_pkt *cp,
+                    enum ct_verdict pre, uint64_t now, struct ct_conn **conn)
+{
+    if (pre != CT_NEW) {
+        *conn = NULL;
+        if (pre == CT_UNTRACKED) {
+            ct->stats.untracked++;
+        } else {
+            ct->stats.invalid++;
+        }
+        return pre;
+    }
+    return process_found(ct, cp, find(ct, cp), now, conn);
+}
+
+int
+ct_process_fast(struct ct_table *ct, const struct ct_pkt *cps,
+                const enum ct_verdict *pre, const uint32_t *want_gen, int i,
+                int n, uint64_t now, struct ct_conn **conns)
+{
+    int first = i;
+
+    for (; i < n; i++) {
+        const struct ct_pkt *cp = &cps[i];
+        if (pre[i] != CT_NEW || cp->kind & K_RELATED) {
+            break;
+        }
+        /* The candidate from ct_prepare_batch(), if the table has not
+         * changed under it since; else a full lookup. */
+        struct ct_conn *c = cp->cand ? &ct->conns[cp->cand - 1] : NULL;
+        if (unlikely(!c || c->tclass == TC_FREE ||
+                     !key_eq(&c->key, &cp->key))) {
+            c = find(ct, cp);
+        }
+        if (!c || c->expires <= now || c->gen != want_gen[i]) {
+            break;
+        }
+        int dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
+        if (ct->cfg.check_dir &&
+            (dir == 0) != (cp->dir_out == !!(c->flags & F_DIR_OUT))) {
+            break;
+        }
+        if ((cp->kind & K_CLASS) == K_TCP) {
+            if (!(c->state == CT_ST_ESTABLISHED &&
+                  !(cp->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
+                  !(c->flags & (F_FIN0 | F_FIN1)) &&
+                  (!ct->cfg.strict || c->flags & F_LIBERAL))) {
+                break;
+            }
+        } else if (dir == 1 && c->state == CT_ST_FIRST) {
+            break; /* first reply: a state change */
+        }
+        c->packets[dir]++;
+        c->bytes[dir] += cp->bytes;
+        refresh(ct, c, now, false);
+        conns[i] = c;
+    }
+    ct->stats.lookups += (uint64_t)(i - first);
+    ct->stats.hits += (uint64_t)(i - first);
+    return i;
+}
+
+void
+ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
+                 const uint32_t *zones, const uint8_t *dir_out, int n,
+                 uint64_t now, struct ct_pkt *cps, enum ct_verdict *verdicts,
+                 struct ct_conn **conns)
+{
+    ct_prepare_batch(ct, pkts, zones, dir_out, n, cps, verdicts);
     /* Stage 3: in order, as ct_process() would. */
     for (int i = 0; i < n; i++) {
-        if (verdicts[i] != CT_NEW) {
-            conns[i] = NULL;
-            if (verdicts[i] == CT_UNTRACKED) {
-                ct->stats.untracked++;
-            } else {
-                ct->stats.invalid++;
-            }
-            continue;
-        }
         verdicts[i] =
-            process_found(ct, &cps[i], find(ct, &cps[i]), now, &conns[i]);
+            ct_process_prepared(ct, &cps[i], verdicts[i], now, &conns[i]);
     }
 }
 
@@ -986,6 +1166,9 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
     c->bytes[0] = cp->bytes;
     if ((cp->kind & K_CLASS) == K_TCP) {
         if (cp->tcp_flags & TCP_SYN) {
+            if (!cp->tcp_ready) {
+                tcp_fields((struct ct_pkt *)cp);
+            }
             c->state = CT_ST_SYN_SENT;
             tcp_window(c, cp, 0, false);
         } else {
@@ -1005,18 +1188,6 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
 }
 
 /* ---- Accessors, display, flushing. ---- */
-
-uint32_t
-ct_conn_rule(const struct ct_conn *c)
-{
-    return c->rule_id;
-}
-
-uint32_t
-ct_conn_gen(const struct ct_conn *c)
-{
-    return c->gen;
-}
 
 void
 ct_conn_set_rule(struct ct_conn *c, uint32_t rule_id, uint32_t gen)
@@ -1152,6 +1323,39 @@ size_t
 ct_flush_zone(struct ct_table *ct, uint32_t zone)
 {
     return ct_flush(ct, match_zone, &zone);
+}
+
+uint32_t
+ct_dump_chunk(const struct ct_table *ct, uint64_t now, uint32_t cursor,
+              uint32_t max_scan, struct ct_conn_info *out, size_t max_out,
+              size_t *n_out)
+{
+    uint32_t i = cursor;
+
+    *n_out = 0;
+    for (; i < ct->n_used && max_scan && *n_out < max_out; i++, max_scan--) {
+        const struct ct_conn *c = &ct->conns[i];
+        if (c->tclass != TC_FREE && c->expires > now) {
+            ct_conn_get_info(ct, c, now, &out[(*n_out)++]);
+        }
+    }
+    return i < ct->n_used ? i : UINT32_MAX;
+}
+
+uint32_t
+ct_flush_zone_chunk(struct ct_table *ct, uint32_t zone, uint32_t cursor,
+                    uint32_t max_scan, size_t *n_flushed)
+{
+    uint32_t i = cursor;
+
+    for (; i < ct->n_used && max_scan; i++, max_scan--) {
+        struct ct_conn *c = &ct->conns[i];
+        if (c->tclass != TC_FREE && c->key.zone == zone) {
+            ct_conn_delete(ct, c);
+            (*n_flushed)++;
+        }
+    }
+    return i < ct->n_used ? i : UINT32_MAX;
 }
 
 void

@@ -91,6 +91,10 @@ struct ct_config {
                            * acknowledgements and RSTs must be in window.
                            * Off: the state machine only, and a mid-stream
                            * ACK packet is picked up (e.g. after a restart) */
+    bool check_dir;       /* a packet in the opener's orientation must have
+                           * the opener's 'dir_out' (and a reply the other):
+                           * otherwise CT_INVALID.  The firewall sets it:
+                           * a zone's traffic arrives with its direction. */
     uint32_t timeout_ms[CT_N_TIMEOUTS]; /* per class; 0 = default */
 };
 
@@ -120,7 +124,10 @@ struct ct_key {
 };
 
 /* A packet as the tracker sees it; filled by ct_process() and consumed
- * by ct_commit().  Lives on the caller's stack. */
+ * by ct_commit().  Lives on the caller's stack and refers to the packet,
+ * which must stay unchanged until ct_commit() (or until the caller is done
+ * with 'cp'): TCP sequence fields are read from it only when needed (the
+ * established fast path never needs them). */
 struct ct_pkt {
     struct ct_key key;
     uint32_t hash;
@@ -128,12 +135,15 @@ struct ct_pkt {
     uint8_t kind;      /* internal: protocol handling */
     uint8_t tcp_flags; /* TCP flags */
     uint8_t wscale;    /* TCP window-scale option in a SYN, 0xff none */
-    uint32_t seq, ack; /* TCP, host order */
-    uint32_t seg_len;  /* TCP payload + SYN + FIN */
-    uint32_t win;      /* TCP window, unscaled */
+    uint32_t seq, ack; /* TCP, host order (valid with 'tcp_ready') */
+    uint32_t seg_len;  /* TCP payload + SYN + FIN (same) */
+    uint32_t win;      /* TCP window, unscaled (same) */
     uint32_t bytes;    /* frame length, for counters */
     uint8_t family;    /* 4 or 6 */
     uint8_t dir_out;   /* caller's direction: 1 = sent by the workload */
+    uint8_t tcp_ready; /* internal: seq..win and wscale are filled */
+    uint32_t cand;     /* internal: likely entry + 1 (ct_prepare_batch) */
+    const struct dp_packet *pkt; /* the packet */
 };
 
 struct ct_stats {
@@ -176,6 +186,36 @@ void ct_process_batch(struct ct_table *, struct dp_packet **pkts,
                       uint64_t now_ms, struct ct_pkt *cps,
                       enum ct_verdict *verdicts, struct ct_conn **conns);
 
+/* ct_process_batch() in two steps, for a caller that commits new
+ * connections between the packets of a batch (so a second packet of a new
+ * flow finds the connection the first one opened):
+ * ct_prepare_batch() extracts, hashes and prefetches all 'n' packets and
+ * stores a preliminary verdict per packet (CT_NEW: to be looked up; other
+ * values are final); ct_process_prepared() then finishes one packet, in
+ * order.  Both count in ct_stats as ct_process() does. */
+void ct_prepare_batch(struct ct_table *, struct dp_packet **pkts,
+                      const uint32_t *zones, const uint8_t *dir_out, int n,
+                      struct ct_pkt *cps, enum ct_verdict *pre);
+/* The same with one zone and direction for the whole batch. */
+void ct_prepare_batch1(struct ct_table *, struct dp_packet **pkts,
+                       uint32_t zone, bool dir_out, int n, struct ct_pkt *cps,
+                       enum ct_verdict *pre);
+enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
+                                    enum ct_verdict pre, uint64_t now_ms,
+                                    struct ct_conn **conn);
+
+/* The established fast path over prepared packets: from index 'i' on,
+ * finishes every packet that is ESTABLISHED on a connection admitted
+ * under generation want_gen[k] and needs no state change (for TCP: an
+ * established connection without FINs, a segment without SYN, FIN or RST,
+ * no window checks), setting conns[k].  Stops at the first packet that is
+ * anything else and returns its index (n when all were finished); the
+ * caller handles that one with ct_process_prepared() and may resume after
+ * it.  Same results and statistics as ct_process_prepared(). */
+int ct_process_fast(struct ct_table *, const struct ct_pkt *cps,
+                    const enum ct_verdict *pre, const uint32_t *want_gen, int i,
+                    int n, uint64_t now_ms, struct ct_conn **conns);
+
 /* Creates the connection for a packet ct_process() called CT_NEW, admitted
  * by rule 'rule_id' of policy generation 'gen'.  Returns the connection,
  * or NULL if the table is full even after reclaiming expired entries
@@ -189,9 +229,26 @@ struct ct_conn *ct_commit(struct ct_table *, const struct ct_pkt *,
  * poll-loop iteration (or every millisecond or so). */
 size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
 
+/* The first bytes of every connection, so that the firewall's per-packet
+ * check reads them inline. */
+struct ct_conn_head {
+    struct ct_key key; /* canonical */
+    uint32_t rule_id;  /* rule that admitted it */
+    uint32_t gen;      /* policy generation it was admitted under */
+};
+
 /* Accessors for the pipeline. */
-uint32_t ct_conn_rule(const struct ct_conn *);
-uint32_t ct_conn_gen(const struct ct_conn *);
+static inline uint32_t
+ct_conn_rule(const struct ct_conn *c)
+{
+    return ((const struct ct_conn_head *)(const void *)c)->rule_id;
+}
+
+static inline uint32_t
+ct_conn_gen(const struct ct_conn *c)
+{
+    return ((const struct ct_conn_head *)(const void *)c)->gen;
+}
 /* Re-admits the connection under a new rule/generation (revalidation
  * after a policy change found it still allowed). */
 void ct_conn_set_rule(struct ct_conn *, uint32_t rule_id, uint32_t gen);
@@ -235,6 +292,19 @@ size_t ct_flush(struct ct_table *,
 size_t ct_flush_rule(struct ct_table *, uint32_t rule_id);
 /* Removes every connection of 'zone' (a vNIC went away). */
 size_t ct_flush_zone(struct ct_table *, uint32_t zone);
+
+/* Bounded-work forms for a packet thread that must not stall: each looks
+ * at most 'max_scan' entry slots starting at 'cursor' (0 to begin) and
+ * returns the cursor to continue from, or UINT32_MAX when done.
+ * ct_dump_chunk() copies up to 'max_out' live connections into 'out'
+ * (setting '*n_out'); ct_flush_zone_chunk() removes the connections of
+ * 'zone' (adding to '*n_flushed').  A dump made of chunks is not an atomic
+ * snapshot: connections opened or closed meanwhile may be missed. */
+uint32_t ct_dump_chunk(const struct ct_table *, uint64_t now_ms,
+                       uint32_t cursor, uint32_t max_scan,
+                       struct ct_conn_info *out, size_t max_out, size_t *n_out);
+uint32_t ct_flush_zone_chunk(struct ct_table *, uint32_t zone, uint32_t cursor,
+                             uint32_t max_scan, size_t *n_flushed);
 
 void ct_get_stats(const struct ct_table *, struct ct_stats *);
 /* Bytes of memory one entry costs (entry + its share of the hash table at

@@ -15,6 +15,21 @@
 
 #define IDLE_ROUNDS_BEFORE_SLEEP 32 /* empty polls before poll() */
 #define POLL_TIMEOUT_MS          1000
+#define CTL_DUMP_CHUNK           1024  /* connections per dump request */
+#define CTL_SCAN_CHUNK           65536 /* table entries looked at per request */
+
+/* A request from the control side, served by the packet thread. */
+enum ctl_kind { CTL_CT_DUMP, CTL_CT_STATS, CTL_CT_FLUSH_ZONE };
+
+struct ctl_req {
+    enum ctl_kind kind;
+    uint32_t zone;            /* CTL_CT_FLUSH_ZONE */
+    uint32_t cursor;          /* in: where to start; out: where to go on */
+    struct ct_conn_info *buf; /* CTL_CT_DUMP: room for CTL_DUMP_CHUNK */
+    size_t n;                 /* out: entries in 'buf', or flushed */
+    struct ct_stats stats;    /* CTL_CT_STATS */
+    atomic_bool done;         /* set by the packet thread when served */
+};
 
 struct datapath {
     struct datapath_options opts;
@@ -23,8 +38,11 @@ struct datapath {
     atomic_bool stop;                   /* asks the thread to exit */
     int wake_fd;                        /* eventfd: wakes poll() */
     pthread_t thread;
-    struct dp_pool *pool;         /* packet thread's buffers */
-    struct dp_pipeline *pipeline; /* packet thread's pipeline */
+    struct dp_pool *pool;              /* packet thread's buffers */
+    struct dp_pipeline *pipeline;      /* packet thread's pipeline */
+    _Atomic(struct ctl_req *) ctl_req; /* pending control request */
+    pthread_mutex_t ctl_mutex;         /* one control request at a time */
+    int reply_fd;                      /* eventfd: a request was served */
 };
 
 static void
@@ -64,6 +82,41 @@ wait_for_work(struct datapath *dp, const struct dp_tables *t,
     }
 }
 
+/* Packet thread: serves one control request with bounded work. */
+static void
+serve_ctl(struct datapath *dp, struct ctl_req *r)
+{
+    struct dfw_thread *fw = dp_pipeline_dfw(dp->pipeline);
+    struct ct_table *ct = dfw_thread_ct(fw);
+    uint64_t now = dp_pipeline_now_ms(dp->pipeline);
+    uint64_t one = 1;
+
+    switch (r->kind) {
+    case CTL_CT_DUMP:
+        r->n = 0;
+        r->cursor = ct ? ct_dump_chunk(ct, now, r->cursor, CTL_SCAN_CHUNK,
+                                       r->buf, CTL_DUMP_CHUNK, &r->n)
+                       : UINT32_MAX;
+        break;
+    case CTL_CT_STATS:
+        memset(&r->stats, 0, sizeof r->stats);
+        if (ct) {
+            ct_get_stats(ct, &r->stats);
+        }
+        break;
+    case CTL_CT_FLUSH_ZONE:
+        r->n = 0;
+        r->cursor = ct ? ct_flush_zone_chunk(ct, r->zone, r->cursor,
+                                             CTL_SCAN_CHUNK, &r->n)
+                       : UINT32_MAX;
+        break;
+    }
+    atomic_store_explicit(&r->done, true, memory_order_release);
+    if (write(dp->reply_fd, &one, sizeof one) < 0 && errno != EAGAIN) {
+        LOG_WARN("datapath", "msg=\"eventfd write failed\"");
+    }
+}
+
 static void *
 packet_thread(void *dp_)
 {
@@ -79,6 +132,13 @@ packet_thread(void *dp_)
 
         atomic_store_explicit(&dp->seen_generation, t->generation,
                               memory_order_release);
+        if (atomic_load_explicit(&dp->ctl_req, memory_order_relaxed)) {
+            struct ctl_req *r = atomic_exchange_explicit(&dp->ctl_req, NULL,
+                                                         memory_order_acquire);
+            if (r) {
+                serve_ctl(dp, r);
+            }
+        }
         for (uint32_t i = 0; i < t->n_ports; i++) {
             struct dp_port *p = t->ports[i];
             if (!p) {
@@ -93,7 +153,11 @@ packet_thread(void *dp_)
         if (work) {
             dp_pipeline_flush(dp->pipeline, t);
             idle = 0;
-        } else if (!dp->opts.busy_poll && ++idle >= IDLE_ROUNDS_BEFORE_SLEEP) {
+            continue;
+        }
+        dp_pipeline_idle(dp->pipeline);
+        if (!dp->opts.busy_poll && ++idle >= IDLE_ROUNDS_BEFORE_SLEEP &&
+            !atomic_load_explicit(&dp->ctl_req, memory_order_relaxed)) {
             wait_for_work(dp, t, &fds, &fds_cap);
             idle = 0;
         }
@@ -108,14 +172,24 @@ datapath_create(const struct datapath_options *opts)
     struct datapath *dp = xcalloc(1, sizeof *dp);
     struct dp_tables_builder *b = dp_tables_builder_create(0);
 
+    struct dp_pipeline_options popts;
+
     dp->opts = *opts;
     atomic_init(&dp->tables, dp_tables_build(b));
     atomic_init(&dp->seen_generation, 0);
     atomic_init(&dp->stop, false);
+    atomic_init(&dp->ctl_req, NULL);
+    pthread_mutex_init(&dp->ctl_mutex, NULL);
     dp->pool = dp_pool_create(opts->n_buffers, opts->frame_size);
-    dp->pipeline = dp_pipeline_create(dp->pool);
+    dp_pipeline_options_default(&popts);
+    if (opts->ct_max_entries) {
+        popts.fw.ct.max_entries = opts->ct_max_entries;
+    }
+    popts.fw.ct.strict = opts->ct_strict;
+    dp->pipeline = dp_pipeline_create(dp->pool, &popts);
     dp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (dp->wake_fd < 0) {
+    dp->reply_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (dp->wake_fd < 0 || dp->reply_fd < 0) {
         LOG_ERROR("datapath", "msg=\"eventfd failed\" error=\"%s\"",
                   strerror(errno));
         goto error;
@@ -124,13 +198,19 @@ datapath_create(const struct datapath_options *opts)
     if (err) {
         LOG_ERROR("datapath", "msg=\"cannot start packet thread\" error=\"%s\"",
                   strerror(err));
-        close(dp->wake_fd);
         goto error;
     }
     pthread_setname_np(dp->thread, "weft-dp");
     return dp;
 
 error:
+    if (dp->wake_fd >= 0) {
+        close(dp->wake_fd);
+    }
+    if (dp->reply_fd >= 0) {
+        close(dp->reply_fd);
+    }
+    pthread_mutex_destroy(&dp->ctl_mutex);
     dp_pipeline_destroy(dp->pipeline);
     dp_pool_destroy(dp->pool);
     dp_tables_free(atomic_load(&dp->tables));
@@ -148,6 +228,8 @@ datapath_destroy(struct datapath *dp)
     wake(dp);
     pthread_join(dp->thread, NULL);
     close(dp->wake_fd);
+    close(dp->reply_fd);
+    pthread_mutex_destroy(&dp->ctl_mutex);
     dp_pipeline_destroy(dp->pipeline);
     dp_pool_destroy(dp->pool);
     dp_tables_free(atomic_load(&dp->tables));
@@ -187,4 +269,123 @@ void
 datapath_get_counters(const struct datapath *dp, struct dp_counters *c)
 {
     memcpy(c, dp_pipeline_counters(dp->pipeline), sizeof *c);
+}
+
+/* ---- Firewall. ---- */
+
+void
+datapath_get_rule_counters(const struct datapath *dp, uint32_t rule_id,
+                           struct dfw_rule_counters *c)
+{
+    dfw_thread_rule_counters(dp_pipeline_dfw(dp->pipeline), rule_id, c);
+}
+
+void
+datapath_get_rule_counters_bulk(const struct datapath *dp, const uint32_t *ids,
+                                size_t n, struct dfw_rule_counters *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        datapath_get_rule_counters(dp, ids[i], &out[i]);
+    }
+}
+
+void
+datapath_get_fw_stats(const struct datapath *dp, struct dfw_stats *s)
+{
+    dfw_thread_stats(dp_pipeline_dfw(dp->pipeline), s);
+}
+
+/* Hands 'r' to the packet thread and waits for it to be served.  Returns 0
+ * or ETIMEDOUT (then the packet thread never saw it). */
+static int
+ctl_call(struct datapath *dp, struct ctl_req *r)
+{
+    uint64_t deadline = time_nsec() + DATAPATH_CTL_TIMEOUT_MS * 1000000ull;
+    struct ctl_req *expected = r;
+    struct pollfd pfd = {.fd = dp->reply_fd, .events = POLLIN};
+    uint64_t v;
+    int err = 0;
+
+    atomic_init(&r->done, false);
+    pthread_mutex_lock(&dp->ctl_mutex);
+    atomic_store_explicit(&dp->ctl_req, r, memory_order_release);
+    wake(dp);
+    while (!atomic_load_explicit(&r->done, memory_order_acquire)) {
+        uint64_t now = time_nsec();
+        if (now >= deadline) {
+            /* Withdraw it, unless the packet thread already took it: then
+             * it is being served right now and will be done shortly. */
+            if (atomic_compare_exchange_strong(&dp->ctl_req, &expected, NULL)) {
+                err = ETIMEDOUT;
+                break;
+            }
+            deadline = UINT64_MAX;
+            continue;
+        }
+        int ms = deadline == UINT64_MAX
+                     ? 100
+                     : (int)MIN((deadline - now) / 1000000 + 1, 100);
+        poll(&pfd, 1, ms);
+    }
+    if (!err && read(dp->reply_fd, &v, sizeof v) < 0 && errno != EAGAIN) {
+        LOG_WARN("datapath", "msg=\"eventfd read failed\"");
+    }
+    pthread_mutex_unlock(&dp->ctl_mutex);
+    if (err) {
+        LOG_WARN("datapath",
+                 "msg=\"packet thread did not answer a control "
+                 "request\" timeout_ms=%d",
+                 DATAPATH_CTL_TIMEOUT_MS);
+    }
+    return err;
+}
+
+int
+datapath_ct_dump(struct datapath *dp,
+                 void (*fn)(void *aux, const struct ct_conn_info *), void *aux)
+{
+    struct ctl_req r = {.kind = CTL_CT_DUMP};
+    int err = 0;
+
+    r.buf = xmalloc(CTL_DUMP_CHUNK * sizeof *r.buf);
+    do {
+        err = ctl_call(dp, &r);
+        if (err) {
+            break;
+        }
+        for (size_t i = 0; i < r.n; i++) {
+            fn(aux, &r.buf[i]);
+        }
+    } while (r.cursor != UINT32_MAX);
+    free(r.buf);
+    return err;
+}
+
+int
+datapath_ct_stats(struct datapath *dp, struct ct_stats *stats)
+{
+    struct ctl_req r = {.kind = CTL_CT_STATS};
+    int err = ctl_call(dp, &r);
+
+    if (!err) {
+        *stats = r.stats;
+    }
+    return err;
+}
+
+int
+datapath_ct_flush_zone(struct datapath *dp, uint32_t zone, size_t *n_flushed)
+{
+    struct ctl_req r = {.kind = CTL_CT_FLUSH_ZONE, .zone = zone};
+    size_t total = 0;
+    int err;
+
+    do {
+        err = ctl_call(dp, &r);
+        total += r.n;
+    } while (!err && r.cursor != UINT32_MAX);
+    if (n_flushed) {
+        *n_flushed = total;
+    }
+    return err;
 }

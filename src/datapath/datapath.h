@@ -11,21 +11,38 @@
  *
  * Idle behaviour: after a few empty rounds the thread sleeps in poll() on
  * the ports' descriptors (an idle agent uses ~0% CPU); under load it polls
- * the rings in a loop without sleeping.  With busy_poll it never sleeps. */
+ * the rings in a loop without sleeping.  With busy_poll it never sleeps.
+ *
+ * Firewall state: the packet thread owns its pipeline's connection table
+ * (conntrack.h's contract).  The control side reads or changes it through
+ * requests the packet thread serves between two batches: the request
+ * wakes the thread if it sleeps in poll() (the wake eventfd is in its poll
+ * set) and the caller waits for the answer with a timeout.  Work per
+ * request is bounded (a dump or flush proceeds in chunks), so forwarding
+ * never stalls for long.  Per-rule counters and firewall statistics are
+ * read without a request (racy but untorn). */
 #ifndef WEFT_DP_DATAPATH_H
 #define WEFT_DP_DATAPATH_H 1
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "datapath/conntrack.h"
+#include "datapath/dfw.h"
 #include "datapath/pipeline.h"
 #include "datapath/tables.h"
 
 struct datapath_options {
-    uint32_t n_buffers;  /* packet buffers in the thread's pool */
-    uint32_t frame_size; /* bytes per buffer (>= 64 KiB for GSO) */
-    bool busy_poll;      /* never sleep */
+    uint32_t n_buffers;      /* packet buffers in the thread's pool */
+    uint32_t frame_size;     /* bytes per buffer (>= 64 KiB for GSO) */
+    bool busy_poll;          /* never sleep */
+    uint32_t ct_max_entries; /* connections per packet thread; 0: 1,000,000
+                              * (memory is reserved, touched as used) */
+    bool ct_strict;          /* TCP: only a SYN opens (no loose pickup) */
 };
+
+/* How long a control request waits for the packet thread. */
+#define DATAPATH_CTL_TIMEOUT_MS 2000
 
 struct datapath;
 
@@ -45,5 +62,33 @@ const struct dp_tables *datapath_tables(const struct datapath *);
 
 /* Copies the packet thread's counters (a racy but untorn snapshot). */
 void datapath_get_counters(const struct datapath *, struct dp_counters *);
+
+/* ---- Firewall (any thread but the packet thread). ---- */
+
+/* Counters of firewall rule 'rule_id', summed over packet threads; no
+ * lock, no request (racy but untorn). */
+void datapath_get_rule_counters(const struct datapath *, uint32_t rule_id,
+                                struct dfw_rule_counters *);
+/* The same for 'n' rules at once: out[i] for ids[i]. */
+void datapath_get_rule_counters_bulk(const struct datapath *,
+                                     const uint32_t *ids, size_t n,
+                                     struct dfw_rule_counters *out);
+/* Firewall statistics (racy but untorn). */
+void datapath_get_fw_stats(const struct datapath *, struct dfw_stats *);
+
+/* Calls 'fn' for every live connection, in chunks fetched from the packet
+ * thread ('fn' runs in the caller's thread, between requests).  Not an
+ * atomic snapshot.  Returns 0 or ETIMEDOUT (the packet thread did not
+ * answer within DATAPATH_CTL_TIMEOUT_MS; 'fn' may have been called for
+ * part of the table). */
+int datapath_ct_dump(struct datapath *,
+                     void (*fn)(void *aux, const struct ct_conn_info *),
+                     void *aux);
+/* Conntrack statistics (all zero before the first firewall check).
+ * Returns 0 or ETIMEDOUT. */
+int datapath_ct_stats(struct datapath *, struct ct_stats *);
+/* Removes every connection of 'zone' (a vNIC's logical port id); sets
+ * '*n_flushed' if not NULL.  Returns 0 or ETIMEDOUT. */
+int datapath_ct_flush_zone(struct datapath *, uint32_t zone, size_t *n_flushed);
 
 #endif

@@ -43,7 +43,13 @@
     X(TOO_BIG, "frame larger than the egress MTU")                             \
     X(GSO_BAD, "offload request that cannot be honoured")                      \
     X(NO_BUFFER, "buffer pool exhausted")                                      \
-    X(TX_ERROR, "output port failed to send")
+    X(TX_ERROR, "output port failed to send")                                  \
+    /* distributed firewall */                                                 \
+    X(SPOOFGUARD, "source MAC or IP not the vNIC's own (SpoofGuard)")          \
+    X(FW_DROP, "dropped by a firewall rule")                                   \
+    X(FW_REJECT, "rejected by a firewall rule (answered if allowed)")          \
+    X(CT_INVALID, "invalid for its connection's state (conntrack)")            \
+    X(CT_FULL, "connection table full")
 
 enum dp_drop {
     DP_DROP_NONE = 0,

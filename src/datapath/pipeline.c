@@ -11,20 +11,54 @@
 #include "datapath/port.h"
 #include "datapath/tunnel.h"
 
+#define EXPIRE_BUDGET 2048 /* connections expired per millisecond, at most */
+
+/* A frame waiting for the IN check of local VIF 'port'. */
+struct in_pending {
+    struct dp_packet *pkt;
+    uint16_t port;
+};
+
 struct dp_pipeline {
-    struct dp_pool *pool;   /* for clones and GSO segments */
+    struct dp_pool *pool;   /* for clones, GSO segments, reject answers */
     struct dp_counters ctr; /* this thread's counters */
     struct dp_batch *out;   /* per output port queue */
     uint32_t n_out;         /* entries in 'out' */
     uint16_t *dirty;        /* ports with queued frames */
     uint32_t n_dirty;
+
+    /* Firewall. */
+    struct dfw_thread *fw; /* conntrack, rule counters, limits */
+    uint64_t (*clock_ms)(void *);
+    void *clock_aux;
+    uint64_t now_ms;     /* valid when 'now_valid' */
+    bool now_valid;      /* cleared at every dp_pipeline_run() */
+    uint64_t expired_ms; /* when ct expiry last ran */
+    struct in_pending in_q[DP_BATCH_MAX]; /* deferred IN checks */
+    int n_in_q;
 };
 
+void
+dp_pipeline_options_default(struct dp_pipeline_options *o)
+{
+    memset(o, 0, sizeof *o);
+    dfw_options_default(&o->fw);
+}
+
 struct dp_pipeline *
-dp_pipeline_create(struct dp_pool *pool)
+dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
 {
     struct dp_pipeline *pl = xcalloc(1, sizeof *pl);
+    struct dp_pipeline_options d;
+
+    if (!opts) {
+        dp_pipeline_options_default(&d);
+        opts = &d;
+    }
     pl->pool = pool;
+    pl->fw = dfw_thread_create(&opts->fw);
+    pl->clock_ms = opts->clock_ms;
+    pl->clock_aux = opts->clock_aux;
     return pl;
 }
 
@@ -37,9 +71,55 @@ dp_pipeline_destroy(struct dp_pipeline *pl)
     for (uint32_t i = 0; i < pl->n_out; i++) {
         dp_batch_free(&pl->out[i]);
     }
+    for (int i = 0; i < pl->n_in_q; i++) {
+        dp_packet_free(pl->in_q[i].pkt);
+    }
+    dfw_thread_destroy(pl->fw);
     free(pl->out);
     free(pl->dirty);
     free(pl);
+}
+
+struct dfw_thread *
+dp_pipeline_dfw(const struct dp_pipeline *pl)
+{
+    return pl->fw;
+}
+
+static uint64_t
+read_clock(const struct dp_pipeline *pl)
+{
+    return pl->clock_ms ? pl->clock_ms(pl->clock_aux) : time_nsec() / 1000000;
+}
+
+uint64_t
+dp_pipeline_now_ms(const struct dp_pipeline *pl)
+{
+    return read_clock(pl);
+}
+
+/* The firewall's clock: read once per run; expiry runs once per ms. */
+static uint64_t
+fw_now(struct dp_pipeline *pl)
+{
+    if (!pl->now_valid) {
+        pl->now_ms = read_clock(pl);
+        pl->now_valid = true;
+        if (pl->now_ms != pl->expired_ms) {
+            pl->expired_ms = pl->now_ms;
+            dfw_expire(pl->fw, pl->now_ms, EXPIRE_BUDGET);
+        }
+    }
+    return pl->now_ms;
+}
+
+void
+dp_pipeline_idle(struct dp_pipeline *pl)
+{
+    if (dfw_thread_ct(pl->fw)) {
+        pl->now_valid = false;
+        fw_now(pl);
+    }
 }
 
 const struct dp_counters *
@@ -172,7 +252,8 @@ complete_csum(struct dp_pipeline *pl, struct dp_packet *pkt)
 static void emit_local(struct dp_pipeline *, const struct dp_tables *,
                        struct dp_packet *, const void *aux);
 
-/* Delivers to local VIF 'port' (passed through aux as an integer). */
+/* Delivers to local VIF 'port' (passed through aux as an integer), after
+ * any firewall check. */
 static void
 emit_local(struct dp_pipeline *pl, const struct dp_tables *t,
            struct dp_packet *pkt, const void *aux)
@@ -247,6 +328,25 @@ emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
     enqueue(pl, t, pkt, td->seg->tunnel_port);
 }
 
+static void in_flush(struct dp_pipeline *, const struct dp_tables *);
+
+/* Delivers to local VIF 'port' through its IN check, if it has one. */
+static inline void
+to_local(struct dp_pipeline *pl, const struct dp_tables *t,
+         struct dp_packet *pkt, uint16_t port)
+{
+    const struct dfw_vnic *fw = port < t->n_ports ? t->vifs[port].fw : NULL;
+
+    if (unlikely(fw != NULL) && fw->cls) {
+        pl->in_q[pl->n_in_q++] = (struct in_pending){pkt, port};
+        if (pl->n_in_q == DP_BATCH_MAX) {
+            in_flush(pl, t);
+        }
+        return;
+    }
+    emit_local(pl, t, pkt, (const void *)(uintptr_t)port);
+}
+
 /* Sends a copy of 'pkt' to every local port of its segment but 'in_port'
  * and, when 'to_fabric', to every flood endpoint; consumes 'pkt'. */
 static void
@@ -268,7 +368,7 @@ flood(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt,
             continue;
         }
         n_targets++;
-        emit_local(pl, t, copy, (const void *)(uintptr_t)port);
+        to_local(pl, t, copy, port);
     }
     if (to_fabric) {
         for (uint32_t i = 0; i < seg->n_flood; i++) {
@@ -290,25 +390,123 @@ flood(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt,
     }
 }
 
-static void
-from_vif(struct dp_pipeline *pl, const struct dp_tables *t,
-         struct dp_packet *pkt, uint16_t in_port)
-{
-    const struct dp_vif *vif = &t->vifs[in_port];
-    const struct eth_hdr *eth;
-    enum dp_drop d;
+/* ---- Firewall answers. ---- */
 
-    d = dp_parse(pkt);
+/* Answers 'orig', rejected by the OUT check of VIF 'in_port': straight
+ * back to that VIF. */
+static void
+reject_out(struct dp_pipeline *pl, const struct dp_tables *t,
+           const struct dp_packet *orig, uint16_t in_port)
+{
+    struct dp_packet *r = dfw_reject(pl->fw, orig, pl->pool, fw_now(pl));
+
+    if (r) {
+        r->in_port = in_port;
+        r->segment = orig->segment;
+        emit_local(pl, t, r, (const void *)(uintptr_t)in_port);
+    }
+}
+
+/* Answers 'orig', rejected by the IN check of local VIF 'port': sent as a
+ * frame from that vNIC toward the original source MAC. */
+static void
+reject_in(struct dp_pipeline *pl, const struct dp_tables *t,
+          const struct dp_packet *orig, uint16_t port)
+{
+    const struct dp_vif *dv = &t->vifs[port];
+    struct dp_packet *r;
+    const struct dp_mac_entry *e;
+
+    if (dv->segment == DP_SEG_NONE) {
+        return;
+    }
+    r = dfw_reject(pl->fw, orig, pl->pool, fw_now(pl));
+    if (!r) {
+        return;
+    }
+    r->in_port = port;
+    r->segment = dv->segment;
+    r->src_lport = dv->lport;
+    e = dp_mac_lookup(t, dv->segment, &dp_packet_eth(r)->dst);
+    if (!e) {
+        drop(pl, r, DP_DROP_NO_DESTINATION);
+    } else if (e->remote) {
+        struct tunnel_dest td = {&t->segments[dv->segment], &t->vteps[e->vtep],
+                                 dv->lport};
+        emit_tunnel(pl, t, r, &td);
+    } else if (e->port == port) {
+        drop(pl, r, DP_DROP_HAIRPIN);
+    } else {
+        to_local(pl, t, r, e->port);
+    }
+}
+
+/* Runs the deferred IN checks and delivers what passes. */
+static void
+in_flush(struct dp_pipeline *pl, const struct dp_tables *t)
+{
+    while (pl->n_in_q) {
+        struct dp_packet *pkts[DP_BATCH_MAX];
+        const struct dfw_vnic *vnics[DP_BATCH_MAX];
+        uint32_t zones[DP_BATCH_MAX];
+        uint8_t dirs[DP_BATCH_MAX], verdicts[DP_BATCH_MAX];
+        uint16_t ports[DP_BATCH_MAX];
+        int n = pl->n_in_q;
+
+        for (int i = 0; i < n; i++) {
+            uint16_t port = pl->in_q[i].port;
+            pkts[i] = pl->in_q[i].pkt;
+            ports[i] = port;
+            vnics[i] = t->vifs[port].fw;
+            zones[i] = t->vifs[port].lport;
+            dirs[i] = 0;
+        }
+        pl->n_in_q = 0; /* answers may queue more */
+        dfw_check(pl->fw, t->fw_sets, pkts, vnics, zones, dirs, n, fw_now(pl),
+                  verdicts);
+        for (int i = 0; i < n; i++) {
+            if (likely(verdicts[i] == DP_DROP_NONE)) {
+                emit_local(pl, t, pkts[i], (const void *)(uintptr_t)ports[i]);
+                continue;
+            }
+            if (verdicts[i] == DP_DROP_FW_REJECT) {
+                reject_in(pl, t, pkts[i], ports[i]);
+            }
+            drop(pl, pkts[i], (enum dp_drop)verdicts[i]);
+        }
+    }
+}
+
+/* ---- From a VIF. ---- */
+
+/* Parses a frame from 'vif' and binds it to its segment; false if it was
+ * dropped. */
+static inline bool
+vif_ingress(struct dp_pipeline *pl, const struct dp_vif *vif,
+            struct dp_packet *pkt)
+{
+    enum dp_drop d = dp_parse(pkt);
+
     if (unlikely(d != DP_DROP_NONE)) {
         drop(pl, pkt, d);
-        return;
+        return false;
     }
     if (unlikely(vif->segment == DP_SEG_NONE)) {
         drop(pl, pkt, DP_DROP_PORT_UNBOUND);
-        return;
+        return false;
     }
     pkt->segment = vif->segment;
     pkt->src_lport = vif->lport;
+    return true;
+}
+
+/* Forwards a parsed, bound frame from VIF 'in_port'. */
+static void
+vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
+            struct dp_packet *pkt, uint16_t in_port)
+{
+    const struct dp_vif *vif = &t->vifs[in_port];
+    const struct eth_hdr *eth;
 
     if (unlikely(pkt->pflags & (DP_PF_ARP | DP_PF_IPV6)) &&
         dp_neigh_reply(pkt, t, pkt->segment)) {
@@ -335,12 +533,65 @@ from_vif(struct dp_pipeline *pl, const struct dp_tables *t,
                 drop(pl, pkt, DP_DROP_HAIRPIN);
             } else {
                 pl->ctr.l2_local++;
-                emit_local(pl, t, pkt, (const void *)(uintptr_t)e->port);
+                to_local(pl, t, pkt, e->port);
             }
             return;
         }
     }
     flood(pl, t, pkt, in_port, true);
+}
+
+static void
+from_vif(struct dp_pipeline *pl, const struct dp_tables *t,
+         struct dp_packet *pkt, uint16_t in_port)
+{
+    if (likely(vif_ingress(pl, &t->vifs[in_port], pkt))) {
+        vif_forward(pl, t, pkt, in_port);
+    }
+}
+
+/* A batch from a VIF with a firewall: SpoofGuard, then the OUT check of
+ * the whole batch, then forwarding. */
+static void
+from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
+            struct dp_packet **pkts, int n, uint16_t in_port)
+{
+    const struct dp_vif *vif = &t->vifs[in_port];
+    const struct dfw_vnic *fw = vif->fw;
+    struct dp_packet *keep[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX];
+    int k = 0;
+
+    for (int i = 0; i < n; i++) {
+        struct dp_packet *pkt = pkts[i];
+        pkt->in_port = in_port;
+        if (unlikely(!vif_ingress(pl, vif, pkt))) {
+            continue;
+        }
+        if (fw->spoofguard && !dfw_spoofguard_ok(fw, pkt)) {
+            drop(pl, pkt, DP_DROP_SPOOFGUARD);
+            continue;
+        }
+        keep[k++] = pkt;
+    }
+    if (!fw->cls) {
+        for (int i = 0; i < k; i++) {
+            vif_forward(pl, t, keep[i], in_port);
+        }
+        return;
+    }
+    dfw_check_vnic(pl->fw, t->fw_sets, keep, k, fw, vif->lport, true,
+                   fw_now(pl), verdicts);
+    for (int i = 0; i < k; i++) {
+        if (likely(verdicts[i] == DP_DROP_NONE)) {
+            vif_forward(pl, t, keep[i], in_port);
+            continue;
+        }
+        if (verdicts[i] == DP_DROP_FW_REJECT) {
+            reject_out(pl, t, keep[i], in_port);
+        }
+        drop(pl, keep[i], (enum dp_drop)verdicts[i]);
+    }
 }
 
 static void
@@ -369,7 +620,7 @@ from_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
             dp_mac_lookup(t, pkt->segment, &eth->dst);
         if (likely(e && !e->remote)) {
             pl->ctr.l2_local++;
-            emit_local(pl, t, pkt, (const void *)(uintptr_t)e->port);
+            to_local(pl, t, pkt, e->port);
             return;
         }
         if (e) {
@@ -388,15 +639,21 @@ dp_pipeline_run(struct dp_pipeline *pl, const struct dp_tables *t,
 {
     ensure_out(pl, t->n_ports);
     pl->ctr.rx_packets += (uint64_t)n;
+    pl->now_valid = false;
     if (in_port < DP_PORT_FIRST_VIF) {
         for (int i = 0; i < n; i++) {
             pkts[i]->in_port = in_port;
             from_tunnel(pl, t, pkts[i], in_port);
         }
+    } else if (unlikely(t->vifs[in_port].fw != NULL)) {
+        from_vif_fw(pl, t, pkts, n, in_port);
     } else {
         for (int i = 0; i < n; i++) {
             pkts[i]->in_port = in_port;
             from_vif(pl, t, pkts[i], in_port);
         }
+    }
+    if (pl->n_in_q) {
+        in_flush(pl, t);
     }
 }

@@ -8,6 +8,16 @@
  *                  -> local VIF | flood to local ports (split horizon: a
  *                  frame from the fabric never goes back into it)
  *
+ * Distributed firewall (dfw.h): a frame from a VIF with a firewall goes
+ * through SpoofGuard and the OUT check (batched, before the forwarding
+ * decision); a frame about to be delivered to a local VIF with a firewall
+ * goes through that vNIC's IN check.  IN checks are deferred to the end of
+ * the batch (or until DP_BATCH_MAX are waiting) so they too run batched;
+ * frames to one port keep their order.  Rejected packets are answered: an
+ * OUT reject goes straight back to the source VIF, an IN reject is
+ * forwarded from the destination vNIC toward the original sender (L2
+ * lookup: local VIF, through its IN check, or a tunnel).
+ *
  * Offloads: a GSO super-frame from a VIF is passed as is to a VIF that
  * takes offloads, and cut into segments in software (with checksums) on
  * its way into a tunnel or to a VIF without offloads.  Segments from the
@@ -20,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "datapath/dfw.h"
 #include "datapath/drop.h"
 #include "datapath/packet.h"
 #include "datapath/tables.h"
@@ -43,9 +54,21 @@ struct dp_counters {
 
 struct dp_pipeline;
 
-/* Creates a pipeline drawing buffers (for clones and segments) from
- * 'pool', which must outlive it. */
-struct dp_pipeline *dp_pipeline_create(struct dp_pool *pool);
+struct dp_pipeline_options {
+    struct dfw_options fw; /* firewall: conntrack size and mode, limits */
+    /* Milliseconds of a monotonic clock for conntrack and rate limits;
+     * NULL: CLOCK_MONOTONIC.  Read at most once per dp_pipeline_run().
+     * For tests and benchmarks. */
+    uint64_t (*clock_ms)(void *aux);
+    void *clock_aux;
+};
+void dp_pipeline_options_default(struct dp_pipeline_options *);
+
+/* Creates a pipeline drawing buffers (for clones, segments and reject
+ * answers) from 'pool', which must outlive it.  'opts' NULL: defaults.
+ * The firewall's connection table is created on first use. */
+struct dp_pipeline *dp_pipeline_create(struct dp_pool *pool,
+                                       const struct dp_pipeline_options *opts);
 void dp_pipeline_destroy(struct dp_pipeline *); /* NULL is fine */
 
 /* Processes 'n' frames received on port 'in_port' of 't'.  Takes ownership
@@ -57,7 +80,16 @@ void dp_pipeline_run(struct dp_pipeline *, const struct dp_tables *t,
 /* Sends every queued frame and frees it. */
 void dp_pipeline_flush(struct dp_pipeline *, const struct dp_tables *t);
 
+/* Housekeeping for an idle round (no batch ran): expires connections. */
+void dp_pipeline_idle(struct dp_pipeline *);
+
 /* This pipeline's counters (read from other threads without locking). */
 const struct dp_counters *dp_pipeline_counters(const struct dp_pipeline *);
+
+/* This pipeline's firewall state: conntrack (owner thread only), per-rule
+ * counters and statistics (any thread, see dfw.h). */
+struct dfw_thread *dp_pipeline_dfw(const struct dp_pipeline *);
+/* The clock as the pipeline reads it (milliseconds). */
+uint64_t dp_pipeline_now_ms(const struct dp_pipeline *);
 
 #endif

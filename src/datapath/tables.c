@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/dfw.h"
 #include "datapath/tunnel.h"
 #include "lib/util.h"
 
@@ -25,6 +26,11 @@ struct tb_remote {
 struct tb_flood {
     uint32_t segment;
     uint32_t vtep;
+};
+
+struct tb_fw {
+    uint16_t port;
+    struct dfw_vnic *fw; /* a reference */
 };
 
 struct tb_seg {
@@ -55,14 +61,16 @@ struct dp_tables_builder {
     bool underlay_v6;
     struct dp_port **ports;
     uint32_t n_ports;
-    struct tb_vec segs;    /* struct tb_seg */
-    struct tb_vec locals;  /* struct tb_local */
-    struct tb_vec remotes; /* struct tb_remote */
-    struct tb_vec floods;  /* struct tb_flood */
-    struct tb_vec vteps;   /* struct dp_vtep */
-    struct tb_vec neighs;  /* struct dp_neigh_entry */
-    uint32_t *vtep_slots;  /* open addressing: vtep index + 1, 0 empty */
-    uint32_t vtep_mask;    /* capacity - 1 (0: not allocated yet) */
+    struct tb_vec segs;       /* struct tb_seg */
+    struct tb_vec locals;     /* struct tb_local */
+    struct tb_vec remotes;    /* struct tb_remote */
+    struct tb_vec floods;     /* struct tb_flood */
+    struct tb_vec vteps;      /* struct dp_vtep */
+    struct tb_vec neighs;     /* struct dp_neigh_entry */
+    uint32_t *vtep_slots;     /* open addressing: vtep index + 1, 0 empty */
+    uint32_t vtep_mask;       /* capacity - 1 (0: not allocated yet) */
+    struct tb_vec fws;        /* struct tb_fw */
+    struct dfw_sets *fw_sets; /* a reference, or NULL */
 };
 
 struct dp_tables_builder *
@@ -77,6 +85,7 @@ dp_tables_builder_create(uint64_t generation)
     b->floods.size = sizeof(struct tb_flood);
     b->vteps.size = sizeof(struct dp_vtep);
     b->neighs.size = sizeof(struct dp_neigh_entry);
+    b->fws.size = sizeof(struct tb_fw);
     return b;
 }
 
@@ -94,6 +103,11 @@ dp_tables_builder_destroy(struct dp_tables_builder *b)
     free(b->vteps.items);
     free(b->neighs.items);
     free(b->vtep_slots);
+    for (uint32_t i = 0; i < b->fws.n; i++) {
+        dfw_vnic_unref(((struct tb_fw *)b->fws.items)[i].fw);
+    }
+    free(b->fws.items);
+    dfw_sets_unref(b->fw_sets);
     free(b);
 }
 
@@ -207,6 +221,23 @@ dp_tb_add_neigh(struct dp_tables_builder *b, uint32_t segment,
     n->segment = segment;
     memcpy(n->ip, ip, 16);
     n->mac = *mac;
+}
+
+void
+dp_tb_set_firewall(struct dp_tables_builder *b, struct dfw_sets *sets)
+{
+    dfw_sets_ref(sets);
+    dfw_sets_unref(b->fw_sets);
+    b->fw_sets = sets;
+}
+
+void
+dp_tb_set_vif_firewall(struct dp_tables_builder *b, uint16_t port,
+                       struct dfw_vnic *fw)
+{
+    struct tb_fw *f = vec_push(&b->fws);
+    f->port = port;
+    f->fw = dfw_vnic_ref(fw);
 }
 
 /* Smallest power of two >= 2 * n (load factor <= 1/2), at least 16. */
@@ -401,6 +432,19 @@ dp_tables_build(struct dp_tables_builder *b)
         t->neighs[i] = *src;
     }
 
+    /* Firewalls: the last setting of a port wins; the snapshot takes the
+     * builder's references (those left in the builder are dropped). */
+    struct tb_fw *fws = b->fws.items;
+    for (uint32_t i = 0; i < b->fws.n; i++) {
+        if (fws[i].port < t->n_ports) {
+            struct dfw_vnic *old = (struct dfw_vnic *)t->vifs[fws[i].port].fw;
+            t->vifs[fws[i].port].fw = fws[i].fw;
+            fws[i].fw = old;
+        }
+    }
+    t->fw_sets = b->fw_sets;
+    b->fw_sets = NULL;
+
     dp_tables_builder_destroy(b);
     return t;
 }
@@ -415,6 +459,10 @@ dp_tables_free(struct dp_tables *t)
         free(t->segments[s].local_ports);
         free(t->segments[s].flood);
     }
+    for (uint32_t i = 0; i < t->n_ports; i++) {
+        dfw_vnic_unref(t->vifs[i].fw);
+    }
+    dfw_sets_unref(t->fw_sets);
     free(t->segments);
     free(t->ports);
     free(t->vifs);

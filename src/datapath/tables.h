@@ -12,6 +12,9 @@
  *   - a neighbour table keyed by (segment, IP): the MAC that owns the IP,
  *     used to answer ARP and IPv6 ND locally.
  *   - a VNI -> segment map per encapsulation.
+ *   - the distributed firewall (dfw.h): per VIF an optional vNIC firewall
+ *     (dp_vif.fw) and the deployment-wide address sets and rule names.
+ *     These are reference counted and shared between snapshots.
  * All hash tables use open addressing with linear probing over a
  * power-of-two array sized for a load factor of at most 1/2. */
 #ifndef WEFT_DP_TABLES_H
@@ -25,6 +28,8 @@
 #include "lib/hash.h"
 
 struct dp_port;
+struct dfw_sets;
+struct dfw_vnic;
 
 #define DP_PORT_GENEVE    0
 #define DP_PORT_VXLAN     1
@@ -50,9 +55,10 @@ struct dp_segment {
 };
 
 struct dp_vif {
-    uint32_t segment;    /* DP_SEG_NONE when unbound */
-    uint32_t lport;      /* logical port id */
-    struct eth_addr mac; /* the port's own MAC */
+    uint32_t segment;          /* DP_SEG_NONE when unbound */
+    uint32_t lport;            /* logical port id (= firewall zone) */
+    struct eth_addr mac;       /* the port's own MAC */
+    const struct dfw_vnic *fw; /* firewall, NULL: none (no cost) */
 };
 
 /* Where a MAC lives. */
@@ -96,6 +102,10 @@ struct dp_tables {
         uint32_t vni, segment;
     } * vni_map[2];
     uint32_t vni_mask;
+
+    /* Distributed firewall: address sets and rule names for every vNIC
+     * firewall (NULL when none was set). */
+    const struct dfw_sets *fw_sets;
 };
 
 static inline uint64_t
@@ -179,6 +189,14 @@ void dp_tb_add_flood(struct dp_tables_builder *, uint32_t segment,
 /* Records that 'mac' owns 'ip' in 'segment' (ARP/ND answers). */
 void dp_tb_add_neigh(struct dp_tables_builder *, uint32_t segment,
                      const uint8_t ip[16], const struct eth_addr *);
+
+/* Sets the deployment-wide firewall part (address sets, rule names); takes
+ * a reference (the caller keeps its own).  NULL clears it. */
+void dp_tb_set_firewall(struct dp_tables_builder *, struct dfw_sets *);
+/* Gives VIF port 'port' the firewall 'fw' (NULL: none); takes a reference.
+ * A later call for the same port replaces the earlier one. */
+void dp_tb_set_vif_firewall(struct dp_tables_builder *, uint16_t port,
+                            struct dfw_vnic *fw);
 
 /* Consumes the builder and returns the immutable snapshot. */
 struct dp_tables *dp_tables_build(struct dp_tables_builder *);

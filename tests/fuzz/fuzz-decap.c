@@ -28,7 +28,7 @@ init(void)
     struct dp_tables_builder *tb = dp_tables_builder_create(1);
 
     pool = dp_pool_create(256, 4096);
-    pl = dp_pipeline_create(pool);
+    pl = dp_pipeline_create(pool, NULL);
     for (int i = 0; i < 4; i++) {
         dp_port_dummy_class.open("fz", NULL, &ports[i]);
         dp_dummy_set_capture(ports[i], false);

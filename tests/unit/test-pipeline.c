@@ -47,7 +47,7 @@ setup(void)
     uint8_t ip[16];
 
     pool = dp_pool_create(512, 4096);
-    pl = dp_pipeline_create(pool);
+    pl = dp_pipeline_create(pool, NULL);
     for (int i = 0; i < N_PORTS; i++) {
         char name[16];
         snprintf(name, sizeof name, "p%d", i);
