@@ -921,26 +921,37 @@ write_is_group_path(const char *path)
            !mp.collection && mp.types[mp.depth - 1]->kind == MODEL_GROUP;
 }
 
-/* True if the group at 'start' (an API path) contains the group at
- * 'self' (an API path) through its members, directly or through other
- * groups; 'via' receives the group whose members name 'self'. */
-static bool
-write_group_reaches(struct write_run *run, const char *start, const char *self,
-                    char *via, size_t via_size)
+#define WRITE_MAX_NESTED_GROUPS 100000 /* groups a cycle check may visit */
+
+/* Checks that none of the group members in 'members' (API paths) contains
+ * the group 'self' (an API path), directly or through other groups: one
+ * breadth-first walk over the stored groups.  Returns -1 if none does,
+ * -2 if the walk exceeded WRITE_MAX_NESTED_GROUPS, else the index of the
+ * first member that does, with 'via' set to the group whose members name
+ * 'self'. */
+static long
+write_group_cycle(struct write_run *run, json_t *members, const char *self,
+                  char *via, size_t via_size)
 {
-    json_t *todo = json_pack("[s]", start), *seen = json_object();
-    size_t plen = strlen(MODEL_API_PREFIX);
-    bool found = false;
+    json_t *todo = json_array(), *seen = json_object(), *v;
+    size_t plen = strlen(MODEL_API_PREFIX), i, next = 0;
+    long found = -1;
 
-    json_object_set_new(seen, start, json_true());
-    while (!found && json_array_size(todo) && json_object_size(seen) < 10000) {
-        char key[MODEL_KEY_MAX], cur[MODEL_KEY_MAX];
-        json_t *g, *v;
-        size_t i;
+    /* 'todo' holds [path, index of the member it was reached from]. */
+    json_array_foreach(members, i, v)
+    {
+        const char *m = json_string_value(v);
+        if (write_is_group_path(m) && !json_object_get(seen, m)) {
+            json_object_set_new(seen, m, json_true());
+            json_array_append_new(todo, json_pack("[s, I]", m, (json_int_t)i));
+        }
+    }
+    while (found == -1 && next < json_array_size(todo)) {
+        json_t *item = json_array_get(todo, next++), *g;
+        const char *cur = json_string_value(json_array_get(item, 0));
+        long origin = (long)json_integer_value(json_array_get(item, 1));
+        char key[MODEL_KEY_MAX];
 
-        api_fmt(cur, sizeof cur, "%s",
-                json_string_value(json_array_get(todo, 0)));
-        json_array_remove(todo, 0);
         api_fmt(key, sizeof key, "o2%s", cur + plen);
         g = write_get_json(run, key, NULL, NULL);
         json_array_foreach(json_object_get(g, "members"), i, v)
@@ -951,12 +962,17 @@ write_group_reaches(struct write_run *run, const char *start, const char *self,
             }
             if (!strcmp(m, self)) {
                 api_fmt(via, via_size, "%s", cur);
-                found = true;
+                found = origin;
+                break;
+            }
+            if (json_object_size(seen) >= WRITE_MAX_NESTED_GROUPS) {
+                found = -2;
                 break;
             }
             if (!json_object_get(seen, m)) {
                 json_object_set_new(seen, m, json_true());
-                json_array_append_new(todo, json_string(m));
+                json_array_append_new(
+                    todo, json_pack("[s, I]", m, (json_int_t)origin));
             }
         }
         json_decref(g);
@@ -973,25 +989,32 @@ static enum api_err
 write_check_group(struct write_run *run, const struct model_path *gmp,
                   json_t *obj, const char *prefix)
 {
-    json_t *v, *crit, *cond, *macs = json_object_get(obj, "mac_addresses");
+    json_t *crit, *cond, *members;
+    json_t *macs = json_object_get(obj, "mac_addresses");
     char self[MODEL_KEY_MAX], field[300], via[MODEL_KEY_MAX];
     size_t i, j;
+    long cycle;
 
     model_api_path(gmp, gmp->depth, self);
-    json_array_foreach(json_object_get(obj, "members"), i, v)
-    {
-        const char *m = json_string_value(v);
-        if (write_is_group_path(m) &&
-            write_group_reaches(run, m, self, via, sizeof via)) {
-            api_fmt(field, sizeof field, "%s%smembers[%zu]", prefix,
-                    *prefix ? "." : "", i);
-            bool direct = !strcmp(via, m);
-            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
-                              "'%s': %s contains this group%s%s; a group "
-                              "may not contain itself",
-                              field, m, direct ? "" : " through ",
-                              direct ? "" : via);
-        }
+    members = json_object_get(obj, "members");
+    cycle = write_group_cycle(run, members, self, via, sizeof via);
+    if (cycle == -2) {
+        api_fmt(field, sizeof field, "%s%smembers", prefix, *prefix ? "." : "");
+        return write_fail(run, API_ERR_TOO_MANY, field,
+                          "'%s': more than %d nested groups to check for "
+                          "cycles",
+                          field, WRITE_MAX_NESTED_GROUPS);
+    }
+    if (cycle >= 0) {
+        const char *m = json_string_value(json_array_get(members, cycle));
+        bool direct = !strcmp(via, m);
+        api_fmt(field, sizeof field, "%s%smembers[%ld]", prefix,
+                *prefix ? "." : "", cycle);
+        return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                          "'%s': %s contains this group%s%s; a group may "
+                          "not contain itself",
+                          field, m, direct ? "" : " through ",
+                          direct ? "" : via);
     }
     json_array_foreach(json_object_get(obj, "criteria"), i, crit)
     {
