@@ -514,8 +514,9 @@ write_refs_of(enum model_kind kind, const char *self, json_t *obj)
         {
             json_array_foreach(json_object_get(crit, "conditions"), j, cond)
             {
-                if (!strcmp(json_string_value(json_object_get(cond, "key")),
-                            "segment")) {
+                const char *key =
+                    json_string_value(json_object_get(cond, "key"));
+                if (key && !strcmp(key, "segment")) {
                     api_fmt(path, sizeof path, "/projects/%s/segments/%s",
                             project,
                             json_string_value(json_object_get(cond, "value")));
@@ -1024,8 +1025,9 @@ write_check_group(struct write_run *run, const struct model_path *gmp,
                 json_string_value(json_object_get(cond, "value"));
             char key[MODEL_KEY_MAX];
 
-            if (strcmp(json_string_value(json_object_get(cond, "key")),
-                       "segment")) {
+            const char *ckey = json_string_value(json_object_get(cond, "key"));
+
+            if (!ckey || strcmp(ckey, "segment")) {
                 continue;
             }
             api_fmt(key, sizeof key, "o2/projects/%s/segments/%s", gmp->ids[0],

@@ -974,7 +974,7 @@ model_tag_cond_parse(const char *value, struct model_tag_cond *c)
     const char *tag = bar ? bar + 1 : value;
 
     memset(c, 0, sizeof *c);
-    if ((!slen && !*tag) || val_utf8_len(tag) > 256 || strlen(tag) >= 1024) {
+    if ((!slen && !*tag) || val_utf8_len(tag) > 256) {
         return false;
     }
     if (slen >= sizeof c->scope || strlen(tag) >= sizeof c->tag) {
