@@ -508,8 +508,9 @@ auth_authorize(const struct api_principal *p, enum api_method method,
     case AUTH_OBJECTS:
         break;
     }
-    if (mp->types[0]->kind == MODEL_HOST) {
-        return read ? API_OK : auth_deny(e, p);
+    if (mp->types[0]->kind == MODEL_HOST ||
+        mp->types[0]->kind == MODEL_SETTINGS) {
+        return read ? API_OK : auth_deny(e, p); /* deployment-wide */
     }
     if (mp->depth == 1 && mp->collection) {
         return read ? API_OK : auth_deny(e, p); /* list is filtered */

@@ -4,8 +4,8 @@
  * only its SHA-256 under "t/<id>", where <id> is the first 16 hex digits of
  * the hash, with the token's name, role and (for project-admin) projects.
  * Roles: admin (everything), project-admin (its own projects: read and
- * write inside them, read hosts, no project create/delete), auditor
- * (read-only, everything including the audit log). */
+ * write inside them, read hosts and settings, no project create/delete),
+ * auditor (read-only, everything including the audit log). */
 #ifndef WEFT_API_AUTH_H
 #define WEFT_API_AUTH_H 1
 

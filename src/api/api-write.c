@@ -68,13 +68,13 @@ write_is_child_collection(int kind, const char *name)
     return false;
 }
 
-/* Names of the child collections of 'kind', for model_validate()'s skip
- * list. */
+/* Names of the child collections of 'kind' (at most 7), for
+ * model_validate()'s skip list. */
 static void
-write_child_names(int kind, const char *names[4])
+write_child_names(int kind, const char *names[8])
 {
     size_t n = 0;
-    for (const struct model_type *const *t = model_children(kind); *t && n < 3;
+    for (const struct model_type *const *t = model_children(kind); *t && n < 7;
          t++) {
         names[n++] = (*t)->collection;
     }
@@ -102,7 +102,7 @@ write_check_tree(struct api_write *w, const struct model_path *mp, json_t *node,
                  const char *prefix, struct api_error *e)
 {
     int kind = mp->depth ? (int)mp->types[mp->depth - 1]->kind : -1;
-    const char *children[4];
+    const char *children[8];
     const char *key;
     json_t *v;
     char name[256];
@@ -130,7 +130,8 @@ write_check_tree(struct api_write *w, const struct model_path *mp, json_t *node,
             if (!write_is_child_collection(-1, key)) {
                 return api_error_set(e, API_ERR_UNKNOWN_FIELD, key,
                                      "unknown field '%s' (the root has "
-                                     "only 'projects' and 'hosts')",
+                                     "only 'projects', 'hosts' and "
+                                     "'settings')",
                                      key);
             }
         }
@@ -160,6 +161,11 @@ write_check_tree(struct api_write *w, const struct model_path *mp, json_t *node,
             if (!val_id(id)) {
                 return api_error_set(e, API_ERR_BAD_FORMAT, cname,
                                      "'%s': invalid id", cname);
+            }
+            if ((*t)->only_id && strcmp(id, (*t)->only_id)) {
+                return api_error_set(e, API_ERR_BAD_FORMAT, cname,
+                                     "'%s': the only %s id is '%s'", cname,
+                                     (*t)->resource_type, (*t)->only_id);
             }
             cmp.types[cmp.depth] = *t;
             snprintf(cmp.ids[cmp.depth], sizeof cmp.ids[0], "%s", id);
@@ -246,7 +252,7 @@ write_prepare(struct api_write *w, struct api_error *e)
 {
     const struct model_type *t =
         w->mp.depth ? w->mp.types[w->mp.depth - 1] : NULL;
-    const char *children[4];
+    const char *children[8];
     json_t *rev;
 
     /* The router only builds valid combinations; refuse the rest anyway. */
@@ -280,6 +286,11 @@ write_prepare(struct api_write *w, struct api_error *e)
                                  "'id' must be 1-%d characters of letters, "
                                  "digits, '_', '.', '-'",
                                  VAL_ID_MAX);
+        }
+        if (t->only_id && strcmp(json_string_value(id), t->only_id)) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, "id",
+                                 "the only %s id is '%s'", t->resource_type,
+                                 t->only_id);
         }
         snprintf(w->mp.ids[w->mp.depth - 1], sizeof w->mp.ids[0], "%s",
                  json_string_value(id));
@@ -432,17 +443,64 @@ write_merge_patch(json_t *target, json_t *patch)
     return result;
 }
 
-/* Paths (without "/api/v1") that 'obj' of type 'kind' references. */
-static json_t *
-write_refs_of(enum model_kind kind, json_t *obj)
+/* The project id of 'self' (a path without the prefix) into 'buf', ""
+ * outside projects. */
+static void
+write_project_of(const char *self, char *buf, size_t size)
 {
-    json_t *refs = json_array(), *v;
-    char path[MODEL_KEY_MAX];
-    size_t i;
+    const char *p = "/projects/";
+
+    buf[0] = '\0';
+    if (!strncmp(self, p, strlen(p))) {
+        self += strlen(p);
+        api_fmt(buf, size, "%.*s", (int)strcspn(self, "/"), self);
+    }
+}
+
+/* Appends to 'refs' (as paths without the prefix) the MF_REF values of
+ * 'obj' whose schema is 'fields': references that are top-level fields or
+ * arrays of them. */
+static void
+write_ref_fields(const struct model_field *fields, json_t *obj, json_t *refs)
+{
+    size_t plen = strlen(MODEL_API_PREFIX), i;
+    json_t *v;
+
+    for (const struct model_field *f = fields; f->name; f++) {
+        json_t *value = json_object_get(obj, f->name);
+        bool array = f->kind == MF_ARRAY && f->sub[0].kind == MF_REF;
+
+        if (!value || (f->kind != MF_REF && !array)) {
+            continue;
+        }
+        json_array_foreach(array ? value : NULL, i, v)
+        {
+            const char *m = json_string_value(v);
+            if (m && strlen(m) > plen) {
+                json_array_append_new(refs, json_string(m + plen));
+            }
+        }
+        if (!array && json_string_length(value) > plen) {
+            json_array_append_new(refs,
+                                  json_string(json_string_value(value) + plen));
+        }
+    }
+}
+
+/* Paths (without "/api/v1") that 'obj' of type 'kind' at 'self'
+ * references: its MF_REF fields, a port's host, the segments of a group's
+ * segment conditions. */
+static json_t *
+write_refs_of(enum model_kind kind, const char *self, json_t *obj)
+{
+    json_t *refs = json_array(), *crit, *cond;
+    char path[MODEL_KEY_MAX], project[VAL_ID_MAX + 1];
+    size_t i, j;
 
     if (!obj) {
         return refs;
     }
+    write_ref_fields(model_type(kind)->fields, obj, refs);
     if (kind == MODEL_PORT) {
         const char *host = json_string_value(
             json_object_get(json_object_get(obj, "attachment"), "host"));
@@ -451,12 +509,19 @@ write_refs_of(enum model_kind kind, json_t *obj)
             json_array_append_new(refs, json_string(path));
         }
     } else if (kind == MODEL_GROUP) {
-        json_array_foreach(json_object_get(obj, "members"), i, v)
+        write_project_of(self, project, sizeof project);
+        json_array_foreach(json_object_get(obj, "criteria"), i, crit)
         {
-            const char *m = json_string_value(v);
-            if (m && strlen(m) > strlen(MODEL_API_PREFIX)) {
-                json_array_append_new(
-                    refs, json_string(m + strlen(MODEL_API_PREFIX)));
+            json_array_foreach(json_object_get(crit, "conditions"), j, cond)
+            {
+                const char *key =
+                    json_string_value(json_object_get(cond, "key"));
+                if (key && !strcmp(key, "segment")) {
+                    api_fmt(path, sizeof path, "/projects/%s/segments/%s",
+                            project,
+                            json_string_value(json_object_get(cond, "value")));
+                    json_array_append_new(refs, json_string(path));
+                }
             }
         }
     }
@@ -484,8 +549,8 @@ static int
 write_update_refs(struct write_run *run, enum model_kind kind, const char *self,
                   json_t *old, json_t *new)
 {
-    json_t *old_refs = write_refs_of(kind, old);
-    json_t *new_refs = write_refs_of(kind, new);
+    json_t *old_refs = write_refs_of(kind, self, old);
+    json_t *new_refs = write_refs_of(kind, self, new);
     char key[2 * MODEL_KEY_MAX + 8];
     json_t *v;
     size_t i;
@@ -785,41 +850,206 @@ write_check_port(struct write_run *run, const char *self, const char *seg_path,
     return API_OK;
 }
 
-/* Group: static members exist and belong to the group's project. */
+/* Every MF_REF field of 'obj' (the object at 'mp', type 't') names an
+ * existing object of its project other than itself; the schema has
+ * checked the kinds already. */
+static enum api_err
+write_check_refs(struct write_run *run, const struct model_path *mp,
+                 const struct model_type *t, json_t *obj, const char *prefix)
+{
+    char self[MODEL_KEY_MAX];
+
+    model_api_path(mp, mp->depth, self);
+    for (const struct model_field *f = t->fields; f->name; f++) {
+        bool array = f->kind == MF_ARRAY && f->sub[0].kind == MF_REF;
+        json_t *value = json_object_get(obj, f->name), *v;
+        size_t i, n;
+
+        if (!value || (f->kind != MF_REF && !array)) {
+            continue;
+        }
+        n = array ? json_array_size(value) : 1;
+        for (i = 0; i < n; i++) {
+            const char *m =
+                json_string_value(array ? json_array_get(value, i) : value);
+            struct model_path rmp;
+            char key[MODEL_KEY_MAX], field[300];
+
+            v = array ? json_array_get(value, i) : value;
+            if (array) {
+                api_fmt(field, sizeof field, "%s%s%s[%zu]", prefix,
+                        *prefix ? "." : "", f->name, i);
+            } else {
+                api_fmt(field, sizeof field, "%s%s%s", prefix,
+                        *prefix ? "." : "", f->name);
+            }
+            if (!m ||
+                model_parse_path(m + strlen(MODEL_API_PREFIX), &rmp, NULL) ||
+                rmp.collection) {
+                return write_fail(run, API_ERR_BAD_FORMAT, field,
+                                  "'%s' is not an object path", field);
+            }
+            if (rmp.types[0]->kind != MODEL_PROJECT ||
+                strcmp(rmp.ids[0], mp->ids[0])) {
+                return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                                  "'%s': %s is not in project '%s'", field, m,
+                                  mp->ids[0]);
+            }
+            if (!strcmp(m, self)) {
+                return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                                  "'%s': a %s cannot reference itself", field,
+                                  t->resource_type);
+            }
+            model_key(&rmp, rmp.depth, key);
+            if (!write_exists(run, key, NULL, 0)) {
+                return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                                  "'%s': %s does not exist", field,
+                                  json_string_value(v));
+            }
+        }
+    }
+    return API_OK;
+}
+
+/* True if 'path' (an API path) names a group. */
+static bool
+write_is_group_path(const char *path)
+{
+    struct model_path mp;
+
+    return path && !strncmp(path, MODEL_API_PREFIX, strlen(MODEL_API_PREFIX)) &&
+           !model_parse_path(path + strlen(MODEL_API_PREFIX), &mp, NULL) &&
+           !mp.collection && mp.types[mp.depth - 1]->kind == MODEL_GROUP;
+}
+
+#define WRITE_MAX_NESTED_GROUPS 100000 /* groups a cycle check may visit */
+
+/* Checks that none of the group members in 'members' (API paths) contains
+ * the group 'self' (an API path), directly or through other groups: one
+ * breadth-first walk over the stored groups.  Returns -1 if none does,
+ * -2 if the walk exceeded WRITE_MAX_NESTED_GROUPS, else the index of the
+ * first member that does, with 'via' set to the group whose members name
+ * 'self'. */
+static long
+write_group_cycle(struct write_run *run, json_t *members, const char *self,
+                  char *via, size_t via_size)
+{
+    json_t *todo = json_array(), *seen = json_object(), *v;
+    size_t plen = strlen(MODEL_API_PREFIX), i, next = 0;
+    long found = -1;
+
+    /* 'todo' holds [path, index of the member it was reached from]. */
+    json_array_foreach(members, i, v)
+    {
+        const char *m = json_string_value(v);
+        if (write_is_group_path(m) && !json_object_get(seen, m)) {
+            json_object_set_new(seen, m, json_true());
+            json_array_append_new(todo, json_pack("[s, I]", m, (json_int_t)i));
+        }
+    }
+    while (found == -1 && next < json_array_size(todo)) {
+        json_t *item = json_array_get(todo, next++), *g;
+        const char *cur = json_string_value(json_array_get(item, 0));
+        long origin = (long)json_integer_value(json_array_get(item, 1));
+        char key[MODEL_KEY_MAX];
+
+        api_fmt(key, sizeof key, "o2%s", cur + plen);
+        g = write_get_json(run, key, NULL, NULL);
+        json_array_foreach(json_object_get(g, "members"), i, v)
+        {
+            const char *m = json_string_value(v);
+            if (!write_is_group_path(m)) {
+                continue;
+            }
+            if (!strcmp(m, self)) {
+                api_fmt(via, via_size, "%s", cur);
+                found = origin;
+                break;
+            }
+            if (json_object_size(seen) >= WRITE_MAX_NESTED_GROUPS) {
+                found = -2;
+                break;
+            }
+            if (!json_object_get(seen, m)) {
+                json_object_set_new(seen, m, json_true());
+                json_array_append_new(
+                    todo, json_pack("[s, I]", m, (json_int_t)origin));
+            }
+        }
+        json_decref(g);
+    }
+    json_decref(todo);
+    json_decref(seen);
+    return found;
+}
+
+/* Group: member groups do not contain the group again, segment
+ * conditions name existing segments of the project; MACs are stored in
+ * lower case (as a port's). */
 static enum api_err
 write_check_group(struct write_run *run, const struct model_path *gmp,
                   json_t *obj, const char *prefix)
 {
-    json_t *v;
-    size_t i;
+    json_t *crit, *cond, *members;
+    json_t *macs = json_object_get(obj, "mac_addresses");
+    char self[MODEL_KEY_MAX], field[300], via[MODEL_KEY_MAX];
+    size_t i, j;
+    long cycle;
 
-    json_array_foreach(json_object_get(obj, "members"), i, v)
+    model_api_path(gmp, gmp->depth, self);
+    members = json_object_get(obj, "members");
+    cycle = write_group_cycle(run, members, self, via, sizeof via);
+    if (cycle == -2) {
+        api_fmt(field, sizeof field, "%s%smembers", prefix, *prefix ? "." : "");
+        return write_fail(run, API_ERR_TOO_MANY, field,
+                          "'%s': more than %d nested groups to check for "
+                          "cycles",
+                          field, WRITE_MAX_NESTED_GROUPS);
+    }
+    if (cycle >= 0) {
+        const char *m = json_string_value(json_array_get(members, cycle));
+        bool direct = !strcmp(via, m);
+        api_fmt(field, sizeof field, "%s%smembers[%ld]", prefix,
+                *prefix ? "." : "", cycle);
+        return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                          "'%s': %s contains this group%s%s; a group may "
+                          "not contain itself",
+                          field, m, direct ? "" : " through ",
+                          direct ? "" : via);
+    }
+    json_array_foreach(json_object_get(obj, "criteria"), i, crit)
     {
-        const char *m = json_string_value(v);
-        struct model_path mmp;
-        char key[MODEL_KEY_MAX], field[300];
-        const struct model_type *t;
+        json_array_foreach(json_object_get(crit, "conditions"), j, cond)
+        {
+            const char *value =
+                json_string_value(json_object_get(cond, "value"));
+            char key[MODEL_KEY_MAX];
 
-        api_fmt(field, sizeof field, "%s%smembers[%zu]", prefix,
-                *prefix ? "." : "", i);
-        if (model_parse_path(m + strlen(MODEL_API_PREFIX), &mmp, NULL) ||
-            mmp.collection) {
-            return write_fail(run, API_ERR_BAD_FORMAT, field,
-                              "'%s' is not an object path", field);
+            const char *ckey = json_string_value(json_object_get(cond, "key"));
+
+            if (!ckey || strcmp(ckey, "segment")) {
+                continue;
+            }
+            api_fmt(key, sizeof key, "o2/projects/%s/segments/%s", gmp->ids[0],
+                    value);
+            if (!write_exists(run, key, NULL, 0)) {
+                api_fmt(field, sizeof field,
+                        "%s%scriteria[%zu].conditions[%zu].value", prefix,
+                        *prefix ? "." : "", i, j);
+                return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                                  "'%s': project '%s' has no segment '%s'",
+                                  field, gmp->ids[0], value);
+            }
         }
-        t = mmp.types[mmp.depth - 1];
-        if ((t->kind != MODEL_SEGMENT && t->kind != MODEL_PORT) ||
-            strcmp(mmp.ids[0], gmp->ids[0])) {
-            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
-                              "members must be segments or ports of "
-                              "project '%s'",
-                              gmp->ids[0]);
+    }
+    for (i = 0; i < json_array_size(macs); i++) {
+        char mac[18];
+        api_fmt(mac, sizeof mac, "%s",
+                json_string_value(json_array_get(macs, i)));
+        for (char *p = mac; *p; p++) {
+            *p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
         }
-        model_key(&mmp, mmp.depth, key);
-        if (!write_exists(run, key, NULL, 0)) {
-            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
-                              "%s does not exist", m);
-        }
+        json_array_set_new(macs, i, json_string(mac));
     }
     return API_OK;
 }
@@ -833,7 +1063,7 @@ write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
 {
     const struct model_type *t = mp->types[mp->depth - 1];
     char key[MODEL_KEY_MAX], self[MODEL_KEY_MAX], parent_key[MODEL_KEY_MAX];
-    const char *children[4];
+    const char *children[8];
     json_t *cur, *obj, *ct;
     uint64_t cur_rev = 0;
     int error;
@@ -885,6 +1115,9 @@ write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
                        &run->w->err)) {
         goto out;
     }
+    if (write_check_refs(run, mp, t, obj, prefix)) {
+        goto out;
+    }
     switch (t->kind) {
     case MODEL_SEGMENT:
         write_check_segment(run, self, cur, obj, prefix);
@@ -907,6 +1140,10 @@ write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
         break;
     }
     case MODEL_PROJECT:
+    case MODEL_SERVICE:
+    case MODEL_POLICY:
+    case MODEL_RULE:
+    case MODEL_SETTINGS:
     case MODEL_N_KINDS:
         break;
     }
@@ -1059,7 +1296,7 @@ write_apply_tree(struct write_run *run, const struct model_path *mp,
 {
     int kind = mp->depth ? (int)mp->types[mp->depth - 1]->kind : -1;
     const struct model_type *const *kids = model_children(kind);
-    const struct model_type *order[4];
+    const struct model_type *order[8];
     size_t n_order = 0;
     char name[256];
 

@@ -4,16 +4,32 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/util.h"
 
 static const char *const admin_states[] = {"up", "down", NULL};
 static const char *const host_states[] = {"unknown", "up", "down", NULL};
 static const char *const encaps[] = {"geneve", "vxlan", NULL};
-static const char *const member_types[] = {"port", "segment", NULL};
-static const char *const criteria_keys[] = {"tag", "name", NULL};
+static const char *const condition_keys[] = {"tag", "name", "segment", NULL};
 static const char *const operators[] = {"equals", "contains", "starts_with",
-                                        NULL};
+                                        "ends_with", NULL};
+static const char *const protocols[] = {"TCP",    "UDP", "ICMPv4",
+                                        "ICMPv6", "IP",  NULL};
+static const char *const categories[] = {"emergency", "infrastructure",
+                                         "environment", "application", NULL};
+static const char *const directions[] = {"in", "out", "in_out", NULL};
+static const char *const ip_protocols[] = {"ipv4", "ipv6", "ipv4_ipv6", NULL};
+static const char *const rule_actions[] = {"allow", "drop", "reject", NULL};
+static const char *const default_actions[] = {"allow", "drop", NULL};
+static const char *const seg_spoofguard[] = {"enabled", "disabled", NULL};
+static const char *const port_spoofguard[] = {"inherit", "enabled", "disabled",
+                                              NULL};
+/* Resource types an MF_REF may name. */
+static const char *const member_ref_types[] = {"SegmentPort", "Segment",
+                                               "Group", NULL};
+static const char *const group_ref_types[] = {"Group", NULL};
+static const char *const service_ref_types[] = {"Service", NULL};
 
 static const struct model_field tag_fields[] = {
     {"scope", MF_STRING, 0, 0, 128, NULL, NULL, "tag scope"},
@@ -57,6 +73,8 @@ static const struct model_field segment_fields[] = {
      "overlay encapsulation: geneve (when absent) or vxlan"},
     {"subnets", MF_ARRAY, MF_UNIQUE, 0, 16, NULL, subnet_elem, "subnets"},
     {"admin_state", MF_ENUM, 0, 0, 0, admin_states, NULL, "up or down"},
+    {"spoofguard", MF_ENUM, 0, 0, 0, seg_spoofguard, NULL,
+     "enabled or disabled (when absent): the default of its ports"},
     END_FIELDS,
 };
 
@@ -79,6 +97,8 @@ static const struct model_field port_fields[] = {
     {"attachment", MF_OBJECT, 0, 0, 0, NULL, attachment_fields,
      "where the port is plugged in"},
     {"admin_state", MF_ENUM, 0, 0, 0, admin_states, NULL, "up or down"},
+    {"spoofguard", MF_ENUM, 0, 0, 0, port_spoofguard, NULL,
+     "inherit (when absent: the segment's), enabled or disabled"},
     END_FIELDS,
 };
 
@@ -91,48 +111,309 @@ static const struct model_field host_fields[] = {
     END_FIELDS,
 };
 
+/* ---- Groups. ---- */
+
 static const struct model_field member_elem[] = {
-    {"member", MF_REF, 0, 0, 0, NULL, NULL,
-     "path of a segment or port of the same project"},
+    {"member", MF_REF, 0, 0, 0, member_ref_types, NULL,
+     "path of a port, segment or other group of the same project"},
+};
+static const struct model_field group_ref_elem[] = {
+    {"group", MF_REF, 0, 0, 0, group_ref_types, NULL,
+     "path of a group of the same project"},
+};
+static const struct model_field addr_elem[] = {
+    {"address", MF_ADDR, 0, 0, 0, NULL, NULL, "an address or network"},
+};
+static const struct model_field mac_elem[] = {
+    {"mac", MF_MAC, 0, 0, 0, NULL, NULL, "a MAC address"},
+};
+static const struct model_field condition_fields[] = {
+    {"key", MF_ENUM, MF_REQUIRED, 0, 0, condition_keys, NULL,
+     "what of a port to compare: tag, name or segment"},
+    {"operator", MF_ENUM, MF_REQUIRED, 0, 0, operators, NULL,
+     "equals, contains, starts_with or ends_with (tag, segment: equals)"},
+    {"value", MF_STRING, MF_REQUIRED, 1, 256, NULL, NULL,
+     "tag: scope|tag, |tag, scope| or tag; segment: a segment id"},
+    END_FIELDS,
+};
+static const struct model_field condition_elem[] = {
+    {"condition", MF_OBJECT, 0, 0, 0, NULL, condition_fields, "a condition"},
 };
 static const struct model_field criterion_fields[] = {
-    {"member_type", MF_ENUM, MF_REQUIRED, 0, 0, member_types, NULL, ""},
-    {"key", MF_ENUM, MF_REQUIRED, 0, 0, criteria_keys, NULL, ""},
-    {"operator", MF_ENUM, MF_REQUIRED, 0, 0, operators, NULL, ""},
-    {"value", MF_STRING, MF_REQUIRED, 1, 256, NULL, NULL, ""},
+    {"conditions", MF_ARRAY, MF_REQUIRED | MF_UNIQUE, 1, 5, NULL,
+     condition_elem, "conditions on a port, ANDed"},
     END_FIELDS,
 };
 static const struct model_field criterion_elem[] = {
-    {"criterion", MF_OBJECT, 0, 0, 0, NULL, criterion_fields, ""},
+    {"criterion", MF_OBJECT, 0, 0, 0, NULL, criterion_fields, "a criterion"},
 };
 
 static const struct model_field group_fields[] = {
     COMMON_FIELDS,
     {"members", MF_ARRAY, MF_UNIQUE, 0, 500, NULL, member_elem,
      "static members"},
+    {"ip_addresses", MF_ARRAY, MF_UNIQUE, 0, 500, NULL, addr_elem,
+     "addresses and networks"},
+    {"mac_addresses", MF_ARRAY, MF_UNIQUE, 0, 500, NULL, mac_elem,
+     "MAC addresses"},
     {"criteria", MF_ARRAY, MF_UNIQUE, 0, 5, NULL, criterion_elem,
-     "dynamic membership criteria (ORed)"},
+     "dynamic membership criteria (ORed) selecting ports"},
+    END_FIELDS,
+};
+
+/* Sets 'e' for the member 'member' of the object at 'name'. */
+static enum api_err
+model_fail(struct api_error *e, enum api_err code, const char *name,
+           const char *member, const char *msg)
+{
+    char field[300];
+
+    snprintf(field, sizeof field, "%s%s%s", name, *name && *member ? "." : "",
+             member);
+    return api_error_set(e, code, field, "'%s' %s", field, msg);
+}
+
+/* Group: conditions combine keys, operators and values sensibly. */
+static enum api_err
+group_check(json_t *obj, const char *prefix, struct api_error *e)
+{
+    json_t *crit, *cond;
+    size_t i, j;
+    char name[256];
+
+    json_array_foreach(json_object_get(obj, "criteria"), i, crit)
+    {
+        json_array_foreach(json_object_get(crit, "conditions"), j, cond)
+        {
+            const char *key = json_string_value(json_object_get(cond, "key"));
+            const char *op =
+                json_string_value(json_object_get(cond, "operator"));
+            const char *value =
+                json_string_value(json_object_get(cond, "value"));
+            struct model_tag_cond tc;
+
+            if (!key || !op || !value) {
+                continue; /* a partial body: nothing to combine */
+            }
+            snprintf(name, sizeof name, "%s%scriteria[%zu].conditions[%zu]",
+                     prefix, *prefix ? "." : "", i, j);
+            if (!strcmp(key, "tag")) {
+                if (strcmp(op, "equals")) {
+                    return model_fail(e, API_ERR_BAD_FORMAT, name, "operator",
+                                      "must be 'equals' for a tag condition");
+                }
+                if (!model_tag_cond_parse(value, &tc)) {
+                    return model_fail(e, API_ERR_BAD_FORMAT, name, "value",
+                                      "must be 'scope|tag', '|tag', "
+                                      "'scope|' or 'tag' (scope at most "
+                                      "128 characters)");
+                }
+            } else if (!strcmp(key, "segment")) {
+                if (strcmp(op, "equals")) {
+                    return model_fail(e, API_ERR_BAD_FORMAT, name, "operator",
+                                      "must be 'equals' for a segment "
+                                      "condition");
+                }
+                if (!val_id(value)) {
+                    return model_fail(e, API_ERR_BAD_FORMAT, name, "value",
+                                      "must be the id of a segment of the "
+                                      "group's project");
+                }
+            }
+        }
+    }
+    return API_OK;
+}
+
+/* ---- Services. ---- */
+
+static const struct model_field ports_elem[] = {
+    {"port", MF_PORTS, 0, 0, 0, NULL, NULL, "a port N or range N-M"},
+};
+static const struct model_field service_entry_fields[] = {
+    {"protocol", MF_ENUM, MF_REQUIRED, 0, 0, protocols, NULL,
+     "TCP, UDP, ICMPv4, ICMPv6 or IP"},
+    {"destination_ports", MF_ARRAY, MF_UNIQUE, 1, 15, NULL, ports_elem,
+     "TCP/UDP only: destination ports; absent = any port"},
+    {"icmp_type", MF_INT, 0, 0, 255, NULL, NULL,
+     "ICMPv4/ICMPv6 only: type; absent = any"},
+    {"icmp_code", MF_INT, 0, 0, 255, NULL, NULL,
+     "ICMPv4/ICMPv6 only, with icmp_type: code; absent = any"},
+    {"protocol_number", MF_INT, 0, 0, 255, NULL, NULL,
+     "IP only (and required): the IP protocol number"},
+    END_FIELDS,
+};
+static const struct model_field service_entry_elem[] = {
+    {"entry", MF_OBJECT, 0, 0, 0, NULL, service_entry_fields,
+     "a service entry"},
+};
+
+/* Checks the combinations of every entry of 'entries' (a service's or a
+ * rule's "service_entries") at 'prefix'. */
+static enum api_err
+service_entries_check(json_t *entries, const char *prefix, struct api_error *e)
+{
+    json_t *entry;
+    size_t i;
+    char name[256];
+
+    json_array_foreach(entries, i, entry)
+    {
+        const char *proto =
+            json_string_value(json_object_get(entry, "protocol"));
+        bool l4 = proto && (!strcmp(proto, "TCP") || !strcmp(proto, "UDP"));
+        bool icmp =
+            proto && (!strcmp(proto, "ICMPv4") || !strcmp(proto, "ICMPv6"));
+        bool ip = proto && !strcmp(proto, "IP");
+
+        if (!proto) {
+            continue;
+        }
+        snprintf(name, sizeof name, "%s%sservice_entries[%zu]", prefix,
+                 *prefix ? "." : "", i);
+        if (!l4 && json_object_get(entry, "destination_ports")) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "destination_ports",
+                              "is only allowed with protocol TCP or UDP");
+        }
+        if (!icmp && json_object_get(entry, "icmp_type")) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "icmp_type",
+                              "is only allowed with protocol ICMPv4 or "
+                              "ICMPv6");
+        }
+        if (!icmp && json_object_get(entry, "icmp_code")) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "icmp_code",
+                              "is only allowed with protocol ICMPv4 or "
+                              "ICMPv6");
+        }
+        if (json_object_get(entry, "icmp_code") &&
+            !json_object_get(entry, "icmp_type")) {
+            return model_fail(e, API_ERR_MISSING_FIELD, name, "icmp_type",
+                              "is required with icmp_code");
+        }
+        if (!ip && json_object_get(entry, "protocol_number")) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "protocol_number",
+                              "is only allowed with protocol IP");
+        }
+        if (ip && !json_object_get(entry, "protocol_number")) {
+            return model_fail(e, API_ERR_MISSING_FIELD, name, "protocol_number",
+                              "is required with protocol IP");
+        }
+    }
+    return API_OK;
+}
+
+static const struct model_field service_fields[] = {
+    COMMON_FIELDS,
+    {"service_entries", MF_ARRAY, MF_REQUIRED | MF_UNIQUE, 1, 64, NULL,
+     service_entry_elem, "what the service is: protocol, ports, ICMP type"},
+    END_FIELDS,
+};
+
+static enum api_err
+service_check(json_t *obj, const char *prefix, struct api_error *e)
+{
+    return service_entries_check(json_object_get(obj, "service_entries"),
+                                 prefix, e);
+}
+
+/* ---- Security policies and rules. ---- */
+
+static const struct model_field policy_fields[] = {
+    COMMON_FIELDS,
+    {"category", MF_ENUM, 0, 0, 0, categories, NULL,
+     "emergency, infrastructure, environment or application (default)"},
+    {"sequence_number", MF_INT, 0, 0, 999999999, NULL, NULL,
+     "order inside the category (default 0)"},
+    {"scope", MF_ARRAY, MF_UNIQUE, 0, 128, NULL, group_ref_elem,
+     "applied to the ports of these groups; absent/empty = every port"},
+    {"stateful", MF_BOOL, 0, 0, 0, NULL, NULL,
+     "track connections (default true)"},
+    END_FIELDS,
+};
+
+static const struct model_field service_ref_elem[] = {
+    {"service", MF_REF, 0, 0, 0, service_ref_types, NULL,
+     "path of a service of the same project"},
+};
+
+static const struct model_field rule_fields[] = {
+    COMMON_FIELDS,
+    {"notes", MF_STRING, 0, 0, 2048, NULL, NULL, "free text"},
+    {"sequence_number", MF_INT, 0, 0, 999999999, NULL, NULL,
+     "order inside the policy (default 0)"},
+    {"source_groups", MF_ARRAY, MF_UNIQUE, 0, 128, NULL, group_ref_elem,
+     "absent/empty = any source"},
+    {"destination_groups", MF_ARRAY, MF_UNIQUE, 0, 128, NULL, group_ref_elem,
+     "absent/empty = any destination"},
+    {"services", MF_ARRAY, MF_UNIQUE, 0, 128, NULL, service_ref_elem,
+     "services; with service_entries absent/empty = any service"},
+    {"service_entries", MF_ARRAY, MF_UNIQUE, 0, 64, NULL, service_entry_elem,
+     "inline service entries"},
+    {"direction", MF_ENUM, 0, 0, 0, directions, NULL,
+     "in (to the workload), out or in_out (default)"},
+    {"ip_protocol", MF_ENUM, 0, 0, 0, ip_protocols, NULL,
+     "ipv4, ipv6 or ipv4_ipv6 (default)"},
+    {"action", MF_ENUM, MF_REQUIRED, 0, 0, rule_actions, NULL,
+     "allow, drop or reject"},
+    {"logged", MF_BOOL, 0, 0, 0, NULL, NULL, "log matches (default false)"},
+    {"scope", MF_ARRAY, MF_UNIQUE, 0, 128, NULL, group_ref_elem,
+     "narrows the policy's scope; absent/empty = the policy's"},
+    {"disabled", MF_BOOL, 0, 0, 0, NULL, NULL,
+     "a disabled rule matches nothing (default false)"},
+    END_FIELDS,
+};
+
+static enum api_err
+rule_check(json_t *obj, const char *prefix, struct api_error *e)
+{
+    return service_entries_check(json_object_get(obj, "service_entries"),
+                                 prefix, e);
+}
+
+/* ---- Deployment settings. ---- */
+
+static const struct model_field settings_fields[] = {
+    COMMON_FIELDS,
+    {"default_action", MF_ENUM, 0, 0, 0, default_actions, NULL,
+     "what happens to traffic no rule matches: allow (default) or drop"},
     END_FIELDS,
 };
 
 static const struct model_type model_types[MODEL_N_KINDS] = {
     [MODEL_PROJECT] = {MODEL_PROJECT, "Project", "projects", "project", -1, 1,
-                       project_fields},
+                       project_fields, NULL, NULL},
     [MODEL_SEGMENT] = {MODEL_SEGMENT, "Segment", "segments", "segment",
-                       MODEL_PROJECT, 2, segment_fields},
+                       MODEL_PROJECT, 2, segment_fields, NULL, NULL},
     [MODEL_PORT] = {MODEL_PORT, "SegmentPort", "ports", "port", MODEL_SEGMENT,
-                    3, port_fields},
+                    3, port_fields, NULL, NULL},
     [MODEL_GROUP] = {MODEL_GROUP, "Group", "groups", "group", MODEL_PROJECT, 2,
-                     group_fields},
-    [MODEL_HOST] = {MODEL_HOST, "Host", "hosts", "host", -1, 1, host_fields},
+                     group_fields, NULL, group_check},
+    [MODEL_HOST] = {MODEL_HOST, "Host", "hosts", "host", -1, 1, host_fields,
+                    NULL, NULL},
+    [MODEL_SERVICE] = {MODEL_SERVICE, "Service", "services", "service",
+                       MODEL_PROJECT, 2, service_fields, NULL, service_check},
+    [MODEL_POLICY] = {MODEL_POLICY, "SecurityPolicy", "security-policies",
+                      "policy", MODEL_PROJECT, 2, policy_fields, NULL, NULL},
+    [MODEL_RULE] = {MODEL_RULE, "Rule", "rules", "rule", MODEL_POLICY, 3,
+                    rule_fields, NULL, rule_check},
+    [MODEL_SETTINGS] = {MODEL_SETTINGS, "FirewallSettings", "settings",
+                        "settings", -1, 1, settings_fields, MODEL_SETTINGS_ID,
+                        NULL},
 };
 
 static const struct model_type *const root_children[] = {
-    &model_types[MODEL_PROJECT], &model_types[MODEL_HOST], NULL};
+    &model_types[MODEL_PROJECT], &model_types[MODEL_HOST],
+    &model_types[MODEL_SETTINGS], NULL};
+/* Order matters for a subtree PATCH: objects are written in this order,
+ * so a group may name segments and a policy's rules groups and services
+ * created in the same PATCH. */
 static const struct model_type *const project_children[] = {
-    &model_types[MODEL_SEGMENT], &model_types[MODEL_GROUP], NULL};
+    &model_types[MODEL_SEGMENT], &model_types[MODEL_GROUP],
+    &model_types[MODEL_SERVICE], &model_types[MODEL_POLICY], NULL};
 static const struct model_type *const segment_children[] = {
     &model_types[MODEL_PORT], NULL};
+static const struct model_type *const policy_children[] = {
+    &model_types[MODEL_RULE], NULL};
 static const struct model_type *const no_children[] = {NULL};
 
 const struct model_type *
@@ -151,6 +432,8 @@ model_children(int kind)
         return project_children;
     case MODEL_SEGMENT:
         return segment_children;
+    case MODEL_POLICY:
+        return policy_children;
     default:
         return no_children;
     }
@@ -232,6 +515,11 @@ model_parse_path(const char *path, struct model_path *mp, struct api_error *e)
                                  "invalid id in path (allowed: letters, "
                                  "digits, '_', '.', '-')");
         }
+        if (t->only_id && strcmp(mp->ids[mp->depth], t->only_id)) {
+            return api_error_set(
+                e, API_ERR_INVALID_PATH, NULL, "the only %s object is %s/%s/%s",
+                t->resource_type, MODEL_API_PREFIX, t->collection, t->only_id);
+        }
         mp->depth++;
         parent = (int)t->kind;
     }
@@ -306,14 +594,48 @@ static const char *
 mf_kind_name(enum mf_kind kind)
 {
     static const char *const names[] = {
-        [MF_STRING] = "a string",    [MF_INT] = "an integer",
-        [MF_ENUM] = "a string",      [MF_IP] = "an IP address string",
-        [MF_CIDR] = "a CIDR string", [MF_MAC] = "a MAC address string",
-        [MF_IFNAME] = "a string",    [MF_ID] = "an id string",
-        [MF_REF] = "a path string",  [MF_OBJECT] = "an object",
+        [MF_STRING] = "a string",
+        [MF_INT] = "an integer",
+        [MF_ENUM] = "a string",
+        [MF_IP] = "an IP address string",
+        [MF_CIDR] = "a CIDR string",
+        [MF_MAC] = "a MAC address string",
+        [MF_IFNAME] = "a string",
+        [MF_ID] = "an id string",
+        [MF_REF] = "a path string",
+        [MF_OBJECT] = "an object",
         [MF_ARRAY] = "an array",
+        [MF_BOOL] = "true or false",
+        [MF_ADDR] = "an IP address or network string",
+        [MF_PORTS] = "a port or port range string",
     };
     return names[kind];
+}
+
+/* True if 'a' and 'b', valid values of 'f', mean the same: addresses in
+ * any spelling ("fd00::5" and "FD00:0::5", "10.0.0.1" and "10.0.0.1/32"),
+ * MACs in any case, everything else as equal JSON. */
+static bool
+mf_equal(const struct model_field *f, json_t *a, json_t *b)
+{
+    const char *sa = json_string_value(a), *sb = json_string_value(b);
+
+    if (sa && sb && (f->kind == MF_ADDR || f->kind == MF_IP)) {
+        struct val_ip ia, ib;
+        unsigned la = 0, lb = 0;
+        bool ok =
+            f->kind == MF_ADDR
+                ? val_addr_parse(sa, &ia, &la) && val_addr_parse(sb, &ib, &lb)
+                : val_ip_parse(sa, &ia) && val_ip_parse(sb, &ib);
+        if (ok) {
+            return ia.family == ib.family && la == lb &&
+                   !memcmp(ia.bytes, ib.bytes, sizeof ia.bytes);
+        }
+    }
+    if (sa && sb && f->kind == MF_MAC) {
+        return !strcasecmp(sa, sb);
+    }
+    return json_equal(a, b);
 }
 
 static enum api_err mf_check_object(const struct model_field *fields,
@@ -341,6 +663,12 @@ mf_check_value(const struct model_field *f, json_t *v, const char *name,
         }
         return API_OK;
     }
+    if (f->kind == MF_BOOL) {
+        return json_is_boolean(v)
+                   ? API_OK
+                   : api_error_set(e, API_ERR_WRONG_TYPE, name,
+                                   "'%s' must be true or false", name);
+    }
     if (f->kind == MF_OBJECT) {
         if (!json_is_object(v)) {
             return api_error_set(e, API_ERR_WRONG_TYPE, name,
@@ -360,6 +688,12 @@ mf_check_value(const struct model_field *f, json_t *v, const char *name,
             return api_error_set(e, API_ERR_TOO_MANY, name,
                                  "'%s' has more than %lld items", name, f->max);
         }
+        if ((long long)json_array_size(v) < f->min) {
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, name,
+                                 "'%s' needs at least %lld item(s) (leave "
+                                 "it out instead of sending it empty)",
+                                 name, f->min);
+        }
         json_array_foreach(v, i, item)
         {
             snprintf(sub, sizeof sub, "%s[%zu]", name, i);
@@ -367,7 +701,7 @@ mf_check_value(const struct model_field *f, json_t *v, const char *name,
                 return e->code;
             }
             for (j = 0; (f->flags & MF_UNIQUE) && j < i; j++) {
-                if (json_equal(item, json_array_get(v, j))) {
+                if (mf_equal(&f->sub[0], item, json_array_get(v, j))) {
                     return api_error_set(e, API_ERR_DUPLICATE, sub,
                                          "'%s' duplicates item %zu", sub, j);
                 }
@@ -420,6 +754,21 @@ mf_check_value(const struct model_field *f, json_t *v, const char *name,
                                    "'%s' is not an address/prefix-length "
                                    "(e.g. 10.1.1.1/24)",
                                    name);
+    case MF_ADDR:
+        return val_addr_parse(s, &ip, &plen)
+                   ? API_OK
+                   : api_error_set(e, API_ERR_BAD_FORMAT, name,
+                                   "'%s' is not an IP address or a network "
+                                   "address/prefix-length without host bits "
+                                   "(e.g. 10.1.1.5, 10.1.0.0/16, fd00::/64)",
+                                   name);
+    case MF_PORTS:
+        return val_port_range(s, NULL, NULL)
+                   ? API_OK
+                   : api_error_set(e, API_ERR_BAD_FORMAT, name,
+                                   "'%s' is not a port (1-65535) or a port "
+                                   "range N-M with N <= M",
+                                   name);
     case MF_MAC:
         return val_mac_parse(s, NULL)
                    ? API_OK
@@ -450,6 +799,25 @@ mf_check_value(const struct model_field *f, json_t *v, const char *name,
             mp.collection || !mp.depth) {
             return api_error_set(e, API_ERR_BAD_FORMAT, name,
                                  "'%s' is not an object path", name);
+        }
+        if (f->values) {
+            const char *rt = mp.types[mp.depth - 1]->resource_type;
+            char kinds[128] = "";
+            for (const char *const *p = f->values; *p; p++) {
+                if (!strcmp(*p, rt)) {
+                    return API_OK;
+                }
+                snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds),
+                         "%s%s",
+                         p == f->values ? ""
+                         : p[1]         ? ", "
+                                        : " or ",
+                         *p);
+            }
+            return api_error_set(e, API_ERR_INVALID_REFERENCE, name,
+                                 "'%s' names a %s; it must be the path of a "
+                                 "%s",
+                                 name, rt, kinds);
         }
         return API_OK;
     }
@@ -553,7 +921,10 @@ model_validate(const struct model_type *type, json_t *obj, bool full,
         }
     }
     merged[n] = NULL;
-    return mf_check_object(type->fields, obj, full, prefix, merged, e);
+    if (mf_check_object(type->fields, obj, full, prefix, merged, e)) {
+        return e->code;
+    }
+    return type->check ? type->check(obj, prefix, e) : API_OK;
 }
 
 void
@@ -591,4 +962,131 @@ model_decorate(const struct model_path *mp, json_t *obj, uint64_t rev)
     json_object_set_new(obj, "resource_type", json_string(t->resource_type));
     json_object_set_new(obj, "path", json_string(path));
     json_object_set_new(obj, "_revision", json_integer((json_int_t)rev));
+}
+
+/* ---- Evaluation helpers (see model.h). ---- */
+
+bool
+model_tag_cond_parse(const char *value, struct model_tag_cond *c)
+{
+    const char *bar = strchr(value, '|');
+    size_t slen = bar ? (size_t)(bar - value) : 0;
+    const char *tag = bar ? bar + 1 : value;
+
+    memset(c, 0, sizeof *c);
+    if ((!slen && !*tag) || val_utf8_len(tag) > 256) {
+        return false;
+    }
+    if (slen >= sizeof c->scope || strlen(tag) >= sizeof c->tag) {
+        /* Byte lengths beyond the buffers: longer than any valid tag. */
+        return false;
+    }
+    memcpy(c->scope, value, slen);
+    c->scope[slen] = '\0';
+    if (val_utf8_len(c->scope) > 128) {
+        return false;
+    }
+    snprintf(c->tag, sizeof c->tag, "%s", tag);
+    return true;
+}
+
+bool
+model_tag_cond_matches(const struct model_tag_cond *c, const json_t *tags)
+{
+    const json_t *t;
+    size_t i;
+
+    json_array_foreach(tags, i, t)
+    {
+        const char *scope = json_string_value(json_object_get(t, "scope"));
+        const char *tag = json_string_value(json_object_get(t, "tag"));
+
+        if (tag && !strcmp(scope ? scope : "", c->scope) &&
+            (!c->tag[0] || !strcmp(tag, c->tag))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+model_string_op(const char *op, const char *s, const char *v)
+{
+    size_t ls = strlen(s), lv = strlen(v);
+
+    if (!strcmp(op, "equals")) {
+        return !strcmp(s, v);
+    } else if (!strcmp(op, "contains")) {
+        return strstr(s, v) != NULL;
+    } else if (!strcmp(op, "starts_with")) {
+        return ls >= lv && !memcmp(s, v, lv);
+    } else if (!strcmp(op, "ends_with")) {
+        return ls >= lv && !memcmp(s + ls - lv, v, lv);
+    }
+    return false;
+}
+
+bool
+model_condition_matches(const json_t *cond, const char *segment_id,
+                        const char *port_id, const json_t *port)
+{
+    const char *key = json_string_value(json_object_get(cond, "key"));
+    const char *op = json_string_value(json_object_get(cond, "operator"));
+    const char *value = json_string_value(json_object_get(cond, "value"));
+
+    if (!key || !op || !value) {
+        return false;
+    }
+    if (!strcmp(key, "tag")) {
+        struct model_tag_cond tc;
+        return !strcmp(op, "equals") && model_tag_cond_parse(value, &tc) &&
+               model_tag_cond_matches(&tc, json_object_get(port, "tags"));
+    } else if (!strcmp(key, "name")) {
+        const char *name =
+            json_string_value(json_object_get(port, "display_name"));
+        return model_string_op(op, name ? name : port_id, value);
+    } else if (!strcmp(key, "segment")) {
+        return !strcmp(op, "equals") && !strcmp(segment_id, value);
+    }
+    return false;
+}
+
+bool
+model_criteria_match(const json_t *criteria, const char *segment_id,
+                     const char *port_id, const json_t *port)
+{
+    const json_t *crit, *cond;
+    size_t i, j;
+
+    json_array_foreach(criteria, i, crit)
+    {
+        const json_t *conds = json_object_get(crit, "conditions");
+        bool all = json_array_size(conds) > 0;
+
+        json_array_foreach(conds, j, cond)
+        {
+            if (!model_condition_matches(cond, segment_id, port_id, port)) {
+                all = false;
+                break;
+            }
+        }
+        if (all) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+model_category_rank(const char *category)
+{
+    if (!category) {
+        category = MODEL_DEFAULT_CATEGORY;
+    }
+    for (int i = 0; categories[i]; i++) {
+        if (!strcmp(categories[i], category)) {
+            return i;
+        }
+    }
+    return -1;
 }

@@ -1,11 +1,18 @@
 /* The object model: which objects exist, where they live, what their
  * fields are, and how they map onto store keys.
  *
- * Objects live at paths under /api/v1: hosts at /hosts/{id}, projects at
- * /projects/{id}, and inside a project segments, groups, and ports under
- * their segment.  Each object type has a schema (a table of field
- * descriptors) that model_validate() checks bodies against, strictly:
- * types, ranges, formats, lengths, duplicates and unknown fields.
+ * Objects live at paths under /api/v1: hosts at /hosts/{id}, the
+ * deployment's firewall settings at /settings/firewall (the only id),
+ * projects at /projects/{id}, and inside a project segments, groups,
+ * services and security policies; ports live under their segment and
+ * rules under their security policy.  Each object type has a schema (a
+ * table of field descriptors) that model_validate() checks bodies against,
+ * strictly: types, ranges, formats, lengths, duplicates, unknown fields and
+ * the combinations a type's check hook forbids.
+ *
+ * Defaults are not stored: a field that is absent has its documented
+ * default (e.g. a policy without "category" is an "application" policy).
+ * The defaults are the MODEL_DEFAULT_* constants below.
  *
  * Store layout (the controller depends on it, so it is part of the
  * contract):
@@ -13,7 +20,11 @@
  *                    the depth digit makes each collection one contiguous
  *                    key range.  Value: the object's JSON without the
  *                    derived fields (id, path, resource_type, _revision).
- *   r/<target>|<referrer>   "<referrer> references <target>" (paths)
+ *   r/<target>|<referrer>   "<referrer> references <target>" (paths):
+ *                    every MF_REF field (group members, policy and rule
+ *                    scopes, rule source/destination groups and
+ *                    services), a port's attachment host, and the segment
+ *                    of a group's "segment" condition
  *   v/<vni, 8 digits>       VNI owned by a segment (value: its path)
  *   m/<segment>|<mac>       MAC used by a port on a segment
  *   i/<segment>|<ip>        IP (canonical text) used by a port on a segment
@@ -29,7 +40,7 @@
 #include "api/api-error.h"
 #include "api/validate.h"
 
-#define MODEL_MAX_DEPTH  3   /* deepest object: a port */
+#define MODEL_MAX_DEPTH  3   /* deepest objects: a port, a rule */
 #define MODEL_KEY_MAX    512 /* longest key or path, with NUL */
 #define MODEL_API_PREFIX "/api/v1"
 
@@ -39,8 +50,25 @@ enum model_kind {
     MODEL_PORT,
     MODEL_GROUP,
     MODEL_HOST,
+    MODEL_SERVICE,  /* /projects/{p}/services/{id} */
+    MODEL_POLICY,   /* /projects/{p}/security-policies/{id} */
+    MODEL_RULE,     /* .../security-policies/{pol}/rules/{id} */
+    MODEL_SETTINGS, /* /settings/firewall */
     MODEL_N_KINDS
 };
+
+/* Defaults of absent fields (see above). */
+#define MODEL_DEFAULT_CATEGORY        "application" /* policy category */
+#define MODEL_DEFAULT_SEQUENCE        0             /* policy, rule */
+#define MODEL_DEFAULT_STATEFUL        true          /* policy */
+#define MODEL_DEFAULT_DIRECTION       "in_out"      /* rule */
+#define MODEL_DEFAULT_IP_PROTOCOL     "ipv4_ipv6"   /* rule */
+#define MODEL_DEFAULT_LOGGED          false         /* rule */
+#define MODEL_DEFAULT_DISABLED        false         /* rule */
+#define MODEL_DEFAULT_ACTION          "allow"    /* settings default_action */
+#define MODEL_DEFAULT_SPOOFGUARD_SEG  "disabled" /* segment spoofguard */
+#define MODEL_DEFAULT_SPOOFGUARD_PORT "inherit"  /* port spoofguard */
+#define MODEL_SETTINGS_ID             "firewall" /* the only settings id */
 
 /* Field kinds. */
 enum mf_kind {
@@ -52,9 +80,13 @@ enum mf_kind {
     MF_MAC,    /* unicast MAC address */
     MF_IFNAME, /* interface name */
     MF_ID,     /* object id (val_id()) */
-    MF_REF,    /* API path of an object ("/api/v1/...") */
+    MF_REF,    /* API path of an object ("/api/v1/..."); 'values' (may
+                * be NULL: any) lists the resource types it may name */
     MF_OBJECT, /* JSON object with fields 'sub' */
-    MF_ARRAY,  /* JSON array of 'sub[0]', at most 'max' items */
+    MF_ARRAY,  /* JSON array of 'sub[0]', 'min' to 'max' items */
+    MF_BOOL,   /* true or false */
+    MF_ADDR,   /* IPv4/IPv6 address or network address/prefix-length */
+    MF_PORTS,  /* transport port "N" or range "N-M", 1 <= N <= M <= 65535 */
 };
 
 #define MF_REQUIRED 0x1 /* must be present (full validation) */
@@ -79,6 +111,11 @@ struct model_type {
     int parent;                       /* parent kind, -1 = top level */
     int depth;                        /* 1 for top-level objects */
     const struct model_field *fields; /* schema, NULL-name terminated */
+    const char *only_id;              /* the only valid id, NULL = any */
+    /* Checks what the field table cannot express (combinations of
+     * fields), after the table's checks passed; NULL if none.  'obj' may
+     * be a partial (merge-patch) body. */
+    enum api_err (*check)(json_t *obj, const char *prefix, struct api_error *e);
 };
 
 /* A parsed API path. */
@@ -131,5 +168,49 @@ void model_decorate(const struct model_path *mp, json_t *obj, uint64_t rev);
 
 /* True if 'name' is a server-managed member name. */
 bool model_is_server_field(const char *name);
+
+/* ---- Evaluation helpers ----
+ *
+ * Pure functions over stored objects, for whoever evaluates the policy
+ * model (the controller computing group membership and rule order, the
+ * /groups/{id}/members route), so that every evaluator agrees with what
+ * the API validated.  Semantics: docs/mgmt-weftd.md, "Distributed
+ * firewall". */
+
+/* A parsed value of a group condition with key "tag":
+ *   "scope|tag"  a tag 'tag' with scope 'scope'
+ *   "|tag", "tag"  a tag 'tag' without a scope (scope absent or "")
+ *   "scope|"     any tag with scope 'scope'
+ * The value is split at its first '|'. */
+struct model_tag_cond {
+    char scope[129]; /* "" = the tag has no scope */
+    char tag[257];   /* "" = any tag in 'scope' */
+};
+
+/* Parses a tag condition value; false if it is malformed ("|", a scope
+ * longer than 128 characters). */
+bool model_tag_cond_parse(const char *value, struct model_tag_cond *c);
+
+/* True if one of 'tags' (an object's "tags" array, may be NULL) matches
+ * 'c'. */
+bool model_tag_cond_matches(const struct model_tag_cond *c, const json_t *tags);
+
+/* True if the port 'port' (its stored JSON) with id 'port_id' on the
+ * segment with id 'segment_id' satisfies the group condition 'cond'
+ * ({"key", "operator", "value"}), resp. the group criteria 'criteria'
+ * (an array of {"conditions": [...]}: true if all conditions of at least
+ * one criterion hold; false if 'criteria' is absent or empty).  Name
+ * conditions compare the port's display_name, or its id when it has none,
+ * case-sensitively. */
+bool model_condition_matches(const json_t *cond, const char *segment_id,
+                             const char *port_id, const json_t *port);
+bool model_criteria_match(const json_t *criteria, const char *segment_id,
+                          const char *port_id, const json_t *port);
+
+/* Evaluation rank of a policy category: emergency 0, infrastructure 1,
+ * environment 2, application 3 (also for NULL, the default); -1 for an
+ * unknown name.  Policies are evaluated by (rank, sequence_number, id),
+ * rules inside a policy by (sequence_number, id). */
+int model_category_rank(const char *category);
 
 #endif

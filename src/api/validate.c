@@ -73,6 +73,89 @@ val_cidr_parse(const char *s, struct val_ip *ip, unsigned *plen)
 }
 
 bool
+val_addr_parse(const char *s, struct val_ip *ip, unsigned *plen)
+{
+    const char *slash = strchr(s, '/');
+    char addr[64];
+    unsigned long len;
+    unsigned max;
+
+    if (!slash) {
+        if (!val_ip_parse(s, ip)) {
+            return false;
+        }
+        *plen = ip->family == AF_INET ? 32 : 128;
+        return true;
+    }
+    if ((size_t)(slash - s) >= sizeof addr || !slash[1] ||
+        strlen(slash + 1) > 3 ||
+        strspn(slash + 1, "0123456789") != strlen(slash + 1) ||
+        (slash[1] == '0' && slash[2])) {
+        return false;
+    }
+    memcpy(addr, s, (size_t)(slash - s));
+    addr[slash - s] = '\0';
+    if (!val_ip_parse(addr, ip)) {
+        return false;
+    }
+    len = strtoul(slash + 1, NULL, 10);
+    max = ip->family == AF_INET ? 32 : 128;
+    if (len > max) {
+        return false;
+    }
+    /* No host bits. */
+    for (unsigned i = (unsigned)len; i < max; i++) {
+        if ((ip->bytes[i / 8] >> (7 - i % 8)) & 1) {
+            return false;
+        }
+    }
+    *plen = (unsigned)len;
+    return true;
+}
+
+bool
+val_port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+    unsigned v[2] = {0, 0};
+    int n = 0;
+
+    for (;;) {
+        size_t digits = strspn(s, "0123456789");
+        if (!digits || digits > 5 || *s == '0') {
+            return false;
+        }
+        for (size_t i = 0; i < digits; i++) {
+            v[n] = v[n] * 10 + (unsigned)(s[i] - '0');
+        }
+        if (v[n] > 65535) {
+            return false;
+        }
+        s += digits;
+        n++;
+        if (!*s) {
+            break;
+        }
+        if (*s != '-' || n == 2) {
+            return false;
+        }
+        s++;
+    }
+    if (n == 1) {
+        v[1] = v[0];
+    }
+    if (v[0] > v[1]) {
+        return false;
+    }
+    if (lo) {
+        *lo = v[0];
+    }
+    if (hi) {
+        *hi = v[1];
+    }
+    return true;
+}
+
+bool
 val_ip_in_prefix(const struct val_ip *ip, const struct val_ip *net,
                  unsigned plen)
 {

@@ -32,6 +32,15 @@ bool val_cidr_parse(const char *s, struct val_ip *ip, unsigned *plen);
 bool val_ip_in_prefix(const struct val_ip *ip, const struct val_ip *net,
                       unsigned plen);
 
+/* Parses an address set member: an address ("10.1.1.5", prefix length
+ * 32 or 128) or a network "addr/len" with 0 <= len <= 32 (128) and no
+ * host bits set.  'plen' receives the length. */
+bool val_addr_parse(const char *s, struct val_ip *ip, unsigned *plen);
+
+/* Parses a transport port "N" or range "N-M" (decimal, no sign or leading
+ * zeros, 1 <= N <= M <= 65535); 'lo' and 'hi' may be NULL. */
+bool val_port_range(const char *s, unsigned *lo, unsigned *hi);
+
 /* True if the prefixes overlap (same family). */
 bool val_prefix_overlap(const struct val_ip *a, unsigned alen,
                         const struct val_ip *b, unsigned blen);

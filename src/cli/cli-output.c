@@ -75,6 +75,176 @@ cli_cell_members(const json_t *obj, char *buf, size_t size)
              json_array_size(json_object_get(obj, "members")));
 }
 
+static void
+cli_cell_count(const json_t *obj, const char *field, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(obj, field);
+    snprintf(buf, size, "%s", "");
+    if (v) {
+        snprintf(buf, size, "%zu", json_array_size(v));
+    }
+}
+
+/* The last path element of every reference in 'field', comma-separated
+ * ("any" when there are none). */
+static void
+cli_cell_refs(const json_t *obj, const char *field, char *buf, size_t size)
+{
+    const json_t *v;
+    size_t i, n = 0;
+
+    snprintf(buf, size, "any");
+    json_array_foreach(json_object_get(obj, field), i, v)
+    {
+        const char *p = json_string_value(v), *slash = strrchr(p, '/');
+        n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
+                              i ? "," : "", slash ? slash + 1 : p);
+    }
+}
+
+/* A scalar field, or its default 'def' when absent. */
+static void
+cli_cell_or(const json_t *obj, const char *field, const char *def, char *buf,
+            size_t size)
+{
+    const json_t *v = json_object_get(obj, field);
+    if (json_is_string(v)) {
+        snprintf(buf, size, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+    } else {
+        snprintf(buf, size, "%s", def);
+    }
+}
+
+/* Service entries as "TCP:80,443 ICMPv4:8/0 IP:47". */
+static void
+cli_cell_entries(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *e, *p;
+    size_t i, j, n = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(obj, "service_entries"), i, e)
+    {
+        const json_t *ports = json_object_get(e, "destination_ports");
+        const json_t *type = json_object_get(e, "icmp_type");
+        const json_t *code = json_object_get(e, "icmp_code");
+        const json_t *num = json_object_get(e, "protocol_number");
+
+        n += (size_t)snprintf(
+            buf + n, n < size ? size - n : 0, "%s%s", i ? " " : "",
+            json_string_value(json_object_get(e, "protocol")));
+        json_array_foreach(ports, j, p)
+        {
+            n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
+                                  j ? "," : ":", json_string_value(p));
+        }
+        if (type) {
+            n += (size_t)snprintf(buf + n, n < size ? size - n : 0,
+                                  ":%" JSON_INTEGER_FORMAT,
+                                  json_integer_value(type));
+        }
+        if (code) {
+            n += (size_t)snprintf(buf + n, n < size ? size - n : 0,
+                                  "/%" JSON_INTEGER_FORMAT,
+                                  json_integer_value(code));
+        }
+        if (num) {
+            n += (size_t)snprintf(buf + n, n < size ? size - n : 0,
+                                  ":%" JSON_INTEGER_FORMAT,
+                                  json_integer_value(num));
+        }
+    }
+}
+
+static void
+cli_cell_category(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "category", "application", buf, size);
+}
+
+static void
+cli_cell_sequence(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "sequence_number", "0", buf, size);
+}
+
+static void
+cli_cell_stateful(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "stateful", "true", buf, size);
+}
+
+static void
+cli_cell_scope(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_refs(obj, "scope", buf, size);
+}
+
+static void
+cli_cell_sources(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_refs(obj, "source_groups", buf, size);
+}
+
+static void
+cli_cell_destinations(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_refs(obj, "destination_groups", buf, size);
+}
+
+static void
+cli_cell_services(const json_t *obj, char *buf, size_t size)
+{
+    char entries[256];
+
+    cli_cell_refs(obj, "services", buf, size);
+    cli_cell_entries(obj, entries, sizeof entries);
+    if (entries[0] && !strcmp(buf, "any")) {
+        snprintf(buf, size, "%s", entries);
+    } else if (entries[0]) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, n < size ? size - n : 0, " %s", entries);
+    }
+}
+
+static void
+cli_cell_direction(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "direction", "in_out", buf, size);
+}
+
+static void
+cli_cell_action(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "action", "", buf, size);
+    if (json_is_true(json_object_get(obj, "disabled"))) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, n < size ? size - n : 0, " (disabled)");
+    }
+}
+
+static void
+cli_cell_default_action(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_or(obj, "default_action", "allow", buf, size);
+}
+
+static void
+cli_cell_addresses(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_count(obj, "ip_addresses", buf, size);
+}
+
+static void
+cli_cell_criteria(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_count(obj, "criteria", buf, size);
+}
+
 #define COLS_END                                                               \
     {                                                                          \
         NULL, NULL, NULL                                                       \
@@ -110,18 +280,53 @@ static const struct cli_column cols_group[] = {
     {"ID", "id", NULL},
     {"NAME", "display_name", NULL},
     {"MEMBERS", NULL, cli_cell_members},
+    {"ADDRESSES", NULL, cli_cell_addresses},
+    {"CRITERIA", NULL, cli_cell_criteria},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_service[] = {
+    {"ID", "id", NULL},
+    {"NAME", "display_name", NULL},
+    {"ENTRIES", NULL, cli_cell_entries},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_policy[] = {
+    {"ID", "id", NULL},
+    {"CATEGORY", NULL, cli_cell_category},
+    {"SEQUENCE", NULL, cli_cell_sequence},
+    {"SCOPE", NULL, cli_cell_scope},
+    {"STATEFUL", NULL, cli_cell_stateful},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_rule[] = {
+    {"ID", "id", NULL},
+    {"SEQUENCE", NULL, cli_cell_sequence},
+    {"SOURCES", NULL, cli_cell_sources},
+    {"DESTINATIONS", NULL, cli_cell_destinations},
+    {"SERVICES", NULL, cli_cell_services},
+    {"DIRECTION", NULL, cli_cell_direction},
+    {"ACTION", NULL, cli_cell_action},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
+static const struct cli_column cols_settings[] = {
+    {"ID", "id", NULL},
+    {"DEFAULT_ACTION", NULL, cli_cell_default_action},
     {"REVISION", "_revision", NULL},
     COLS_END};
 
 static const struct cli_column *
 cli_columns(const char *kind)
 {
-    return !kind                      ? cols_default
-           : !strcmp(kind, "segment") ? cols_segment
-           : !strcmp(kind, "port")    ? cols_port
-           : !strcmp(kind, "host")    ? cols_host
-           : !strcmp(kind, "group")   ? cols_group
-                                      : cols_default;
+    return !kind                       ? cols_default
+           : !strcmp(kind, "segment")  ? cols_segment
+           : !strcmp(kind, "port")     ? cols_port
+           : !strcmp(kind, "host")     ? cols_host
+           : !strcmp(kind, "group")    ? cols_group
+           : !strcmp(kind, "service")  ? cols_service
+           : !strcmp(kind, "policy")   ? cols_policy
+           : !strcmp(kind, "rule")     ? cols_rule
+           : !strcmp(kind, "settings") ? cols_settings
+                                       : cols_default;
 }
 
 static void
@@ -138,21 +343,68 @@ cli_cell(const struct cli_column *c, const json_t *obj, char *buf, size_t size)
         snprintf(buf, size, "%s", json_string_value(v));
     } else if (json_is_integer(v)) {
         snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, size, "%g", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
     } else {
         snprintf(buf, size, "%s", v ? "..." : "");
     }
 }
 
+#define CLI_MAX_COLS 8
+
+/* Columns for rows of unknown shape: the first CLI_MAX_COLS - 1 scalar
+ * members in order of appearance ("id" first when present). */
+static void
+cli_generic_columns(const json_t *rows, struct cli_column *cols)
+{
+    const json_t *row, *v;
+    const char *key;
+    size_t i, n = 0;
+
+    json_array_foreach(rows, i, row)
+    {
+        json_object_foreach((json_t *)row, key, v)
+        {
+            bool have = false;
+            if (json_is_object(v) || json_is_array(v)) {
+                continue;
+            }
+            for (size_t c = 0; c < n; c++) {
+                have |= !strcmp(cols[c].field, key);
+            }
+            if (!have && n < CLI_MAX_COLS - 1) {
+                cols[n].header = key;
+                cols[n++].field = key;
+            }
+        }
+    }
+    for (size_t c = 1; c < n; c++) {
+        if (!strcmp(cols[c].field, "id")) {
+            struct cli_column t = cols[0];
+            cols[0] = cols[c];
+            cols[c] = t;
+        }
+    }
+    cols[n].header = NULL;
+}
+
 static void
 cli_print_table(const json_t *rows, const char *kind)
 {
+    struct cli_column generic[CLI_MAX_COLS] = {{NULL, NULL, NULL}};
     const struct cli_column *cols = cli_columns(kind);
-    size_t ncols = 0, widths[8] = {0};
+    size_t ncols = 0, widths[CLI_MAX_COLS] = {0};
     char cell[512];
     const json_t *row;
     size_t i;
 
-    while (cols[ncols].header) {
+    if (kind && !strcmp(kind, CLI_KIND_GENERIC)) {
+        cli_generic_columns(rows, generic);
+        cols = generic;
+    }
+    while (cols[ncols].header && ncols < CLI_MAX_COLS) {
         widths[ncols] = strlen(cols[ncols].header);
         ncols++;
     }

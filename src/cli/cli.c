@@ -28,7 +28,7 @@ struct cli_opts {
     const char *vni;                     /* --vni */
     const char *encap;                   /* --encap */
     const char *name;                    /* --name (display_name) */
-    const char *mac;                     /* --mac */
+    const char *policy;                  /* --policy (rules) */
     const char *host;                    /* --host */
     const char *vif;                     /* --vif */
     const char *tep;                     /* --tep */
@@ -41,14 +41,41 @@ struct cli_opts {
     size_t n_subnets;
     const char *ips[CLI_MAX_REPEAT]; /* --ip */
     size_t n_ips;
+    const char *macs[CLI_MAX_REPEAT]; /* --mac */
+    size_t n_macs;
     const char *tags[CLI_MAX_REPEAT]; /* --tag scope|value */
     size_t n_tags;
     const char *members[CLI_MAX_REPEAT]; /* --member */
     size_t n_members;
     const char *filters[CLI_MAX_REPEAT]; /* --filter field=value */
     size_t n_filters;
-    const char *projects[CLI_MAX_REPEAT]; /* token --project-scope */
-    size_t n_projects;
+    const char *scopes[CLI_MAX_REPEAT]; /* --scope: token projects,
+                                         * policy/rule groups */
+    size_t n_scopes;
+
+    /* Firewall objects. */
+    const char *match_tags[CLI_MAX_REPEAT]; /* group --match-tag */
+    size_t n_match_tags;
+    const char *match_name_prefix;            /* group --match-name-prefix */
+    const char *match_segment;                /* group --match-segment */
+    const char *entry_protos[CLI_MAX_REPEAT]; /* --tcp/--udp/--icmp/...: */
+    const char *entry_args[CLI_MAX_REPEAT];   /* service entries, in order */
+    size_t n_entries;
+    const char *category;             /* policy --category */
+    const char *sequence;             /* --sequence */
+    bool stateless;                   /* policy --stateless */
+    const char *action;               /* rule --action */
+    const char *srcs[CLI_MAX_REPEAT]; /* rule --src */
+    size_t n_srcs;
+    const char *dsts[CLI_MAX_REPEAT]; /* rule --dst */
+    size_t n_dsts;
+    const char *services[CLI_MAX_REPEAT]; /* rule --service */
+    size_t n_services;
+    const char *direction;   /* rule --direction */
+    const char *ip_protocol; /* rule --ip-protocol */
+    const char *notes;       /* rule --notes */
+    bool logged;             /* rule --logged */
+    bool disabled;           /* rule --disabled */
 };
 
 typedef int cli_cmd_fn(struct cli_opts *o, int argc, char *argv[]);
@@ -80,11 +107,15 @@ static const char *
 cli_kind(const char *word)
 {
     static const char *const kinds[][2] = {
-        {"project", "project"}, {"projects", "project"},
-        {"segment", "segment"}, {"segments", "segment"},
-        {"port", "port"},       {"ports", "port"},
-        {"host", "host"},       {"hosts", "host"},
-        {"group", "group"},     {"groups", "group"},
+        {"project", "project"},   {"projects", "project"},
+        {"segment", "segment"},   {"segments", "segment"},
+        {"port", "port"},         {"ports", "port"},
+        {"host", "host"},         {"hosts", "host"},
+        {"group", "group"},       {"groups", "group"},
+        {"service", "service"},   {"services", "service"},
+        {"policy", "policy"},     {"policies", "policy"},
+        {"rule", "rule"},         {"rules", "rule"},
+        {"settings", "settings"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
         if (!strcmp(word, kinds[i][0])) {
@@ -94,37 +125,64 @@ cli_kind(const char *word)
     return NULL;
 }
 
+/* Splits "PARENT/ID" into 'parent' (a buffer of 'size') and the id;
+ * leaves both alone when 'id' has no '/'. */
+static void
+cli_split_parent(const char **id, const char **parent, char *buf, size_t size)
+{
+    const char *slash = *id ? strchr(*id, '/') : NULL;
+
+    if (slash) {
+        snprintf(buf, size, "%.*s", (int)(slash - *id), *id);
+        *parent = buf;
+        *id = slash + 1;
+    }
+}
+
 /* Builds the API path of 'kind' (collection if 'id' is NULL).  Ports
- * need --segment or an id of the form SEGMENT/PORT. */
+ * need --segment or an id of the form SEGMENT/PORT, rules --policy or
+ * POLICY/RULE. */
 static int
 cli_path(const struct cli_opts *o, const char *kind, const char *id, char *buf,
          size_t size)
 {
-    const char *seg = o->segment;
-    char segbuf[128];
+    const char *parent;
+    char parentbuf[128];
 
-    if (!strcmp(kind, "host")) {
-        snprintf(buf, size, "/api/v1/hosts%s%s", id ? "/" : "", id ? id : "");
+    if (!strcmp(kind, "host") || !strcmp(kind, "settings")) {
+        snprintf(buf, size, "/api/v1/%s%s%s%s", kind,
+                 strcmp(kind, "host") ? "" : "s", id ? "/" : "", id ? id : "");
     } else if (!strcmp(kind, "project")) {
         snprintf(buf, size, "/api/v1/projects%s%s", id ? "/" : "",
                  id ? id : "");
-    } else if (!strcmp(kind, "segment") || !strcmp(kind, "group")) {
+    } else if (!strcmp(kind, "segment") || !strcmp(kind, "group") ||
+               !strcmp(kind, "service")) {
         snprintf(buf, size, "/api/v1/projects/%s/%ss%s%s", o->project, kind,
                  id ? "/" : "", id ? id : "");
-    } else {
-        const char *slash = id ? strchr(id, '/') : NULL;
-        if (slash) {
-            snprintf(segbuf, sizeof segbuf, "%.*s", (int)(slash - id), id);
-            seg = segbuf;
-            id = slash + 1;
+    } else if (!strcmp(kind, "policy")) {
+        snprintf(buf, size, "/api/v1/projects/%s/security-policies%s%s",
+                 o->project, id ? "/" : "", id ? id : "");
+    } else if (!strcmp(kind, "rule")) {
+        parent = o->policy;
+        cli_split_parent(&id, &parent, parentbuf, sizeof parentbuf);
+        if (!parent) {
+            return cli_usage_error("%s needs --policy POLICY "
+                                   "(or POLICY/RULE)",
+                                   "rule");
         }
-        if (!seg) {
+        snprintf(buf, size,
+                 "/api/v1/projects/%s/security-policies/%s/rules%s%s",
+                 o->project, parent, id ? "/" : "", id ? id : "");
+    } else {
+        parent = o->segment;
+        cli_split_parent(&id, &parent, parentbuf, sizeof parentbuf);
+        if (!parent) {
             return cli_usage_error("%s needs --segment SEGMENT "
                                    "(or SEGMENT/PORT)",
                                    "port");
         }
         snprintf(buf, size, "/api/v1/projects/%s/segments/%s/ports%s%s",
-                 o->project, seg, id ? "/" : "", id ? id : "");
+                 o->project, parent, id ? "/" : "", id ? id : "");
     }
     return CLI_OK;
 }
@@ -224,6 +282,215 @@ cli_tags_json(const struct cli_opts *o)
     return tags;
 }
 
+/* A JSON array of the strings 'v'. */
+static json_t *
+cli_strings(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(a, json_string(v[i]));
+    }
+    return a;
+}
+
+/* A JSON array of the API paths of the objects 'ids' of collection 'coll'
+ * of the current project ("web" -> /api/v1/projects/P/groups/web); an
+ * argument that is already a path ("/api/v1/...") is taken as is. */
+static json_t *
+cli_refs(const struct cli_opts *o, const char *coll, const char *const *ids,
+         size_t n)
+{
+    json_t *a = json_array();
+    char path[1024];
+
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i][0] == '/') {
+            snprintf(path, sizeof path, "%s", ids[i]);
+        } else {
+            snprintf(path, sizeof path, "/api/v1/projects/%s/%s/%s", o->project,
+                     coll, ids[i]);
+        }
+        json_array_append_new(a, json_string(path));
+    }
+    return a;
+}
+
+/* Parses a decimal 'what' ("--sequence") into 'v'. */
+static int
+cli_number(const char *what, const char *s, long long *v)
+{
+    char *end;
+
+    *v = strtoll(s, &end, 10);
+    if (*end || !*s) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s '%%s' is not a number", what);
+        return cli_usage_error(msg, s);
+    }
+    return CLI_OK;
+}
+
+/* The service entries of --tcp/--udp/--icmp/--icmp6/--proto, in order:
+ *   --tcp 80,443,8000-8080   (or "any")      --udp 53
+ *   --icmp TYPE[/CODE] (ICMPv4, or "any")    --icmp6 TYPE[/CODE]
+ *   --proto N (IP protocol number)
+ * Values are passed on as given; the server checks them and names the
+ * field. */
+static int
+cli_service_entries(const struct cli_opts *o, json_t **entriesp)
+{
+    json_t *entries = json_array();
+
+    for (size_t i = 0; i < o->n_entries; i++) {
+        const char *proto = o->entry_protos[i], *arg = o->entry_args[i];
+        json_t *e = json_pack("{s:s}", "protocol", proto);
+        long long v;
+        int ret = CLI_OK;
+
+        json_array_append_new(entries, e);
+        if (!strcmp(proto, "TCP") || !strcmp(proto, "UDP")) {
+            if (strcmp(arg, "any")) {
+                json_t *ports = json_array();
+                char buf[512], *save = NULL;
+                snprintf(buf, sizeof buf, "%s", arg);
+                for (char *t = strtok_r(buf, ",", &save); t;
+                     t = strtok_r(NULL, ",", &save)) {
+                    json_array_append_new(ports, json_string(t));
+                }
+                json_object_set_new(e, "destination_ports", ports);
+            }
+        } else if (!strcmp(proto, "IP")) {
+            ret = cli_number("--proto", arg, &v);
+            json_object_set_new(e, "protocol_number", json_integer(v));
+        } else if (strcmp(arg, "any")) {
+            const char *slash = strchr(arg, '/');
+            char type[32];
+            snprintf(type, sizeof type, "%.*s",
+                     slash ? (int)(slash - arg) : (int)strlen(arg), arg);
+            ret = cli_number("--icmp type", type, &v);
+            json_object_set_new(e, "icmp_type", json_integer(v));
+            if (!ret && slash) {
+                ret = cli_number("--icmp code", slash + 1, &v);
+                json_object_set_new(e, "icmp_code", json_integer(v));
+            }
+        }
+        if (ret) {
+            json_decref(entries);
+            return ret;
+        }
+    }
+    *entriesp = entries;
+    return CLI_OK;
+}
+
+/* Group: static members, addresses, and the --match-* options as one
+ * criterion whose conditions are ANDed. */
+static void
+cli_group_body(const struct cli_opts *o, json_t *body)
+{
+    json_t *conds = json_array();
+
+    if (o->n_members) {
+        json_object_set_new(body, "members",
+                            cli_strings(o->members, o->n_members));
+    }
+    if (o->n_ips) {
+        json_object_set_new(body, "ip_addresses",
+                            cli_strings(o->ips, o->n_ips));
+    }
+    if (o->n_macs) {
+        json_object_set_new(body, "mac_addresses",
+                            cli_strings(o->macs, o->n_macs));
+    }
+    for (size_t i = 0; i < o->n_match_tags; i++) {
+        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key", "tag",
+                                               "operator", "equals", "value",
+                                               o->match_tags[i]));
+    }
+    if (o->match_name_prefix) {
+        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key", "name",
+                                               "operator", "starts_with",
+                                               "value", o->match_name_prefix));
+    }
+    if (o->match_segment) {
+        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key",
+                                               "segment", "operator", "equals",
+                                               "value", o->match_segment));
+    }
+    if (json_array_size(conds)) {
+        json_object_set_new(body, "criteria",
+                            json_pack("[{s:o}]", "conditions", conds));
+    } else {
+        json_decref(conds);
+    }
+}
+
+/* Policy and rule: the options they share. */
+static int
+cli_firewall_body(const struct cli_opts *o, json_t *body)
+{
+    long long v;
+
+    if (o->sequence) {
+        if (cli_number("--sequence", o->sequence, &v)) {
+            return CLI_USAGE;
+        }
+        json_object_set_new(body, "sequence_number", json_integer(v));
+    }
+    if (o->n_scopes) {
+        json_object_set_new(body, "scope",
+                            cli_refs(o, "groups", o->scopes, o->n_scopes));
+    }
+    return CLI_OK;
+}
+
+static int
+cli_rule_body(const struct cli_opts *o, json_t *body)
+{
+    json_t *entries;
+
+    if (!o->action) {
+        return cli_usage_error("%s needs --action allow|drop|reject",
+                               "rule create");
+    }
+    json_object_set_new(body, "action", json_string(o->action));
+    if (o->n_srcs) {
+        json_object_set_new(body, "source_groups",
+                            cli_refs(o, "groups", o->srcs, o->n_srcs));
+    }
+    if (o->n_dsts) {
+        json_object_set_new(body, "destination_groups",
+                            cli_refs(o, "groups", o->dsts, o->n_dsts));
+    }
+    if (o->n_services) {
+        json_object_set_new(
+            body, "services",
+            cli_refs(o, "services", o->services, o->n_services));
+    }
+    if (o->n_entries) {
+        if (cli_service_entries(o, &entries)) {
+            return CLI_USAGE;
+        }
+        json_object_set_new(body, "service_entries", entries);
+    }
+    if (o->direction) {
+        json_object_set_new(body, "direction", json_string(o->direction));
+    }
+    if (o->ip_protocol) {
+        json_object_set_new(body, "ip_protocol", json_string(o->ip_protocol));
+    }
+    if (o->notes) {
+        json_object_set_new(body, "notes", json_string(o->notes));
+    }
+    if (o->logged) {
+        json_object_set_new(body, "logged", json_true());
+    }
+    if (o->disabled) {
+        json_object_set_new(body, "disabled", json_true());
+    }
+    return CLI_OK;
+}
+
 /* Builds the body of a create from the flags. */
 static int
 cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
@@ -257,15 +524,15 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
             json_object_set_new(body, "subnets", subnets);
         }
     } else if (!strcmp(kind, "port")) {
-        if (o->mac) {
-            json_object_set_new(body, "mac_address", json_string(o->mac));
+        if (o->n_macs > 1) {
+            return cli_usage_error("%s takes one --mac", "port create");
+        }
+        if (o->n_macs) {
+            json_object_set_new(body, "mac_address", json_string(o->macs[0]));
         }
         if (o->n_ips) {
-            json_t *ips = json_array();
-            for (size_t i = 0; i < o->n_ips; i++) {
-                json_array_append_new(ips, json_string(o->ips[i]));
-            }
-            json_object_set_new(body, "ip_addresses", ips);
+            json_object_set_new(body, "ip_addresses",
+                                cli_strings(o->ips, o->n_ips));
         }
         if (o->host || o->vif) {
             json_object_set_new(body, "attachment",
@@ -279,12 +546,33 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
                                    "host create");
         }
         json_object_set_new(body, "tunnel_endpoint", json_string(o->tep));
-    } else if (!strcmp(kind, "group") && o->n_members) {
-        json_t *members = json_array();
-        for (size_t i = 0; i < o->n_members; i++) {
-            json_array_append_new(members, json_string(o->members[i]));
+    } else if (!strcmp(kind, "group")) {
+        cli_group_body(o, body);
+    } else if (!strcmp(kind, "service")) {
+        json_t *entries;
+        if (!o->n_entries) {
+            return cli_usage_error("%s needs at least one of --tcp PORTS, "
+                                   "--udp PORTS, --icmp TYPE[/CODE], "
+                                   "--icmp6 TYPE[/CODE], --proto N",
+                                   "service create");
         }
-        json_object_set_new(body, "members", members);
+        if (cli_service_entries(o, &entries)) {
+            return CLI_USAGE;
+        }
+        json_object_set_new(body, "service_entries", entries);
+    } else if (!strcmp(kind, "policy")) {
+        if (o->category) {
+            json_object_set_new(body, "category", json_string(o->category));
+        }
+        if (o->stateless) {
+            json_object_set_new(body, "stateful", json_false());
+        }
+        return cli_firewall_body(o, body);
+    } else if (!strcmp(kind, "rule")) {
+        if (cli_firewall_body(o, body)) {
+            return CLI_USAGE;
+        }
+        return cli_rule_body(o, body);
     }
     return CLI_OK;
 }
@@ -295,16 +583,15 @@ cli_cmd_create(struct cli_opts *o, int argc, char *argv[])
     const char *kind = cli_kind(argv[0]);
     json_t *body = json_object(), *reply = NULL;
     const char *id = argv[1];
-    char path[1024], segbuf[128];
+    char path[1024], parentbuf[128];
     int ret;
 
     (void)argc;
-    if (!strcmp(kind, "port") && strchr(id, '/')) {
-        /* SEGMENT/PORT */
-        snprintf(segbuf, sizeof segbuf, "%.*s", (int)(strchr(id, '/') - id),
-                 id);
-        o->segment = segbuf;
-        id = strchr(id, '/') + 1;
+    /* SEGMENT/PORT, POLICY/RULE */
+    if (!strcmp(kind, "port")) {
+        cli_split_parent(&id, &o->segment, parentbuf, sizeof parentbuf);
+    } else if (!strcmp(kind, "rule")) {
+        cli_split_parent(&id, &o->policy, parentbuf, sizeof parentbuf);
     }
     ret = cli_path(o, kind, NULL, path, sizeof path);
     if (!ret) {
@@ -483,12 +770,9 @@ cli_cmd_token_create(struct cli_opts *o, int argc, char *argv[])
         return cli_usage_error("%s needs --role ROLE", "token create");
     }
     body = json_pack("{s:s, s:s}", "name", argv[0], "role", o->role);
-    if (o->n_projects) {
-        json_t *p = json_array();
-        for (size_t i = 0; i < o->n_projects; i++) {
-            json_array_append_new(p, json_string(o->projects[i]));
-        }
-        json_object_set_new(body, "projects", p);
+    if (o->n_scopes) {
+        json_object_set_new(body, "projects",
+                            cli_strings(o->scopes, o->n_scopes));
     }
     ret = cli_call_print(o, "POST", "/api/v1/tokens", body, NULL);
     json_decref(body);
@@ -565,6 +849,55 @@ cli_cmd_state(struct cli_opts *o, int argc, char *argv[])
         cli_print(reply, o->format == CLI_TABLE ? CLI_YAML : o->format, NULL);
         json_decref(reply);
     }
+    return ret;
+}
+
+/* GETs 'suffix' below the object 'kind' 'id' and prints the reply
+ * generically (a list as a table of its fields, an object as rows). */
+static int
+cli_get_sub(struct cli_opts *o, const char *kind, const char *id,
+            const char *suffix)
+{
+    char path[1024];
+    int ret = cli_path(o, kind, id, path, sizeof path);
+
+    if (!ret) {
+        strncat(path, suffix, sizeof path - strlen(path) - 1);
+        ret = cli_call_print(o, "GET", path, NULL, CLI_KIND_GENERIC);
+    }
+    return ret;
+}
+
+static int
+cli_cmd_group_members(struct cli_opts *o, int argc, char *argv[])
+{
+    (void)argc;
+    return cli_get_sub(o, "group", argv[0], "/members");
+}
+
+static int
+cli_cmd_rule_stats(struct cli_opts *o, int argc, char *argv[])
+{
+    (void)argc;
+    return cli_get_sub(o, "rule", argv[0], "/statistics");
+}
+
+/* PUTs the deployment's firewall settings. */
+static int
+cli_cmd_firewall_default(struct cli_opts *o, int argc, char *argv[])
+{
+    json_t *body;
+    int ret;
+
+    (void)argc;
+    if (strcmp(argv[0], "allow") && strcmp(argv[0], "drop")) {
+        return cli_usage_error("firewall default '%s'? (allow or drop)",
+                               argv[0]);
+    }
+    body = json_pack("{s:s}", "default_action", argv[0]);
+    ret =
+        cli_call_print(o, "PUT", "/api/v1/settings/firewall", body, "settings");
+    json_decref(body);
     return ret;
 }
 
@@ -716,11 +1049,39 @@ static const struct cli_command cli_commands[] = {
     {"host", "create", 1, 1, cli_cmd_create,
      "host create ID --tep IP [--tag S|V]...", "register a host"},
     {"group", "create", 1, 1, cli_cmd_create,
-     "group create ID [--member PATH]...", "create a group"},
+     "group create ID [--member PATH]... [--ip IP|CIDR]... [--mac MAC]... "
+     "[--match-tag S|V]... [--match-name-prefix P] [--match-segment SEG]",
+     "create a group: static members (ports, segments, groups), addresses, "
+     "and ports matching ALL --match-* conditions"},
+    {"group", "members", 1, 1, cli_cmd_group_members, "group members ID",
+     "the group's effective members"},
+    {"service", "create", 1, 1, cli_cmd_create,
+     "service create ID (--tcp PORTS | --udp PORTS | --icmp TYPE[/CODE] | "
+     "--icmp6 TYPE[/CODE] | --proto N)...",
+     "create a service; each option is one entry (PORTS: 80,443,8000-8080 "
+     "or any; TYPE: a number or any)"},
+    {"policy", "create", 1, 1, cli_cmd_create,
+     "policy create ID [--category C] [--sequence N] [--scope GROUP]... "
+     "[--stateless]",
+     "create a security policy (C: emergency, infrastructure, environment, "
+     "application)"},
+    {"rule", "create", 1, 1, cli_cmd_create,
+     "rule create ID --policy POL --action allow|drop|reject [--sequence N] "
+     "[--src GROUP]... [--dst GROUP]... [--service SVC]... [--tcp PORTS]... "
+     "[--udp PORTS]... [--icmp T[/C]]... [--direction in|out|in_out] "
+     "[--ip-protocol ipv4|ipv6|ipv4_ipv6] [--logged] [--scope GROUP]... "
+     "[--disabled] [--notes TEXT]",
+     "create a rule in a policy (GROUP, SVC: ids in the project)"},
+    {"rule", "stats", 1, 1, cli_cmd_rule_stats, "rule stats ID --policy POL",
+     "the rule's hit counters"},
+    {"firewall", "default", 1, 1, cli_cmd_firewall_default,
+     "firewall default allow|drop",
+     "what happens to traffic no rule matches (admin only)"},
     {"project", "create", 1, 1, cli_cmd_create, "project create ID",
      "create a project"},
     {"get", NULL, 2, 2, cli_cmd_get, "get KIND ID",
-     "show one object (KIND: project, segment, port, host, group)"},
+     "show one object (KIND: project, segment, port, host, group, service, "
+     "policy, rule, settings)"},
     {"list", NULL, 1, 1, cli_cmd_list,
      "list KIND [--tag S|V]... [--filter FIELD=VALUE]...",
      "list objects (all pages)"},
@@ -769,6 +1130,7 @@ cli_usage(FILE *f)
             "  -o FORMAT         table (default), json or yaml\n"
             "  -p, --project P   project (default 'default')\n"
             "  --segment S       segment of a port\n"
+            "  --policy P        security policy of a rule\n"
             "  --name NAME       display name\n"
             "  -h, --help        this help\n"
             "Settings may also live in ~/.config/weft/config as "
@@ -860,6 +1222,27 @@ cli_main(int argc, char *argv[])
         O_TIMEOUT,
         O_TTL,
         O_REALIZED,
+        O_POLICY,
+        O_MATCH_TAG,
+        O_MATCH_NAME_PREFIX,
+        O_MATCH_SEGMENT,
+        O_TCP,
+        O_UDP,
+        O_ICMP,
+        O_ICMP6,
+        O_PROTO,
+        O_CATEGORY,
+        O_SEQUENCE,
+        O_STATELESS,
+        O_ACTION,
+        O_SRC,
+        O_DST,
+        O_SERVICE,
+        O_DIRECTION,
+        O_IP_PROTOCOL,
+        O_NOTES,
+        O_LOGGED,
+        O_DISABLED,
     };
     static const struct option longopts[] = {
         {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -886,6 +1269,27 @@ cli_main(int argc, char *argv[])
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"ttl", required_argument, NULL, O_TTL},
         {"realized", no_argument, NULL, O_REALIZED},
+        {"policy", required_argument, NULL, O_POLICY},
+        {"match-tag", required_argument, NULL, O_MATCH_TAG},
+        {"match-name-prefix", required_argument, NULL, O_MATCH_NAME_PREFIX},
+        {"match-segment", required_argument, NULL, O_MATCH_SEGMENT},
+        {"tcp", required_argument, NULL, O_TCP},
+        {"udp", required_argument, NULL, O_UDP},
+        {"icmp", required_argument, NULL, O_ICMP},
+        {"icmp6", required_argument, NULL, O_ICMP6},
+        {"proto", required_argument, NULL, O_PROTO},
+        {"category", required_argument, NULL, O_CATEGORY},
+        {"sequence", required_argument, NULL, O_SEQUENCE},
+        {"stateless", no_argument, NULL, O_STATELESS},
+        {"action", required_argument, NULL, O_ACTION},
+        {"src", required_argument, NULL, O_SRC},
+        {"dst", required_argument, NULL, O_DST},
+        {"service", required_argument, NULL, O_SERVICE},
+        {"direction", required_argument, NULL, O_DIRECTION},
+        {"ip-protocol", required_argument, NULL, O_IP_PROTOCOL},
+        {"notes", required_argument, NULL, O_NOTES},
+        {"logged", no_argument, NULL, O_LOGGED},
+        {"disabled", no_argument, NULL, O_DISABLED},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -937,7 +1341,7 @@ cli_main(int argc, char *argv[])
             o.name = optarg;
             break;
         case O_MAC:
-            o.mac = optarg;
+            ret = cli_push(o.macs, &o.n_macs, optarg);
             break;
         case O_HOST:
             o.host = optarg;
@@ -982,7 +1386,69 @@ cli_main(int argc, char *argv[])
             ret = cli_push(o.filters, &o.n_filters, optarg);
             break;
         case O_SCOPE:
-            ret = cli_push(o.projects, &o.n_projects, optarg);
+            ret = cli_push(o.scopes, &o.n_scopes, optarg);
+            break;
+        case O_POLICY:
+            o.policy = optarg;
+            break;
+        case O_MATCH_TAG:
+            ret = cli_push(o.match_tags, &o.n_match_tags, optarg);
+            break;
+        case O_MATCH_NAME_PREFIX:
+            o.match_name_prefix = optarg;
+            break;
+        case O_MATCH_SEGMENT:
+            o.match_segment = optarg;
+            break;
+        case O_TCP:
+        case O_UDP:
+        case O_ICMP:
+        case O_ICMP6:
+        case O_PROTO: {
+            static const char *const protos[] = {"TCP", "UDP", "ICMPv4",
+                                                 "ICMPv6", "IP"};
+            size_t n = o.n_entries;
+            ret = cli_push(o.entry_args, &o.n_entries, optarg);
+            if (!ret) {
+                o.entry_protos[n] = protos[c - O_TCP];
+            }
+            break;
+        }
+        case O_CATEGORY:
+            o.category = optarg;
+            break;
+        case O_SEQUENCE:
+            o.sequence = optarg;
+            break;
+        case O_STATELESS:
+            o.stateless = true;
+            break;
+        case O_ACTION:
+            o.action = optarg;
+            break;
+        case O_SRC:
+            ret = cli_push(o.srcs, &o.n_srcs, optarg);
+            break;
+        case O_DST:
+            ret = cli_push(o.dsts, &o.n_dsts, optarg);
+            break;
+        case O_SERVICE:
+            ret = cli_push(o.services, &o.n_services, optarg);
+            break;
+        case O_DIRECTION:
+            o.direction = optarg;
+            break;
+        case O_IP_PROTOCOL:
+            o.ip_protocol = optarg;
+            break;
+        case O_NOTES:
+            o.notes = optarg;
+            break;
+        case O_LOGGED:
+            o.logged = true;
+            break;
+        case O_DISABLED:
+            o.disabled = true;
             break;
         case 'o':
             if (!strcmp(optarg, "table")) {

@@ -33,7 +33,10 @@ int cli_http(const struct cli_conn *conn, const char *method, const char *path,
              size_t err_size);
 
 /* Prints a reply: a list ({"results": [...]}) as rows, anything else as
- * one object.  'kind' (e.g. "segment") picks table columns. */
+ * one object.  'kind' (e.g. "segment") picks table columns;
+ * CLI_KIND_GENERIC makes the columns the scalar fields of the rows. */
+#define CLI_KIND_GENERIC "*"
+
 void cli_print(const json_t *value, enum cli_format fmt, const char *kind);
 
 /* Prints 'value' as YAML at 'indent'. */

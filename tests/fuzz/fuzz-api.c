@@ -58,7 +58,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!body) {
         return 0;
     }
-    const struct model_type *t = model_type((enum model_kind)(sel % 5));
+    const struct model_type *t =
+        model_type((enum model_kind)(sel % MODEL_N_KINDS));
     model_validate(t, body, sel & 8, "x", "", NULL, &e);
     json_decref(api_error_to_json(&e));
     api_error_clear(&e);
@@ -71,8 +72,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "/projects/p/segments/s/ports/x",
         "/hosts/h",
         "/projects/p/groups",
+        "/projects/p/security-policies/q",
+        "/settings/firewall",
     };
-    if (model_parse_path(paths[(sel >> 4) % 6], &mp, NULL) == API_OK) {
+    if (model_parse_path(paths[(sel >> 4) % (sizeof paths / sizeof *paths)],
+                         &mp, NULL) == API_OK) {
         static const enum write_kind kinds[] = {
             WRITE_PATCH, WRITE_PUT, WRITE_CREATE, WRITE_TOKEN_CREATE};
         enum write_kind kind = kinds[(sel >> 1) & 3];

@@ -55,12 +55,17 @@ call "$ADMIN" PUT /api/v1/hosts/h1 '{"tunnel_endpoint":"192.0.2.1"}' >/dev/null
 call "$ADMIN" PUT /api/v1/projects/default/segments/web '{}' >/dev/null
 call "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p1 '{}' >/dev/null
 call "$ADMIN" PUT /api/v1/projects/default/groups/g1 '{}' >/dev/null
+call "$ADMIN" PUT /api/v1/projects/default/services/s1 '{"service_entries":[{"protocol":"TCP"}]}' >/dev/null
+call "$ADMIN" PUT /api/v1/projects/default/security-policies/pol1 '{}' >/dev/null
+call "$ADMIN" PUT /api/v1/projects/default/security-policies/pol1/rules/r1 '{"action":"allow"}' >/dev/null
+call "$ADMIN" PUT /api/v1/settings/firewall '{}' >/dev/null
 call "$ADMIN" POST /api/v1/tokens '{"name":"aud","role":"auditor"}' >/dev/null
 AUD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$D/out")
 TOKID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$D/out")
 
 subst() {
-  sed -e "s/{project}/default/; s/{segment}/web/; s/{port}/p1/; s/{group}/g1/; s/{host}/h1/; s/{token}/$TOKID/" <<< "$1"
+  sed -e "s/{project}/default/; s/{segment}/web/; s/{port}/p1/; s/{group}/g1/; s/{host}/h1/; s/{token}/$TOKID/" \
+      -e "s/{service}/s1/; s/{policy}/pol1/; s/{rule}/r1/; s/{settings}/firewall/" <<< "$1"
 }
 routed=0; unrouted=0
 while read -r method path; do
@@ -95,7 +100,11 @@ doc = yaml.safe_load(open(sys.argv[1]))
 paths = {"Host": "/api/v1/hosts/zz", "Project": "/api/v1/projects/zz",
          "Segment": "/api/v1/projects/default/segments/zz",
          "SegmentPort": "/api/v1/projects/default/segments/web/ports/zz",
-         "Group": "/api/v1/projects/default/groups/zz"}
+         "Group": "/api/v1/projects/default/groups/zz",
+         "Service": "/api/v1/projects/default/services/zz",
+         "SecurityPolicy": "/api/v1/projects/default/security-policies/zz",
+         "Rule": "/api/v1/projects/default/security-policies/pol1/rules/zz",
+         "FirewallSettings": "/api/v1/settings/firewall"}
 for name, path in paths.items():
     for prop, s in doc["components"]["schemas"][name]["properties"].items():
         if s.get("readOnly") or "PATCH only" in s.get("description", ""):
@@ -109,7 +118,8 @@ while read -r path prop; do
   n=$((n + 1))
 done < "$D/props"
 [ "$unknown" = 0 ] && [ "$n" -gt 20 ] && ok "all $n documented writable properties are accepted by the validator"
-for path in /api/v1/hosts/zz /api/v1/projects/zz /api/v1/projects/default/segments/zz /api/v1/projects/default/segments/web/ports/zz /api/v1/projects/default/groups/zz; do
+for path in /api/v1/hosts/zz /api/v1/projects/zz /api/v1/projects/default/segments/zz /api/v1/projects/default/segments/web/ports/zz /api/v1/projects/default/groups/zz \
+            /api/v1/projects/default/services/zz /api/v1/projects/default/security-policies/zz /api/v1/projects/default/security-policies/pol1/rules/zz /api/v1/settings/firewall; do
   call "$ADMIN" PUT "$path" '{"undocumented_property":1}' >/dev/null
   grep -q '"UNKNOWN_FIELD"' "$D/out" && ok "undocumented property rejected at $path" || bad "undocumented property accepted at $path"
 done

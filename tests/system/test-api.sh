@@ -147,7 +147,7 @@ expect_err "IP outside the segment's subnets" 400 OUT_OF_RANGE "ip_addresses[0]"
 req "$ADMIN" PUT /api/v1/projects/default/segments/web/ports/p2 '{"attachment":{"host":"nohost","vif":"tap0"}}'
 expect_err "attachment to a missing host" 400 INVALID_REFERENCE attachment.host
 req "$ADMIN" PUT /api/v1/projects/default/segments/nope/ports/p2 '{}'; expect_err "port under a missing segment: 404" 404 PARENT_NOT_FOUND
-req "$ADMIN" PUT /api/v1/projects/default/groups/g1 '{"members":["/api/v1/projects/default/segments/web/ports/p1"],"criteria":[{"member_type":"port","key":"tag","operator":"equals","value":"web"}]}'
+req "$ADMIN" PUT /api/v1/projects/default/groups/g1 '{"members":["/api/v1/projects/default/segments/web/ports/p1"],"criteria":[{"conditions":[{"key":"tag","operator":"equals","value":"web"}]}]}'
 expect "create group with a static member and criteria" 201
 req "$ADMIN" GET /api/v1/projects/default/segments/web/ports/zz;  expect_err "GET missing object: 404" 404 NOT_FOUND
 
@@ -212,7 +212,8 @@ req "$ADMIN" PUT /api/v1/hosts/h3 '{"tunnel_endpoint":"x"}';  expect_err "host: 
 req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"members":["/api/v1/hosts/h1"]}'; expect_err "group: host member" 400 INVALID_REFERENCE "members[0]"
 req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"members":["/api/v1/projects/default/segments/nope"]}'; expect_err "group: missing member" 400 INVALID_REFERENCE "members[0]"
 req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"members":["not a path"]}'; expect_err "group: malformed member" 400 BAD_FORMAT "members[0]"
-req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"criteria":[{"member_type":"vm","key":"tag","operator":"equals","value":"x"}]}'; expect_err "group: bad criterion" 400 BAD_FORMAT "criteria[0].member_type"
+req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"criteria":[{"conditions":[{"key":"vm","operator":"equals","value":"x"}]}]}'; expect_err "group: bad criterion" 400 BAD_FORMAT "criteria[0].conditions[0].key"
+req "$ADMIN" PUT /api/v1/projects/default/groups/g2 '{"criteria":[{"member_type":"port","key":"tag","operator":"equals","value":"x"}]}'; expect_err "group: the old flat criterion shape is refused" 400 UNKNOWN_FIELD "criteria[0].member_type"
 req "$ADMIN" PUT /api/v1/hosts/h3 '{"tunnel_endpoint":"192.0.2.3"}' text/plain; expect_err "wrong content type: 415" 415 UNSUPPORTED_MEDIA_TYPE
 req "$ADMIN" PUT /api/v1/hosts/h3 '';                         expect_err "empty body: 400" 400 BAD_JSON
 [ "$(head_rev)" = "$R0" ] && ok "no rejected write changed the store" || bad "store changed by rejected writes"

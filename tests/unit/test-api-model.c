@@ -1,5 +1,7 @@
-/* Unit tests for the API's scalar checks (validate.h), paths and keys and
- * schema validation (model.h), and the error table (api-error.h). */
+/* Unit tests for the API's scalar checks (validate.h), paths and keys,
+ * schema validation and the group evaluation helpers (model.h), and the
+ * error table (api-error.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api-error.h"
@@ -196,4 +198,409 @@ TEST(error_table)
     json_decref(j);
     CHECK_EQ(api_error_status(API_ERR_REVISION_MISMATCH), 412);
     CHECK_EQ(api_error_status(API_ERR_REFERENCED), 409);
+}
+
+/* ---- Firewall model. ---- */
+
+TEST(address_sets_and_ports)
+{
+    struct val_ip ip;
+    unsigned plen, lo, hi;
+
+    CHECK(val_addr_parse("10.1.1.5", &ip, &plen) && plen == 32);
+    CHECK(val_addr_parse("fd00::1", &ip, &plen) && plen == 128);
+    CHECK(val_addr_parse("10.1.0.0/16", &ip, &plen) && plen == 16);
+    CHECK(val_addr_parse("10.1.1.5/32", &ip, &plen) && plen == 32);
+    CHECK(val_addr_parse("0.0.0.0/0", &ip, &plen) && plen == 0);
+    CHECK(val_addr_parse("fd00::/64", &ip, &plen) && plen == 64);
+    CHECK(!val_addr_parse("10.1.1.1/24", &ip, &plen)); /* host bits */
+    CHECK(!val_addr_parse("fd00::1/64", &ip, &plen));
+    CHECK(!val_addr_parse("10.1.1.0/33", &ip, &plen));
+    CHECK(!val_addr_parse("10.1.1.0/", &ip, &plen));
+    CHECK(!val_addr_parse("10.1.1.0/08", &ip, &plen));
+    CHECK(!val_addr_parse("10.1.1.0/-8", &ip, &plen));
+    CHECK(!val_addr_parse("host", &ip, &plen));
+
+    CHECK(val_port_range("80", &lo, &hi) && lo == 80 && hi == 80);
+    CHECK(val_port_range("8000-8080", &lo, &hi) && lo == 8000 && hi == 8080);
+    CHECK(val_port_range("1-65535", &lo, &hi) && lo == 1 && hi == 65535);
+    CHECK(val_port_range("443-443", NULL, NULL));
+    CHECK(!val_port_range("0", NULL, NULL));
+    CHECK(!val_port_range("65536", NULL, NULL));
+    CHECK(!val_port_range("100-99", NULL, NULL));
+    CHECK(!val_port_range("080", NULL, NULL));
+    CHECK(!val_port_range("80-", NULL, NULL));
+    CHECK(!val_port_range("-80", NULL, NULL));
+    CHECK(!val_port_range("1-2-3", NULL, NULL));
+    CHECK(!val_port_range(" 80", NULL, NULL));
+    CHECK(!val_port_range("", NULL, NULL));
+    CHECK(!val_port_range("+80", NULL, NULL));
+}
+
+TEST(firewall_paths)
+{
+    struct model_path mp, back;
+    struct api_error e = {0};
+    char key[MODEL_KEY_MAX];
+
+    CHECK_EQ(
+        model_parse_path("/projects/p/security-policies/pol/rules/r1", &mp, &e),
+        API_OK);
+    CHECK_EQ(mp.depth, 3);
+    CHECK_EQ(mp.types[2]->kind, MODEL_RULE);
+    CHECK_STREQ(mp.types[2]->resource_type, "Rule");
+    model_key(&mp, 3, key);
+    CHECK_STREQ(key, "o3/projects/p/security-policies/pol/rules/r1");
+    CHECK(model_key_parse(key, &back) && back.types[1]->kind == MODEL_POLICY);
+    CHECK_EQ(model_parse_path("/projects/p/services/s", &mp, &e), API_OK);
+    CHECK_EQ(mp.types[1]->kind, MODEL_SERVICE);
+    CHECK_EQ(model_parse_path("/settings/firewall", &mp, &e), API_OK);
+    CHECK_EQ(mp.types[0]->kind, MODEL_SETTINGS);
+    CHECK_EQ(model_parse_path("/settings", &mp, &e), API_OK);
+    CHECK(mp.collection);
+
+    memset(&e, 0, sizeof e);
+    CHECK_EQ(model_parse_path("/settings/other", &mp, &e),
+             API_ERR_INVALID_PATH);
+    CHECK(strstr(e.message, "/api/v1/settings/firewall") != NULL);
+    memset(&e, 0, sizeof e);
+    CHECK(model_parse_path("/projects/p/rules/r", &mp, &e) != API_OK);
+    memset(&e, 0, sizeof e);
+    CHECK(model_parse_path("/projects/p/services/s/rules/r", &mp, &e) !=
+          API_OK);
+}
+
+/* Validates 'text' as 'kind' in full and expects 'code' at 'field'. */
+static bool
+rejects(enum model_kind kind, const char *text, enum api_err code,
+        const char *field)
+{
+    struct api_error e;
+    bool ok =
+        validate_text(kind, text, true, &e) == code && !strcmp(e.field, field);
+    if (!ok) {
+        fprintf(stderr, "  %s: got %d '%s' (%s)\n", text, e.code, e.field,
+                e.message);
+    }
+    return ok;
+}
+
+TEST(group_schema)
+{
+    struct api_error e;
+
+    CHECK_EQ(
+        validate_text(MODEL_GROUP,
+                      "{\"members\": [\"/api/v1/projects/p/groups/other\", "
+                      "\"/api/v1/projects/p/segments/s/ports/x\"], "
+                      "\"ip_addresses\": [\"10.0.0.0/8\", \"fd00::1\"], "
+                      "\"mac_addresses\": [\"02:00:00:00:00:01\"], "
+                      "\"criteria\": [{\"conditions\": [{\"key\": \"tag\", "
+                      "\"operator\": \"equals\", \"value\": \"tier|web\"}, "
+                      "{\"key\": \"name\", \"operator\": \"ends_with\", "
+                      "\"value\": \"-db\"}, {\"key\": \"segment\", "
+                      "\"operator\": \"equals\", \"value\": \"web\"}]}]}",
+                      true, &e),
+        API_OK);
+    CHECK(rejects(MODEL_GROUP, "{\"members\": [\"/api/v1/hosts/h\"]}",
+                  API_ERR_INVALID_REFERENCE, "members[0]"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"members\": [\"/api/v1/projects/p/services/s\"]}",
+                  API_ERR_INVALID_REFERENCE, "members[0]"));
+    CHECK(rejects(MODEL_GROUP, "{\"ip_addresses\": [\"10.0.0.1/8\"]}",
+                  API_ERR_BAD_FORMAT, "ip_addresses[0]"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"ip_addresses\": [\"10.0.0.1\", \"10.0.0.1/32\"]}",
+                  API_ERR_DUPLICATE, "ip_addresses[1]"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"ip_addresses\": [\"fd00::5\", \"FD00:0::5\"]}",
+                  API_ERR_DUPLICATE, "ip_addresses[1]"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"mac_addresses\": [\"02:aa:00:00:00:01\", "
+                  "\"02:AA:00:00:00:01\"]}",
+                  API_ERR_DUPLICATE, "mac_addresses[1]"));
+    CHECK(rejects(MODEL_GROUP, "{\"mac_addresses\": [\"01:00:5e:00:00:01\"]}",
+                  API_ERR_BAD_FORMAT, "mac_addresses[0]"));
+    CHECK(rejects(MODEL_GROUP, "{\"criteria\": [{\"conditions\": []}]}",
+                  API_ERR_OUT_OF_RANGE, "criteria[0].conditions"));
+    CHECK(rejects(MODEL_GROUP, "{\"criteria\": [{}]}", API_ERR_MISSING_FIELD,
+                  "criteria[0].conditions"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"name\", "
+                  "\"operator\": \"equals\", \"value\": \"a\"}, {\"key\": "
+                  "\"tag\", \"operator\": \"contains\", \"value\": "
+                  "\"x\"}]}]}",
+                  API_ERR_BAD_FORMAT, "criteria[0].conditions[1].operator"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"segment\", "
+                  "\"operator\": \"starts_with\", \"value\": \"w\"}]}]}",
+                  API_ERR_BAD_FORMAT, "criteria[0].conditions[0].operator"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"segment\", "
+                  "\"operator\": \"equals\", \"value\": \"a/b\"}]}]}",
+                  API_ERR_BAD_FORMAT, "criteria[0].conditions[0].value"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"tag\", "
+                  "\"operator\": \"equals\", \"value\": \"|\"}]}]}",
+                  API_ERR_BAD_FORMAT, "criteria[0].conditions[0].value"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"name\", "
+                  "\"operator\": \"matches\", \"value\": \"a\"}]}]}",
+                  API_ERR_BAD_FORMAT, "criteria[0].conditions[0].operator"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"name\", "
+                  "\"value\": \"a\"}]}]}",
+                  API_ERR_MISSING_FIELD, "criteria[0].conditions[0].operator"));
+    CHECK(rejects(MODEL_GROUP,
+                  "{\"criteria\": [{\"conditions\": [{\"key\": \"name\", "
+                  "\"operator\": \"equals\", \"value\": \"\"}]}]}",
+                  API_ERR_OUT_OF_RANGE, "criteria[0].conditions[0].value"));
+    /* Partial bodies are checked too, with the prefix of a subtree. */
+    memset(&e, 0, sizeof e);
+    json_t *j = json_loads("{\"criteria\": [{\"conditions\": [{\"key\": "
+                           "\"tag\", \"operator\": \"ends_with\", \"value\": "
+                           "\"x\"}]}]}",
+                           0, NULL);
+    CHECK_EQ(model_validate(model_type(MODEL_GROUP), j, false, "g", "groups.g",
+                            NULL, &e),
+             API_ERR_BAD_FORMAT);
+    CHECK_STREQ(e.field, "groups.g.criteria[0].conditions[0].operator");
+    json_decref(j);
+}
+
+TEST(service_schema)
+{
+    struct api_error e;
+
+    CHECK_EQ(validate_text(MODEL_SERVICE,
+                           "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                           "\"destination_ports\": [\"80\", \"8000-8080\"]}, "
+                           "{\"protocol\": \"UDP\"}, {\"protocol\": "
+                           "\"ICMPv4\", \"icmp_type\": 8, \"icmp_code\": 0}, "
+                           "{\"protocol\": \"ICMPv6\"}, {\"protocol\": "
+                           "\"IP\", \"protocol_number\": 47}]}",
+                           true, &e),
+             API_OK);
+    CHECK(
+        rejects(MODEL_SERVICE, "{}", API_ERR_MISSING_FIELD, "service_entries"));
+    CHECK(rejects(MODEL_SERVICE, "{\"service_entries\": []}",
+                  API_ERR_OUT_OF_RANGE, "service_entries"));
+    CHECK(rejects(MODEL_SERVICE, "{\"service_entries\": [{}]}",
+                  API_ERR_MISSING_FIELD, "service_entries[0].protocol"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"SCTP\"}]}",
+                  API_ERR_BAD_FORMAT, "service_entries[0].protocol"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                  "\"destination_ports\": [\"0\"]}]}",
+                  API_ERR_BAD_FORMAT,
+                  "service_entries[0].destination_ports[0]"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                  "\"destination_ports\": [80]}]}",
+                  API_ERR_WRONG_TYPE,
+                  "service_entries[0].destination_ports[0]"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                  "\"destination_ports\": [\"9-1\"]}]}",
+                  API_ERR_BAD_FORMAT,
+                  "service_entries[0].destination_ports[0]"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                  "\"destination_ports\": [\"1\", \"1\"]}]}",
+                  API_ERR_DUPLICATE,
+                  "service_entries[0].destination_ports[1]"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"TCP\", "
+                  "\"destination_ports\": [\"1\", \"2\", \"3\", \"4\", "
+                  "\"5\", \"6\", \"7\", \"8\", \"9\", \"10\", \"11\", "
+                  "\"12\", \"13\", \"14\", \"15\", \"16\"]}]}",
+                  API_ERR_TOO_MANY, "service_entries[0].destination_ports"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"ICMPv4\", "
+                  "\"destination_ports\": [\"1\"]}]}",
+                  API_ERR_BAD_FORMAT, "service_entries[0].destination_ports"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"UDP\"}, "
+                  "{\"protocol\": \"TCP\", \"icmp_type\": 3}]}",
+                  API_ERR_BAD_FORMAT, "service_entries[1].icmp_type"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"IP\", "
+                  "\"protocol_number\": 6, \"icmp_code\": 3}]}",
+                  API_ERR_BAD_FORMAT, "service_entries[0].icmp_code"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"ICMPv6\", "
+                  "\"icmp_code\": 3}]}",
+                  API_ERR_MISSING_FIELD, "service_entries[0].icmp_type"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"ICMPv4\", "
+                  "\"icmp_type\": 256}]}",
+                  API_ERR_OUT_OF_RANGE, "service_entries[0].icmp_type"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"IP\"}]}",
+                  API_ERR_MISSING_FIELD, "service_entries[0].protocol_number"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"UDP\", "
+                  "\"protocol_number\": 17}]}",
+                  API_ERR_BAD_FORMAT, "service_entries[0].protocol_number"));
+    CHECK(rejects(MODEL_SERVICE,
+                  "{\"service_entries\": [{\"protocol\": \"UDP\"}, "
+                  "{\"protocol\": \"UDP\"}]}",
+                  API_ERR_DUPLICATE, "service_entries[1]"));
+}
+
+TEST(policy_rule_settings_schema)
+{
+    struct api_error e;
+
+    CHECK_EQ(validate_text(MODEL_POLICY, "{}", true, &e), API_OK);
+    CHECK_EQ(validate_text(MODEL_POLICY,
+                           "{\"category\": \"emergency\", "
+                           "\"sequence_number\": 999999999, \"scope\": "
+                           "[\"/api/v1/projects/p/groups/g\"], "
+                           "\"stateful\": false}",
+                           true, &e),
+             API_OK);
+    CHECK(rejects(MODEL_POLICY, "{\"category\": \"urgent\"}",
+                  API_ERR_BAD_FORMAT, "category"));
+    CHECK(rejects(MODEL_POLICY, "{\"sequence_number\": 1000000000}",
+                  API_ERR_OUT_OF_RANGE, "sequence_number"));
+    CHECK(rejects(MODEL_POLICY, "{\"sequence_number\": -1}",
+                  API_ERR_OUT_OF_RANGE, "sequence_number"));
+    CHECK(rejects(MODEL_POLICY, "{\"stateful\": 1}", API_ERR_WRONG_TYPE,
+                  "stateful"));
+    CHECK(rejects(MODEL_POLICY, "{\"stateful\": \"true\"}", API_ERR_WRONG_TYPE,
+                  "stateful"));
+    CHECK(rejects(MODEL_POLICY,
+                  "{\"scope\": [\"/api/v1/projects/p/segments/s\"]}",
+                  API_ERR_INVALID_REFERENCE, "scope[0]"));
+    CHECK(rejects(MODEL_POLICY, "{\"rules\": {}}", API_ERR_UNKNOWN_FIELD,
+                  "rules"));
+
+    CHECK(rejects(MODEL_RULE, "{}", API_ERR_MISSING_FIELD, "action"));
+    CHECK_EQ(validate_text(MODEL_RULE,
+                           "{\"action\": \"reject\", \"notes\": \"n\", "
+                           "\"source_groups\": "
+                           "[\"/api/v1/projects/p/groups/a\"], "
+                           "\"destination_groups\": "
+                           "[\"/api/v1/projects/p/groups/b\"], \"services\": "
+                           "[\"/api/v1/projects/p/services/s\"], "
+                           "\"service_entries\": [{\"protocol\": \"UDP\", "
+                           "\"destination_ports\": [\"53\"]}], "
+                           "\"direction\": \"in\", \"ip_protocol\": "
+                           "\"ipv6\", \"logged\": true, \"disabled\": "
+                           "false, \"sequence_number\": 7, \"scope\": []}",
+                           true, &e),
+             API_OK);
+    CHECK(rejects(MODEL_RULE, "{\"action\": \"deny\"}", API_ERR_BAD_FORMAT,
+                  "action"));
+    CHECK(rejects(MODEL_RULE, "{\"action\": \"drop\", \"direction\": \"both\"}",
+                  API_ERR_BAD_FORMAT, "direction"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"ip_protocol\": \"ipv5\"}",
+                  API_ERR_BAD_FORMAT, "ip_protocol"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"logged\": null, "
+                  "\"disabled\": 0}",
+                  API_ERR_WRONG_TYPE, "disabled"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"services\": "
+                  "[\"/api/v1/projects/p/groups/g\"]}",
+                  API_ERR_INVALID_REFERENCE, "services[0]"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"source_groups\": "
+                  "[\"/api/v1/projects/p/groups/g\", "
+                  "\"/api/v1/projects/p/groups/g\"]}",
+                  API_ERR_DUPLICATE, "source_groups[1]"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"destination_groups\": "
+                  "[\"groups/g\"]}",
+                  API_ERR_BAD_FORMAT, "destination_groups[0]"));
+    CHECK(rejects(MODEL_RULE,
+                  "{\"action\": \"drop\", \"service_entries\": "
+                  "[{\"protocol\": \"IP\"}]}",
+                  API_ERR_MISSING_FIELD, "service_entries[0].protocol_number"));
+    char notes[2100 + 40];
+    snprintf(notes, sizeof notes, "{\"action\": \"drop\", \"notes\": \"%s\"}",
+             "");
+    size_t n = strlen("{\"action\": \"drop\", \"notes\": \"");
+    memset(notes + n, 'x', 2049);
+    strcpy(notes + n + 2049, "\"}");
+    CHECK(rejects(MODEL_RULE, notes, API_ERR_TOO_LONG, "notes"));
+
+    CHECK_EQ(validate_text(MODEL_SETTINGS, "{\"default_action\": \"drop\"}",
+                           true, &e),
+             API_OK);
+    CHECK(rejects(MODEL_SETTINGS, "{\"default_action\": \"reject\"}",
+                  API_ERR_BAD_FORMAT, "default_action"));
+    CHECK(rejects(MODEL_SEGMENT, "{\"spoofguard\": \"inherit\"}",
+                  API_ERR_BAD_FORMAT, "spoofguard"));
+    CHECK_EQ(
+        validate_text(MODEL_SEGMENT, "{\"spoofguard\": \"enabled\"}", true, &e),
+        API_OK);
+    CHECK_EQ(
+        validate_text(MODEL_PORT, "{\"spoofguard\": \"inherit\"}", true, &e),
+        API_OK);
+    CHECK(rejects(MODEL_PORT, "{\"spoofguard\": \"on\"}", API_ERR_BAD_FORMAT,
+                  "spoofguard"));
+}
+
+TEST(group_evaluation)
+{
+    struct model_tag_cond c;
+    json_t *port = json_loads("{\"display_name\": \"web-01\", \"tags\": "
+                              "[{\"scope\": \"tier\", \"tag\": \"web\"}, "
+                              "{\"tag\": \"prod\"}]}",
+                              0, NULL);
+    json_t *bare = json_loads("{}", 0, NULL);
+
+    CHECK(model_tag_cond_parse("tier|web", &c));
+    CHECK_STREQ(c.scope, "tier");
+    CHECK_STREQ(c.tag, "web");
+    CHECK(model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(model_tag_cond_parse("tier|", &c) && !c.tag[0]);
+    CHECK(model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(model_tag_cond_parse("prod", &c) && !c.scope[0]);
+    CHECK(model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(model_tag_cond_parse("|prod", &c));
+    CHECK(model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(model_tag_cond_parse("web", &c)); /* web has a scope */
+    CHECK(!model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(model_tag_cond_parse("tier|db", &c));
+    CHECK(!model_tag_cond_matches(&c, json_object_get(port, "tags")));
+    CHECK(!model_tag_cond_matches(&c, NULL));
+    CHECK(model_tag_cond_parse("a|b|c", &c) && !strcmp(c.tag, "b|c"));
+    CHECK(!model_tag_cond_parse("|", &c));
+
+    json_t *crit = json_loads(
+        "[{\"conditions\": [{\"key\": \"tag\", \"operator\": \"equals\", "
+        "\"value\": \"tier|web\"}, {\"key\": \"segment\", \"operator\": "
+        "\"equals\", \"value\": \"front\"}]}, {\"conditions\": [{\"key\": "
+        "\"name\", \"operator\": \"ends_with\", \"value\": \"-db\"}]}]",
+        0, NULL);
+    CHECK(model_criteria_match(crit, "front", "p1", port));
+    CHECK(!model_criteria_match(crit, "back", "p1", port));   /* AND */
+    CHECK(!model_criteria_match(crit, "back", "x-db", port)); /* name */
+    CHECK(model_criteria_match(crit, "back", "x-db", bare));  /* id, OR */
+    CHECK(!model_criteria_match(NULL, "front", "p1", port));
+    json_t *cond = json_loads("{\"key\": \"name\", \"operator\": "
+                              "\"starts_with\", \"value\": \"web-\"}",
+                              0, NULL);
+    CHECK(model_condition_matches(cond, "s", "p", port));
+    json_object_set_new(cond, "operator", json_string("contains"));
+    json_object_set_new(cond, "value", json_string("b-0"));
+    CHECK(model_condition_matches(cond, "s", "p", port));
+    json_object_set_new(cond, "value", json_string("WEB"));
+    CHECK(!model_condition_matches(cond, "s", "p", port)); /* case */
+
+    CHECK_EQ(model_category_rank("emergency"), 0);
+    CHECK_EQ(model_category_rank("infrastructure"), 1);
+    CHECK_EQ(model_category_rank("environment"), 2);
+    CHECK_EQ(model_category_rank("application"), 3);
+    CHECK_EQ(model_category_rank(NULL), 3);
+    CHECK_EQ(model_category_rank("other"), -1);
+    json_decref(cond);
+    json_decref(crit);
+    json_decref(port);
+    json_decref(bare);
 }
