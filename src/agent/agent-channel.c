@@ -18,7 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent-dfw.h"
 #include "agent/agent-state.h"
+#include "datapath/datapath.h"
+#include "datapath/dfw.h"
+#include "lib/hash.h"
 #include "agent/agent.h"
 #include "agent/ctl.h"
 #include "lib/log.h"
@@ -57,10 +61,17 @@ struct agent_channel {
     uint64_t rx_bytes;
     uint64_t ka_ns;
 
+    uint64_t stats_sent_ns; /* last RuleStats */
+    uint64_t stats_sum;     /* what it reported (to skip repeats) */
+
     /* Statistics for the control socket. */
     uint64_t connects, updates, snapshots;
     char last_error[256];
 };
+
+/* Firewall rule counters go to the controller every STATS_PERIOD_NS while
+ * they change. */
+#define STATS_PERIOD_NS (2000 * NS_PER_MS)
 
 static uint64_t
 now_ns(void)
@@ -409,6 +420,7 @@ channel_realize(struct agent_channel *ch)
     struct agent_config *cfg;
 
     dstate_failures_clear(&ch->fails);
+    agent_dfw_sync(agent_firewall(ch->agent), ch->ds);
     cfg = dstate_to_config(ch->ds, &o, &ch->fails);
     if (cfg) {
         agent_apply(ch->agent, cfg);
@@ -774,6 +786,7 @@ agent_channel_timeout_ms(const struct agent_channel *ch)
     case CH_ACTIVE:
     default:
         due = MIN(ch->last_tx_ns + ch->ka_ns, ch->last_rx_ns + 4 * ch->ka_ns);
+        due = MIN(due, ch->stats_sent_ns + STATS_PERIOD_NS);
         break;
     }
     if (ch->cache_dirty) {
@@ -783,6 +796,60 @@ agent_channel_timeout_ms(const struct agent_channel *ch)
         return 0;
     }
     return due <= now ? 0 : (int)MIN((due - now) / NS_PER_MS + 1, 60000);
+}
+
+struct stats_ctx {
+    struct datapath *dp;
+    Weft__RuleCounter **v;
+    size_t n, cap;
+    uint64_t sum;
+};
+
+static void
+stats_add(void *aux, uint32_t id, const char *path)
+{
+    struct stats_ctx *sc = aux;
+    struct dfw_rule_counters rc;
+    Weft__RuleCounter *c;
+
+    datapath_get_rule_counters(sc->dp, id, &rc);
+    if (!rc.packets && !rc.sessions) {
+        return;
+    }
+    if (sc->n == sc->cap) {
+        sc->cap = sc->cap ? sc->cap * 2 : 16;
+        sc->v = xrealloc(sc->v, sc->cap * sizeof *sc->v);
+    }
+    c = xmalloc(sizeof *c);
+    weft__rule_counter__init(c);
+    c->rule = (char *)path; /* borrowed until sent */
+    c->packets = rc.packets;
+    c->bytes = rc.bytes;
+    c->sessions = rc.sessions;
+    sc->v[sc->n++] = c;
+    sc->sum = hash_mix64(sc->sum ^ rc.packets) + rc.sessions + id;
+}
+
+static void
+channel_send_stats(struct agent_channel *ch)
+{
+    struct stats_ctx sc = {agent_datapath(ch->agent), NULL, 0, 0, 0};
+    Weft__Envelope env = WEFT__ENVELOPE__INIT;
+    Weft__RuleStats rs = WEFT__RULE_STATS__INIT;
+
+    agent_dfw_rules_foreach(agent_firewall(ch->agent), stats_add, &sc);
+    if (sc.n && sc.sum != ch->stats_sum) {
+        rs.n_counters = sc.n;
+        rs.counters = sc.v;
+        env.body_case = WEFT__ENVELOPE__BODY_RULE_STATS;
+        env.rule_stats = &rs;
+        channel_send(ch, &env);
+        ch->stats_sum = sc.sum;
+    }
+    for (size_t i = 0; i < sc.n; i++) {
+        free(sc.v[i]);
+    }
+    free(sc.v);
 }
 
 void
@@ -816,6 +883,10 @@ agent_channel_run(struct agent_channel *ch)
         if (now - ch->last_rx_ns > 4 * ch->ka_ns) {
             channel_drop(ch, "keepalive timeout");
             return;
+        }
+        if (now - ch->stats_sent_ns >= STATS_PERIOD_NS) {
+            channel_send_stats(ch);
+            ch->stats_sent_ns = now;
         }
         if (now - ch->last_tx_ns >= ch->ka_ns) {
             Weft__Envelope env = WEFT__ENVELOPE__INIT;

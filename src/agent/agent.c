@@ -1,5 +1,7 @@
 /* weft-agent's local control plane (agent.h). */
 #include "agent/agent.h"
+#include "agent/agent-dfw.h"
+#include "datapath/dfw.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +34,7 @@ struct agent {
     uint32_t n_ports;         /* slots in use: highest index + 1 */
     uint32_t cap;             /* slots allocated */
     uint64_t generation;      /* of the last published snapshot */
+    struct agent_dfw *dfw;    /* firewall objects (controller mode) */
 };
 
 struct agent *
@@ -50,6 +53,7 @@ agent_create(void)
         return NULL;
     }
     a->cap = 16;
+    a->dfw = agent_dfw_create();
     a->ports = xcalloc(a->cap, sizeof *a->ports);
     a->n_ports = DP_PORT_FIRST_VIF;
     strcpy(a->ports[DP_PORT_GENEVE].ifname, "geneve");
@@ -69,6 +73,7 @@ agent_destroy(struct agent *a)
     }
     free(a->ports);
     agent_config_free(a->cfg);
+    agent_dfw_destroy(a->dfw);
     free(a);
 }
 
@@ -149,10 +154,14 @@ slot_of(const struct agent *a, const char *ifname)
  * 'slot_of' maps a VIF's interface name to its datapath port index. */
 static void
 add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
+           const struct agent_dfw *dfw,
            uint32_t (*slot_of_fn)(const void *aux, const char *ifname),
            const void *aux)
 {
     dp_tb_set_underlay(b, cfg->mtu, !cfg_ip_is_v4(&cfg->local_ip, NULL));
+    if (dfw && agent_dfw_sets(dfw)) {
+        dp_tb_set_firewall(b, agent_dfw_sets(dfw));
+    }
     for (uint32_t s = 0; s < cfg->n_segments; s++) {
         const struct cfg_segment *seg = &cfg->segments[s];
         uint32_t si = dp_tb_add_segment(
@@ -163,6 +172,10 @@ add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
             const struct cfg_port *cp = &seg->ports[p];
             uint32_t slot = slot_of_fn(aux, cp->ifname);
             dp_tb_add_local(b, si, (uint16_t)slot, cp->id, &cp->mac);
+            if (dfw && agent_dfw_vnic(dfw, cp->id)) {
+                dp_tb_set_vif_firewall(b, (uint16_t)slot,
+                                       agent_dfw_vnic(dfw, cp->id));
+            }
             for (uint32_t i = 0; i < cp->n_ips; i++) {
                 dp_tb_add_neigh(b, si, cp->ips[i].b, &cp->mac);
             }
@@ -198,7 +211,7 @@ build_tables(struct agent *a)
     }
     dp_tb_set_ports(b, ports, a->n_ports);
     free(ports);
-    add_config(b, a->cfg, agent_slot_of, a);
+    add_config(b, a->cfg, a->dfw, agent_slot_of, a);
     return dp_tables_build(b);
 }
 
@@ -221,7 +234,7 @@ agent_config_tables(const struct agent_config *cfg, uint64_t generation)
     struct dp_tables_builder *b = dp_tables_builder_create(generation);
     struct ordinal_slots o = {DP_PORT_FIRST_VIF};
 
-    add_config(b, cfg, ordinal_slot_of, &o);
+    add_config(b, cfg, NULL, ordinal_slot_of, &o);
     return dp_tables_build(b);
 }
 
@@ -542,9 +555,142 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     return 0;
 }
 
+struct fw_show {
+    struct agent *a;
+    struct ctl_reply *r;
+};
+
+static void
+fw_show_rule(void *aux, uint32_t id, const char *path)
+{
+    struct fw_show *fs = aux;
+    struct dfw_rule_counters c;
+
+    datapath_get_rule_counters(fs->a->dp, id, &c);
+    ctl_reply_printf(fs->r,
+                     "  rule %-6" PRIu32 " packets %-10" PRIu64
+                     " bytes %-12" PRIu64 " sessions %-8" PRIu64 " %s\n",
+                     id, c.packets, c.bytes, c.sessions, path);
+}
+
+static int
+cmd_firewall(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    struct agent_dfw_stats st;
+    struct dfw_stats fst;
+    struct dfw_rule_counters dc;
+    struct fw_show fs = {a, r};
+    (void)argc;
+    (void)argv;
+
+    agent_dfw_get_stats(a->dfw, &st);
+    datapath_get_fw_stats(a->dp, &fst);
+    ctl_reply_printf(r,
+                     "rules %" PRIu32 " address-sets %" PRIu32
+                     " members %" PRIu32 " vnics-with-firewall %" PRIu32
+                     " compiles %" PRIu64 " set-builds %" PRIu64 "\n",
+                     st.rules, st.sets, st.members, st.vnics, st.compiles,
+                     st.set_builds);
+    ctl_reply_printf(r,
+                     "checked %" PRIu64 " established %" PRIu64
+                     " classified %" PRIu64 " sessions %" PRIu64
+                     " revalidated %" PRIu64 " reval-dropped %" PRIu64
+                     " rejects-sent %" PRIu64 " rejects-limited %" PRIu64 "\n",
+                     fst.checked, fst.established, fst.classified, fst.sessions,
+                     fst.revalidated, fst.reval_dropped, fst.rejects_sent,
+                     fst.rejects_limited);
+    if (a->cfg) {
+        for (uint32_t s = 0; s < a->cfg->n_segments; s++) {
+            const struct cfg_segment *seg = &a->cfg->segments[s];
+            for (uint32_t p = 0; p < seg->n_ports; p++) {
+                const struct cfg_port *cp = &seg->ports[p];
+                const struct dfw_vnic *v = agent_dfw_vnic(a->dfw, cp->id);
+                ctl_reply_printf(
+                    r, "vnic %s lport %" PRIu32 " firewall %s spoofguard %s\n",
+                    cp->name, cp->id,
+                    !v       ? "off"
+                    : v->cls ? "on"
+                             : "off",
+                    v && v->spoofguard ? "on" : "off");
+            }
+        }
+    }
+    datapath_get_rule_counters(a->dp, AGENT_DFW_DEFAULT_RULE, &dc);
+    ctl_reply_printf(r,
+                     "  rule %-6d packets %-10" PRIu64 " bytes %-12" PRIu64
+                     " sessions %-8" PRIu64 " default\n",
+                     AGENT_DFW_DEFAULT_RULE, dc.packets, dc.bytes, dc.sessions);
+    agent_dfw_rules_foreach(a->dfw, fw_show_rule, &fs);
+    return 0;
+}
+
+static void
+ct_show(void *r_, const struct ct_conn_info *ci)
+{
+    char line[256];
+    ct_conn_format(ci, line, sizeof line);
+    ctl_reply_printf(r_, "%s\n", line);
+}
+
+static int
+cmd_conntrack(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    struct ct_stats st;
+    (void)argc;
+    (void)argv;
+
+    if (datapath_ct_stats(a->dp, &st) || datapath_ct_dump(a->dp, ct_show, r)) {
+        ctl_reply_printf(r, "the packet thread did not answer");
+        return 1;
+    }
+    ctl_reply_printf(r,
+                     "connections %" PRIu32 " max %" PRIu32 " inserts %" PRIu64
+                     " full %" PRIu64 " expired %" PRIu64 " invalid %" PRIu64
+                     " related %" PRIu64 "\n",
+                     st.n_conns, st.max_entries, st.inserts, st.full,
+                     st.expired, st.invalid, st.related);
+    return 0;
+}
+
+static int
+cmd_conntrack_flush(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    char *end;
+    unsigned long zone;
+    size_t n = 0;
+
+    if (argc != 2) {
+        ctl_reply_printf(r, "usage: conntrack-flush LPORT");
+        return 1;
+    }
+    zone = strtoul(argv[1], &end, 10);
+    if (*end || !argv[1][0] || zone > UINT32_MAX) {
+        ctl_reply_printf(r, "not a logical port id: %s", argv[1]);
+        return 1;
+    }
+    if (datapath_ct_flush_zone(a->dp, (uint32_t)zone, &n)) {
+        ctl_reply_printf(r, "the packet thread did not answer");
+        return 1;
+    }
+    ctl_reply_printf(r, "flushed %zu connections\n", n);
+    return 0;
+}
+
 void
 agent_register_ctl(struct agent *a, struct ctl_server *ctl)
 {
+    ctl_register(ctl, "firewall", "",
+                 "show firewall state, per-vNIC status and rule counters",
+                 cmd_firewall, a);
+    ctl_register(ctl, "conntrack", "",
+                 "list tracked connections and conntrack statistics",
+                 cmd_conntrack, a);
+    ctl_register(ctl, "conntrack-flush", "LPORT",
+                 "forget the connections of one vNIC (logical port id)",
+                 cmd_conntrack_flush, a);
     ctl_register(ctl, "ports", "", "list datapath ports and their counters",
                  cmd_ports, a);
     ctl_register(ctl, "macs", "[SEGMENT]",
@@ -554,4 +700,16 @@ agent_register_ctl(struct agent *a, struct ctl_server *ctl)
                  cmd_tunnels, a);
     ctl_register(ctl, "counters", "",
                  "show pipeline counters and drops by reason", cmd_counters, a);
+}
+
+struct agent_dfw *
+agent_firewall(struct agent *a)
+{
+    return a->dfw;
+}
+
+struct datapath *
+agent_datapath(struct agent *a)
+{
+    return a->dp;
 }

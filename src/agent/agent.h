@@ -45,4 +45,10 @@ void agent_retry_pending(struct agent *);
 /* Registers the agent's commands (ports, macs, tunnels, counters). */
 void agent_register_ctl(struct agent *, struct ctl_server *);
 
+/* The firewall compiler whose objects every published snapshot carries
+ * (agent-dfw.h); the controller channel keeps it in sync. */
+struct agent_dfw *agent_firewall(struct agent *);
+/* The datapath (for counters and conntrack queries). */
+struct datapath *agent_datapath(struct agent *);
+
 #endif

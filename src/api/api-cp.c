@@ -249,6 +249,47 @@ cp_state(struct api_ctx *ctx, const struct model_path *mp, struct api_reply *r)
 }
 
 void
+cp_firewall_read(struct api_ctx *ctx, const struct model_path *mp, bool stats,
+                 struct api_reply *r)
+{
+    char key[MODEL_KEY_MAX], path[MODEL_KEY_MAX];
+    struct api_error e = {0};
+    struct store_kv kv;
+    json_t *j;
+
+    if (!ctx->controller) {
+        api_error_set(&e, API_ERR_UNAVAILABLE, NULL,
+                      "the controller is not running");
+        api_reply_error(r, &e);
+        return;
+    }
+    model_key(mp, mp->depth, key);
+    model_api_path(mp, mp->depth, path);
+    if (store_get(ctx->store, key, 0, &kv)) {
+        api_error_set(&e, API_ERR_NOT_FOUND, NULL, "no object at %s", path);
+        api_reply_error(r, &e);
+        return;
+    }
+    store_kv_clear(&kv);
+    j = stats ? controller_rule_stats(ctx->controller,
+                                      path + strlen(MODEL_API_PREFIX))
+              : controller_group_members(ctx->controller,
+                                         path + strlen(MODEL_API_PREFIX));
+    if (!j) {
+        /* In the store, not yet processed by the controller. */
+        j = stats ? json_pack("{s:I, s:I, s:I, s:[]}", "packets", (json_int_t)0,
+                              "bytes", (json_int_t)0, "sessions", (json_int_t)0,
+                              "hosts")
+                  : json_pack("{s:[], s:[], s:I}", "ports", "ip_addresses",
+                              "port_count", (json_int_t)0);
+    }
+    json_object_set_new(j, "path", json_string(path));
+    r->status = 200;
+    r->body = j;
+    r->revision = store_revision(ctx->store);
+}
+
+void
 cp_realization(struct api_ctx *ctx, uint64_t revision, struct api_reply *r)
 {
     struct api_error e = {0};

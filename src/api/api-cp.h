@@ -33,6 +33,10 @@ void cp_revoke(struct api_ctx *ctx, const struct model_path *mp,
 void cp_state(struct api_ctx *ctx, const struct model_path *mp,
               struct api_reply *r);
 /* GET /realization. */
+/* GET of a group's effective members (stats false) or of a rule's hit
+ * counters (stats true), from the controller's model. */
+void cp_firewall_read(struct api_ctx *, const struct model_path *, bool stats,
+                      struct api_reply *);
 void cp_realization(struct api_ctx *ctx, uint64_t revision,
                     struct api_reply *r);
 

@@ -37,6 +37,8 @@ enum route_special {
     ROUTE_HOST_STATE,    /* /api/v1/hosts/{host}/state */
     ROUTE_SEGMENT_STATE, /* .../segments/{segment}/state */
     ROUTE_PORT_STATE,    /* .../ports/{port}/state */
+    ROUTE_GROUP_MEMBERS, /* .../groups/{group}/members */
+    ROUTE_RULE_STATS,    /* .../rules/{rule}/statistics */
 };
 
 /* Methods allowed per special route / object route shape, as bit masks. */
@@ -55,6 +57,8 @@ static const unsigned special_methods[] = {
     [ROUTE_HOST_STATE] = M(API_GET),
     [ROUTE_SEGMENT_STATE] = M(API_GET),
     [ROUTE_PORT_STATE] = M(API_GET),
+    [ROUTE_GROUP_MEMBERS] = M(API_GET),
+    [ROUTE_RULE_STATS] = M(API_GET),
 };
 static const char *const special_paths[] = {
     [ROUTE_ROOT] = "",
@@ -70,6 +74,9 @@ static const char *const special_paths[] = {
     [ROUTE_SEGMENT_STATE] = "/projects/{project}/segments/{segment}/state",
     [ROUTE_PORT_STATE] =
         "/projects/{project}/segments/{segment}/ports/{port}/state",
+    [ROUTE_GROUP_MEMBERS] = "/projects/{project}/groups/{group}/members",
+    [ROUTE_RULE_STATS] = "/projects/{project}/security-policies/"
+                         "{policy}/rules/{rule}/statistics",
 };
 
 /* Object sub-resources: "<object path>/<suffix>" routes. */
@@ -83,6 +90,8 @@ static const struct {
     {"/state", MODEL_PORT, ROUTE_PORT_STATE},
     {"/join-token", MODEL_HOST, ROUTE_HOST_JOIN},
     {"/revoke", MODEL_HOST, ROUTE_HOST_REVOKE},
+    {"/members", MODEL_GROUP, ROUTE_GROUP_MEMBERS},
+    {"/statistics", MODEL_RULE, ROUTE_RULE_STATS},
 };
 #define COLLECTION_METHODS (M(API_GET) | M(API_POST))
 #define OBJECT_METHODS     (M(API_GET) | M(API_PUT) | M(API_PATCH) | M(API_DELETE))
@@ -453,6 +462,8 @@ router_resource(enum route_special route)
     case ROUTE_HOST_STATE:
     case ROUTE_SEGMENT_STATE:
     case ROUTE_PORT_STATE:
+    case ROUTE_GROUP_MEMBERS:
+    case ROUTE_RULE_STATS:
     default:
         return AUTH_OBJECTS;
     }
@@ -573,6 +584,13 @@ router_dispatch(struct router_req *rr)
         case ROUTE_PORT_STATE:
             if (!router_check_args(&rr->q, list_args, &e)) {
                 cp_state(ctx, &rr->mp, &r);
+            }
+            break;
+        case ROUTE_GROUP_MEMBERS:
+        case ROUTE_RULE_STATS:
+            if (!router_check_args(&rr->q, list_args, &e)) {
+                cp_firewall_read(ctx, &rr->mp, rr->route == ROUTE_RULE_STATS,
+                                 &r);
             }
             break;
         case ROUTE_OBJECTS:

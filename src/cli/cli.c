@@ -58,6 +58,7 @@ struct cli_opts {
     size_t n_match_tags;
     const char *match_name_prefix;            /* group --match-name-prefix */
     const char *match_segment;                /* group --match-segment */
+    const char *spoofguard;                   /* update --spoofguard */
     const char *entry_protos[CLI_MAX_REPEAT]; /* --tcp/--udp/--icmp/...: */
     const char *entry_args[CLI_MAX_REPEAT];   /* service entries, in order */
     size_t n_entries;
@@ -1024,6 +1025,50 @@ cli_cmd_attach(struct cli_opts *o, int argc, char *argv[], bool attach)
     return ret;
 }
 
+/* PATCHes a segment's or port's display name, tags (--tag replaces them
+ * all) or SpoofGuard setting. */
+static int
+cli_cmd_update(struct cli_opts *o, int argc, char *argv[], const char *kind)
+{
+    json_t *body = json_object();
+    char path[1024];
+    int ret;
+
+    (void)argc;
+    if (o->name) {
+        json_object_set_new(body, "display_name", json_string(o->name));
+    }
+    if (o->n_tags) {
+        json_object_set_new(body, "tags", cli_tags_json(o));
+    }
+    if (o->spoofguard) {
+        json_object_set_new(body, "spoofguard", json_string(o->spoofguard));
+    }
+    if (!json_object_size(body)) {
+        json_decref(body);
+        return cli_usage_error("%s update needs --name, --tag or --spoofguard",
+                               kind);
+    }
+    ret = cli_path(o, kind, argv[0], path, sizeof path);
+    if (!ret) {
+        ret = cli_call_print(o, "PATCH", path, body, kind);
+    }
+    json_decref(body);
+    return ret;
+}
+
+static int
+cli_cmd_port_update(struct cli_opts *o, int argc, char *argv[])
+{
+    return cli_cmd_update(o, argc, argv, "port");
+}
+
+static int
+cli_cmd_segment_update(struct cli_opts *o, int argc, char *argv[])
+{
+    return cli_cmd_update(o, argc, argv, "segment");
+}
+
 static int
 cli_cmd_port_attach(struct cli_opts *o, int argc, char *argv[])
 {
@@ -1042,10 +1087,18 @@ static const struct cli_command cli_commands[] = {
      "[--encap geneve|vxlan] [--tag S|V]...",
      "create a segment (VNI from the pool unless --vni; GENEVE unless "
      "--encap)"},
+    {"segment", "update", 1, 1, cli_cmd_segment_update,
+     "segment update ID [--name N] [--tag S|V]... "
+     "[--spoofguard enabled|disabled]",
+     "change a segment's name, tags (replaced) or SpoofGuard"},
     {"port", "create", 1, 1, cli_cmd_create,
      "port create ID --segment SEG [--mac MAC] [--ip IP]... "
-     "[--host H --vif IF]",
+     "[--host H --vif IF] [--tag S|V]...",
      "create a port on a segment"},
+    {"port", "update", 1, 1, cli_cmd_port_update,
+     "port update ID --segment SEG [--name N] [--tag S|V]... "
+     "[--spoofguard inherit|enabled|disabled]",
+     "change a port's name, tags (replaced) or SpoofGuard"},
     {"host", "create", 1, 1, cli_cmd_create,
      "host create ID --tep IP [--tag S|V]...", "register a host"},
     {"group", "create", 1, 1, cli_cmd_create,
@@ -1226,6 +1279,7 @@ cli_main(int argc, char *argv[])
         O_MATCH_TAG,
         O_MATCH_NAME_PREFIX,
         O_MATCH_SEGMENT,
+        O_SPOOFGUARD,
         O_TCP,
         O_UDP,
         O_ICMP,
@@ -1273,6 +1327,7 @@ cli_main(int argc, char *argv[])
         {"match-tag", required_argument, NULL, O_MATCH_TAG},
         {"match-name-prefix", required_argument, NULL, O_MATCH_NAME_PREFIX},
         {"match-segment", required_argument, NULL, O_MATCH_SEGMENT},
+        {"spoofguard", required_argument, NULL, O_SPOOFGUARD},
         {"tcp", required_argument, NULL, O_TCP},
         {"udp", required_argument, NULL, O_UDP},
         {"icmp", required_argument, NULL, O_ICMP},
@@ -1396,6 +1451,9 @@ cli_main(int argc, char *argv[])
             break;
         case O_MATCH_NAME_PREFIX:
             o.match_name_prefix = optarg;
+            break;
+        case O_SPOOFGUARD:
+            o.spoofguard = optarg;
             break;
         case O_MATCH_SEGMENT:
             o.match_segment = optarg;
