@@ -879,6 +879,7 @@ controller_load(struct controller *c)
 
     cpm_destroy(c->cpm);
     c->cpm = cpm_create();
+    cpm_set_loading(c->cpm, true); /* no dirty marks: discarded anyway */
     HMAP_FOR_EACH (hs, node, &c->hosts) {
         hs->cert_serial = 0;
         hstate_journal_clear(hs);
@@ -909,6 +910,7 @@ controller_load(struct controller *c)
         }
         store_kvs_free(kvs, n);
     }
+    cpm_set_loading(c->cpm, false);
     cpm_discard_dirty(c->cpm);
     c->processed_rev = rev;
     return 0;

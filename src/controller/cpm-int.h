@@ -134,6 +134,7 @@ struct cpm {
     uint64_t cur_rev;             /* revision being applied */
     size_t active_ports;          /* statistics */
     struct cfw *fw;               /* firewall model (cfw.c) */
+    bool loading;                 /* cpm_set_loading(): marks off */
 };
 
 /* A growable pointer array for the repeated fields. */

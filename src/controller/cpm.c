@@ -162,8 +162,8 @@ cpm_mark(struct cpm *m, struct cpm_host *h, char kind, const char *id,
     struct cpm_dirty *d;
     uint32_t hash;
 
-    if (n + ns + 2 > sizeof key) {
-        return; /* ids are bounded far below this by the API */
+    if (m->loading || n + ns + 2 > sizeof key) {
+        return; /* loading: snapshots follow; ids are bounded by the API */
     }
     key[0] = kind;
     memcpy(key + 1, id, n);
@@ -829,9 +829,16 @@ cpm_flush(struct cpm *m, uint64_t rev, cpm_delta_fn *fn, void *aux)
             hmap_remove(&h->dirty, &d->node);
             free(d);
         }
+        hmap_shrink_if_empty(&h->dirty);
         fn(aux, h->id, u);
         cpm_host_gc(m, h);
     }
+}
+
+void
+cpm_set_loading(struct cpm *m, bool loading)
+{
+    m->loading = loading;
 }
 
 void
@@ -848,6 +855,7 @@ cpm_discard_dirty(struct cpm *m)
             hmap_remove(&h->dirty, &d->node);
             free(d);
         }
+        hmap_shrink_if_empty(&h->dirty);
         cpm_host_gc(m, h);
     }
 }

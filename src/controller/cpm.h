@@ -55,6 +55,11 @@ typedef void cpm_delta_fn(void *aux, const char *host_id, Weft__Update *u);
  * 'rev', and clears the dirty marks. */
 void cpm_flush(struct cpm *, uint64_t rev, cpm_delta_fn *fn, void *aux);
 
+/* While 'loading', changes mark nothing dirty (an initial load, after
+ * which every host gets a snapshot anyway): loading N objects then costs
+ * O(N), not O(N x hosts). */
+void cpm_set_loading(struct cpm *, bool loading);
+
 /* Drops the dirty marks without emitting (after the initial load). */
 void cpm_discard_dirty(struct cpm *);
 

@@ -52,6 +52,16 @@ hmap_destroy(struct hmap *m)
     hmap_init(m);
 }
 
+/* Releases the buckets of an empty map that grew large, so that walking it
+ * later costs nothing (a map never shrinks on its own). */
+static inline void
+hmap_shrink_if_empty(struct hmap *m)
+{
+    if (!m->n && m->mask > 63) {
+        hmap_destroy(m);
+    }
+}
+
 static inline size_t
 hmap_count(const struct hmap *m)
 {
