@@ -696,7 +696,8 @@ main(int argc, char *argv[])
         }
         for (int r = 0; r < ROUNDS; r++) {
             for (size_t c = 0; c < N_CFG; c++) {
-                mpps[c] = MAX(mpps[c], est_run(&xs[c], n_packets / ROUNDS));
+                double m = est_run(&xs[c], n_packets / ROUNDS);
+                mpps[c] = MAX(mpps[c], m);
             }
         }
         for (size_t c = 0; c < N_CFG; c++) {
@@ -717,13 +718,15 @@ main(int argc, char *argv[])
         policy_build(&pol, 10000);
         double best = 0;
         for (int rep = 0; rep < 3; rep++) {
-            best = MAX(best, run_new(&pol, n_conns));
+            double r = run_new(&pol, n_conns);
+            best = MAX(best, r);
         }
         printf("dfw_new_conn_10k_rules_per_s: %.0f conn/s\n", best);
         struct cls *cls = policy_compile(&pol);
         double cls_ns = 1e30;
         for (int rep = 0; rep < 3; rep++) {
-            cls_ns = MIN(cls_ns, run_cls_lookup(&pol, cls, 1000000));
+            double ns = run_cls_lookup(&pol, cls, 1000000);
+            cls_ns = MIN(cls_ns, ns);
         }
         printf("dfw_cls_lookup_10k_ns: %.1f ns\n", cls_ns);
         fprintf(stderr, "bench-dfw: 10k-rule classifier: %zu KiB\n",

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Distributed-firewall datapath benchmark (make bench-dfw): runs
-# build/release/bench/bench-dfw, which measures conntrack and the rule
-# classifier in memory on real frames (see bench/bench-dfw.c for what each
-# figure means and how it is measured).
+# Distributed-firewall benchmark (make bench-dfw): runs
+# build/release/bench/bench-dfw, which measures the firewall in the real
+# in-memory pipeline (dummy ports, like bench-dp): established traffic with
+# the firewall off and with 10, 1k and 10k rules, new connections per
+# second, the classifier alone, and conntrack memory and lookups at 1M
+# entries (see bench/bench-dfw.c for what each figure means).
 #
 # Prints `name: value unit` lines on stdout; diagnostics go to stderr.
 #
 # Env: WEFT_BUILD (default <repo>/build/release),
-#      BENCH_DFW_PACKETS (default 5000000: packets per established-flow run;
-#      12 runs, best of 3 per configuration),
+#      BENCH_DFW_PACKETS (default 20000000: established packets per
+#      configuration, measured in 10 rounds taken in turns, best round),
 #      BENCH_DFW_CONNS (default 2000000: connections per new-connection run,
 #      best of 3),
+#      BENCH_DFW_FLOWS (default 10000: established connections),
 #      BENCH_DFW_TIMEOUT (default 120 s: bench-dfw is killed past this).
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +25,8 @@ if [ ! -x "$BENCH" ]; then
   echo "bench-dfw: $BENCH not found (make VARIANT=release build)" >&2
   exit 1
 fi
-timeout "${BENCH_DFW_TIMEOUT:-120}" "$BENCH" "${BENCH_DFW_PACKETS:-5000000}" \
-  "${BENCH_DFW_CONNS:-2000000}"
+timeout "${BENCH_DFW_TIMEOUT:-120}" "$BENCH" "${BENCH_DFW_PACKETS:-20000000}" \
+  "${BENCH_DFW_CONNS:-2000000}" mem,est,new "${BENCH_DFW_FLOWS:-10000}"
 rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "bench-dfw: bench-dfw failed (exit status $rc)" >&2

@@ -58,6 +58,9 @@
 #define F_FINACK1      0x0080
 #define F_WS0          0x0100 /* opener's SYN had a window-scale option */
 #define F_WS1          0x0200
+#define F_FAST         0x0400 /* ct_process_fast() may take it either way */
+#define F_FAST0        0x0800 /* ... only the opener's packets */
+#define F_SD           0x1000 /* F_ORIG_SWAPPED ^ F_DIR_OUT */
 
 struct ct_tcp_dir {
     uint32_t end;     /* highest seq + len sent */
@@ -267,6 +270,7 @@ make_key(const struct ct_table *ct, struct ct_pkt *cp, struct addr_w s,
     k->proto = proto;
     k->pad = 0;
     cp->swapped = swap;
+    cp->sd = swap ^ cp->dir_out;
     cp->hash = hash_words(
         ct, a.hi, a.lo, b.hi, b.lo,
         (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)zone << 32, proto);
@@ -672,13 +676,38 @@ class_of(const struct ct_conn *c)
     }
 }
 
+/* Whether the established fast path may take the connection's packets:
+ * only where a packet can change nothing but counters and expiry. */
+static inline void
+set_fast(const struct ct_table *ct, struct ct_conn *c)
+{
+    uint16_t f = c->flags & ~(F_FAST | F_FAST0);
+
+    if (c->key.proto == IPPROTO_TCP_) {
+        if (c->state == CT_ST_ESTABLISHED && !(f & (F_FIN0 | F_FIN1)) &&
+            (!ct->cfg.strict || f & F_LIBERAL)) {
+            f |= F_FAST; /* and no SYN, FIN or RST in the segment */
+        }
+    } else if (c->state == CT_ST_REPLIED) {
+        f |= F_FAST;
+    } else if (c->state == CT_ST_FIRST) {
+        f |= F_FAST0; /* a first reply changes the state */
+    }
+    c->flags = f;
+}
+
 /* After a packet: new expiry, and the list position if the state's class
  * changed or the expiry ran ahead of the position. */
 static inline void
 refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
         bool state_changed)
 {
-    uint8_t tc = state_changed ? (uint8_t)class_of(c) : c->tclass;
+    uint8_t tc = c->tclass;
+
+    if (state_changed) {
+        tc = (uint8_t)class_of(c);
+        set_fast(ct, c);
+    }
     uint64_t exp = now + ct->timeout[tc];
 
     c->expires = exp;
@@ -1094,20 +1123,14 @@ ct_process_fast(struct ct_table *ct, const struct ct_pkt *cps,
         if (!c || c->expires <= now || c->gen != want_gen[i]) {
             break;
         }
-        int dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
-        if (ct->cfg.check_dir &&
-            (dir == 0) != (cp->dir_out == !!(c->flags & F_DIR_OUT))) {
-            break;
+        uint16_t fl = c->flags;
+        int dir = cp->swapped != !!(fl & F_ORIG_SWAPPED);
+        if (ct->cfg.check_dir && cp->sd != !!(fl & F_SD)) {
+            break; /* the opener's side from the wrong way: slow path */
         }
-        if ((cp->kind & K_CLASS) == K_TCP) {
-            if (!(c->state == CT_ST_ESTABLISHED &&
-                  !(cp->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
-                  !(c->flags & (F_FIN0 | F_FIN1)) &&
-                  (!ct->cfg.strict || c->flags & F_LIBERAL))) {
-                break;
-            }
-        } else if (dir == 1 && c->state == CT_ST_FIRST) {
-            break; /* first reply: a state change */
+        if (!(fl & (dir ? F_FAST : F_FAST | F_FAST0)) ||
+            cp->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) {
+            break;
         }
         c->packets[dir]++;
         c->bytes[dir] += cp->bytes;
@@ -1160,7 +1183,7 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
     c->rule_id = rule_id;
     c->gen = gen;
     c->flags = (uint16_t)((cp->swapped ? F_ORIG_SWAPPED : 0) |
-                          (cp->dir_out ? F_DIR_OUT : 0) |
+                          (cp->dir_out ? F_DIR_OUT : 0) | (cp->sd ? F_SD : 0) |
                           (cp->family == 6 ? F_V6 : 0));
     c->packets[0] = 1;
     c->bytes[0] = cp->bytes;
@@ -1179,6 +1202,7 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
         c->state = CT_ST_FIRST;
     }
     c->tclass = (uint8_t)class_of(c);
+    set_fast(ct, c);
     c->expires = c->list_exp = now + ct->timeout[c->tclass];
     list_append(ct, c);
     slot_insert(ct, c);

@@ -132,6 +132,7 @@ struct ct_pkt {
     struct ct_key key;
     uint32_t hash;
     uint8_t swapped;   /* packet's source is endpoint b */
+    uint8_t sd;        /* internal: swapped ^ dir_out */
     uint8_t kind;      /* internal: protocol handling */
     uint8_t tcp_flags; /* TCP flags */
     uint8_t wscale;    /* TCP window-scale option in a SYN, 0xff none */

@@ -171,7 +171,6 @@ datapath_create(const struct datapath_options *opts)
 {
     struct datapath *dp = xcalloc(1, sizeof *dp);
     struct dp_tables_builder *b = dp_tables_builder_create(0);
-
     struct dp_pipeline_options popts;
 
     dp->opts = *opts;

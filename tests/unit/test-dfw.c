@@ -761,6 +761,13 @@ TEST(reject_answers_udp_with_icmp_unreachable)
         CHECK(checksums_ok(p));
         dp_packet_free(p);
     }
+    /* Never answered: a rejected frame to a multicast MAC. */
+    struct ep mc = B;
+    mc.mac = (struct eth_addr){{0x01, 0x00, 0x5e, 0, 0, 1}};
+    len = udp_frame(f, &A, &mc, 4, 6000, 81, 10);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_A), 0);
+    CHECK_EQ(drops(DP_DROP_FW_REJECT), 3);
     /* IPv6: type 1 code 1, up to 1280 bytes. */
     len = udp_frame(f, &A, &B, 6, 6000, 81, 1400);
     send_vif(PORT_A, f, len);
