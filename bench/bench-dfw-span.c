@@ -127,8 +127,8 @@ main(int argc, char *argv[])
                  "\"tags\":[{\"scope\":\"tier\",\"tag\":\"%s\"}],"
                  "\"attachment\":{\"host\":\"h%zu\",\"vif\":\"v%zu\"}}",
                  p >> 24 & 255, p >> 16 & 255, p >> 8 & 255, p & 255,
-                 100 + (p >> 16 & 63), p >> 8 & 255, p & 255,
-                 p % 2 ? "b" : "a", h, p);
+                 100 + (p >> 16 & 63), p >> 8 & 255, p & 255, p % 2 ? "b" : "a",
+                 h, p);
         put(m, key, value, rev);
     }
     cpm_set_loading(m, false);
@@ -177,7 +177,8 @@ main(int argc, char *argv[])
 
     printf("dfw_group_change_hosts: %zu hosts\n", flush_ctx.hosts);
     printf("dfw_group_change_bytes_per_host: %.0f bytes\n",
-           (double)flush_ctx.bytes / (double)(flush_ctx.hosts ? flush_ctx.hosts : 1));
+           (double)flush_ctx.bytes /
+               (double)(flush_ctx.hosts ? flush_ctx.hosts : 1));
     printf("dfw_group_change_ctl_ms: %.2f ms\n", ctl_ms);
     printf("dfw_group_change_agent_ms: %.2f ms\n", agent_ms);
     printf("dfw_group_change_realize_ms: %.2f ms\n", ctl_ms + agent_ms);

@@ -32,3 +32,13 @@ if [ "$rc" -ne 0 ]; then
   echo "bench-dfw: bench-dfw failed (exit status $rc)" >&2
   exit 1
 fi
+
+# Control side: one group membership change with a 100,000-rule policy and
+# 10,000-member groups on 1,000 hosts (bench/bench-dfw-span.c).
+# Env: BENCH_DFW_SPAN="HOSTS RULES MEMBERS" (default "1000 100000 10000").
+read -r span_hosts span_rules span_members <<<"${BENCH_DFW_SPAN:-1000 100000 10000}"
+timeout "${BENCH_DFW_TIMEOUT:-120}" "$BUILD/bench/bench-dfw-span" \
+  "$span_hosts" "$span_rules" "$span_members" || {
+  echo "bench-dfw: bench-dfw-span failed" >&2
+  exit 1
+}
