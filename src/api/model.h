@@ -10,9 +10,11 @@
  * strictly: types, ranges, formats, lengths, duplicates, unknown fields and
  * the combinations a type's check hook forbids.
  *
- * Defaults are not stored: a field that is absent has its documented
- * default (e.g. a policy without "category" is an "application" policy).
- * The defaults are the MODEL_DEFAULT_* constants below.
+ * Defaults are not written into objects: an optional field that is absent
+ * has its documented default (a policy without "category" is an
+ * "application" policy); the defaults are the MODEL_DEFAULT_* constants
+ * below.  (Values the server allocates, a segment's VNI and a port's MAC,
+ * are stored.)
  *
  * Store layout (the controller depends on it, so it is part of the
  * contract):

@@ -1121,7 +1121,8 @@ static const struct cli_command cli_commands[] = {
     {"rule", "create", 1, 1, cli_cmd_create,
      "rule create ID --policy POL --action allow|drop|reject [--sequence N] "
      "[--src GROUP]... [--dst GROUP]... [--service SVC]... [--tcp PORTS]... "
-     "[--udp PORTS]... [--icmp T[/C]]... [--direction in|out|in_out] "
+     "[--udp PORTS]... [--icmp T[/C]]... [--icmp6 T[/C]]... [--proto N]... "
+     "[--direction in|out|in_out] "
      "[--ip-protocol ipv4|ipv6|ipv4_ipv6] [--logged] [--scope GROUP]... "
      "[--disabled] [--notes TEXT]",
      "create a rule in a policy (GROUP, SVC: ids in the project)"},
@@ -1134,7 +1135,8 @@ static const struct cli_command cli_commands[] = {
      "create a project"},
     {"get", NULL, 2, 2, cli_cmd_get, "get KIND ID",
      "show one object (KIND: project, segment, port, host, group, service, "
-     "policy, rule, settings)"},
+     "policy, rule, settings; a port needs --segment or SEG/ID, a rule "
+     "--policy or POL/ID)"},
     {"list", NULL, 1, 1, cli_cmd_list,
      "list KIND [--tag S|V]... [--filter FIELD=VALUE]...",
      "list objects (all pages)"},
