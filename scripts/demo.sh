@@ -88,6 +88,23 @@ weft state port blue/vm3
 run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" controller
 run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" macs
 
+say "Micro-segmentation: allow ping inside blue, drop everything else"
+weft group create blue-all --match-segment blue >/dev/null || exit 1
+weft policy create demo --category application >/dev/null || exit 1
+weft rule create ping-in-blue --policy demo --action allow --src blue-all \
+  --dst blue-all --icmp 8 --logged >/dev/null || exit 1
+weft firewall default drop >/dev/null || exit 1
+weft wait --realized --timeout 30 || exit 1
+weft group members blue-all
+run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21
+echo "  red is now dropped by the default rule:"
+if ip netns exec "${P}h1-vm2" ping -c 2 -i 0.3 -W 1 -w 3 198.19.2.22 >/dev/null 2>&1; then
+  echo "demo: red still pings with default drop" >&2
+  exit 1
+fi
+echo "  (vm2 -> vm4: no reply)"
+run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" firewall
+
 W="ip netns exec ${P}mgmt env WEFT_ENDPOINT=https://127.0.0.1:$(cat "$LAB_DIR/weftd/weftd.port") WEFT_CACERT=$LAB_DIR/weftd/cert.pem WEFT_TOKEN=\$(cat $LAB_DIR/weftd/admin.token) $WEFT_BUILD/bin/weft"
 say "Try it yourself (as root, in another terminal)"
 cat <<EOF
@@ -97,6 +114,8 @@ cat <<EOF
   ip netns exec ${P}h1-vm1 ping 198.19.1.31           # now unreachable
   eval \$W port attach vm5 --segment blue --host h3 --vif v-vm5
   eval \$W state host h2
+  eval \$W rule stats ping-in-blue --policy demo
+  eval \$W firewall default allow                     # red pings again
   ip netns exec ${P}h1-vm1 ping 198.19.1.21           # blue, across hosts
   ip netns exec ${P}ul tcpdump -ni br0 udp port 6081  # watch the tunnels
   $AGENT ctl --ctl $LAB_DIR/h2.sock macs

@@ -792,11 +792,15 @@ cfw_group_parse(struct cfw *fw, struct cfw_group *g, json_t *obj)
         if (!ref) {
             continue;
         }
-        if (strstr(ref, "/ports/")) {
+        int n = path_n_elems(ref);
+        if (!path_elem_is(ref, 0, "projects")) {
+            continue;
+        }
+        if (n == 6 && path_elem_is(ref, 4, "ports")) {
             PUSH(g->m_ports, g->n_m_ports, xstrdup(ref));
-        } else if (strstr(ref, "/groups/")) {
+        } else if (n == 4 && path_elem_is(ref, 2, "groups")) {
             PUSH(g->m_groups, g->n_m_groups, cfw_group_get(fw, ref));
-        } else if (strstr(ref, "/segments/")) {
+        } else if (n == 4 && path_elem_is(ref, 2, "segments")) {
             PUSH(g->m_segs, g->n_m_segs, xstrdup(ref));
         }
     }
@@ -1097,8 +1101,7 @@ cfw_apply_rule(struct cpm *m, const char *path, json_t *obj)
         return;
     }
     if (!r) {
-        const char *rules = strstr(path, "/rules/");
-        char *pp = xasprintf("%.*s", (int)(rules - path), path);
+        char *pp = xasprintf("%.*s", (int)path_prefix_len(path, 4), path);
         pol = cfw_policy_get(m->fw, pp);
         free(pp);
         r = xcalloc(1, sizeof *r);
@@ -1158,17 +1161,6 @@ cfw_apply_settings(struct cpm *m, json_t *obj)
     }
 }
 
-/* Counts '/' in s. */
-static int
-slashes(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) {
-        n += *s == '/';
-    }
-    return n;
-}
-
 bool
 cfw_apply(struct cpm *m, const char *key, const char *path, json_t *obj)
 {
@@ -1182,22 +1174,23 @@ cfw_apply(struct cpm *m, const char *key, const char *path, json_t *obj)
     if (strncmp(path, "/projects/", 10)) {
         return false;
     }
-    if (key[1] == '2' && slashes(path) == 4) {
-        if (strstr(path, "/groups/")) {
+    if (key[1] == '2' && path_n_elems(path) == 4) {
+        if (path_elem_is(path, 2, "groups")) {
             cfw_apply_group(m, path, obj);
             return true;
         }
-        if (strstr(path, "/services/")) {
+        if (path_elem_is(path, 2, "services")) {
             cfw_apply_service(m, path, obj);
             return true;
         }
-        if (strstr(path, "/security-policies/")) {
+        if (path_elem_is(path, 2, "security-policies")) {
             cfw_apply_policy(m, path, obj);
             return true;
         }
     }
-    if (key[1] == '3' && slashes(path) == 6 && strstr(path, "/rules/") &&
-        strstr(path, "/security-policies/")) {
+    if (key[1] == '3' && path_n_elems(path) == 6 &&
+        path_elem_is(path, 2, "security-policies") &&
+        path_elem_is(path, 4, "rules")) {
         cfw_apply_rule(m, path, obj);
         return true;
     }

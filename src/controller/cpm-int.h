@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "controller/cpm.h"
 #include "lib/hmap.h"
@@ -145,6 +146,45 @@ struct cpm {
         }                                                                      \
         (ARR)[(N)++] = (ITEM);                                                 \
     } while (0)
+
+/* Path helpers for "/a/b/c..." (no decoding: ids never contain '/'). */
+/* Number of elements. */
+static inline int
+path_n_elems(const char *path)
+{
+    int n = 0;
+    for (; *path; path++) {
+        n += *path == '/';
+    }
+    return n;
+}
+
+/* True if element 'i' (0-based) of 'path' is exactly 'name'. */
+static inline bool
+path_elem_is(const char *path, int i, const char *name)
+{
+    size_t n = strlen(name);
+    for (; *path; path++) {
+        if (*path == '/' && i-- == 0) {
+            return !strncmp(path + 1, name, n) &&
+                   (path[1 + n] == '/' || !path[1 + n]);
+        }
+    }
+    return false;
+}
+
+/* Length of the prefix of 'path' made of its first 'n' elements. */
+static inline size_t
+path_prefix_len(const char *path, int n)
+{
+    size_t i = 0;
+    for (; path[i]; i++) {
+        if (path[i] == '/' && n-- == 0) {
+            break;
+        }
+    }
+    return i;
+}
 
 struct cpm_host *cpm_host_find(const struct cpm *, const char *id);
 struct cpm_port *cpm_port_find(const struct cpm *, const char *path);

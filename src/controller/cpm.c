@@ -343,24 +343,24 @@ enum cpm_kind { CPM_OTHER, CPM_HOST, CPM_SEGMENT, CPM_PORT };
 static enum cpm_kind
 cpm_key_kind(const char *key, const char **path)
 {
-    int slashes = 0;
+    int n;
 
     if (key[0] != 'o' || key[1] < '1' || key[1] > '3' || key[2] != '/') {
         return CPM_OTHER;
     }
     *path = key + 2;
-    for (const char *p = *path; *p; p++) {
-        slashes += *p == '/';
-    }
-    if (key[1] == '1' && !strncmp(*path, "/hosts/", 7) && slashes == 2) {
+    n = path_n_elems(*path);
+    if (key[1] == '1' && n == 2 && path_elem_is(*path, 0, "hosts")) {
         return CPM_HOST;
     }
-    if (key[1] == '2' && !strncmp(*path, "/projects/", 10) && slashes == 4 &&
-        strstr(*path, "/segments/")) {
+    if (!path_elem_is(*path, 0, "projects")) {
+        return CPM_OTHER;
+    }
+    if (key[1] == '2' && n == 4 && path_elem_is(*path, 2, "segments")) {
         return CPM_SEGMENT;
     }
-    if (key[1] == '3' && !strncmp(*path, "/projects/", 10) && slashes == 6 &&
-        strstr(*path, "/ports/")) {
+    if (key[1] == '3' && n == 6 && path_elem_is(*path, 2, "segments") &&
+        path_elem_is(*path, 4, "ports")) {
         return CPM_PORT;
     }
     return CPM_OTHER;
@@ -556,8 +556,8 @@ cpm_apply_port(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
     }
     if (!p) {
         char seg_path[600];
-        const char *ports = strstr(path, "/ports/");
-        snprintf(seg_path, sizeof seg_path, "%.*s", (int)(ports - path), path);
+        snprintf(seg_path, sizeof seg_path, "%.*s",
+                 (int)path_prefix_len(path, 4), path);
         p = xcalloc(1, sizeof *p);
         p->path = xstrdup(path);
         p->seg = cpm_seg_get(m, seg_path);

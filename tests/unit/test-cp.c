@@ -531,3 +531,42 @@ TEST(dstate_reports_conflicts_and_keeps_the_rest)
     CHECK_EQ(dstate_revision(ds), 3);
     dstate_destroy(ds);
 }
+
+/* Ids that look like collection names ("segments", "ports") must not
+ * confuse the controller about what a store key is. */
+TEST(cpm_kinds_by_path_position_not_substring)
+{
+    struct cpm *m = cpm_create();
+    static const char host[] = "{\"tunnel_endpoint\":\"198.18.0.1\"}";
+    static const char seg[] = "{\"vni\":10}";
+    static const char port[] =
+        "{\"mac_address\":\"02:00:00:00:00:01\",\"ip_addresses\":"
+        "[\"10.0.0.1\"],\"attachment\":{\"host\":\"h0\",\"vif\":\"v0\"}}";
+    static const char pol[] = "{}";
+    static const char rule[] = "{\"action\":\"drop\"}";
+    Weft__Update *u;
+
+    cpm_apply(m, "o1/hosts/h0", host, strlen(host), 1);
+    cpm_apply(m, "o2/projects/segments/segments/ports", seg, strlen(seg), 1);
+    cpm_apply(m, "o3/projects/segments/segments/ports/ports/segments", port,
+              strlen(port), 1);
+    cpm_apply(m, "o2/projects/segments/security-policies/ports", pol,
+              strlen(pol), 1);
+    cpm_apply(m, "o3/projects/segments/security-policies/ports/rules/ports",
+              rule, strlen(rule), 1);
+    u = cpm_snapshot(m, "h0", 1);
+    CHECK(u != NULL);
+    if (u) {
+        CHECK_EQ(u->n_segments, 1);
+        CHECK_EQ(u->n_ports, 1);
+        CHECK_EQ(u->n_rules, 1);
+        CHECK(
+            u->n_rules == 1 &&
+            !strcmp(u->rules[0]->id,
+                    "/projects/segments/security-policies/ports/rules/ports"));
+        CHECK(u->n_ports == 1 && !strcmp(u->ports[0]->segment,
+                                         "/projects/segments/segments/ports"));
+    }
+    cpm_update_free(u);
+    cpm_destroy(m);
+}
