@@ -447,25 +447,24 @@ extract(const struct ct_table *ct, const struct dp_packet *p, uint32_t zone,
     if (likely(!(p->pflags & DP_PF_FRAG) && p->l4_ofs != DP_OFS_NONE &&
                (proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_))) {
         const uint8_t *l3 = p->data + p->l3_ofs, *l4 = p->data + p->l4_ofs;
-        struct addr_w src, dst;
-        if (likely(p->pflags & DP_PF_IPV4)) {
-            cp->family = 4;
-            src = addr_words(l3 + 12, 4);
-            dst = addr_words(l3 + 16, 4);
-        } else {
-            cp->family = 6;
-            src = addr_words(l3 + 8, 6);
-            dst = addr_words(l3 + 24, 6);
-        }
+        uint32_t ports = rd32(l4);
         if (proto == IPPROTO_TCP_) {
             cp->kind = K_TCP;
             cp->tcp_flags = l4[13];
         } else {
             cp->kind = K_UDP;
         }
-        uint32_t ports = rd32(l4);
-        make_key(ct, cp, src, dst, (uint16_t)ports, (uint16_t)(ports >> 16),
-                 proto, zone);
+        /* make_key() once per family, so that IPv4's zero upper words
+         * fold away. */
+        if (likely(p->pflags & DP_PF_IPV4)) {
+            cp->family = 4;
+            make_key(ct, cp, addr_words(l3 + 12, 4), addr_words(l3 + 16, 4),
+                     (uint16_t)ports, (uint16_t)(ports >> 16), proto, zone);
+        } else {
+            cp->family = 6;
+            make_key(ct, cp, addr_words(l3 + 8, 6), addr_words(l3 + 24, 6),
+                     (uint16_t)ports, (uint16_t)(ports >> 16), proto, zone);
+        }
         return CT_NEW;
     }
     return extract_slow(ct, p, zone, cp);
