@@ -40,7 +40,7 @@ struct rule_ref {
 
 struct agent_dfw {
     bool synced;
-    uint64_t rules_gen, addrs_gen;
+    struct dstate_fw_gens gens;    /* of the state last synced */
     struct hmap rule_ids, set_ids; /* name_id */
     uint32_t next_rule_id, next_set_id;
     struct hmap vnics; /* vnic_ent */
@@ -410,23 +410,28 @@ sync_port(void *aux, const struct dstate_fw_port *p)
 bool
 agent_dfw_sync(struct agent_dfw *d, const struct dstate *ds)
 {
-    uint64_t rg, ag;
-    struct port_ctx pc;
+    struct dstate_fw_gens g;
+    bool rules, ports;
     struct vnic_ent *v;
+    struct port_ctx pc;
 
-    dstate_fw_gens(ds, &rg, &ag);
-    if (d->synced && rg == d->rules_gen && ag == d->addrs_gen) {
+    dstate_fw_gens(ds, &g);
+    rules = !d->synced || g.rules != d->gens.rules;
+    ports = rules || g.ports != d->gens.ports;
+    if (!ports && g.addrs == d->gens.addrs) {
         return false;
     }
-    if (!d->synced || rg != d->rules_gen) {
+    if (rules) {
         load_rules(d, ds);
     }
-    build_sets(d, ds);
+    if (rules || g.addrs != d->gens.addrs) {
+        build_sets(d, ds); /* carries the rule names too */
+    }
     pc.d = d;
     pc.deflt = dstate_fw_default(ds);
     pc.idx = xcalloc(d->n_rules + 1, sizeof *pc.idx);
-    pc.changed = true; /* the sets are new in any case */
-    if (!d->synced || rg != d->rules_gen) {
+    pc.changed = rules || g.addrs != d->gens.addrs;
+    if (ports) {
         HMAP_FOR_EACH (v, node, &d->vnics) {
             v->seen = false;
         }
@@ -436,13 +441,13 @@ agent_dfw_sync(struct agent_dfw *d, const struct dstate *ds)
                 hmap_remove(&d->vnics, &v->node);
                 dfw_vnic_unref(v->vnic);
                 free(v);
+                pc.changed = true;
             }
         }
     }
     free(pc.idx);
     d->synced = true;
-    d->rules_gen = rg;
-    d->addrs_gen = ag;
+    d->gens = g;
     return pc.changed;
 }
 

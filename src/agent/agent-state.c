@@ -75,7 +75,7 @@ struct dstate {
     struct hmap rules;   /* ds_rule */
     struct hmap addrs;   /* ds_addr */
     Weft__FwAction fw_default;
-    uint64_t fw_rules_gen, fw_addrs_gen; /* bumped on every change */
+    uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
 };
 
 void
@@ -118,6 +118,14 @@ dstate_create(void)
     hmap_init(&ds->rules);
     hmap_init(&ds->addrs);
     return ds;
+}
+
+static void
+ds_flood_free(struct ds_flood *f)
+{
+    free(f->id);
+    free(f->segment);
+    free(f);
 }
 
 static void
@@ -166,6 +174,7 @@ ds_fw_clear(struct dstate *ds)
     ds->fw_default = WEFT__FW_ACTION__ALLOW;
     ds->fw_rules_gen++;
     ds->fw_addrs_gen++;
+    ds->fw_ports_gen++;
 }
 
 static void
@@ -190,9 +199,7 @@ dstate_clear(struct dstate *ds)
     }
     HMAP_FOR_EACH (f, node, &ds->floods) {
         hmap_remove(&ds->floods, &f->node);
-        free(f->id);
-        free(f->segment);
-        free(f);
+        ds_flood_free(f);
     }
     ds_fw_clear(ds);
     ds->revision = 0;
@@ -289,9 +296,7 @@ ds_del_seg(struct dstate *ds, const char *id)
     HMAP_FOR_EACH (f, node, &ds->floods) {
         if (!strcmp(f->segment, id)) {
             hmap_remove(&ds->floods, &f->node);
-            free(f->id);
-            free(f->segment);
-            free(f);
+            ds_flood_free(f);
         }
     }
     hmap_remove(&ds->segs, &s->node);
@@ -299,26 +304,40 @@ ds_del_seg(struct dstate *ds, const char *id)
     free(s);
 }
 
+/* Removes and frees the element with 'id' from 'm' (any of the id-keyed
+ * maps, see ds_any), if present. */
 static void
-ds_del_port(struct hmap *m, const char *id)
+ds_del(struct hmap *m, const char *id, void (*free_fn)(void *))
 {
-    struct ds_port *p = (struct ds_port *)ds_find(m, id);
-    if (p) {
-        hmap_remove(m, &p->node);
-        ds_port_free(p);
+    struct ds_any *a = ds_find(m, id);
+    if (a) {
+        hmap_remove(m, &a->node);
+        free_fn(a);
     }
 }
 
 static void
-ds_del_flood(struct hmap *m, const char *id)
+ds_port_free_(void *p)
 {
-    struct ds_flood *f = (struct ds_flood *)ds_find(m, id);
-    if (f) {
-        hmap_remove(m, &f->node);
-        free(f->id);
-        free(f->segment);
-        free(f);
-    }
+    ds_port_free(p);
+}
+
+static void
+ds_flood_free_(void *f)
+{
+    ds_flood_free(f);
+}
+
+static void
+ds_rule_free_(void *r)
+{
+    ds_rule_free(r);
+}
+
+static void
+ds_addr_free_(void *a)
+{
+    ds_addr_free(a);
 }
 
 static struct ds_port *
@@ -368,12 +387,7 @@ static void
 ds_fw_apply(struct dstate *ds, const Weft__Update *u)
 {
     for (size_t i = 0; i < u->n_del_rules; i++) {
-        struct ds_rule *r =
-            (struct ds_rule *)ds_find(&ds->rules, u->del_rules[i]);
-        if (r) {
-            hmap_remove(&ds->rules, &r->node);
-            ds_rule_free(r);
-        }
+        ds_del(&ds->rules, u->del_rules[i], ds_rule_free_);
     }
     for (size_t i = 0; i < u->n_rules; i++) {
         const Weft__FwRule *w = u->rules[i];
@@ -391,12 +405,7 @@ ds_fw_apply(struct dstate *ds, const Weft__Update *u)
         ds->fw_rules_gen++;
     }
     for (size_t i = 0; i < u->n_del_addr_members; i++) {
-        struct ds_addr *a =
-            (struct ds_addr *)ds_find(&ds->addrs, u->del_addr_members[i]);
-        if (a) {
-            hmap_remove(&ds->addrs, &a->node);
-            ds_addr_free(a);
-        }
+        ds_del(&ds->addrs, u->del_addr_members[i], ds_addr_free_);
     }
     for (size_t i = 0; i < u->n_addr_members; i++) {
         const Weft__AddrMember *w = u->addr_members[i];
@@ -442,13 +451,13 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
     }
     ds_fw_apply(ds, u);
     for (size_t i = 0; i < u->n_del_ports; i++) {
-        ds_del_port(&ds->ports, u->del_ports[i]);
+        ds_del(&ds->ports, u->del_ports[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_remotes; i++) {
-        ds_del_port(&ds->remotes, u->del_remotes[i]);
+        ds_del(&ds->remotes, u->del_remotes[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_floods; i++) {
-        ds_del_flood(&ds->floods, u->del_floods[i]);
+        ds_del(&ds->floods, u->del_floods[i], ds_flood_free_);
     }
     for (size_t i = 0; i < u->n_del_segments; i++) {
         ds_del_seg(ds, u->del_segments[i]);
@@ -481,7 +490,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         p->spoofguard = w->spoofguard;
     }
     if (u->n_ports || u->n_del_ports) {
-        ds->fw_rules_gen++; /* port scopes may have changed */
+        ds->fw_ports_gen++; /* scopes, addresses, SpoofGuard may have changed */
     }
     for (size_t i = 0; i < u->n_remotes; i++) {
         const Weft__RemoteBinding *w = u->remotes[i];
@@ -967,11 +976,11 @@ dstate_fw_default(const struct dstate *ds)
 }
 
 void
-dstate_fw_gens(const struct dstate *ds, uint64_t *rules_gen,
-               uint64_t *addrs_gen)
+dstate_fw_gens(const struct dstate *ds, struct dstate_fw_gens *g)
 {
-    *rules_gen = ds->fw_rules_gen;
-    *addrs_gen = ds->fw_addrs_gen;
+    g->rules = ds->fw_rules_gen;
+    g->addrs = ds->fw_addrs_gen;
+    g->ports = ds->fw_ports_gen;
 }
 
 void

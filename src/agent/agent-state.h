@@ -93,10 +93,13 @@ struct dstate_fw_port {
 };
 
 Weft__FwAction dstate_fw_default(const struct dstate *);
-/* Counters bumped whenever rules (or anything deciding where they apply:
- * ports, the default action) or address-set members change. */
-void dstate_fw_gens(const struct dstate *, uint64_t *rules_gen,
-                    uint64_t *addrs_gen);
+/* Counters bumped whenever rules or the default action ('rules'),
+ * address-set members ('addrs') or local ports ('ports': their scopes,
+ * addresses, SpoofGuard) change. */
+struct dstate_fw_gens {
+    uint64_t rules, addrs, ports;
+};
+void dstate_fw_gens(const struct dstate *, struct dstate_fw_gens *);
 void dstate_fw_rules(const struct dstate *,
                      void (*fn)(void *aux, const Weft__FwRule *), void *aux);
 void dstate_fw_addrs(const struct dstate *,

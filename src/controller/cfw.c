@@ -567,7 +567,8 @@ ptr_cmp(const void *a, const void *b)
 
 /* Moves 'p' out of its groups (their address sets lose its addresses). */
 static void
-cfw_port_leave(struct cpm *m, struct cpm_port *p, char **ips, size_t n_ips)
+cfw_port_leave(struct cpm *m, struct cpm_port *p, char *const *ips,
+               size_t n_ips)
 {
     for (size_t g = 0; g < p->n_groups; g++) {
         for (size_t i = 0; i < n_ips; i++) {
@@ -576,17 +577,15 @@ cfw_port_leave(struct cpm *m, struct cpm_port *p, char **ips, size_t n_ips)
     }
 }
 
-/* Re-evaluates which groups 'p' is in and counts its addresses there.
- * 'old_ips' are the addresses counted so far (consumed). */
+/* Re-evaluates which groups 'p' is in.  Its addresses were counted in its
+ * old groups as 'old_ips' and are p->fw_ips now. */
 static void
-cfw_port_eval(struct cpm *m, struct cpm_port *p, char **old_ips,
-              size_t n_old_ips, bool ips_changed)
+cfw_port_eval(struct cpm *m, struct cpm_port *p, char *const *old_ips,
+              size_t n_old)
 {
     struct cfw_group **ng = NULL, *g;
     size_t n = 0;
-    char **ips = NULL;
-    size_t n_ips = 0;
-    bool changed;
+    bool changed, ips_changed = n_old != p->fw_n_ips;
 
     LIST_FOR_EACH (g, proj_link, &p->proj->groups) {
         if (cfw_member(g, p, 0)) {
@@ -598,50 +597,24 @@ cfw_port_eval(struct cpm *m, struct cpm_port *p, char **old_ips,
     }
     changed =
         n != p->n_groups || (n && memcmp(ng, p->groups, n * sizeof *ng) != 0);
+    for (size_t i = 0; !ips_changed && i < n_old; i++) {
+        ips_changed = strcmp(old_ips[i], p->fw_ips[i]) != 0;
+    }
     if (!changed && !ips_changed) {
         free(ng);
-        strv_free(old_ips, n_old_ips);
         return;
     }
-    cfw_port_leave(m, p, old_ips, n_old_ips);
-    strv_free(old_ips, n_old_ips);
+    cfw_port_leave(m, p, old_ips, n_old);
     free(p->groups);
     p->groups = ng;
     p->n_groups = n;
-    for (size_t i = 0; i < p->n_ips; i++) {
-        PUSH(ips, n_ips, cfw_ip_prefix(&p->ips[i]));
-    }
     for (size_t k = 0; k < n; k++) {
-        for (size_t i = 0; i < n_ips; i++) {
-            cfw_addr_add(m, ng[k], ips[i], +1);
+        for (size_t i = 0; i < p->fw_n_ips; i++) {
+            cfw_addr_add(m, ng[k], p->fw_ips[i], +1);
         }
     }
-    strv_free(ips, n_ips);
     if (changed && p->active) {
         cpm_mark(m, p->host, 'l', p->path, NULL); /* its port_sets */
-    }
-}
-
-/* The prefixes a port's addresses contribute, as counted now. */
-static char **
-cfw_port_counted_ips(const struct cpm_port *p, size_t *n)
-{
-    char **v = NULL;
-    *n = 0;
-    for (size_t i = 0; i < p->fw_n_ips; i++) {
-        PUSH(v, *n, xstrdup(p->fw_ips[i]));
-    }
-    return v;
-}
-
-static void
-cfw_port_set_counted(struct cpm_port *p)
-{
-    strv_free(p->fw_ips, p->fw_n_ips);
-    p->fw_ips = NULL;
-    p->fw_n_ips = 0;
-    for (size_t i = 0; i < p->n_ips; i++) {
-        PUSH(p->fw_ips, p->fw_n_ips, cfw_ip_prefix(&p->ips[i]));
     }
 }
 
@@ -658,18 +631,17 @@ cfw_port_proj(struct cpm *m, struct cpm_port *p)
 void
 cfw_port_changed(struct cpm *m, struct cpm_port *p)
 {
-    size_t n_old;
-    char **old;
-    bool ips_changed;
+    char **old = p->fw_ips;
+    size_t n_old = p->fw_n_ips;
 
     cfw_port_proj(m, p);
-    old = cfw_port_counted_ips(p, &n_old);
-    cfw_port_set_counted(p);
-    ips_changed = n_old != p->fw_n_ips;
-    for (size_t i = 0; !ips_changed && i < n_old; i++) {
-        ips_changed = strcmp(old[i], p->fw_ips[i]) != 0;
+    p->fw_ips = NULL;
+    p->fw_n_ips = 0;
+    for (size_t i = 0; i < p->n_ips; i++) {
+        PUSH(p->fw_ips, p->fw_n_ips, cfw_ip_prefix(&p->ips[i]));
     }
-    cfw_port_eval(m, p, old, n_old, ips_changed);
+    cfw_port_eval(m, p, old, n_old);
+    strv_free(old, n_old);
 }
 
 void
@@ -912,9 +884,7 @@ cfw_apply_group(struct cpm *m, const char *path, json_t *obj)
         cfw_group_recount_statics(m, o);
     }
     LIST_FOR_EACH (p, proj_link, &g->proj->ports) {
-        size_t n_old;
-        char **old = cfw_port_counted_ips(p, &n_old);
-        cfw_port_eval(m, p, old, n_old, false);
+        cfw_port_eval(m, p, p->fw_ips, p->fw_n_ips);
     }
 }
 
@@ -1245,9 +1215,7 @@ cfw_add_rule(Weft__Update *u, const struct cfw_rule *r)
     }
     if ((r->n_svcs || r->n_entries) && !fr->n_services) {
         /* Named services that are all empty: match nothing, not any. */
-        struct cfw_svc_entry none = {0, 1, 0};
-        none.lo = none.hi = 0;
-        none.proto = 255; /* reserved protocol: never seen */
+        static const struct cfw_svc_entry none = {255, 0, 0}; /* reserved */
         cfw_add_service(fr, &none);
     }
     fr->direction = r->dir;

@@ -8,72 +8,15 @@
 # Prints "N passed, N failed" last.
 set -u
 cd "$(dirname "$0")/../.."
-B=${WEFT_BUILD:-build/asan}
-WEFTD=$B/bin/weftd
-PASS=0
-FAIL=0
-PIDS=()
-D=$(mktemp -d /tmp/weft-api-fw-test.XXXXXX)
+API_TEST=test-api-firewall
+source tests/system/api-lib.sh
 
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$D"
-}
-trap cleanup EXIT
-( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep 170 & s=$!; wait $s
-  echo "test-api-firewall: deadline passed" >&2; kill -TERM $$ ) >/dev/null 2>&1 &
-WATCHDOG=$!
-PIDS+=("$WATCHDOG")
-
-ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ -f "$D/out" ] && sed 's/^/    | /' "$D/out" | head -c 600; echo; }
-
-# req TOKEN METHOD PATH [BODY]: sets ST; body in $D/out.
-req() {
-  local tok=$1 method=$2 path=$3
-  local args=(-s --path-as-is -m 30 -o "$D/out" -w '%{http_code}' -X "$method")
-  [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
-  [ $# -ge 4 ] && args+=(-H "Content-Type: application/json" --data-binary "$4")
-  ST=$(curl "${args[@]}" "$BASE$path")
-}
-# jv EXPR: evaluates a Python expression over the JSON reply 'd'.
-jv() {
-  python3 -c 'import json,sys
-try: d=json.load(open(sys.argv[1]))
-except Exception: d=None
-print(eval(sys.argv[2]))' "$D/out" "$1" 2>/dev/null
-}
-# expect DESC STATUS [EXPR VALUE]...: checks status and JSON values (all
-# expressions in one Python process: the suite makes hundreds of checks).
-expect() {
-  local desc=$1 want=$2 msg; shift 2
-  if [ "$ST" != "$want" ]; then bad "$desc (status $ST, want $want)"; return 1; fi
-  if [ $# -ge 2 ]; then
-    msg=$(python3 - "$D/out" "$@" <<'PY'
-import json, sys
-try: d = json.load(open(sys.argv[1]))
-except Exception: d = None
-a = sys.argv[2:]
-for i in range(0, len(a) - 1, 2):
-    try: got = str(eval(a[i]))
-    except Exception as e: got = "<%r>" % e
-    if got != a[i + 1]:
-        print("%s = '%s', want '%s'" % (a[i], got, a[i + 1]))
-        break
-PY
-)
-    if [ -n "$msg" ]; then bad "$desc ($msg)"; return 1; fi
-  fi
-  ok "$desc"
-}
 # expect_err DESC STATUS CODE FIELD: also checks the error shape.
 expect_err() {
   expect "$1" "$2" "d['error']" "$3" "d['field']" "$4" \
     "sorted(k for k in d if k != 'related')" "['error', 'error_code', 'field', 'message']" \
     "len(d['message']) > 10" True
 }
-head_rev() { req "$ADMIN" GET /api/v1/status; jv "d['revision']"; }
 # cases KIND_PATH: reads "body|CODE|field" lines and PUTs each body.
 cases() {
   local path=$1 body code field
@@ -85,14 +28,11 @@ cases() {
 }
 
 mkdir -p "$D/s"
-"$WEFTD" --state-dir "$D/s" --port 0 --insecure-http 2>>"$D/s.log" &
-PIDS+=("$!")
-WPID=$!
-for _ in $(seq 1 200); do [ -s "$D/s/weftd.port" ] && break; sleep 0.05; done
-if [ ! -s "$D/s/weftd.port" ]; then
+if ! start_weftd "$D/s" --insecure-http; then
   bad "weftd starts"; cat "$D/s.log"; echo "$PASS passed, $FAIL failed"; exit 1
 fi
-BASE=http://127.0.0.1:$(cat "$D/s/weftd.port")
+WPID=$LAST_PID
+BASE=http://127.0.0.1:$PORT
 ADMIN=$(cat "$D/s/admin.token")
 A=/api/v1/projects/default
 ok "weftd starts"

@@ -6,74 +6,9 @@
 # Prints "N passed, N failed" last.
 set -u
 cd "$(dirname "$0")/../.."
-B=${WEFT_BUILD:-build/asan}
-WEFTD=$B/bin/weftd
-PASS=0
-FAIL=0
-PIDS=()
-D=$(mktemp -d /tmp/weft-api-test.XXXXXX)
+API_TEST=test-api
+source tests/system/api-lib.sh
 
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$D"
-}
-trap cleanup EXIT
-# The whole suite must finish well inside the runner's limit.
-( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep 170 & s=$!; wait $s
-  echo "test-api: deadline passed" >&2; kill -TERM $$ ) >/dev/null 2>&1 &
-WATCHDOG=$!
-PIDS+=("$WATCHDOG")
-
-ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ -f "$D/out" ] && sed 's/^/    | /' "$D/out" | head -c 600; echo; }
-
-# start_weftd DIR ARGS...: starts weftd, waits for its port file; sets PORT.
-start_weftd() {
-  local dir=$1; shift
-  rm -f "$dir/weftd.port"
-  "$WEFTD" --state-dir "$dir" --port 0 "$@" 2>>"$dir.log" &
-  PIDS+=("$!")
-  LAST_PID=$!
-  for _ in $(seq 1 200); do
-    [ -s "$dir/weftd.port" ] && break
-    kill -0 "$LAST_PID" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  PORT=$(cat "$dir/weftd.port" 2>/dev/null) || return 1
-}
-
-# req TOKEN METHOD PATH [BODY [CONTENT-TYPE]]: sets ST; body in $D/out,
-# headers in $D/hdr.
-req() {
-  local tok=$1 method=$2 path=$3
-  local args=(-s --path-as-is -m 30 -o "$D/out" -D "$D/hdr" -w '%{http_code}' -X "$method")
-  [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
-  if [ $# -ge 4 ]; then
-    args+=(-H "Content-Type: ${5:-application/json}" --data-binary "$4")
-  fi
-  ST=$(curl "${args[@]}" "$BASE$path")
-}
-# jv EXPR: evaluates a Python expression over the JSON reply 'd'.
-jv() {
-  python3 -c 'import json,sys
-try: d=json.load(open(sys.argv[1]))
-except Exception: d=None
-print(eval(sys.argv[2]))' "$D/out" "$1" 2>/dev/null
-}
-hdr() { grep -i "^$1:" "$D/hdr" | head -1 | sed 's/^[^:]*: *//; s/\r$//'; }
-
-# expect DESC STATUS [EXPR VALUE]...: checks status and JSON values.
-expect() {
-  local desc=$1 want=$2; shift 2
-  if [ "$ST" != "$want" ]; then bad "$desc (status $ST, want $want)"; return 1; fi
-  while [ $# -ge 2 ]; do
-    local got; got=$(jv "$1")
-    if [ "$got" != "$2" ]; then bad "$desc ($1 = '$got', want '$2')"; return 1; fi
-    shift 2
-  done
-  ok "$desc"
-}
 # expect_err DESC STATUS CODE [FIELD]
 expect_err() {
   if [ $# -ge 4 ]; then
@@ -82,7 +17,6 @@ expect_err() {
     expect "$1" "$2" "d['error']" "$3"
   fi
 }
-head_rev() { req "$ADMIN" GET /api/v1/status; jv "d['revision']"; }
 
 mkdir -p "$D/s"
 if ! start_weftd "$D/s" --insecure-http --max-body 1048576 --vni-range 5000-5009; then
