@@ -613,6 +613,7 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
             continue;
         }
         struct cfg_segment *cs = &cfg->segments[i];
+        cs->router = CFG_NO_ROUTER; /* set below when routed */
         /* The datapath names segments for the control socket: the path's
          * last element, prefixed by the project unless it is default. */
         const char *proj = s->id + strlen("/projects/");

@@ -1017,6 +1017,7 @@ parse_segment(struct cfg_parser *p, const json_t *obj, uint32_t idx,
         return EINVAL;
     }
     seg->vni = (uint32_t)vni;
+    seg->router = CFG_NO_ROUTER;
     loc.kind = LOC_SEG_VNI;
     if ((first = cfg_set_add(&p->vnis, &seg->vni, 4, &loc)) != NULL) {
         char buf[16];
@@ -1255,8 +1256,19 @@ agent_config_free(struct agent_config *cfg)
         free(seg->ports);
         free(seg->remotes);
         free(seg->flood_vteps);
+        free(seg->gateways);
+        free(seg->dhcp.dns);
+        free(seg->dhcp.routes);
     }
     free(cfg->segments);
+    for (uint32_t i = 0; i < cfg->n_routers; i++) {
+        free(cfg->routers[i]);
+    }
+    free(cfg->routers);
+    for (uint32_t i = 0; i < cfg->n_routes; i++) {
+        free(cfg->routes[i].next_hops);
+    }
+    free(cfg->routes);
     free(cfg);
 }
 

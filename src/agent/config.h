@@ -86,16 +86,74 @@ struct cfg_remote {
     uint32_t port_id;   /* 0 if not given */
 };
 
+/* An address with a prefix length in its family's terms (0..32 for
+ * IPv4-mapped addresses, 0..128 for IPv6). */
+struct cfg_prefix {
+    struct cfg_ip ip;
+    uint8_t plen;
+};
+
+struct cfg_dhcp_route { /* DHCPv4 classless static route (option 121) */
+    struct cfg_prefix dst;
+    struct cfg_ip gateway;
+};
+
+#define CFG_DOMAIN_MAX 256
+#define CFG_NO_ROUTER  UINT32_MAX
+
+/* A segment's DHCPv4 service: answered by the agent for its local ports,
+ * each of which gets its own IPv4 addresses (assigned centrally). */
+struct cfg_dhcp {
+    bool enabled;
+    uint32_t lease_time; /* seconds */
+    struct cfg_ip *dns;  /* IPv4 and IPv6 servers (each side picks its own) */
+    uint32_t n_dns;
+    char domain[CFG_DOMAIN_MAX]; /* "" = none */
+    uint16_t mtu;                /* 0 = none */
+    struct cfg_dhcp_route *routes;
+    uint32_t n_routes;
+};
+
+/* A segment's IPv6 services (docs/routing.md): router advertisements
+ * (with the IPv6 gateway prefixes; 'slaac': A flag on them), the M and O
+ * flags, and a DHCPv6 server (stateful when 'managed', else information
+ * only).  DNS servers and domain come from cfg_dhcp. */
+struct cfg_ipv6 {
+    bool ra;
+    bool slaac;
+    bool managed;
+    bool other;
+    bool dhcp6;
+};
+
 struct cfg_segment {
     char name[CFG_NAME_MAX];
     uint32_t vni;
     enum cfg_encap encap;
+    /* Routing: index into agent_config.routers or CFG_NO_ROUTER, the
+     * router's MAC on the segment and its addresses (gateways). */
+    uint32_t router;
+    struct eth_addr router_mac;
+    struct cfg_prefix *gateways;
+    uint32_t n_gateways;
+    struct cfg_dhcp dhcp;
+    struct cfg_ipv6 ipv6;
     struct cfg_port *ports;
     uint32_t n_ports;
     struct cfg_remote *remotes;
     uint32_t n_remotes;
     struct cfg_ip *flood_vteps; /* explicit, or derived from remotes */
     uint32_t n_flood_vteps;
+};
+
+/* A static route of router 'router' (index into agent_config.routers):
+ * no next hops = discard. */
+struct cfg_route {
+    uint32_t router;
+    struct cfg_prefix prefix;
+    struct cfg_ip *next_hops;
+    uint32_t n_next_hops;
+    uint32_t distance;
 };
 
 struct agent_config {
@@ -107,6 +165,10 @@ struct agent_config {
     bool busy_poll;
     struct cfg_segment *segments;
     uint32_t n_segments;
+    char **routers; /* router ids (paths); segments refer by index */
+    uint32_t n_routers;
+    struct cfg_route *routes;
+    uint32_t n_routes;
 };
 
 /* Parses and validates JSON text.  On success returns 0 and a config the

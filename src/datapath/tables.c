@@ -309,6 +309,7 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
                             : DP_UNDERLAY_V4_OVERHEAD);
         seg->max_frame =
             b->underlay_mtu > overhead ? b->underlay_mtu - overhead : 0;
+        seg->router = DP_ROUTER_NONE; /* route.c's builder part sets it */
     }
     for (uint32_t i = 0; i < b->locals.n; i++) {
         t->segments[locals[i].segment].n_local++;

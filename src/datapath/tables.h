@@ -35,6 +35,13 @@ struct dfw_vnic;
 #define DP_PORT_VXLAN     1
 #define DP_PORT_FIRST_VIF 2
 #define DP_SEG_NONE       UINT32_MAX
+#define DP_ROUTER_NONE    UINT32_MAX
+
+/* Punt flags of a segment: which control frames from its VIFs are taken
+ * off the packet path and handed to the agent (docs/routing.md). */
+#define DP_PUNT_DHCP4 0x01 /* IPv4 UDP to port 67 */
+#define DP_PUNT_DHCP6 0x02 /* IPv6 UDP to port 547 */
+#define DP_PUNT_RS    0x04 /* ICMPv6 router solicitation */
 
 enum dp_encap { DP_ENCAP_GENEVE, DP_ENCAP_VXLAN };
 
@@ -52,6 +59,12 @@ struct dp_segment {
     uint32_t max_frame;    /* largest inner frame the underlay carries */
     uint32_t n_flood;      /* remote endpoints for BUM replication */
     struct dp_vtep *flood; /* their addresses */
+
+    /* Distributed router (route.h): the router this segment is attached
+     * to (DP_ROUTER_NONE: none) and the router's MAC on it. */
+    uint32_t router;
+    struct eth_addr router_mac;
+    uint8_t punt; /* DP_PUNT_*: control frames from VIFs to the agent */
 };
 
 struct dp_vif {
@@ -189,6 +202,32 @@ void dp_tb_add_flood(struct dp_tables_builder *, uint32_t segment,
 /* Records that 'mac' owns 'ip' in 'segment' (ARP/ND answers). */
 void dp_tb_add_neigh(struct dp_tables_builder *, uint32_t segment,
                      const uint8_t ip[16], const struct eth_addr *);
+
+/* ---- Distributed routing (docs/routing.md). ---- */
+
+/* Adds a router (an independent routing table); returns its index. */
+uint32_t dp_tb_add_router(struct dp_tables_builder *);
+/* Attaches 'segment' to 'router'; 'mac' is the router's MAC on it. */
+void dp_tb_set_segment_router(struct dp_tables_builder *, uint32_t segment,
+                              uint32_t router, const struct eth_addr *mac);
+/* Gives the router an address on 'segment' (attached first): 'addr' is
+ * IPv4-mapped or IPv6, 'plen' in its family's terms (0..32 or 0..128).  It
+ * becomes a connected route, a neighbour entry answered on every host and
+ * the source of ICMP errors sent into that segment. */
+void dp_tb_add_segment_gateway(struct dp_tables_builder *, uint32_t segment,
+                               const uint8_t addr[16], uint8_t plen);
+/* Adds a static route of 'router': 'prefix' IPv4-mapped or IPv6, 'plen' in
+ * its family's terms, 'n_next_hops' next-hop addresses of the same family
+ * (0: discard), 'distance' 1..255.  Resolution at build time: per prefix
+ * the lowest distance wins and its next hops are ECMP; a next hop must lie
+ * in a connected subnet of the router, else it is left out. */
+void dp_tb_add_route(struct dp_tables_builder *, uint32_t router,
+                     const uint8_t prefix[16], uint8_t plen,
+                     const uint8_t (*next_hops)[16], uint32_t n_next_hops,
+                     uint32_t distance);
+/* Sets the punt flags (DP_PUNT_*) of 'segment'. */
+void dp_tb_set_segment_punt(struct dp_tables_builder *, uint32_t segment,
+                            uint8_t flags);
 
 /* Sets the deployment-wide firewall part (address sets, rule names); takes
  * a reference (the caller keeps its own).  NULL clears it. */
