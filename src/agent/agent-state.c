@@ -23,7 +23,15 @@ struct ds_seg {
     struct hmap_node node;
     char *id;
     uint32_t vni;
-    int encap; /* Weft__Encap */
+    int encap;          /* Weft__Encap */
+    Weft__Segment *msg; /* owned copy: routing and DHCP settings */
+};
+
+/* A static route: an owned copy of the message. */
+struct ds_route {
+    struct hmap_node node;
+    char *id;
+    Weft__Route *msg;
 };
 
 /* A local port or a remote binding. */
@@ -74,6 +82,7 @@ struct dstate {
     struct hmap floods;  /* ds_flood */
     struct hmap rules;   /* ds_rule */
     struct hmap addrs;   /* ds_addr */
+    struct hmap routes;  /* ds_route */
     Weft__FwAction fw_default;
     uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
 };
@@ -117,6 +126,7 @@ dstate_create(void)
     hmap_init(&ds->floods);
     hmap_init(&ds->rules);
     hmap_init(&ds->addrs);
+    hmap_init(&ds->routes);
     return ds;
 }
 
@@ -178,16 +188,38 @@ ds_fw_clear(struct dstate *ds)
 }
 
 static void
+ds_seg_free(struct ds_seg *s)
+{
+    if (s->msg) {
+        weft__segment__free_unpacked(s->msg, NULL);
+    }
+    free(s->id);
+    free(s);
+}
+
+static void
+ds_route_free(struct ds_route *r)
+{
+    weft__route__free_unpacked(r->msg, NULL);
+    free(r->id);
+    free(r);
+}
+
+static void
 dstate_clear(struct dstate *ds)
 {
     struct ds_seg *s;
     struct ds_port *p;
     struct ds_flood *f;
+    struct ds_route *r;
 
     HMAP_FOR_EACH (s, node, &ds->segs) {
         hmap_remove(&ds->segs, &s->node);
-        free(s->id);
-        free(s);
+        ds_seg_free(s);
+    }
+    HMAP_FOR_EACH (r, node, &ds->routes) {
+        hmap_remove(&ds->routes, &r->node);
+        ds_route_free(r);
     }
     HMAP_FOR_EACH (p, node, &ds->ports) {
         hmap_remove(&ds->ports, &p->node);
@@ -219,6 +251,7 @@ dstate_destroy(struct dstate *ds)
     hmap_destroy(&ds->floods);
     hmap_destroy(&ds->rules);
     hmap_destroy(&ds->addrs);
+    hmap_destroy(&ds->routes);
     free(ds);
 }
 
@@ -300,8 +333,7 @@ ds_del_seg(struct dstate *ds, const char *id)
         }
     }
     hmap_remove(&ds->segs, &s->node);
-    free(s->id);
-    free(s);
+    ds_seg_free(s);
 }
 
 /* Removes and frees the element with 'id' from 'm' (any of the id-keyed
@@ -366,20 +398,54 @@ ds_put_port(struct hmap *m, const char *id, const char *segment, uint32_t lport,
     return p;
 }
 
-static Weft__FwRule *
-ds_rule_copy(const Weft__FwRule *r)
+/* A deep copy of any message (packed and unpacked again). */
+static void *
+ds_msg_copy(const ProtobufCMessage *m)
 {
-    size_t n = weft__fw_rule__get_packed_size(r);
+    size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = xmalloc(n ? n : 1);
-    Weft__FwRule *c;
+    ProtobufCMessage *c;
 
-    weft__fw_rule__pack(r, buf);
-    c = weft__fw_rule__unpack(NULL, n, buf);
+    protobuf_c_message_pack(m, buf);
+    c = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
     free(buf);
     if (!c) {
         abort(); /* we just packed it */
     }
     return c;
+}
+
+static Weft__FwRule *
+ds_rule_copy(const Weft__FwRule *r)
+{
+    return ds_msg_copy(&r->base);
+}
+
+static void
+ds_route_free_(void *r)
+{
+    ds_route_free(r);
+}
+
+/* The routing part of an update (already checked by wire_check()). */
+static void
+ds_routes_apply(struct dstate *ds, const Weft__Update *u)
+{
+    for (size_t i = 0; i < u->n_del_routes; i++) {
+        ds_del(&ds->routes, u->del_routes[i], ds_route_free_);
+    }
+    for (size_t i = 0; i < u->n_routes; i++) {
+        const Weft__Route *w = u->routes[i];
+        struct ds_route *r = (struct ds_route *)ds_find(&ds->routes, w->id);
+        if (!r) {
+            r = xcalloc(1, sizeof *r);
+            r->id = xstrdup(w->id);
+            hmap_insert(&ds->routes, &r->node, hash_str(w->id));
+        } else {
+            weft__route__free_unpacked(r->msg, NULL);
+        }
+        r->msg = ds_msg_copy(&w->base);
+    }
 }
 
 /* The firewall part of an update (already checked by wire_check()). */
@@ -450,6 +516,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         }
     }
     ds_fw_apply(ds, u);
+    ds_routes_apply(ds, u);
     for (size_t i = 0; i < u->n_del_ports; i++) {
         ds_del(&ds->ports, u->del_ports[i], ds_port_free_);
     }
@@ -472,6 +539,10 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         }
         s->vni = w->vni;
         s->encap = w->encap;
+        if (s->msg) {
+            weft__segment__free_unpacked(s->msg, NULL);
+        }
+        s->msg = ds_msg_copy(&w->base);
     }
     for (size_t i = 0; i < u->n_ports; i++) {
         const Weft__LocalPort *w = u->ports[i];
@@ -568,6 +639,114 @@ idx_free(struct hmap *m)
     hmap_destroy(m);
 }
 
+/* A wire prefix as a cfg_prefix (plen in the family's terms). */
+static void
+ds_prefix(const Weft__Prefix *w, struct cfg_prefix *p)
+{
+    ds_ip(&w->addr, &p->ip);
+    p->plen = (uint8_t)w->plen;
+}
+
+/* Index of router 'id' in cfg->routers, added if new. */
+static uint32_t
+ds_router_index(struct agent_config *cfg, struct hmap *routers, const char *id)
+{
+    struct ds_idx *x =
+        idx_find(routers, id, strlen(id), hash_bytes(id, strlen(id), 0));
+
+    if (x) {
+        return x->value;
+    }
+    cfg->routers =
+        xrealloc(cfg->routers, (cfg->n_routers + 1) * sizeof *cfg->routers);
+    cfg->routers[cfg->n_routers] = xstrdup(id);
+    idx_claim(routers, cfg->routers[cfg->n_routers], strlen(id), NULL,
+              cfg->n_routers);
+    return cfg->n_routers++;
+}
+
+/* Routing and DHCP settings of segment message 'w' into 'cs'. */
+static void
+ds_segment_routing(struct agent_config *cfg, struct hmap *routers,
+                   const Weft__Segment *w, struct cfg_segment *cs)
+{
+    const Weft__DhcpOptions *d = w->dhcp;
+    const Weft__Ipv6Services *v6 = w->ipv6;
+
+    if (!w->router[0]) {
+        return;
+    }
+    cs->router = ds_router_index(cfg, routers, w->router);
+    memcpy(cs->router_mac.b, w->router_mac.data, 6);
+    cs->gateways = xcalloc(w->n_gateways + 1, sizeof *cs->gateways);
+    for (size_t i = 0; i < w->n_gateways; i++) {
+        ds_prefix(w->gateways[i], &cs->gateways[cs->n_gateways++]);
+    }
+    if (d) {
+        cs->dhcp.enabled = d->enabled;
+        cs->dhcp.lease_time = d->lease_time;
+        cs->dhcp.mtu = (uint16_t)MIN(d->mtu, 65535u);
+        snprintf(cs->dhcp.domain, sizeof cs->dhcp.domain, "%s", d->domain);
+        cs->dhcp.dns = xcalloc(d->n_dns + 1, sizeof *cs->dhcp.dns);
+        for (size_t i = 0; i < d->n_dns; i++) {
+            ds_ip(&d->dns[i], &cs->dhcp.dns[cs->dhcp.n_dns++]);
+        }
+        cs->dhcp.routes = xcalloc(d->n_routes + 1, sizeof *cs->dhcp.routes);
+        for (size_t i = 0; i < d->n_routes; i++) {
+            struct cfg_dhcp_route *r = &cs->dhcp.routes[cs->dhcp.n_routes++];
+            ds_prefix(d->routes[i]->dst, &r->dst);
+            ds_ip(&d->routes[i]->gateway, &r->gateway);
+        }
+    }
+    if (v6) {
+        cs->ipv6.ra = v6->ra;
+        cs->ipv6.slaac = v6->slaac;
+        cs->ipv6.managed = v6->managed;
+        cs->ipv6.other = v6->other;
+        cs->ipv6.dhcp6 = v6->dhcp6;
+    }
+}
+
+/* The static routes of the routers present in 'cfg': one cfg_route per
+ * next hop (each has its own distance) and one per discard route. */
+static void
+ds_routes_to_config(const struct dstate *ds, struct agent_config *cfg,
+                    struct hmap *routers)
+{
+    const struct ds_route *r;
+    size_t cap = 0;
+
+    HMAP_FOR_EACH (r, node, &ds->routes) {
+        const Weft__Route *w = r->msg;
+        const char *id = w->router;
+        struct ds_idx *x =
+            idx_find(routers, id, strlen(id), hash_bytes(id, strlen(id), 0));
+        size_t n = w->n_next_hops + (w->discard_distance ? 1 : 0);
+
+        if (!x) {
+            continue; /* router without a segment here */
+        }
+        if (cfg->n_routes + n > cap) {
+            cap = MAX(cap * 2, cfg->n_routes + n);
+            cfg->routes = xrealloc(cfg->routes, cap * sizeof *cfg->routes);
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct cfg_route *cr = &cfg->routes[cfg->n_routes++];
+            memset(cr, 0, sizeof *cr);
+            cr->router = x->value;
+            ds_prefix(w->prefix, &cr->prefix);
+            if (i < w->n_next_hops) {
+                cr->next_hops = xmalloc(sizeof *cr->next_hops);
+                ds_ip(&w->next_hops[i]->addr, &cr->next_hops[0]);
+                cr->n_next_hops = 1;
+                cr->distance = w->next_hops[i]->distance;
+            } else {
+                cr->distance = w->discard_distance;
+            }
+        }
+    }
+}
+
 /* Key of a MAC within a segment: segment index + MAC. */
 struct seg_mac {
     uint32_t seg;
@@ -581,7 +760,7 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
 {
     struct hmap segidx = HMAP_INITIALIZER, vnis = HMAP_INITIALIZER;
     struct hmap ifnames = HMAP_INITIALIZER, lports = HMAP_INITIALIZER;
-    struct hmap macs = HMAP_INITIALIZER;
+    struct hmap macs = HMAP_INITIALIZER, routers = HMAP_INITIALIZER;
     struct seg_mac *mac_keys;
     size_t n_mac_keys = 0;
     struct agent_config *cfg;
@@ -630,9 +809,13 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
         cs->vni = s->vni;
         cs->encap =
             s->encap == WEFT__ENCAP__VXLAN ? CFG_ENCAP_VXLAN : CFG_ENCAP_GENEVE;
+        if (s->msg) {
+            ds_segment_routing(cfg, &routers, s->msg, cs);
+        }
         idx_claim(&segidx, s->id, strlen(s->id), s->id, i);
         cfg->n_segments++;
     }
+    ds_routes_to_config(ds, cfg, &routers);
     cap_ports = xcalloc(cfg->n_segments + 1, sizeof *cap_ports);
     cap_remotes = xcalloc(cfg->n_segments + 1, sizeof *cap_remotes);
     cap_floods = xcalloc(cfg->n_segments + 1, sizeof *cap_floods);
@@ -759,6 +942,7 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
     idx_free(&ifnames);
     idx_free(&lports);
     idx_free(&macs);
+    idx_free(&routers);
     free(mac_keys);
     return cfg;
 }
@@ -797,6 +981,7 @@ dstate_snapshot(const struct dstate *ds)
     struct ds_flood *f;
     struct ds_rule *r;
     struct ds_addr *a;
+    struct ds_route *rt;
 
     if (!ds->revision || !ds->has_host) {
         return NULL;
@@ -811,12 +996,11 @@ dstate_snapshot(const struct dstate *ds)
     u->host->fw_default = ds->fw_default;
     u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
     HMAP_FOR_EACH (s, node, &ds->segs) {
-        Weft__Segment *w = xmalloc(sizeof *w);
-        weft__segment__init(w);
-        w->id = xstrdup(s->id);
-        w->vni = s->vni;
-        w->encap = s->encap;
-        PUSH(u->segments, u->n_segments, w);
+        PUSH(u->segments, u->n_segments, ds_msg_copy(&s->msg->base));
+    }
+    u->routes = xcalloc(hmap_count(&ds->routes) + 1, sizeof *u->routes);
+    HMAP_FOR_EACH (rt, node, &ds->routes) {
+        PUSH(u->routes, u->n_routes, ds_msg_copy(&rt->msg->base));
     }
     u->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *u->ports);
     HMAP_FOR_EACH (p, node, &ds->ports) {

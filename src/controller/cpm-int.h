@@ -14,6 +14,7 @@
 #include "lib/util.h"
 
 struct cfw;
+struct crt_router;
 struct cfw_proj;
 struct cfw_group;
 
@@ -79,15 +80,25 @@ struct cpm_seg {
     struct cpm_list ports; /* cpm_port.seg_link: all its ports */
     struct hmap hosts;     /* cpm_sh by host pointer */
     bool spoofguard;       /* "spoofguard": "enabled" */
+
+    /* Routing (crt.c). */
+    struct crt_router *router;   /* the router it names, NULL: none */
+    struct cpm_list router_link; /* in router->segs */
+    bool attached;               /* router and segment both exist */
+    json_t *subnets;             /* its "subnets" (gateways, DHCP) */
 };
 
-/* A (segment, host) pair with 'count' active ports. */
+/* A (segment, host) pair: the host has 'count' active ports on the
+ * segment, and 'routed' is 1 when it needs the segment because it is a
+ * host of the segment's router (crt.c).  It exists while either is
+ * non-zero: that is what "the segment is in the host's span" means. */
 struct cpm_sh {
     struct hmap_node by_seg;  /* in host->segs */
     struct hmap_node by_host; /* in seg->hosts */
     struct cpm_seg *seg;
     struct cpm_host *host;
     uint32_t count;
+    uint32_t routed;
     uint64_t join_rev; /* revision at which the host joined the segment */
 };
 
@@ -135,6 +146,8 @@ struct cpm {
     uint64_t cur_rev;             /* revision being applied */
     size_t active_ports;          /* statistics */
     struct cfw *fw;               /* firewall model (cfw.c) */
+    struct hmap routers;          /* crt_router by path (crt.c) */
+    struct hmap routes;           /* crt_route by path (crt.c) */
     bool loading;                 /* cpm_set_loading(): marks off */
 };
 
@@ -195,6 +208,29 @@ void cpm_mark_config(struct cpm *, struct cpm_host *);
 bool cpm_parse_ip(const char *, struct cpm_ip *);
 bool cpm_parse_mac(const char *, uint8_t mac[6]);
 ProtobufCBinaryData bin_dup(const void *, size_t);
+
+/* Adds 'delta' to the 'routed' need of (s, h), spanning or unspanning the
+ * segment on the host when presence changes. */
+void cpm_sh_routed(struct cpm *, struct cpm_seg *, struct cpm_host *,
+                   int delta);
+
+/* ---- The routing model (crt.c), driven by cpm.c. ---- */
+
+/* Routers and static routes from the store: true if 'key' was one. */
+bool crt_apply(struct cpm *, const char *key, const char *path, json_t *obj);
+/* Segment 's' was written ('obj') or deleted (NULL), after s->exists was
+ * brought up to date. */
+void crt_seg_changed(struct cpm *, struct cpm_seg *, json_t *obj);
+/* Host 'h' got its first (+1) or lost its last (-1) active port on 's'. */
+void crt_local_join(struct cpm *, struct cpm_seg *, struct cpm_host *,
+                    int delta);
+/* Dirty key 't' + route path: true if it was one. */
+bool crt_eval(struct cpm *, struct cpm_host *, const char *key,
+              Weft__Update *u);
+void crt_snapshot(struct cpm *, struct cpm_host *, Weft__Update *u);
+/* Router attachment, gateways and DHCP settings of a segment message. */
+void crt_fill_segment(const struct cpm_seg *, Weft__Segment *);
+void crt_destroy(struct cpm *);
 
 /* ---- The firewall model (cfw.c), driven by cpm.c. ---- */
 

@@ -34,6 +34,8 @@ cpm_create(void)
     hmap_init(&m->ports);
     hmap_init(&m->lports);
     m->fw = cfw_create();
+    hmap_init(&m->routers);
+    hmap_init(&m->routes);
     return m;
 }
 
@@ -88,6 +90,7 @@ cpm_seg_get(struct cpm *m, const char *path)
         s = xcalloc(1, sizeof *s);
         s->path = xstrdup(path);
         list_init(&s->ports);
+        list_init(&s->router_link);
         hmap_init(&s->hosts);
         hmap_insert(&m->segs, &s->node, hash_str(path));
     }
@@ -142,7 +145,8 @@ cpm_host_gc(struct cpm *m, struct cpm_host *h)
 static void
 cpm_seg_gc(struct cpm *m, struct cpm_seg *s)
 {
-    if (s->exists || s->ports.next != &s->ports || hmap_count(&s->hosts)) {
+    if (s->exists || s->ports.next != &s->ports || hmap_count(&s->hosts) ||
+        s->router) {
         return;
     }
     hmap_remove(&m->segs, &s->node);
@@ -199,9 +203,11 @@ cpm_mark_config(struct cpm *m, struct cpm_host *h)
     }
 }
 
-/* Marks, on 'h', every entry of segment 's' (host joins or leaves). */
+/* Marks, on 'h', every entry of segment 's' (host joins or leaves);
+ * 'floods': also the flood entries (a change of local presence). */
 static void
-cpm_mark_segment_all(struct cpm *m, struct cpm_host *h, struct cpm_seg *s)
+cpm_mark_segment_all(struct cpm *m, struct cpm_host *h, struct cpm_seg *s,
+                     bool floods)
 {
     struct cpm_port *p;
     struct cpm_sh *sh;
@@ -213,8 +219,47 @@ cpm_mark_segment_all(struct cpm *m, struct cpm_host *h, struct cpm_seg *s)
         }
     }
     HMAP_FOR_EACH (sh, by_host, &s->hosts) {
-        if (sh->host != h) {
+        if (floods && sh->host != h && sh->count) {
             cpm_mark(m, h, 'f', s->path, sh->host->id);
+        }
+    }
+}
+
+static struct cpm_sh *
+cpm_sh_get(struct cpm_seg *s, struct cpm_host *h)
+{
+    struct cpm_sh *sh = cpm_sh_find(s, h);
+
+    if (!sh) {
+        sh = xcalloc(1, sizeof *sh);
+        sh->seg = s;
+        sh->host = h;
+        hmap_insert(&s->hosts, &sh->by_host, ptr_hash(h));
+        hmap_insert(&h->segs, &sh->by_seg, ptr_hash(s));
+    }
+    return sh;
+}
+
+/* Frees 'sh' once nothing needs it. */
+static void
+cpm_sh_release(struct cpm_sh *sh)
+{
+    if (!sh->count && !sh->routed) {
+        hmap_remove(&sh->seg->hosts, &sh->by_host);
+        hmap_remove(&sh->host->segs, &sh->by_seg);
+        free(sh);
+    }
+}
+
+/* Marks, on every other host with local ports on 's', the flood entry
+ * towards 'h'. */
+static void
+cpm_mark_floods_to(struct cpm *m, struct cpm_seg *s, struct cpm_host *h)
+{
+    struct cpm_sh *o;
+    HMAP_FOR_EACH (o, by_host, &s->hosts) {
+        if (o->host != h && o->count) {
+            cpm_mark(m, o->host, 'f', s->path, h->id);
         }
     }
 }
@@ -224,34 +269,39 @@ cpm_mark_segment_all(struct cpm *m, struct cpm_host *h, struct cpm_seg *s)
 static void
 cpm_sh_add(struct cpm *m, struct cpm_seg *s, struct cpm_host *h, int delta)
 {
-    struct cpm_sh *sh = cpm_sh_find(s, h), *o;
+    struct cpm_sh *sh = cpm_sh_get(s, h);
 
-    if (!sh) {
-        sh = xcalloc(1, sizeof *sh);
-        sh->seg = s;
-        sh->host = h;
-        hmap_insert(&s->hosts, &sh->by_host, ptr_hash(h));
-        hmap_insert(&h->segs, &sh->by_seg, ptr_hash(s));
-    }
     sh->count = (uint32_t)((int)sh->count + delta);
     if (delta > 0 && sh->count == 1) {
-        sh->join_rev = m->cur_rev;
+        if (!sh->routed) {
+            sh->join_rev = m->cur_rev;
+        }
         /* Joins: it needs the whole segment, the others flood to it. */
-        cpm_mark_segment_all(m, h, s);
-        HMAP_FOR_EACH (o, by_host, &s->hosts) {
-            if (o->host != h) {
-                cpm_mark(m, o->host, 'f', s->path, h->id);
-            }
-        }
+        cpm_mark_segment_all(m, h, s, true);
+        cpm_mark_floods_to(m, s, h);
+        crt_local_join(m, s, h, +1);
     } else if (delta < 0 && !sh->count) {
-        hmap_remove(&s->hosts, &sh->by_host);
-        hmap_remove(&h->segs, &sh->by_seg);
-        free(sh);
-        cpm_mark_segment_all(m, h, s);
-        HMAP_FOR_EACH (o, by_host, &s->hosts) {
-            cpm_mark(m, o->host, 'f', s->path, h->id);
-        }
+        cpm_mark_segment_all(m, h, s, true);
+        cpm_mark_floods_to(m, s, h);
+        cpm_sh_release(sh);
+        crt_local_join(m, s, h, -1);
     }
+}
+
+void
+cpm_sh_routed(struct cpm *m, struct cpm_seg *s, struct cpm_host *h, int delta)
+{
+    struct cpm_sh *sh = cpm_sh_get(s, h);
+    bool was = sh->count || sh->routed;
+
+    sh->routed = (uint32_t)((int)sh->routed + delta);
+    if (was != (sh->count || sh->routed)) {
+        if (!was) {
+            sh->join_rev = m->cur_rev;
+        }
+        cpm_mark_segment_all(m, h, s, false);
+    }
+    cpm_sh_release(sh);
 }
 
 /* Marks port 'p's own entries on every host of its segment. */
@@ -440,6 +490,8 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
     s->mod_rev = rev;
     if (exists == s->exists &&
         (!exists || ((uint32_t)vni == s->vni && encap == s->encap))) {
+        crt_seg_changed(m, s, obj);
+        cpm_seg_gc(m, s);
         return;
     }
     if (exists != s->exists) {
@@ -460,6 +512,7 @@ cpm_apply_segment(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
             cpm_mark(m, sh->host, 's', s->path, NULL);
         }
     }
+    crt_seg_changed(m, s, obj);
     cpm_seg_gc(m, s);
 }
 
@@ -599,13 +652,18 @@ cpm_apply_port(struct cpm *m, const char *path, json_t *obj, uint64_t rev)
                        p->mac)) {
         p->admin_up = false; /* never realized without a MAC */
     }
-    ips = json_object_get(obj, "ip_addresses");
     free(p->ips);
     p->ips = NULL;
     p->n_ips = 0;
-    if (json_is_array(ips) && json_array_size(ips)) {
-        p->ips = xcalloc(json_array_size(ips), sizeof *p->ips);
-        for (size_t i = 0; i < json_array_size(ips) && i < 32; i++) {
+    /* Static addresses, then those weftd assigned (DHCP, SLAAC). */
+    for (int k = 0; k < 2; k++) {
+        ips = json_object_get(obj, k ? "dynamic_addresses" : "ip_addresses");
+        size_t n = MIN(json_array_size(ips), (size_t)32);
+        if (!n) {
+            continue;
+        }
+        p->ips = xrealloc(p->ips, (p->n_ips + n) * sizeof *p->ips);
+        for (size_t i = 0; i < n; i++) {
             if (cpm_parse_ip(json_string_value(json_array_get(ips, i)),
                              &p->ips[p->n_ips])) {
                 p->n_ips++;
@@ -650,7 +708,9 @@ cpm_apply(struct cpm *m, const char *key, const char *value, size_t len,
         cpm_apply_port(m, path, obj, rev);
         break;
     case CPM_OTHER:
-        cfw_apply(m, key, key + 2, obj);
+        if (!crt_apply(m, key, key + 2, obj)) {
+            cfw_apply(m, key, key + 2, obj);
+        }
         break;
     }
     json_decref(obj);
@@ -684,6 +744,7 @@ cpm_add_segment(Weft__Update *u, const struct cpm_seg *s)
     seg->id = xstrdup(s->path);
     seg->vni = s->vni;
     seg->encap = (Weft__Encap)s->encap;
+    crt_fill_segment(s, seg);
     PUSH(u->segments, u->n_segments, seg);
 }
 
@@ -795,8 +856,9 @@ cpm_eval(struct cpm *m, struct cpm_host *h, const char *key, Weft__Update *u)
         snprintf(seg_path, sizeof seg_path, "%.*s", (int)(bar - id), id);
         s = cpm_seg_find(m, seg_path);
         o = cpm_host_find(m, bar + 1);
-        if (s && o && o != h && o->exists && cpm_sh_find(s, h) &&
-            cpm_sh_find(s, o)) {
+        struct cpm_sh *sh_h = s && o ? cpm_sh_find(s, h) : NULL;
+        struct cpm_sh *sh_o = sh_h ? cpm_sh_find(s, o) : NULL;
+        if (o != h && o->exists && sh_h && sh_h->count && sh_o && sh_o->count) {
             cpm_add_flood(u, s, o);
         } else {
             PUSH(u->del_floods, u->n_del_floods, xstrdup(id));
@@ -804,7 +866,9 @@ cpm_eval(struct cpm *m, struct cpm_host *h, const char *key, Weft__Update *u)
         break;
     }
     default:
-        cfw_eval(m, h, key, u);
+        if (!crt_eval(m, h, key, u)) {
+            cfw_eval(m, h, key, u);
+        }
         break;
     }
 }
@@ -891,12 +955,13 @@ cpm_snapshot(struct cpm *m, const char *host_id, uint64_t rev)
             }
         }
         HMAP_FOR_EACH (o, by_host, &s->hosts) {
-            if (o->host != h && o->host->exists) {
+            if (sh->count && o->count && o->host != h && o->host->exists) {
                 cpm_add_flood(u, s, o->host);
             }
         }
     }
     cfw_snapshot(m, h, u);
+    crt_snapshot(m, h, u);
     return u;
 }
 
@@ -974,6 +1039,7 @@ cpm_destroy(struct cpm *m)
     cpm_discard_dirty(m);
     cfw_destroy(m->fw);
     m->fw = NULL; /* ports below only free their firewall fields */
+    crt_destroy(m);
     HMAP_FOR_EACH (p, node, &m->ports) {
         cfw_port_removed(m, p);
         free(p->ips);
@@ -985,6 +1051,7 @@ cpm_destroy(struct cpm *m)
             free(sh);
         }
         hmap_destroy(&s->hosts);
+        json_decref(s->subnets);
         free(s->path);
         free(s);
     }

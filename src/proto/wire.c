@@ -301,6 +301,85 @@ wire_check_rule(struct wire_ctx *c, size_t i, const Weft__FwRule *r)
     return 0;
 }
 
+static bool
+wire_prefix_ok(const Weft__Prefix *p)
+{
+    return p && ((p->addr.len == 4 && p->plen <= 32) ||
+                 (p->addr.len == 16 && p->plen <= 128));
+}
+
+static int
+wire_check_segment(struct wire_ctx *c, size_t i, const Weft__Segment *s)
+{
+    int error;
+
+    CHECK_OR_FAIL(wire_printable(s->id, WIRE_ID_MAX),
+                  "segments[%zu].id: bad id", i);
+    CHECK_OR_FAIL(s->vni >= 1 && s->vni <= 16777215,
+                  "segments[%zu].vni: outside 1..16777215", i);
+    CHECK_OR_FAIL(s->encap == WEFT__ENCAP__GENEVE ||
+                      s->encap == WEFT__ENCAP__VXLAN,
+                  "segments[%zu].encap: unknown", i);
+    if (!s->router[0]) {
+        return 0;
+    }
+    CHECK_OR_FAIL(wire_printable(s->router, WIRE_ID_MAX),
+                  "segments[%zu].router: bad id", i);
+    CHECK_OR_FAIL(wire_mac_ok(&s->router_mac),
+                  "segments[%zu].router_mac: not unicast", i);
+    CHECK_OR_FAIL(s->n_gateways <= 64, "segments[%zu].gateways: too many", i);
+    for (size_t j = 0; j < s->n_gateways; j++) {
+        CHECK_OR_FAIL(wire_prefix_ok(s->gateways[j]) &&
+                          wire_ip_ok(&s->gateways[j]->addr),
+                      "segments[%zu].gateways[%zu]: bad prefix", i, j);
+    }
+    if (s->dhcp) {
+        const Weft__DhcpOptions *d = s->dhcp;
+        CHECK_OR_FAIL(d->n_dns <= 16 && d->n_routes <= 64 &&
+                          strlen(d->domain) < 256,
+                      "segments[%zu].dhcp: too many entries", i);
+        CHECK_OR_FAIL(!d->enabled || d->lease_time >= 60,
+                      "segments[%zu].dhcp.lease_time: below 60", i);
+        if ((error = wire_check_ips(c, "segments[].dhcp.dns", i, d->n_dns,
+                                    d->dns))) {
+            return error;
+        }
+        for (size_t j = 0; j < d->n_routes; j++) {
+            const Weft__DhcpRoute *r = d->routes[j];
+            CHECK_OR_FAIL(wire_prefix_ok(r->dst) && r->dst->addr.len == 4 &&
+                              r->gateway.len == 4,
+                          "segments[%zu].dhcp.routes[%zu]: bad route", i, j);
+        }
+    }
+    return 0;
+}
+
+static int
+wire_check_route(struct wire_ctx *c, size_t i, const Weft__Route *r)
+{
+    CHECK_OR_FAIL(wire_printable(r->id, WIRE_ID_MAX), "routes[%zu].id: bad id",
+                  i);
+    CHECK_OR_FAIL(wire_printable(r->router, WIRE_ID_MAX),
+                  "routes[%zu].router: bad id", i);
+    CHECK_OR_FAIL(wire_prefix_ok(r->prefix), "routes[%zu].prefix: bad prefix",
+                  i);
+    CHECK_OR_FAIL(r->discard_distance <= 255,
+                  "routes[%zu].discard_distance: above 255", i);
+    CHECK_OR_FAIL(r->n_next_hops <= 64, "routes[%zu].next_hops: too many", i);
+    for (size_t j = 0; j < r->n_next_hops; j++) {
+        const Weft__NextHop *nh = r->next_hops[j];
+        CHECK_OR_FAIL(nh->distance >= 1 && nh->distance <= 255,
+                      "routes[%zu].next_hops[%zu].distance: outside 1..255", i,
+                      j);
+        CHECK_OR_FAIL(nh->addr.len == r->prefix->addr.len &&
+                          wire_ip_ok(&nh->addr),
+                      "routes[%zu].next_hops[%zu]: not a unicast address of "
+                      "the prefix's family",
+                      i, j);
+    }
+    return 0;
+}
+
 static int
 wire_check_update(struct wire_ctx *c, const Weft__Update *u)
 {
@@ -313,7 +392,7 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
         CHECK_OR_FAIL(!u->prev_revision && !u->n_del_segments &&
                           !u->n_del_ports && !u->n_del_remotes &&
                           !u->n_del_floods && !u->n_del_addr_members &&
-                          !u->n_del_rules,
+                          !u->n_del_rules && !u->n_del_routes,
                       "update: a snapshot has no prev_revision or deletes");
         CHECK_OR_FAIL(u->host, "update.host: required in a snapshot");
     }
@@ -326,17 +405,18 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
     CHECK_OR_FAIL(
         u->n_segments <= WIRE_ITEMS_MAX && u->n_ports <= WIRE_ITEMS_MAX &&
             u->n_remotes <= WIRE_ITEMS_MAX && u->n_floods <= WIRE_ITEMS_MAX &&
-            u->n_addr_members <= WIRE_ITEMS_MAX && u->n_rules <= WIRE_ITEMS_MAX,
+            u->n_addr_members <= WIRE_ITEMS_MAX &&
+            u->n_rules <= WIRE_ITEMS_MAX && u->n_routes <= WIRE_ITEMS_MAX,
         "update: too many entries");
     for (size_t i = 0; i < u->n_segments; i++) {
-        const Weft__Segment *s = u->segments[i];
-        CHECK_OR_FAIL(wire_printable(s->id, WIRE_ID_MAX),
-                      "segments[%zu].id: bad id", i);
-        CHECK_OR_FAIL(s->vni >= 1 && s->vni <= 16777215,
-                      "segments[%zu].vni: outside 1..16777215", i);
-        CHECK_OR_FAIL(s->encap == WEFT__ENCAP__GENEVE ||
-                          s->encap == WEFT__ENCAP__VXLAN,
-                      "segments[%zu].encap: unknown", i);
+        if ((error = wire_check_segment(c, i, u->segments[i]))) {
+            return error;
+        }
+    }
+    for (size_t i = 0; i < u->n_routes; i++) {
+        if ((error = wire_check_route(c, i, u->routes[i]))) {
+            return error;
+        }
     }
     for (size_t i = 0; i < u->n_ports; i++) {
         const Weft__LocalPort *p = u->ports[i];
@@ -394,7 +474,9 @@ wire_check_update(struct wire_ctx *c, const Weft__Update *u)
     if ((error = wire_check_ids(c, "del_addr_members", u->n_del_addr_members,
                                 u->del_addr_members)) ||
         (error =
-             wire_check_ids(c, "del_rules", u->n_del_rules, u->del_rules))) {
+             wire_check_ids(c, "del_rules", u->n_del_rules, u->del_rules)) ||
+        (error =
+             wire_check_ids(c, "del_routes", u->n_del_routes, u->del_routes))) {
         return error;
     }
     if ((error = wire_check_ids(c, "del_segments", u->n_del_segments,

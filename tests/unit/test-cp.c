@@ -183,8 +183,16 @@ canon(const Weft__Update *u)
     } while (0)
     if (u) {
         for (size_t i = 0; i < u->n_segments; i++) {
-            ADD("S %s %u %d", u->segments[i]->id, u->segments[i]->vni,
-                (int)u->segments[i]->encap);
+            const Weft__Segment *sg = u->segments[i];
+            ADD("S %s %u %d r=%s gw=%zu dhcp=%d ra=%d", sg->id, sg->vni,
+                (int)sg->encap, sg->router, sg->n_gateways,
+                sg->dhcp ? (int)sg->dhcp->enabled : -1,
+                sg->ipv6 ? (int)sg->ipv6->ra : -1);
+        }
+        for (size_t i = 0; i < u->n_routes; i++) {
+            const Weft__Route *r = u->routes[i];
+            ADD("T %s %s %zu/%u %zu %u", r->id, r->router, r->prefix->addr.len,
+                r->prefix->plen, r->n_next_hops, r->discard_distance);
         }
         for (size_t i = 0; i < u->n_ports; i++) {
             const Weft__LocalPort *p = u->ports[i];
@@ -331,6 +339,54 @@ random_fw_change(struct cpm *m, unsigned *seed, uint64_t rev)
     cpm_apply(m, key, del ? NULL : value, del ? 0 : strlen(value), rev);
 }
 
+/* One random change to routers, static routes or a segment's router
+ * attachment (two routers, a few routes each). */
+static void
+random_route_change(struct cpm *m, unsigned *seed, uint64_t rev)
+{
+    char key[256], value[1024];
+    unsigned kind = rnd(seed) % 3, r = rnd(seed) % 2;
+    bool del = rnd(seed) % 4 == 0;
+
+    if (kind == 0) {
+        snprintf(key, sizeof key, "o2/projects/default/routers/r%u", r);
+        snprintf(value, sizeof value, "{\"display_name\":\"r%u\"}", r);
+    } else if (kind == 1) {
+        snprintf(key, sizeof key,
+                 "o3/projects/default/routers/r%u/static-routes/t%u", r,
+                 rnd(seed) % 3);
+        if (rnd(seed) % 3) {
+            snprintf(value, sizeof value,
+                     "{\"network\":\"10.%u.0.0/16\",\"next_hops\":["
+                     "{\"ip_address\":\"10.0.%u.9\",\"admin_distance\":%u}]}",
+                     rnd(seed) % 5, rnd(seed) % 3, 1 + rnd(seed) % 3);
+        } else {
+            snprintf(value, sizeof value,
+                     "{\"network\":\"2001:db8:%x::/48\",\"discard\":true}",
+                     rnd(seed) % 5);
+        }
+    } else {
+        int sg = (int)(rnd(seed) % N_SEGS);
+        unsigned att = rnd(seed) % 3;
+        del = false;
+        snprintf(key, sizeof key, "o2/projects/default/segments/s%d", sg);
+        snprintf(value, sizeof value,
+                 "{\"vni\":%d,%s%s%s\"subnets\":[{\"gateway_address\":"
+                 "\"10.0.%d.1/24\"%s},{\"gateway_address\":\"fd00:%d::1/64\","
+                 "\"ipv6_address_mode\":\"%s\"}]}",
+                 100 + sg, att < 2 ? "\"router\":\"r" : "",
+                 att == 0   ? "0\","
+                 : att == 1 ? "1\","
+                            : "",
+                 "", sg,
+                 rnd(seed) % 2
+                     ? ",\"dhcp\":{\"ranges\":[\"10.0.0.100-10.0.0.200\"]}"
+                     : "",
+                 sg, rnd(seed) % 2 ? "slaac" : "dhcpv6_stateful");
+    }
+    cpm_apply(m, key, del ? NULL : value, del ? 0 : strlen(value), rev);
+}
+
 /* Segment spoofguard flips are covered by this too. */
 TEST(cpm_deltas_match_snapshots_after_random_changes)
 {
@@ -354,10 +410,12 @@ TEST(cpm_deltas_match_snapshots_after_random_changes)
     }
     cpm_flush(m, rev, on_delta, NULL);
 
-    for (int step = 0; step < 900; step++) {
-        unsigned op = rnd(&seed) % 16;
+    for (int step = 0; step < 1500; step++) {
+        unsigned op = rnd(&seed) % 19;
         rev++;
-        if (op >= 11) { /* firewall objects */
+        if (op >= 16) { /* routing objects */
+            random_route_change(m, &seed, rev);
+        } else if (op >= 11) { /* firewall objects */
             random_fw_change(m, &seed, rev);
         } else if (op < 7) { /* create/update/move/detach a port */
             int p = (int)(rnd(&seed) % N_PORTS), s = p % N_SEGS;
@@ -473,6 +531,121 @@ TEST(cpm_port_add_touches_only_the_segments_hosts)
     for (int h = 0; h < N_HOSTS; h++) {
         dstate_destroy(agents[h]);
     }
+    cpm_destroy(m);
+}
+
+/* Applies 'value' (NULL: delete) at store key 'key'. */
+static void
+put(struct cpm *m, const char *key, const char *value, uint64_t rev)
+{
+    cpm_apply(m, key, value, value ? strlen(value) : 0, rev);
+}
+
+/* Counts 'what' in host 'h's snapshot: segments (and with 'router' set,
+ * those attached to it), remote bindings, floods, routes. */
+struct span_counts {
+    size_t segs, routed_segs, remotes, floods, routes, dhcp_segs, ra_segs;
+};
+
+static struct span_counts
+span_of(struct cpm *m, const char *host, uint64_t rev)
+{
+    Weft__Update *u = cpm_snapshot(m, host, rev);
+    struct span_counts c = {0};
+
+    if (!u) {
+        return c;
+    }
+    c.segs = u->n_segments;
+    for (size_t i = 0; i < u->n_segments; i++) {
+        c.routed_segs += u->segments[i]->router[0] != 0;
+        c.dhcp_segs += u->segments[i]->dhcp && u->segments[i]->dhcp->enabled;
+        c.ra_segs += u->segments[i]->ipv6 && u->segments[i]->ipv6->ra;
+    }
+    c.remotes = u->n_remotes;
+    c.floods = u->n_floods;
+    c.routes = u->n_routes;
+    cpm_update_free(u);
+    return c;
+}
+
+/* A host with a port on one segment of a router learns the router's other
+ * segments and their bindings (to route in one hop), but floods only where
+ * it has ports; detaching or deleting the router takes that back. */
+TEST(cpm_router_spans_every_segment_of_the_router)
+{
+    struct cpm *m = cpm_create();
+    struct span_counts c;
+    char key[256], value[512];
+
+    for (int h = 0; h < 3; h++) {
+        snprintf(key, sizeof key, "o1/hosts/h%d", h);
+        snprintf(value, sizeof value, "{\"tunnel_endpoint\":\"198.18.0.%d\"}",
+                 h + 1);
+        put(m, key, value, 1);
+    }
+    put(m, "o2/projects/default/routers/r0", "{}", 1);
+    put(m, "o2/projects/default/segments/s0",
+        "{\"vni\":10,\"router\":\"r0\",\"subnets\":[{\"gateway_address\":"
+        "\"10.0.0.1/24\",\"dhcp\":{\"ranges\":[\"10.0.0.100-10.0.0.200\"],"
+        "\"dns_servers\":[\"10.0.0.53\"]}}]}",
+        1);
+    put(m, "o2/projects/default/segments/s1",
+        "{\"vni\":11,\"router\":\"r0\",\"subnets\":[{\"gateway_address\":"
+        "\"10.0.1.1/24\"},{\"gateway_address\":\"fd00:1::1/64\"}]}",
+        1);
+    put(m, "o2/projects/default/segments/s2", "{\"vni\":12}", 1);
+    put(m, "o3/projects/default/routers/r0/static-routes/t0",
+        "{\"network\":\"10.9.0.0/16\",\"next_hops\":[{\"ip_address\":"
+        "\"10.0.1.9\"}]}",
+        1);
+    for (int h = 0; h < 3; h++) {
+        snprintf(key, sizeof key, "o3/projects/default/segments/s%d/ports/p%d",
+                 h, h);
+        snprintf(value, sizeof value,
+                 "{\"mac_address\":\"02:00:00:00:00:%02x\",\"ip_addresses\":"
+                 "[\"10.0.%d.5\"],\"attachment\":{\"host\":\"h%d\",\"vif\":"
+                 "\"v%d\"}}",
+                 h + 1, h, h, h);
+        put(m, key, value, 2);
+    }
+    /* h0: s0 (local) and s1 (routed, p1 remote), the route, no floods. */
+    c = span_of(m, "h0", 2);
+    CHECK_EQ(c.segs, 2);
+    CHECK_EQ(c.routed_segs, 2);
+    CHECK_EQ(c.remotes, 1);
+    CHECK_EQ(c.floods, 0);
+    CHECK_EQ(c.routes, 1);
+    CHECK_EQ(c.dhcp_segs, 1);
+    CHECK_EQ(c.ra_segs, 1);
+    /* h2: only its unrouted segment. */
+    c = span_of(m, "h2", 2);
+    CHECK_EQ(c.segs, 1);
+    CHECK_EQ(c.routed_segs, 0);
+    CHECK_EQ(c.routes, 0);
+    /* Detach s1: h0 keeps s0 only, h1 keeps s1 but loses the route. */
+    put(m, "o2/projects/default/segments/s1", "{\"vni\":11}", 3);
+    c = span_of(m, "h0", 3);
+    CHECK_EQ(c.segs, 1);
+    CHECK_EQ(c.remotes, 0);
+    c = span_of(m, "h1", 3);
+    CHECK_EQ(c.segs, 1);
+    CHECK_EQ(c.routed_segs, 0);
+    CHECK_EQ(c.routes, 0);
+    /* Re-attach, then delete the router: no routed segment anywhere. */
+    put(m, "o2/projects/default/segments/s1", "{\"vni\":11,\"router\":\"r0\"}",
+        4);
+    CHECK_EQ(span_of(m, "h0", 4).segs, 2);
+    put(m, "o2/projects/default/routers/r0", NULL, 5);
+    c = span_of(m, "h0", 5);
+    CHECK_EQ(c.segs, 1);
+    CHECK_EQ(c.routed_segs, 0);
+    CHECK_EQ(c.routes, 0);
+    /* Re-created: the segments naming it attach again. */
+    put(m, "o2/projects/default/routers/r0", "{}", 6);
+    c = span_of(m, "h1", 6);
+    CHECK_EQ(c.segs, 2);
+    CHECK_EQ(c.routes, 1);
     cpm_destroy(m);
 }
 
