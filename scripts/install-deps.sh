@@ -13,6 +13,7 @@ PKGS=(
   # lab, system tests and benchmarks
   iproute2 iputils-ping ethtool tcpdump tshark iperf3 netsniff-ng
   python3 python3-scapy python3-yaml socat netcat-openbsd wrk procps openssl
+  udhcpc isc-dhcp-client traceroute ndisc6
 )
 
 missing=()

@@ -230,8 +230,9 @@ lab_segment() {
   LAB_CURRENT_SEG=$name
 }
 
-# lab_vm [-s SEGMENT] HOST VM MAC IPV4/PREFIX [IPV6/PREFIX]
+# lab_vm [-s SEGMENT] HOST VM MAC IPV4/PREFIX|none [IPV6/PREFIX]
 # A VM namespace <p>HOST-VM with eth0 (MAC, addresses, MTU 1500, no DAD);
+# "none": no IPv4 address (a DHCP client configures it);
 # its peer "v-VM" sits in the host namespace, up, without address.  VM names
 # are unique in the lab (1..13 of [a-z0-9_.-]).
 lab_vm() {
@@ -245,8 +246,8 @@ lab_vm() {
   [ -z "${LAB_VM_HOST[$vm]+x}" ] || { _lab_err "lab_vm: VM '$vm' exists"; return 1; }
   [[ "${mac,,}" =~ ^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$ ]] ||
     { _lab_err "lab_vm: '$mac' is not a unicast MAC"; return 1; }
-  [[ "$ip4" =~ ^198\.19\.[0-9]+\.[0-9]+/[0-9]+$ ]] ||
-    { _lab_err "lab_vm: IPv4 must be 198.19.x.y/len: '$ip4'"; return 1; }
+  [ "$ip4" = none ] || [[ "$ip4" =~ ^198\.19\.[0-9]+\.[0-9]+/[0-9]+$ ]] ||
+    { _lab_err "lab_vm: IPv4 must be 198.19.x.y/len or none: '$ip4'"; return 1; }
   if [ -n "$ip6" ] && ! [[ "${ip6,,}" =~ ^fd00:19: ]]; then
     _lab_err "lab_vm: IPv6 must be in fd00:19::/32: '$ip6'"; return 1
   fi
@@ -257,7 +258,9 @@ lab_vm() {
   ip -n "$hns" link add "$vif" type veth peer name eth0 netns "$ns" || return 1
   ip -n "$hns" link set "$vif" mtu "$LAB_VM_MTU" up || return 1
   ip -n "$ns" link set eth0 address "$mac" mtu "$LAB_VM_MTU" up || return 1
-  ip -n "$ns" addr add "$ip4" dev eth0 || return 1
+  if [ "$ip4" != none ]; then
+    ip -n "$ns" addr add "$ip4" dev eth0 || return 1
+  fi
   if [ -n "$ip6" ]; then
     ip -n "$ns" -6 addr add "$ip6" dev eth0 nodad || return 1
   fi
@@ -265,6 +268,7 @@ lab_vm() {
   LAB_VM_SEG[$vm]=$seg
   LAB_VM_MAC[$vm]=${mac,,}
   LAB_VM_IP4[$vm]=${ip4%/*}
+  [ "$ip4" != none ] || LAB_VM_IP4[$vm]=
   LAB_VM_IP6[$vm]=${ip6%/*}
   LAB_VM_PORT[$vm]=$LAB_NEXT_PORT
   LAB_NEXT_PORT=$((LAB_NEXT_PORT + 1))
