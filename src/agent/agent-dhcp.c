@@ -277,6 +277,8 @@ restore_leases(struct agent_dhcp *ad, struct ad_segment *seg,
 
 /* ---- Configuration ---- */
 
+static int cmp_port(const void *, const void *);
+
 static bool
 v4_of(const struct cfg_ip *ip, uint32_t *host)
 {
@@ -544,6 +546,7 @@ agent_dhcp_configure(struct agent_dhcp *ad, const struct agent_config *cfg,
             seg->n_ports++;
         }
         free(old);
+        qsort(seg->ports, seg->n_ports, sizeof *seg->ports, cmp_port);
         configure_v4(ad, seg, cs, now_ms);
         configure_v6(seg, cs);
     }
@@ -633,15 +636,19 @@ send_frame(struct agent_dhcp *ad, uint16_t port, const uint8_t *f, size_t len)
     }
 }
 
+static int
+cmp_port(const void *a_, const void *b_)
+{
+    const struct ad_port *a = a_, *b = b_;
+    return (a->slot > b->slot) - (a->slot < b->slot);
+}
+
+/* The local port at datapath index 'slot' (ports are sorted by slot). */
 static const struct ad_port *
 port_of(const struct ad_segment *seg, uint16_t slot)
 {
-    for (uint32_t p = 0; p < seg->n_ports; p++) {
-        if (seg->ports[p].slot == slot) {
-            return &seg->ports[p];
-        }
-    }
-    return NULL;
+    struct ad_port key = {.slot = slot};
+    return bsearch(&key, seg->ports, seg->n_ports, sizeof key, cmp_port);
 }
 
 static void
