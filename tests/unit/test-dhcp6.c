@@ -62,7 +62,9 @@ opt(struct msg *m, uint16_t code, const void *v, uint16_t len)
     m->b[m->len++] = (uint8_t)code;
     m->b[m->len++] = (uint8_t)(len >> 8);
     m->b[m->len++] = (uint8_t)len;
-    memcpy(m->b + m->len, v, len);
+    if (len) {
+        memcpy(m->b + m->len, v, len);
+    }
     m->len += len;
 }
 

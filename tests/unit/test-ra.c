@@ -135,7 +135,9 @@ rs(uint8_t *ip6, const uint8_t *src, uint8_t hop, uint8_t code,
     ip6[39] = 2;
     ip6[40] = ICMP6_RS;
     ip6[41] = code;
-    memcpy(ip6 + 48, opts, opts_len);
+    if (opts_len) {
+        memcpy(ip6 + 48, opts, opts_len);
+    }
     sum = icmp_sum(ip6);
     if (bad_sum) {
         sum ^= 1;
