@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent-channel.h"
+#include "agent/agent-dhcp.h"
 #include "agent/agent.h"
 #include "agent/ctl.h"
 #include "lib/log.h"
@@ -121,18 +122,21 @@ static int
 serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
 {
     for (;;) {
-        struct pollfd fds[3] = {
+        struct agent_dhcp *dhcp = agent_get_dhcp(ctx->agent);
+        struct pollfd fds[4] = {
             {.fd = sfd, .events = POLLIN},
             {.fd = ctl_server_fd(ctl), .events = POLLIN},
             {.fd = -1, .events = 0},
+            {.fd = agent_dhcp_fd(dhcp), .events = POLLIN},
         };
-        int timeout = 1000;
+        int timeout =
+            MIN(1000, agent_dhcp_next_timeout_ms(dhcp, time_nsec() / 1000000));
         if (ctx->channel) {
             fds[2].fd = agent_channel_fd(ctx->channel);
             fds[2].events = agent_channel_events(ctx->channel);
             timeout = MIN(timeout, agent_channel_timeout_ms(ctx->channel));
         }
-        int n = poll(fds, 3, timeout);
+        int n = poll(fds, 4, timeout);
 
         if (n < 0 && errno != EINTR) {
             LOG_ERROR("agent", "msg=\"poll failed\" error=\"%s\"",
@@ -163,6 +167,7 @@ serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
         if (ctx->channel) {
             agent_channel_run(ctx->channel);
         }
+        agent_dhcp_run(agent_get_dhcp(ctx->agent), time_nsec() / 1000000);
         agent_retry_pending(ctx->agent);
     }
 }
@@ -326,6 +331,9 @@ main(int argc, char *argv[])
         agent_config_free(cfg);
         close(sfd);
         return 1;
+    }
+    if (chcfg.state_dir) {
+        agent_set_state_dir(ctx.agent, chcfg.state_dir); /* DHCP leases */
     }
     if (cfg) {
         agent_apply(ctx.agent, cfg);

@@ -1,6 +1,7 @@
 /* weft-agent's local control plane (agent.h). */
 #include "agent/agent.h"
 #include "agent/agent-dfw.h"
+#include "agent/agent-dhcp.h"
 #include "datapath/dfw.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ struct agent {
     uint32_t cap;             /* slots allocated */
     uint64_t generation;      /* of the last published snapshot */
     struct agent_dfw *dfw;    /* firewall objects (controller mode) */
+    struct agent_dhcp *dhcp;  /* DHCPv4/DHCPv6/RA services */
 };
 
 struct agent *
@@ -54,6 +56,7 @@ agent_create(void)
     }
     a->cap = 16;
     a->dfw = agent_dfw_create();
+    a->dhcp = agent_dhcp_create(a->dp, NULL);
     a->ports = xcalloc(a->cap, sizeof *a->ports);
     a->n_ports = DP_PORT_FIRST_VIF;
     strcpy(a->ports[DP_PORT_GENEVE].ifname, "geneve");
@@ -67,7 +70,8 @@ agent_destroy(struct agent *a)
     if (!a) {
         return;
     }
-    datapath_destroy(a->dp); /* stops the packet thread first */
+    agent_dhcp_destroy(a->dhcp); /* saves its leases */
+    datapath_destroy(a->dp);     /* stops the packet thread first */
     for (uint32_t i = 0; i < a->n_ports; i++) {
         dp_port_close(a->ports[i].port);
     }
@@ -167,6 +171,13 @@ add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
         uint32_t si = dp_tb_add_segment(
             b, seg->vni,
             seg->encap == CFG_ENCAP_VXLAN ? DP_ENCAP_VXLAN : DP_ENCAP_GENEVE);
+        uint8_t punt = (seg->dhcp.enabled ? DP_PUNT_DHCP4 : 0) |
+                       (seg->ipv6.dhcp6 ? DP_PUNT_DHCP6 : 0) |
+                       (seg->ipv6.ra ? DP_PUNT_RS : 0);
+
+        if (punt) { /* answered by agent-dhcp.c */
+            dp_tb_set_segment_punt(b, si, punt);
+        }
 
         for (uint32_t p = 0; p < seg->n_ports; p++) {
             const struct cfg_port *cp = &seg->ports[p];
@@ -245,6 +256,8 @@ publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
     struct dp_tables *old = datapath_publish(a->dp, build_tables(a));
 
     dp_tables_free(old);
+    agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
+                         time_nsec() / 1000000);
     for (uint32_t i = 0; i < n_retired; i++) {
         dp_port_close(retired[i]);
     }
@@ -679,9 +692,23 @@ cmd_conntrack_flush(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     return 0;
 }
 
+static int
+cmd_dhcp(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    (void)argc;
+    (void)argv;
+
+    agent_dhcp_show(a->dhcp, time_nsec() / 1000000, r);
+    return 0;
+}
+
 void
 agent_register_ctl(struct agent *a, struct ctl_server *ctl)
 {
+    ctl_register(ctl, "dhcp", "",
+                 "show DHCPv4/DHCPv6/RA services, leases and counters",
+                 cmd_dhcp, a);
     ctl_register(ctl, "firewall", "",
                  "show firewall state, per-vNIC status and rule counters",
                  cmd_firewall, a);
@@ -712,4 +739,21 @@ struct datapath *
 agent_datapath(struct agent *a)
 {
     return a->dp;
+}
+
+struct agent_dhcp *
+agent_get_dhcp(struct agent *a)
+{
+    return a->dhcp;
+}
+
+void
+agent_set_state_dir(struct agent *a, const char *state_dir)
+{
+    agent_dhcp_destroy(a->dhcp);
+    a->dhcp = agent_dhcp_create(a->dp, state_dir);
+    if (a->cfg) {
+        agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
+                             time_nsec() / 1000000);
+    }
 }

@@ -50,5 +50,10 @@ void agent_register_ctl(struct agent *, struct ctl_server *);
 struct agent_dfw *agent_firewall(struct agent *);
 /* The datapath (for counters and conntrack queries). */
 struct datapath *agent_datapath(struct agent *);
+/* The DHCP/RA services (agent-dhcp.h): the main loop polls their fd. */
+struct agent_dhcp *agent_get_dhcp(struct agent *);
+/* Gives the DHCP services a state directory for their lease file (loaded
+ * now); call before the first configuration.  NULL: no persistence. */
+void agent_set_state_dir(struct agent *, const char *state_dir);
 
 #endif

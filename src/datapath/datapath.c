@@ -43,6 +43,15 @@ struct datapath {
     _Atomic(struct ctl_req *) ctl_req; /* pending control request */
     pthread_mutex_t ctl_mutex;         /* one control request at a time */
     int reply_fd;                      /* eventfd: a request was served */
+
+    /* Punt and inject (punt.h). */
+    struct dp_ring *punt_ring;     /* packet thread -> agent */
+    int punt_fd;                   /* eventfd: punted frames wait */
+    struct dp_ring *inject_ring;   /* agent -> packet thread */
+    pthread_mutex_t inject_mutex;  /* one producer at a time */
+    struct dp_punt_entry inject_e; /* packet thread's pop buffer */
+    uint64_t inject_sent;          /* packet thread's counters */
+    uint64_t inject_failed;
 };
 
 static void
@@ -117,6 +126,36 @@ serve_ctl(struct datapath *dp, struct ctl_req *r)
     }
 }
 
+/* Packet thread: sends what the agent injected, at most one ring's worth
+ * per round so forwarding keeps its share. */
+static uint32_t
+drain_inject(struct datapath *dp, const struct dp_tables *t)
+{
+    struct dp_punt_entry *e = &dp->inject_e;
+    uint32_t n = 0;
+
+    while (n < DP_RING_SLOTS && dp_ring_pop(dp->inject_ring, e)) {
+        struct dp_port *port = e->port < t->n_ports ? t->ports[e->port] : NULL;
+        struct dp_packet *pkt = port ? dp_pool_get(dp->pool) : NULL;
+
+        n++;
+        if (!pkt) {
+            dp->inject_failed++;
+            continue;
+        }
+        memcpy(pkt->data, e->frame, e->len);
+        pkt->len = e->len;
+        pkt->out_port = e->port;
+        if (dp_port_tx(port, &pkt, 1) == 1) {
+            dp->inject_sent++;
+        } else {
+            dp->inject_failed++;
+        }
+        dp_port_flush(port);
+    }
+    return n;
+}
+
 static void *
 packet_thread(void *dp_)
 {
@@ -139,6 +178,9 @@ packet_thread(void *dp_)
                 serve_ctl(dp, r);
             }
         }
+        if (unlikely(dp_ring_nonempty(dp->inject_ring))) {
+            work += drain_inject(dp, t);
+        }
         for (uint32_t i = 0; i < t->n_ports; i++) {
             struct dp_port *p = t->ports[i];
             if (!p) {
@@ -157,7 +199,8 @@ packet_thread(void *dp_)
         }
         dp_pipeline_idle(dp->pipeline);
         if (!dp->opts.busy_poll && ++idle >= IDLE_ROUNDS_BEFORE_SLEEP &&
-            !atomic_load_explicit(&dp->ctl_req, memory_order_relaxed)) {
+            !atomic_load_explicit(&dp->ctl_req, memory_order_relaxed) &&
+            !dp_ring_nonempty(dp->inject_ring)) {
             wait_for_work(dp, t, &fds, &fds_cap);
             idle = 0;
         }
@@ -180,7 +223,13 @@ datapath_create(const struct datapath_options *opts)
     atomic_init(&dp->ctl_req, NULL);
     pthread_mutex_init(&dp->ctl_mutex, NULL);
     dp->pool = dp_pool_create(opts->n_buffers, opts->frame_size);
+    dp->punt_ring = dp_ring_create();
+    dp->inject_ring = dp_ring_create();
+    pthread_mutex_init(&dp->inject_mutex, NULL);
+    dp->punt_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     dp_pipeline_options_default(&popts);
+    popts.punt_ring = dp->punt_ring;
+    popts.punt_fd = dp->punt_fd;
     if (opts->ct_max_entries) {
         popts.fw.ct.max_entries = opts->ct_max_entries;
     }
@@ -188,7 +237,7 @@ datapath_create(const struct datapath_options *opts)
     dp->pipeline = dp_pipeline_create(dp->pool, &popts);
     dp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     dp->reply_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (dp->wake_fd < 0 || dp->reply_fd < 0) {
+    if (dp->wake_fd < 0 || dp->reply_fd < 0 || dp->punt_fd < 0) {
         LOG_ERROR("datapath", "msg=\"eventfd failed\" error=\"%s\"",
                   strerror(errno));
         goto error;
@@ -209,7 +258,13 @@ error:
     if (dp->reply_fd >= 0) {
         close(dp->reply_fd);
     }
+    if (dp->punt_fd >= 0) {
+        close(dp->punt_fd);
+    }
     pthread_mutex_destroy(&dp->ctl_mutex);
+    pthread_mutex_destroy(&dp->inject_mutex);
+    dp_ring_destroy(dp->punt_ring);
+    dp_ring_destroy(dp->inject_ring);
     dp_pipeline_destroy(dp->pipeline);
     dp_pool_destroy(dp->pool);
     dp_tables_free(atomic_load(&dp->tables));
@@ -228,7 +283,11 @@ datapath_destroy(struct datapath *dp)
     pthread_join(dp->thread, NULL);
     close(dp->wake_fd);
     close(dp->reply_fd);
+    close(dp->punt_fd);
     pthread_mutex_destroy(&dp->ctl_mutex);
+    pthread_mutex_destroy(&dp->inject_mutex);
+    dp_ring_destroy(dp->punt_ring);
+    dp_ring_destroy(dp->inject_ring);
     dp_pipeline_destroy(dp->pipeline);
     dp_pool_destroy(dp->pool);
     dp_tables_free(atomic_load(&dp->tables));
@@ -387,4 +446,52 @@ datapath_ct_flush_zone(struct datapath *dp, uint32_t zone, size_t *n_flushed)
         *n_flushed = total;
     }
     return err;
+}
+
+/* ---- Punt and inject. ---- */
+
+int
+datapath_punt_fd(const struct datapath *dp)
+{
+    return dp->punt_fd;
+}
+
+bool
+datapath_punt_read(struct datapath *dp, struct dp_punt_entry *e)
+{
+    return dp_ring_pop(dp->punt_ring, e);
+}
+
+int
+datapath_inject(struct datapath *dp, uint16_t port, const void *frame,
+                uint32_t len)
+{
+    bool was_empty = false;
+    int err;
+
+    pthread_mutex_lock(&dp->inject_mutex);
+    err = dp_ring_push(dp->inject_ring, port, 0, DP_SEG_NONE, frame, len,
+                       &was_empty);
+    pthread_mutex_unlock(&dp->inject_mutex);
+    if (!err && was_empty) {
+        wake(dp);
+    }
+    return err;
+}
+
+void
+datapath_get_punt_stats(const struct datapath *dp, struct dp_punt_stats *s)
+{
+    struct dp_ring_counters pc, ic;
+
+    dp_ring_get_counters(dp->punt_ring, &pc);
+    dp_ring_get_counters(dp->inject_ring, &ic);
+    memset(s, 0, sizeof *s);
+    memcpy(s->punted, pc.pushed, sizeof s->punted);
+    s->punt_full = pc.full;
+    s->punt_too_big = pc.too_big;
+    s->injected = ic.pushed[3];
+    s->inject_full = ic.full + ic.too_big;
+    s->inject_sent = dp->inject_sent;
+    s->inject_failed = dp->inject_failed;
 }

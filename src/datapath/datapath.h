@@ -30,6 +30,7 @@
 #include "datapath/conntrack.h"
 #include "datapath/dfw.h"
 #include "datapath/pipeline.h"
+#include "datapath/punt.h"
 #include "datapath/tables.h"
 
 struct datapath_options {
@@ -90,5 +91,27 @@ int datapath_ct_stats(struct datapath *, struct ct_stats *);
 /* Removes every connection of 'zone' (a vNIC's logical port id); sets
  * '*n_flushed' if not NULL.  Returns 0 or ETIMEDOUT. */
 int datapath_ct_flush_zone(struct datapath *, uint32_t zone, size_t *n_flushed);
+
+/* ---- Punt and inject (punt.h; any one thread but the packet thread).
+ * Frames the segments' punt flags select are copied into a bounded ring
+ * for the agent; the agent's answers go back through a second ring that
+ * the packet thread drains at the top of its loop. ---- */
+
+/* An eventfd that becomes readable when punted frames wait.  The reader
+ * clears it (read 8 bytes) and then calls datapath_punt_read() until it
+ * returns false. */
+int datapath_punt_fd(const struct datapath *);
+/* Takes the oldest punted frame into '*e'; false if none.  One consumer
+ * thread at a time. */
+bool datapath_punt_read(struct datapath *, struct dp_punt_entry *e);
+/* Queues 'len' bytes of Ethernet frame to be sent out of datapath port
+ * 'port' (as numbered in the current snapshot) and wakes the packet
+ * thread.  Returns 0, ENOBUFS (ring full) or EMSGSIZE (> DP_PUNT_FRAME_MAX);
+ * an unknown port is found (and counted) by the packet thread.  Serialized
+ * internally: any control thread may call it. */
+int datapath_inject(struct datapath *, uint16_t port, const void *frame,
+                    uint32_t len);
+/* Punt and inject counters (racy but untorn). */
+void datapath_get_punt_stats(const struct datapath *, struct dp_punt_stats *);
 
 #endif

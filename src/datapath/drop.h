@@ -49,7 +49,10 @@
     X(FW_DROP, "dropped by a firewall rule")                                   \
     X(FW_REJECT, "rejected by a firewall rule (answered if allowed)")          \
     X(CT_INVALID, "invalid for its connection's state (conntrack)")            \
-    X(CT_FULL, "connection table full")
+    X(CT_FULL, "connection table full")                                        \
+    /* punt to the agent (DHCP, router solicitations) */                       \
+    X(PUNT_FULL, "punt ring to the agent full")                                \
+    X(PUNT_TOO_BIG, "control frame too large to punt")
 
 enum dp_drop {
     DP_DROP_NONE = 0,

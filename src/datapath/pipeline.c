@@ -1,14 +1,17 @@
 /* The packet pipeline (pipeline.h). */
 #include "datapath/pipeline.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "datapath/gro.h"
 #include "datapath/gso.h"
 #include "datapath/neigh.h"
 #include "datapath/parse.h"
 #include "datapath/port.h"
+#include "datapath/punt.h"
 #include "datapath/tunnel.h"
 
 #define EXPIRE_BUDGET 2048 /* connections expired per millisecond, at most */
@@ -36,6 +39,10 @@ struct dp_pipeline {
     uint64_t expired_ms; /* when ct expiry last ran */
     struct in_pending in_q[DP_BATCH_MAX]; /* deferred IN checks */
     int n_in_q;
+
+    /* Punt to the agent (punt.h). */
+    struct dp_ring *punt_ring; /* NULL: punting off */
+    int punt_fd;               /* eventfd to signal, -1 none */
 };
 
 void
@@ -43,6 +50,7 @@ dp_pipeline_options_default(struct dp_pipeline_options *o)
 {
     memset(o, 0, sizeof *o);
     dfw_options_default(&o->fw);
+    o->punt_fd = -1;
 }
 
 struct dp_pipeline *
@@ -59,6 +67,8 @@ dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
     pl->fw = dfw_thread_create(&opts->fw);
     pl->clock_ms = opts->clock_ms;
     pl->clock_aux = opts->clock_aux;
+    pl->punt_ring = opts->punt_ring;
+    pl->punt_fd = opts->punt_ring ? opts->punt_fd : -1;
     return pl;
 }
 
@@ -500,6 +510,39 @@ vif_ingress(struct dp_pipeline *pl, const struct dp_vif *vif,
     return true;
 }
 
+/* Takes a control frame the segment's punt flags ask for off the packet
+ * path into the punt ring (consumed: punted or dropped); false if it is
+ * not one. */
+static inline bool
+punt(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt)
+{
+    uint8_t flags = t->segments[pkt->segment].punt;
+    uint8_t reason;
+    bool was_empty = false;
+    int err;
+
+    if (likely(!flags) || !pl->punt_ring ||
+        !(reason = dp_punt_classify(pkt, flags))) {
+        return false;
+    }
+    err = dp_ring_push(pl->punt_ring, pkt->in_port, reason, pkt->segment,
+                       pkt->data, pkt->len, &was_empty);
+    if (err) {
+        drop(pl, pkt,
+             err == EMSGSIZE ? DP_DROP_PUNT_TOO_BIG : DP_DROP_PUNT_FULL);
+        return true;
+    }
+    pl->ctr.punted++;
+    dp_packet_free(pkt);
+    if (was_empty && pl->punt_fd >= 0) {
+        uint64_t one = 1;
+        if (write(pl->punt_fd, &one, sizeof one) < 0) {
+            /* EAGAIN: the counter is saturated, the agent is awake. */
+        }
+    }
+    return true;
+}
+
 /* Forwards a parsed, bound frame from VIF 'in_port'. */
 static void
 vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
@@ -545,7 +588,7 @@ static void
 from_vif(struct dp_pipeline *pl, const struct dp_tables *t,
          struct dp_packet *pkt, uint16_t in_port)
 {
-    if (likely(vif_ingress(pl, &t->vifs[in_port], pkt))) {
+    if (likely(vif_ingress(pl, &t->vifs[in_port], pkt)) && !punt(pl, t, pkt)) {
         vif_forward(pl, t, pkt, in_port);
     }
 }
@@ -570,6 +613,9 @@ from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
         }
         if (fw->spoofguard && !dfw_spoofguard_ok(fw, pkt)) {
             drop(pl, pkt, DP_DROP_SPOOFGUARD);
+            continue;
+        }
+        if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
             continue;
         }
         keep[k++] = pkt;

@@ -1,7 +1,9 @@
 /* The packet pipeline: what happens to a batch of frames received on one
  * port, against one forwarding snapshot.
  *
- *   from a VIF:    parse -> port binding -> ARP/ND responder -> L2 lookup
+ *   from a VIF:    parse -> port binding -> [SpoofGuard] -> punt (DHCP,
+ *                  RS: to the agent, punt.h) -> [firewall OUT]
+ *                  -> ARP/ND responder -> L2 lookup
  *                  -> local VIF | encapsulate to the remote endpoint
  *                  | flood (local ports + head-end replication)
  *   from a tunnel: decapsulate (VNI -> segment) -> parse -> L2 lookup
@@ -49,6 +51,7 @@ struct dp_counters {
     uint64_t gso_segments;   /* segments produced */
     uint64_t csum_completed; /* checksums filled in for a peer */
     uint64_t gro_merged;     /* segments merged into a super-frame */
+    uint64_t punted;         /* control frames handed to the agent */
     uint64_t drops[DP_DROP_N_REASONS]; /* by reason */
 };
 
@@ -61,6 +64,11 @@ struct dp_pipeline_options {
      * For tests and benchmarks. */
     uint64_t (*clock_ms)(void *aux);
     void *clock_aux;
+    /* Punt (punt.h): frames the segment's punt flags ask for go into
+     * 'punt_ring' (NULL: nothing is punted) and 'punt_fd' (an eventfd, -1:
+     * none) is signalled when the ring was empty. */
+    struct dp_ring *punt_ring;
+    int punt_fd;
 };
 void dp_pipeline_options_default(struct dp_pipeline_options *);
 

@@ -36,6 +36,7 @@ struct tb_fw {
 struct tb_seg {
     uint32_t vni;
     enum dp_encap encap;
+    uint8_t punt; /* DP_PUNT_* */
 };
 
 /* A growable array of fixed-size elements. */
@@ -135,7 +136,15 @@ dp_tb_add_segment(struct dp_tables_builder *b, uint32_t vni,
     struct tb_seg *s = vec_push(&b->segs);
     s->vni = vni;
     s->encap = encap;
+    s->punt = 0;
     return b->segs.n - 1;
+}
+
+void
+dp_tb_set_segment_punt(struct dp_tables_builder *b, uint32_t segment,
+                       uint8_t flags)
+{
+    ((struct tb_seg *)b->segs.items)[segment].punt = flags;
 }
 
 void
@@ -310,6 +319,7 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
         seg->max_frame =
             b->underlay_mtu > overhead ? b->underlay_mtu - overhead : 0;
         seg->router = DP_ROUTER_NONE; /* route.c's builder part sets it */
+        seg->punt = segs[s].punt;
     }
     for (uint32_t i = 0; i < b->locals.n; i++) {
         t->segments[locals[i].segment].n_local++;
