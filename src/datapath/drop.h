@@ -49,7 +49,18 @@
     X(FW_DROP, "dropped by a firewall rule")                                   \
     X(FW_REJECT, "rejected by a firewall rule (answered if allowed)")          \
     X(CT_INVALID, "invalid for its connection's state (conntrack)")            \
-    X(CT_FULL, "connection table full")
+    X(CT_FULL, "connection table full")                                        \
+    /* distributed routing */                                                  \
+    X(ROUTE_NOT_IP, "frame to a router MAC that is not IPv4 or IPv6")          \
+    X(ROUTE_TO_ROUTER, "to a router address and not an echo request")          \
+    X(ROUTE_NOT_ROUTABLE, "multicast, broadcast or link-local address")        \
+    X(ROUTE_TTL_EXPIRED, "TTL or hop limit expired (answered if allowed)")     \
+    X(ROUTE_NO_ROUTE, "no route to the destination (answered if allowed)")     \
+    X(ROUTE_DISCARD, "matched a discard route")                                \
+    X(ROUTE_NO_NEIGH, "next hop MAC unknown (answered if allowed)")            \
+    X(ROUTE_TOO_BIG, "larger than the egress MTU (answered if allowed)")       \
+    X(ROUTE_FRAG_FAILED, "IPv4 packet that cannot be fragmented")              \
+    X(ROUTE_FROM_TUNNEL, "frame from a tunnel addressed to a router MAC")
 
 enum dp_drop {
     DP_DROP_NONE = 0,
