@@ -155,7 +155,7 @@ struct interner {
 static uint32_t
 group_hash(uint8_t kind, const struct dp_nexthop *m, uint32_t n)
 {
-    return hash_bytes(m, n * sizeof *m, kind);
+    return n ? hash_bytes(m, n * sizeof *m, kind) : hash_mix64(kind + 1);
 }
 
 static void
@@ -189,9 +189,9 @@ intern(struct interner *in, uint8_t kind, const struct dp_nexthop *m,
     for (; in->slots[i]; i = (i + 1) & in->mask) {
         const struct dp_nh_group *g =
             (const struct dp_nh_group *)in->groups.items + in->slots[i] - 1;
-        const struct dp_nexthop *gm =
-            (const struct dp_nexthop *)in->nhs.items + g->first;
-        if (g->kind == kind && g->n == n && !memcmp(gm, m, n * sizeof *m)) {
+        if (g->kind == kind && g->n == n &&
+            (!n || !memcmp((const struct dp_nexthop *)in->nhs.items + g->first,
+                           m, n * sizeof *m))) {
             return in->slots[i] - 1;
         }
     }
@@ -347,6 +347,25 @@ build_router(struct dp_router *rt, const struct cand *c, uint32_t n,
     free(members.items);
 }
 
+/* Next hops given by address are resolved once, here, to their neighbour's
+ * MAC and MAC table entry: the snapshot holds both tables, so the packet
+ * path of a static route makes no hash lookup at all. */
+static void
+resolve_macs(struct dp_tables *t, struct dp_router *rt)
+{
+    for (uint32_t i = 0; i < rt->n_nhs; i++) {
+        struct dp_nexthop *nh = &rt->nhs[i];
+        const struct eth_addr *mac;
+
+        if (nh->direct || !(mac = dp_neigh_lookup(t, nh->segment, nh->addr))) {
+            continue;
+        }
+        nh->resolved = 1;
+        nh->mac = *mac;
+        nh->l2 = dp_mac_lookup(t, nh->segment, mac);
+    }
+}
+
 void
 dp_routers_build(struct dp_tables *t, const struct dp_routes_input *in)
 {
@@ -417,6 +436,7 @@ dp_routers_build(struct dp_tables *t, const struct dp_routes_input *in)
         }
         build_router(&t->routers[r], c + i, j - i, resolved.items, res_first,
                      res_n);
+        resolve_macs(t, &t->routers[r]);
         i = j;
     }
     free(cands.items);

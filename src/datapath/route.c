@@ -102,7 +102,12 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
         }
         nh += pkt->hash % grp->n;
     }
-    if (nh->direct) {
+    const struct eth_addr *mac;
+    const struct dp_mac_entry *e;
+    if (likely(nh->resolved)) {
+        mac = &nh->mac;
+        e = nh->l2;
+    } else if (nh->direct) {
         if (v4) {
             memset(key, 0, 10);
             key[10] = key[11] = 0xff;
@@ -110,15 +115,15 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
         } else {
             memcpy(key, l3 + 24, 16);
         }
+        mac = dp_neigh_lookup(t, nh->segment, key);
+        e = mac ? dp_mac_lookup(t, nh->segment, mac) : NULL;
     } else {
-        memcpy(key, nh->addr, 16);
+        mac = NULL;
     }
-    const struct eth_addr *mac = dp_neigh_lookup(t, nh->segment, key);
     if (unlikely(!mac)) {
         return rv_error(res, DP_DROP_ROUTE_NO_NEIGH, v4 ? 3 : 1, v4 ? 1 : 3, 0);
     }
     const struct dp_segment *eg = &t->segments[nh->segment];
-    const struct dp_mac_entry *e = dp_mac_lookup(t, nh->segment, mac);
     uint32_t limit = eg->max_frame;
     if (e && !e->remote) {
         const struct dp_port *p = t->ports[e->port];

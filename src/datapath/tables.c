@@ -440,7 +440,9 @@ addr_is_mapped(const uint8_t a[16])
 
 /* Routers: segment gateway fields, a neighbour entry (router MAC) for every
  * gateway and, on segments with an IPv6 gateway, the router's link-local
- * address, so the ARP/ND responder answers for the router on every host. */
+ * address, so the ARP/ND responder answers for the router on every host.
+ * The routing tables come after the MAC and neighbour tables (routers
+ * resolve next hops with them). */
 static void
 add_router_addresses(struct dp_tables *t, struct dp_tables_builder *b)
 {
@@ -468,15 +470,6 @@ add_router_addresses(struct dp_tables *t, struct dp_tables_builder *b)
             dp_tb_add_neigh(b, gws[i].segment, seg->lla6, &seg->router_mac);
         }
     }
-    struct dp_routes_input in = {
-        .n_routers = b->n_routers,
-        .gws = b->gws.items,
-        .n_gws = b->gws.n,
-        .routes = b->routes.items,
-        .n_routes = b->routes.n,
-        .nhs = (const uint8_t(*)[16])b->nhs.items,
-    };
-    dp_routers_build(t, &in);
 }
 
 struct dp_tables *
@@ -550,6 +543,16 @@ dp_tables_build(struct dp_tables_builder *b)
         }
         t->neighs[i] = *src;
     }
+
+    struct dp_routes_input rin = {
+        .n_routers = b->n_routers,
+        .gws = b->gws.items,
+        .n_gws = b->gws.n,
+        .routes = b->routes.items,
+        .n_routes = b->routes.n,
+        .nhs = (const uint8_t(*)[16])b->nhs.items,
+    };
+    dp_routers_build(t, &rin);
 
     /* Firewalls: the last setting of a port wins; the snapshot takes the
      * builder's references (those left in the builder are dropped). */

@@ -104,10 +104,15 @@ struct dp_neigh_entry {
 /* One member of a next-hop group: where a routed packet leaves and which
  * address is resolved (dp_neigh_lookup) in that segment to find its MAC. */
 struct dp_nexthop {
-    uint32_t segment; /* egress segment */
-    uint8_t addr[16]; /* next hop, IPv4-mapped or IPv6 (zero if direct) */
-    uint8_t direct;   /* 1: connected route, resolve the packet's own
+    uint32_t segment;    /* egress segment */
+    uint8_t addr[16];    /* next hop, IPv4-mapped or IPv6 (zero if direct) */
+    uint8_t direct;      /* 1: connected route, resolve the packet's own
                        * destination address instead of 'addr' */
+    uint8_t resolved;    /* 1: 'addr' has a neighbour entry: 'mac' and 'l2'
+                       * hold it (resolved when the snapshot is built) */
+    struct eth_addr mac; /* the next hop's MAC, if resolved */
+    const struct dp_mac_entry *l2; /* where 'mac' lives in 'segment' (NULL:
+                                    * unknown, flooded) */
 };
 
 enum dp_nhg_kind {
