@@ -569,12 +569,10 @@ route_frame(struct dp_pipeline *pl, const struct dp_tables *t,
 
     switch (dp_route_decide(t, pkt, &res)) {
     case DP_RV_FORWARD:
-        dp_route_rewrite(t, pkt, &res);
         pl->ctr.routed++;
         route_emit(pl, t, pkt, res.l2, in_port);
         return;
     case DP_RV_FRAGMENT:
-        dp_route_rewrite(t, pkt, &res);
         if (!complete_csum(pl, pkt)) {
             return;
         }

@@ -48,6 +48,31 @@ ip6_is_link_local(const uint8_t *a)
     return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
 }
 
+/* Decrements the TTL or hop limit, rewrites the MACs and moves 'pkt' to
+ * egress segment 'eg'.  The IPv4 checksum update is RFC 1624's for a
+ * 16-bit word that drops by 0x0100: HC' = HC + 0x0100 with end-around
+ * carry (the TTL is never 0 here, so no -0 case arises). */
+static inline void
+rewrite(struct dp_packet *pkt, bool v4, const struct eth_addr *mac,
+        const struct dp_segment *eg, uint32_t egress)
+{
+    uint8_t *l3 = pkt->data + pkt->l3_ofs;
+
+    if (v4) {
+        uint32_t csum = rd16(l3 + 10);
+        uint16_t c;
+        csum += htons(0x0100);
+        c = (uint16_t)(csum + (csum >= 0xffff));
+        memcpy(l3 + 10, &c, 2);
+        l3[8]--;
+    } else {
+        l3[7]--;
+    }
+    memcpy(pkt->data, mac, ETH_ADDR_LEN);
+    memcpy(pkt->data + ETH_ADDR_LEN, &eg->router_mac, ETH_ADDR_LEN);
+    pkt->segment = egress;
+}
+
 enum dp_route_verdict
 dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
                 struct dp_route_result *res)
@@ -133,7 +158,6 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
                         ? (uint32_t)pkt->ol.hdr_len + pkt->ol.gso_size
                         : pkt->len;
     res->egress = nh->segment;
-    res->nh_mac = *mac;
     res->l2 = e;
     if (unlikely(size > limit)) {
         uint32_t mtu = limit > ETH_HDR_LEN ? limit - ETH_HDR_LEN : 0;
@@ -144,30 +168,11 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
         if (rd16(l3 + 6) & htons(IPV4_DF) || pkt->ol.gso_type != DP_GSO_NONE) {
             return rv_error(res, DP_DROP_ROUTE_TOO_BIG, 3, 4, mtu & 0xffff);
         }
+        rewrite(pkt, v4, mac, eg, nh->segment);
         return DP_RV_FRAGMENT;
     }
+    rewrite(pkt, v4, mac, eg, nh->segment);
     return DP_RV_FORWARD;
-}
-
-void
-dp_route_rewrite(const struct dp_tables *t, struct dp_packet *pkt,
-                 const struct dp_route_result *res)
-{
-    uint8_t *l3 = pkt->data + pkt->l3_ofs;
-
-    if (pkt->pflags & DP_PF_IPV4) {
-        uint16_t old = rd16(l3 + 8), new_, csum;
-        l3[8]--;
-        new_ = rd16(l3 + 8);
-        csum = csum_update16(rd16(l3 + 10), old, new_);
-        memcpy(l3 + 10, &csum, 2);
-    } else {
-        l3[7]--;
-    }
-    memcpy(pkt->data, &res->nh_mac, ETH_ADDR_LEN);
-    memcpy(pkt->data + ETH_ADDR_LEN, &t->segments[res->egress].router_mac,
-           ETH_ADDR_LEN);
-    pkt->segment = res->egress;
 }
 
 void

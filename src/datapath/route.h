@@ -29,9 +29,9 @@
 
 /* What dp_route_decide() concluded. */
 enum dp_route_verdict {
-    DP_RV_FORWARD,    /* dp_route_rewrite(), then L2 in res.egress */
-    DP_RV_FRAGMENT,   /* IPv4 without DF, too big: rewrite, fragment to
-                       * res.mtu, then forward every fragment */
+    DP_RV_FORWARD,    /* rewritten: send by L2 in res.egress to res.l2 */
+    DP_RV_FRAGMENT,   /* IPv4 without DF, too big; rewritten: fragment to
+                       * res.mtu, then send every fragment as above */
     DP_RV_ECHO,       /* echo request to the router: dp_route_echo_reply()
                        * and send back to the ingress VIF */
     DP_RV_ICMP_ERROR, /* answer with res.icmp_* and drop with res.drop */
@@ -40,30 +40,26 @@ enum dp_route_verdict {
 
 struct dp_route_result {
     enum dp_drop drop;             /* DP_RV_DROP, DP_RV_ICMP_ERROR */
-    uint32_t egress;               /* egress segment (forward) */
-    struct eth_addr nh_mac;        /* the next hop's MAC (forward) */
-    const struct dp_mac_entry *l2; /* where nh_mac lives in 'egress';
-                                     * NULL: unknown, flood */
+    uint32_t egress;               /* egress segment (forward, fragment) */
+    const struct dp_mac_entry *l2; /* where the next hop's MAC lives in
+                                    * 'egress'; NULL: unknown, flood */
     uint32_t mtu;                  /* IP MTU of the egress (too big,
-                                     * fragment) */
+                                    * fragment) */
     uint8_t icmp_type, icmp_code;  /* DP_RV_ICMP_ERROR */
     uint32_t icmp_rest;            /* its second 32-bit word, host order */
 };
 
 /* 'pkt' came from a VIF of segment pkt->segment, is parsed, and is
  * addressed to that segment's router MAC (whose router is not
- * DP_ROUTER_NONE).  Decides its fate (see enum dp_route_verdict); may set
- * pkt->hash (the flow hash, for ECMP) but does not otherwise change it. */
+ * DP_ROUTER_NONE).  Decides its fate (see enum dp_route_verdict).  For
+ * DP_RV_FORWARD and DP_RV_FRAGMENT the packet is rewritten: TTL or hop
+ * limit decremented (IPv4 header checksum updated incrementally, RFC
+ * 1624), MACs from the egress segment's router MAC to the next hop's,
+ * pkt->segment the egress segment.  Otherwise it is unchanged but for
+ * pkt->hash, which may be set (the flow hash, for ECMP). */
 enum dp_route_verdict dp_route_decide(const struct dp_tables *,
                                       struct dp_packet *pkt,
                                       struct dp_route_result *res);
-
-/* After DP_RV_FORWARD or DP_RV_FRAGMENT: decrements the TTL (IPv4 header
- * checksum updated incrementally, RFC 1624) or hop limit, rewrites the
- * MACs (from the egress segment's router MAC to res->nh_mac) and moves
- * the packet to the egress segment (pkt->segment). */
-void dp_route_rewrite(const struct dp_tables *, struct dp_packet *pkt,
-                      const struct dp_route_result *res);
 
 /* After DP_RV_ECHO: turns the echo request into its reply in place, from
  * the address it was sent to, back to the sender's MAC from the ingress

@@ -371,7 +371,7 @@ check_icmp6_error(const uint8_t *out, int n, const uint8_t *orig,
 
 TEST(routed_v4_local_rewrites_macs_and_ttl)
 {
-    uint8_t f[256], out[256];
+    uint8_t f[512], out[512];
     uint32_t len;
 
     setup();
@@ -387,6 +387,15 @@ TEST(routed_v4_local_rewrites_macs_and_ttl)
     CHECK(!memcmp(out + 34, f + 34, len - 34));
     CHECK_EQ(ctr()->routed, 1);
     CHECK_EQ(dp_dummy_sent_count(ports[2]), 0);
+    /* The incremental checksum update holds for any TTL and header. */
+    for (uint32_t ttl = 2; ttl <= 255; ttl += 3) {
+        len = udp4(f, IP4(10, 2, 0, 10), (uint8_t)ttl, (uint16_t)ttl, 8 + ttl);
+        dp_dummy_inject(ports[2], f, len);
+        run_from(2);
+        n = dp_dummy_take(ports[3], out, sizeof out);
+        CHECK_EQ(out[14 + 8], ttl - 1);
+        CHECK(ip4_csum_ok(out + 14));
+    }
     teardown();
 }
 
