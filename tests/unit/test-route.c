@@ -448,57 +448,55 @@ TEST(routed_to_remote_vtep_with_egress_vni)
     teardown();
 }
 
-TEST(ttl_one_gives_time_exceeded)
+/* Sends UDP from A to 'daddr' and checks the ICMP error A gets back. */
+static void
+expect_error4(uint32_t daddr, uint8_t ttl, uint32_t payload, uint8_t type,
+              uint8_t code)
 {
-    uint8_t f[1600], out[1600], dst[16], src[16];
-    uint32_t len;
+    static uint8_t f[1600], out[1600];
+    uint32_t len = udp4(f, daddr, ttl, 1000, payload);
 
-    setup();
-    len = udp4(f, IP4(10, 2, 0, 10), 1, 1000, 1000); /* quoting is cut */
     dp_dummy_inject(ports[2], f, len);
     run_from(2);
     int n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp4_error(out, n, f, len, 11, 0, IP4(10, 1, 0, 1));
+    check_icmp4_error(out, n, f, len, type, code, IP4(10, 1, 0, 1));
+}
+
+/* The same from A to 2001:db8:<net>::<host>. */
+static void
+expect_error6(uint16_t net, uint16_t host, uint8_t hlim, uint32_t payload,
+              uint8_t type, uint8_t code)
+{
+    static uint8_t f[1600], out[1600];
+    uint8_t dst[16], src[16];
+
+    v6a(net, host, dst);
+    v6a(1, 1, src);
+    uint32_t len = ip6_frame(f, dst, hlim, IPPROTO_UDP_, 1000, payload);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    int n = dp_dummy_take(ports[2], out, sizeof out);
+    check_icmp6_error(out, n, f, len, type, code, src);
+}
+
+TEST(ttl_one_gives_time_exceeded)
+{
+    setup();
+    expect_error4(IP4(10, 2, 0, 10), 1, 1000, 11, 0); /* quoting is cut */
     CHECK_EQ(drops(DP_DROP_ROUTE_TTL_EXPIRED), 1);
     CHECK_EQ(dp_dummy_sent_count(ports[3]), 0);
-
-    len = udp4(f, IP4(10, 2, 0, 10), 0, 1000, 30); /* short: all quoted */
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp4_error(out, n, f, len, 11, 0, IP4(10, 1, 0, 1));
-
-    v6a(2, 0x10, dst);
-    v6a(1, 1, src);
-    len = ip6_frame(f, dst, 1, IPPROTO_UDP_, 1000, 1400);
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp6_error(out, n, f, len, 3, 0, src);
+    expect_error4(IP4(10, 2, 0, 10), 0, 30, 11, 0); /* short: all quoted */
+    expect_error6(2, 0x10, 1, 1400, 3, 0);
     CHECK_EQ(ctr()->icmp_errors_sent, 3);
     teardown();
 }
 
 TEST(no_route_gives_net_unreachable)
 {
-    uint8_t f[256], out[256], dst[16], src[16];
-    uint32_t len;
-
     setup();
-    len = udp4(f, IP4(8, 8, 8, 8), 64, 1000, 40);
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    int n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp4_error(out, n, f, len, 3, 0, IP4(10, 1, 0, 1));
+    expect_error4(IP4(8, 8, 8, 8), 64, 40, 3, 0);
     CHECK_EQ(drops(DP_DROP_ROUTE_NO_ROUTE), 1);
-
-    v6a(0x77, 1, dst);
-    v6a(1, 1, src);
-    len = ip6_frame(f, dst, 64, IPPROTO_UDP_, 1000, 40);
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp6_error(out, n, f, len, 1, 0, src);
+    expect_error6(0x77, 1, 64, 40, 1, 0);
     teardown();
 }
 
@@ -519,24 +517,10 @@ TEST(discard_route_drops_silently)
 
 TEST(unknown_neighbour_gives_host_unreachable)
 {
-    uint8_t f[256], out[256], dst[16], src[16];
-    uint32_t len;
-
     setup();
-    len = udp4(f, IP4(10, 3, 0, 77), 64, 1000, 40);
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    int n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp4_error(out, n, f, len, 3, 1, IP4(10, 1, 0, 1));
+    expect_error4(IP4(10, 3, 0, 77), 64, 40, 3, 1);
     CHECK_EQ(drops(DP_DROP_ROUTE_NO_NEIGH), 1);
-
-    v6a(3, 0x77, dst);
-    v6a(1, 1, src);
-    len = ip6_frame(f, dst, 64, IPPROTO_UDP_, 1000, 40);
-    dp_dummy_inject(ports[2], f, len);
-    run_from(2);
-    n = dp_dummy_take(ports[2], out, sizeof out);
-    check_icmp6_error(out, n, f, len, 1, 3, src);
+    expect_error6(3, 0x77, 64, 40, 1, 3);
     teardown();
 }
 
