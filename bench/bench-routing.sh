@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Routing benchmarks (make bench-routing): the in-memory LPM and DHCP
-# benchmark (build/release/bench/bench-routing).
+# Routing benchmarks (make bench-routing): build/release/bench/bench-routing,
+# in memory: LPM lookups, DHCP leases, and the routed pipeline against the
+# L2 overlay measured in the same run (dp_encap_1k_mpps,
+# dp_routed_{10,10k,100k}_routes_mpps, dp_routed_100k_routes_cost_pct).
 #
 # Prints `name: value unit` lines on stdout; progress and diagnostics go to
-# stderr.  The routed-pipeline figures the routing issue asks for
-# (dp_routed_10_routes_mpps, dp_routed_100k_routes_mpps,
-# dp_routed_100k_routes_cost_pct) need the router stage in the pipeline and
-# are not printed until it exists.
+# stderr.
 #
 # Env: WEFT_BUILD (default <repo>/build/release),
 #      BENCH_LPM_LOOKUPS (default 4000000 lookups per measurement),
+#      BENCH_ROUTING_PACKETS (default 5000000 packets per pipeline run;
+#      4 setups x best of 3),
 #      BENCH_ROUTING_TIMEOUT (default 120 s).
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,11 +22,11 @@ if [ ! -x "$BIN" ]; then
   echo "bench-routing: $BIN not found (make VARIANT=release build)" >&2
   exit 1
 fi
-echo "bench-routing: LPM lookups and DHCP leases, in memory" >&2
-timeout "${BENCH_ROUTING_TIMEOUT:-120}" "$BIN" "${BENCH_LPM_LOOKUPS:-4000000}"
+echo "bench-routing: LPM lookups, DHCP leases and the routed pipeline, in memory" >&2
+timeout "${BENCH_ROUTING_TIMEOUT:-120}" "$BIN" "${BENCH_LPM_LOOKUPS:-4000000}" \
+  "${BENCH_ROUTING_PACKETS:-5000000}"
 rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "bench-routing: bench-routing failed (exit status $rc)" >&2
   exit 1
 fi
-echo "bench-routing: dp_routed_* not measured: the routed pipeline does not exist yet" >&2

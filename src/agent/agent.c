@@ -4,6 +4,7 @@
 #include "agent/agent-dhcp.h"
 #include "datapath/dfw.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "agent/ctl.h"
 #include "datapath/datapath.h"
+#include "datapath/lpm.h"
 #include "datapath/port.h"
 #include "lib/log.h"
 
@@ -154,6 +156,40 @@ slot_of(const struct agent *a, const char *ifname)
     return UINT32_MAX;
 }
 
+/* Adds 'cfg's routers and static routes, and the router attachment of
+ * segment 'si' (after its segment was added); 'routers' maps config router
+ * indices to datapath ones. */
+static void
+add_segment_router(struct dp_tables_builder *b, const struct cfg_segment *seg,
+                   uint32_t si, const uint32_t *routers)
+{
+    if (seg->router == CFG_NO_ROUTER) {
+        return;
+    }
+    dp_tb_set_segment_router(b, si, routers[seg->router], &seg->router_mac);
+    for (uint32_t g = 0; g < seg->n_gateways; g++) {
+        dp_tb_add_segment_gateway(b, si, seg->gateways[g].ip.b,
+                                  seg->gateways[g].plen);
+    }
+}
+
+static void
+add_routes(struct dp_tables_builder *b, const struct agent_config *cfg,
+           const uint32_t *routers)
+{
+    for (uint32_t r = 0; r < cfg->n_routes; r++) {
+        const struct cfg_route *cr = &cfg->routes[r];
+        uint8_t(*hops)[16] = xcalloc(cr->n_next_hops + 1, sizeof *hops);
+        for (uint32_t h = 0; h < cr->n_next_hops; h++) {
+            memcpy(hops[h], cr->next_hops[h].b, 16);
+        }
+        dp_tb_add_route(b, routers[cr->router], cr->prefix.ip.b,
+                        cr->prefix.plen, (const uint8_t(*)[16])hops,
+                        cr->n_next_hops, cr->distance);
+        free(hops);
+    }
+}
+
 /* Adds 'cfg's segments, ports, remote bindings and flood lists to 'b';
  * 'slot_of' maps a VIF's interface name to its datapath port index. */
 static void
@@ -162,9 +198,14 @@ add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
            uint32_t (*slot_of_fn)(const void *aux, const char *ifname),
            const void *aux)
 {
+    uint32_t *routers = xcalloc(cfg->n_routers + 1, sizeof *routers);
+
     dp_tb_set_underlay(b, cfg->mtu, !cfg_ip_is_v4(&cfg->local_ip, NULL));
     if (dfw && agent_dfw_sets(dfw)) {
         dp_tb_set_firewall(b, agent_dfw_sets(dfw));
+    }
+    for (uint32_t r = 0; r < cfg->n_routers; r++) {
+        routers[r] = dp_tb_add_router(b);
     }
     for (uint32_t s = 0; s < cfg->n_segments; s++) {
         const struct cfg_segment *seg = &cfg->segments[s];
@@ -178,6 +219,7 @@ add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
         if (punt) { /* answered by agent-dhcp.c */
             dp_tb_set_segment_punt(b, si, punt);
         }
+        add_segment_router(b, seg, si, routers);
 
         for (uint32_t p = 0; p < seg->n_ports; p++) {
             const struct cfg_port *cp = &seg->ports[p];
@@ -202,6 +244,8 @@ add_config(struct dp_tables_builder *b, const struct agent_config *cfg,
             dp_tb_add_flood(b, si, seg->flood_vteps[f].b);
         }
     }
+    add_routes(b, cfg, routers);
+    free(routers);
 }
 
 static uint32_t
@@ -556,6 +600,12 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     SHOW(gso_segments);
     SHOW(csum_completed);
     SHOW(gro_merged);
+    SHOW(punted);
+    SHOW(routed);
+    SHOW(ip_fragments);
+    SHOW(icmp_errors_sent);
+    SHOW(icmp_errors_suppressed);
+    SHOW(router_echo_replies);
 #undef SHOW
     ctl_reply_printf(r, "drops:\n");
     for (int d = 1; d < DP_DROP_N_REASONS; d++) {
@@ -564,6 +614,68 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
                              dp_drop_name((enum dp_drop)d), c.drops[d],
                              dp_drop_description((enum dp_drop)d));
         }
+    }
+    return 0;
+}
+
+/* An address of the tables (IPv4-mapped or IPv6) as text. */
+static const char *
+format_addr(const uint8_t addr[16], char *buf, size_t size)
+{
+    struct cfg_ip ip;
+    memcpy(ip.b, addr, 16);
+    return cfg_ip_format(&ip, buf, size);
+}
+
+/* The name of datapath segment 'seg' (the config's order). */
+static const char *
+segment_name(const struct agent *a, uint32_t seg)
+{
+    return a->cfg && seg < a->cfg->n_segments ? a->cfg->segments[seg].name
+                                              : "?";
+}
+
+static int
+cmd_routes(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    const struct dp_tables *t = datapath_tables(a->dp);
+    static const char *const kinds[] = {"via", "discard", "local"};
+    char p[INET6_ADDRSTRLEN], h[INET6_ADDRSTRLEN];
+    (void)argc;
+    (void)argv;
+
+    for (uint32_t ri = 0; ri < t->n_routers; ri++) {
+        const struct dp_router *rt = &t->routers[ri];
+        const char *id =
+            a->cfg && ri < a->cfg->n_routers ? a->cfg->routers[ri] : "?";
+        ctl_reply_printf(r,
+                         "router %s: %" PRIu32 " routes, %" PRIu32
+                         " unresolved next hops, %" PRIu32
+                         " unused static routes, lpm %zu + %zu bytes\n",
+                         id, rt->n_routes, rt->n_unresolved,
+                         rt->n_routes_unused, lpm4_bytes(rt->lpm4),
+                         lpm6_bytes(rt->lpm6));
+        for (uint32_t i = 0; i < rt->n_routes; i++) {
+            const struct dp_route_info *ri_ = &rt->routes[i];
+            const struct dp_nh_group *g = &rt->groups[ri_->group];
+            ctl_reply_printf(r, "  %s/%u [%u] %s",
+                             format_addr(ri_->prefix, p, sizeof p), ri_->plen,
+                             ri_->distance, kinds[g->kind <= 2 ? g->kind : 0]);
+            for (uint32_t k = 0; g->kind == DP_NHG_FORWARD && k < g->n; k++) {
+                const struct dp_nexthop *nh = &rt->nhs[g->first + k];
+                ctl_reply_printf(r, " %s%s", k ? ", " : "",
+                                 segment_name(a, nh->segment));
+                if (!nh->direct) {
+                    ctl_reply_printf(r, " %s",
+                                     format_addr(nh->addr, h, sizeof h));
+                }
+            }
+            ctl_reply_printf(r, "\n");
+        }
+    }
+    if (!t->n_routers) {
+        ctl_reply_printf(r, "no routers\n");
     }
     return 0;
 }
@@ -725,6 +837,9 @@ agent_register_ctl(struct agent *a, struct ctl_server *ctl)
                  cmd_macs, a);
     ctl_register(ctl, "tunnels", "", "show tunnel sockets and peers",
                  cmd_tunnels, a);
+    ctl_register(ctl, "routes", "",
+                 "show each router's installed routes and next hops",
+                 cmd_routes, a);
     ctl_register(ctl, "counters", "",
                  "show pipeline counters and drops by reason", cmd_counters, a);
 }

@@ -52,7 +52,18 @@
     X(CT_FULL, "connection table full")                                        \
     /* punt to the agent (DHCP, router solicitations) */                       \
     X(PUNT_FULL, "punt ring to the agent full")                                \
-    X(PUNT_TOO_BIG, "control frame too large to punt")
+    X(PUNT_TOO_BIG, "control frame too large to punt")                         \
+    /* distributed routing */                                                  \
+    X(ROUTE_NOT_IP, "frame to a router MAC that is not IPv4 or IPv6")          \
+    X(ROUTE_TO_ROUTER, "to a router address and not an echo request")          \
+    X(ROUTE_NOT_ROUTABLE, "multicast, broadcast or link-local address")        \
+    X(ROUTE_TTL_EXPIRED, "TTL or hop limit expired (answered if allowed)")     \
+    X(ROUTE_NO_ROUTE, "no route to the destination (answered if allowed)")     \
+    X(ROUTE_DISCARD, "matched a discard route")                                \
+    X(ROUTE_NO_NEIGH, "next hop MAC unknown (answered if allowed)")            \
+    X(ROUTE_TOO_BIG, "larger than the egress MTU (answered if allowed)")       \
+    X(ROUTE_FRAG_FAILED, "IPv4 packet that cannot be fragmented")              \
+    X(ROUTE_FROM_TUNNEL, "frame from a tunnel addressed to a router MAC")
 
 enum dp_drop {
     DP_DROP_NONE = 0,

@@ -100,7 +100,13 @@ nd_reply(struct dp_packet *pkt, const struct dp_tables *t, uint32_t segment)
     nd.type = ICMP6_NA;
     nd.code = 0;
     nd.csum = 0;
-    nd.flags = htonl(ND_NA_FLAG_SOLICITED | ND_NA_FLAG_OVERRIDE);
+    nd.flags = ND_NA_FLAG_SOLICITED | ND_NA_FLAG_OVERRIDE;
+    if (t->segments[segment].router != DP_ROUTER_NONE &&
+        eth_addr_equals(owner, &t->segments[segment].router_mac)) {
+        nd.flags |= ND_NA_FLAG_ROUTER; /* RFC 4861 4.4: else hosts drop
+                                        * us as a default router */
+    }
+    nd.flags = htonl(nd.flags);
     memcpy(l4, &nd, sizeof nd);
     l4[sizeof nd] = ND_OPT_TLLA;
     l4[sizeof nd + 1] = 1; /* length in units of 8 bytes */

@@ -8,10 +8,12 @@
 
 #include "datapath/gro.h"
 #include "datapath/gso.h"
+#include "datapath/icmp-error.h"
 #include "datapath/neigh.h"
 #include "datapath/parse.h"
 #include "datapath/port.h"
 #include "datapath/punt.h"
+#include "datapath/route.h"
 #include "datapath/tunnel.h"
 
 #define EXPIRE_BUDGET 2048 /* connections expired per millisecond, at most */
@@ -41,8 +43,9 @@ struct dp_pipeline {
     int n_in_q;
 
     /* Punt to the agent (punt.h). */
-    struct dp_ring *punt_ring; /* NULL: punting off */
-    int punt_fd;               /* eventfd to signal, -1 none */
+    struct dp_ring *punt_ring;       /* NULL: punting off */
+    int punt_fd;                     /* eventfd to signal, -1 none */
+    struct dp_route_limiter icmp_rl; /* ICMP errors sent by routers */
 };
 
 void
@@ -69,6 +72,8 @@ dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
     pl->clock_aux = opts->clock_aux;
     pl->punt_ring = opts->punt_ring;
     pl->punt_fd = opts->punt_ring ? opts->punt_fd : -1;
+    dp_route_limiter_init(&pl->icmp_rl, DP_ROUTE_ICMP_RATE,
+                          DP_ROUTE_ICMP_BURST);
     return pl;
 }
 
@@ -543,12 +548,110 @@ punt(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt)
     return true;
 }
 
+/* ---- Routing (route.h). ---- */
+
+/* Sends routed 'pkt' on by L2 in its (egress) segment, to 'e' (NULL:
+ * unknown, flooded) as vif_forward() would. */
+static void
+route_emit(struct dp_pipeline *pl, const struct dp_tables *t,
+           struct dp_packet *pkt, const struct dp_mac_entry *e,
+           uint16_t in_port)
+{
+    if (unlikely(!e)) {
+        flood(pl, t, pkt, in_port, true);
+    } else if (e->remote) {
+        struct tunnel_dest td = {&t->segments[pkt->segment], &t->vteps[e->vtep],
+                                 pkt->src_lport};
+        emit_tunnel(pl, t, pkt, &td);
+    } else {
+        to_local(pl, t, pkt, e->port);
+    }
+}
+
+/* Answers 'pkt' (not consumed) with the ICMP error in 'res', straight back
+ * to VIF 'in_port', if allowed and the rate limit has a token. */
+static void
+route_icmp_error(struct dp_pipeline *pl, const struct dp_tables *t,
+                 const struct dp_packet *pkt, const struct dp_route_result *res,
+                 uint16_t in_port)
+{
+    struct dp_packet *r;
+    uint8_t src[16];
+
+    if (!dp_icmp_error_allowed(pkt) || !dp_route_error_source(t, pkt, src)) {
+        return;
+    }
+    if (!dp_route_limiter_take(&pl->icmp_rl, fw_now(pl))) {
+        pl->ctr.icmp_errors_suppressed++;
+        return;
+    }
+    r = dp_icmp_error_build(pkt, pl->pool,
+                            &t->segments[pkt->segment].router_mac, src,
+                            res->icmp_type, res->icmp_code, res->icmp_rest);
+    if (!r) {
+        pl->ctr.drops[DP_DROP_NO_BUFFER]++;
+        return;
+    }
+    r->in_port = in_port;
+    r->segment = pkt->segment;
+    pl->ctr.icmp_errors_sent++;
+    emit_local(pl, t, r, (const void *)(uintptr_t)in_port);
+}
+
+/* The router stage: 'pkt' from VIF 'in_port' is addressed to its
+ * segment's router MAC. */
+static void
+route_frame(struct dp_pipeline *pl, const struct dp_tables *t,
+            struct dp_packet *pkt, uint16_t in_port)
+{
+    struct dp_route_result res;
+    struct dp_packet *frags[DP_BATCH_MAX];
+    uint32_t n;
+    enum dp_drop d;
+
+    switch (dp_route_decide(t, pkt, &res)) {
+    case DP_RV_FORWARD:
+        pl->ctr.routed++;
+        route_emit(pl, t, pkt, res.l2, in_port);
+        return;
+    case DP_RV_FRAGMENT:
+        if (!complete_csum(pl, pkt)) {
+            return;
+        }
+        d = dp_route_fragment(pkt, pl->pool, res.mtu, frags, DP_BATCH_MAX, &n);
+        if (d != DP_DROP_NONE) {
+            drop(pl, pkt, d);
+            return;
+        }
+        pl->ctr.routed++;
+        pl->ctr.ip_fragments += n;
+        for (uint32_t i = 0; i < n; i++) {
+            route_emit(pl, t, frags[i], res.l2, in_port);
+        }
+        dp_packet_free(pkt);
+        return;
+    case DP_RV_ECHO:
+        dp_route_echo_reply(t, pkt);
+        pl->ctr.router_echo_replies++;
+        emit_local(pl, t, pkt, (const void *)(uintptr_t)in_port);
+        return;
+    case DP_RV_ICMP_ERROR:
+        route_icmp_error(pl, t, pkt, &res, in_port);
+        drop(pl, pkt, res.drop);
+        return;
+    case DP_RV_DROP:
+        drop(pl, pkt, res.drop);
+        return;
+    }
+}
+
 /* Forwards a parsed, bound frame from VIF 'in_port'. */
 static void
 vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
             struct dp_packet *pkt, uint16_t in_port)
 {
     const struct dp_vif *vif = &t->vifs[in_port];
+    const struct dp_segment *seg;
     const struct eth_hdr *eth;
 
     if (unlikely(pkt->pflags & (DP_PF_ARP | DP_PF_IPV6)) &&
@@ -563,13 +666,18 @@ vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 
     eth = dp_packet_eth(pkt);
+    seg = &t->segments[pkt->segment];
+    if (unlikely(eth_addr_equals(&eth->dst, &seg->router_mac)) &&
+        seg->router != DP_ROUTER_NONE) {
+        route_frame(pl, t, pkt, in_port);
+        return;
+    }
     if (likely(!eth_addr_is_multicast(&eth->dst))) {
         const struct dp_mac_entry *e =
             dp_mac_lookup(t, pkt->segment, &eth->dst);
         if (likely(e)) {
             if (e->remote) {
-                struct tunnel_dest td = {&t->segments[pkt->segment],
-                                         &t->vteps[e->vtep], vif->lport};
+                struct tunnel_dest td = {seg, &t->vteps[e->vtep], vif->lport};
                 pl->ctr.l2_remote++;
                 emit_tunnel(pl, t, pkt, &td);
             } else if (unlikely(e->port == in_port)) {
@@ -673,6 +781,13 @@ from_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
             /* Addressed to a MAC we believe is elsewhere: never bounce
              * frames back into the fabric. */
             drop(pl, pkt, DP_DROP_NO_DESTINATION);
+            return;
+        }
+        const struct dp_segment *seg = &t->segments[pkt->segment];
+        if (unlikely(eth_addr_equals(&eth->dst, &seg->router_mac)) &&
+            seg->router != DP_ROUTER_NONE) {
+            /* The sending host routes: a router MAC never crosses. */
+            drop(pl, pkt, DP_DROP_ROUTE_FROM_TUNNEL);
             return;
         }
     }

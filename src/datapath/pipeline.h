@@ -6,6 +6,9 @@
  *                  -> ARP/ND responder -> L2 lookup
  *                  -> local VIF | encapsulate to the remote endpoint
  *                  | flood (local ports + head-end replication)
+ *                  or, addressed to the segment's router MAC: the router
+ *                  stage (route.h) -> L2 in the egress segment, or an ICMP
+ *                  answer straight back to the VIF
  *   from a tunnel: decapsulate (VNI -> segment) -> parse -> L2 lookup
  *                  -> local VIF | flood to local ports (split horizon: a
  *                  frame from the fabric never goes back into it)
@@ -52,6 +55,13 @@ struct dp_counters {
     uint64_t csum_completed; /* checksums filled in for a peer */
     uint64_t gro_merged;     /* segments merged into a super-frame */
     uint64_t punted;         /* control frames handed to the agent */
+    /* Distributed routing (route.h); routed frames are not counted in
+     * l2_local / l2_remote. */
+    uint64_t routed;                   /* frames routed (before fragmenting) */
+    uint64_t ip_fragments;             /* IPv4 fragments made by routers */
+    uint64_t icmp_errors_sent;         /* ICMP/ICMPv6 errors sent by routers */
+    uint64_t icmp_errors_suppressed;   /* not sent: rate limit */
+    uint64_t router_echo_replies;      /* echo requests to routers answered */
     uint64_t drops[DP_DROP_N_REASONS]; /* by reason */
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "datapath/dfw.h"
+#include "datapath/route.h"
 #include "datapath/tunnel.h"
 #include "lib/util.h"
 
@@ -36,6 +37,8 @@ struct tb_fw {
 struct tb_seg {
     uint32_t vni;
     enum dp_encap encap;
+    uint32_t router; /* DP_ROUTER_NONE: not routed */
+    struct eth_addr router_mac;
     uint8_t punt; /* DP_PUNT_* */
 };
 
@@ -72,6 +75,10 @@ struct dp_tables_builder {
     uint32_t vtep_mask;       /* capacity - 1 (0: not allocated yet) */
     struct tb_vec fws;        /* struct tb_fw */
     struct dfw_sets *fw_sets; /* a reference, or NULL */
+    uint32_t n_routers;
+    struct tb_vec gws;    /* struct dp_route_gw */
+    struct tb_vec routes; /* struct dp_route_static */
+    struct tb_vec nhs;    /* uint8_t[16]: next hops of 'routes' */
 };
 
 struct dp_tables_builder *
@@ -87,6 +94,9 @@ dp_tables_builder_create(uint64_t generation)
     b->vteps.size = sizeof(struct dp_vtep);
     b->neighs.size = sizeof(struct dp_neigh_entry);
     b->fws.size = sizeof(struct tb_fw);
+    b->gws.size = sizeof(struct dp_route_gw);
+    b->routes.size = sizeof(struct dp_route_static);
+    b->nhs.size = 16;
     return b;
 }
 
@@ -109,6 +119,9 @@ dp_tables_builder_destroy(struct dp_tables_builder *b)
     }
     free(b->fws.items);
     dfw_sets_unref(b->fw_sets);
+    free(b->gws.items);
+    free(b->routes.items);
+    free(b->nhs.items);
     free(b);
 }
 
@@ -134,9 +147,10 @@ dp_tb_add_segment(struct dp_tables_builder *b, uint32_t vni,
                   enum dp_encap encap)
 {
     struct tb_seg *s = vec_push(&b->segs);
+    memset(s, 0, sizeof *s);
     s->vni = vni;
     s->encap = encap;
-    s->punt = 0;
+    s->router = DP_ROUTER_NONE;
     return b->segs.n - 1;
 }
 
@@ -232,6 +246,49 @@ dp_tb_add_neigh(struct dp_tables_builder *b, uint32_t segment,
     n->mac = *mac;
 }
 
+uint32_t
+dp_tb_add_router(struct dp_tables_builder *b)
+{
+    return b->n_routers++;
+}
+
+void
+dp_tb_set_segment_router(struct dp_tables_builder *b, uint32_t segment,
+                         uint32_t router, const struct eth_addr *mac)
+{
+    struct tb_seg *s = (struct tb_seg *)b->segs.items + segment;
+    s->router = router;
+    s->router_mac = *mac;
+}
+
+void
+dp_tb_add_segment_gateway(struct dp_tables_builder *b, uint32_t segment,
+                          const uint8_t addr[16], uint8_t plen)
+{
+    struct dp_route_gw *g = vec_push(&b->gws);
+    g->segment = segment;
+    memcpy(g->addr, addr, 16);
+    g->plen = plen;
+}
+
+void
+dp_tb_add_route(struct dp_tables_builder *b, uint32_t router,
+                const uint8_t prefix[16], uint8_t plen,
+                const uint8_t (*next_hops)[16], uint32_t n_next_hops,
+                uint32_t distance)
+{
+    struct dp_route_static *r = vec_push(&b->routes);
+    r->router = router;
+    memcpy(r->prefix, prefix, 16);
+    r->plen = plen;
+    r->distance = distance;
+    r->first_nh = b->nhs.n;
+    r->n_nh = n_next_hops;
+    for (uint32_t i = 0; i < n_next_hops; i++) {
+        memcpy(vec_push(&b->nhs), next_hops[i], 16);
+    }
+}
+
 void
 dp_tb_set_firewall(struct dp_tables_builder *b, struct dfw_sets *sets)
 {
@@ -318,7 +375,8 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
                             : DP_UNDERLAY_V4_OVERHEAD);
         seg->max_frame =
             b->underlay_mtu > overhead ? b->underlay_mtu - overhead : 0;
-        seg->router = DP_ROUTER_NONE; /* route.c's builder part sets it */
+        seg->router = segs[s].router;
+        seg->router_mac = segs[s].router_mac;
         seg->punt = segs[s].punt;
     }
     for (uint32_t i = 0; i < b->locals.n; i++) {
@@ -370,6 +428,47 @@ build_segments(struct dp_tables *t, struct dp_tables_builder *b)
         }
         map[i].vni = vni;
         map[i].segment = s;
+    }
+}
+
+static bool
+addr_is_mapped(const uint8_t a[16])
+{
+    static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return !memcmp(a, pfx, 12);
+}
+
+/* Routers: segment gateway fields, a neighbour entry (router MAC) for every
+ * gateway and, on segments with an IPv6 gateway, the router's link-local
+ * address, so the ARP/ND responder answers for the router on every host.
+ * The routing tables come after the MAC and neighbour tables (routers
+ * resolve next hops with them). */
+static void
+add_router_addresses(struct dp_tables *t, struct dp_tables_builder *b)
+{
+    const struct dp_route_gw *gws = b->gws.items;
+    uint32_t n_gws = b->gws.n;
+    static const uint8_t zero[16];
+
+    for (uint32_t i = 0; i < n_gws; i++) {
+        struct dp_segment *seg = &t->segments[gws[i].segment];
+        if (seg->router == DP_ROUTER_NONE || seg->router >= b->n_routers) {
+            continue;
+        }
+        dp_tb_add_neigh(b, gws[i].segment, gws[i].addr, &seg->router_mac);
+        if (addr_is_mapped(gws[i].addr)) {
+            if (!seg->gw4) {
+                memcpy(&seg->gw4, gws[i].addr + 12, 4);
+            }
+            continue;
+        }
+        if (!memcmp(seg->gw6, zero, 16)) {
+            memcpy(seg->gw6, gws[i].addr, 16);
+        }
+        if (!memcmp(seg->lla6, zero, 16)) {
+            dp_route_lla(&seg->router_mac, seg->lla6);
+            dp_tb_add_neigh(b, gws[i].segment, seg->lla6, &seg->router_mac);
+        }
     }
 }
 
@@ -427,6 +526,8 @@ dp_tables_build(struct dp_tables_builder *b)
         }
     }
 
+    add_router_addresses(t, b);
+    neighs = b->neighs.items; /* may have moved */
     t->neigh_mask = table_capacity(b->neighs.n) - 1;
     t->neighs = xcalloc(t->neigh_mask + 1, sizeof *t->neighs);
     for (uint32_t i = 0; i <= t->neigh_mask; i++) {
@@ -442,6 +543,16 @@ dp_tables_build(struct dp_tables_builder *b)
         }
         t->neighs[i] = *src;
     }
+
+    struct dp_routes_input rin = {
+        .n_routers = b->n_routers,
+        .gws = b->gws.items,
+        .n_gws = b->gws.n,
+        .routes = b->routes.items,
+        .n_routes = b->routes.n,
+        .nhs = (const uint8_t(*)[16])b->nhs.items,
+    };
+    dp_routers_build(t, &rin);
 
     /* Firewalls: the last setting of a port wins; the snapshot takes the
      * builder's references (those left in the builder are dropped). */
@@ -474,6 +585,7 @@ dp_tables_free(struct dp_tables *t)
         dfw_vnic_unref(t->vifs[i].fw);
     }
     dfw_sets_unref(t->fw_sets);
+    dp_routers_free(t);
     free(t->segments);
     free(t->ports);
     free(t->vifs);

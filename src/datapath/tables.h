@@ -30,6 +30,8 @@
 struct dp_port;
 struct dfw_sets;
 struct dfw_vnic;
+struct lpm4;
+struct lpm6;
 
 #define DP_PORT_GENEVE    0
 #define DP_PORT_VXLAN     1
@@ -65,6 +67,12 @@ struct dp_segment {
     uint32_t router;
     struct eth_addr router_mac;
     uint8_t punt; /* DP_PUNT_*: control frames from VIFs to the agent */
+    /* The router's addresses here, sources of the ICMP errors it sends
+     * into this segment (the first gateway of each family wins). */
+    uint32_t gw4;     /* IPv4 gateway, network order; 0: none */
+    uint8_t gw6[16];  /* global IPv6 gateway; all zero: none */
+    uint8_t lla6[16]; /* fe80::EUI-64(router_mac) when the segment has an
+                       * IPv6 gateway; all zero otherwise */
 };
 
 struct dp_vif {
@@ -88,6 +96,63 @@ struct dp_neigh_entry {
     uint32_t segment;    /* DP_SEG_NONE = empty slot */
     uint8_t ip[16];      /* IPv4-mapped or IPv6 */
     struct eth_addr mac; /* owner */
+};
+
+/* ---- Distributed routers (route.h).  Built by dp_tables_build() from the
+ * dp_tb_add_router() family below, immutable afterwards. ---- */
+
+/* One member of a next-hop group: where a routed packet leaves and which
+ * address is resolved (dp_neigh_lookup) in that segment to find its MAC. */
+struct dp_nexthop {
+    uint32_t segment;    /* egress segment */
+    uint8_t addr[16];    /* next hop, IPv4-mapped or IPv6 (zero if direct) */
+    uint8_t direct;      /* 1: connected route, resolve the packet's own
+                       * destination address instead of 'addr' */
+    uint8_t resolved;    /* 1: 'addr' has a neighbour entry: 'mac' and 'l2'
+                       * hold it (resolved when the snapshot is built) */
+    struct eth_addr mac; /* the next hop's MAC, if resolved */
+    const struct dp_mac_entry *l2; /* where 'mac' lives in 'segment' (NULL:
+                                    * unknown, flooded) */
+};
+
+enum dp_nhg_kind {
+    DP_NHG_FORWARD, /* n >= 1 members, ECMP by flow hash */
+    DP_NHG_DISCARD, /* static route without next hops: drop */
+    DP_NHG_LOCAL,   /* one of the router's own addresses */
+};
+
+/* A next-hop group: members nhs[first .. first + n - 1] of its router.
+ * Routes with the same member set share one group. */
+struct dp_nh_group {
+    uint32_t first; /* index of the first member in dp_router.nhs */
+    uint16_t n;     /* members; 0 for DP_NHG_DISCARD and DP_NHG_LOCAL */
+    uint8_t kind;   /* enum dp_nhg_kind */
+};
+
+/* An installed route (after distance and next-hop resolution), kept for
+ * `ctl` dumps; the packet path uses the LPM tables only. */
+struct dp_route_info {
+    uint8_t prefix[16]; /* IPv4-mapped or IPv6, host bits cleared */
+    uint8_t plen;       /* in its family's terms (0..32 or 0..128) */
+    uint8_t v6;         /* 1: IPv6 */
+    uint16_t distance;  /* 0: connected or local, 1..255: static */
+    uint32_t group;     /* index into dp_router.groups */
+};
+
+struct dp_router {
+    struct lpm4 *lpm4; /* IPv4 destination -> group index */
+    struct lpm6 *lpm6; /* IPv6 destination -> group index */
+    struct dp_nh_group *groups;
+    uint32_t n_groups;
+    struct dp_nexthop *nhs; /* members of all groups */
+    uint32_t n_nhs;
+    struct dp_route_info *routes; /* installed routes: IPv4 first, then by
+                                   * prefix and length */
+    uint32_t n_routes;
+    uint32_t n_unresolved;    /* static next hops left out: in no
+                               * connected subnet of this router */
+    uint32_t n_routes_unused; /* static routes left out: none of their next
+                               * hops resolved */
 };
 
 struct dp_tables {
@@ -119,6 +184,10 @@ struct dp_tables {
     /* Distributed firewall: address sets and rule names for every vNIC
      * firewall (NULL when none was set). */
     const struct dfw_sets *fw_sets;
+
+    /* Distributed routers, indexed by dp_segment.router. */
+    struct dp_router *routers;
+    uint32_t n_routers;
 };
 
 static inline uint64_t
