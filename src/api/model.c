@@ -753,6 +753,7 @@ route_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
 {
     const char *network = json_string_value(json_object_get(obj, "network"));
     json_t *hops = json_object_get(obj, "next_hops"), *hop;
+    json_t *distance = json_object_get(obj, "admin_distance");
     bool discard = json_is_true(json_object_get(obj, "discard"));
     struct val_ip net;
     unsigned plen;
@@ -764,6 +765,12 @@ route_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
                           "must be a network address/prefix-length (e.g. "
                           "10.2.0.0/16, 0.0.0.0/0, fd00:1::/64)");
     }
+    if (json_is_null(hops)) {
+        hops = NULL; /* merge-patch null: absent */
+    }
+    if (json_is_null(distance)) {
+        distance = NULL;
+    }
     if (discard && hops) {
         return model_fail(e, API_ERR_BAD_FORMAT, prefix, "discard",
                           "and next_hops exclude each other");
@@ -772,7 +779,7 @@ route_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
         return model_fail(e, API_ERR_MISSING_FIELD, prefix, "next_hops",
                           "is required unless discard is true");
     }
-    if (hops && json_object_get(obj, "admin_distance")) {
+    if (hops && distance) {
         return model_fail(e, API_ERR_BAD_FORMAT, prefix, "admin_distance",
                           "is only allowed with discard (each next hop "
                           "has its own admin_distance)");
