@@ -281,6 +281,69 @@ pa|PATCH|/api/v1|{"projects":{"other":{"routers":{"o1":null}}}}|403
 EOF_RBAC
 [ "$(head_rev)" = "$R0" ] && ok "no denied request changed the store" || bad "a denied request changed the store"
 
+# ---- CLI
+export WEFT_ENDPOINT=$BASE WEFT_TOKEN=$ADMIN HOME=$D/home
+# w DESC WANT_RC ARGS...: runs weft, output in $D/out, checks the exit code.
+w() {
+  local desc=$1 want=$2; shift 2
+  "$WEFT" "$@" > "$D/out" 2>&1
+  local rc=$?
+  [ "$rc" = "$want" ] && ok "cli: $desc" || bad "cli: $desc (exit $rc, want $want)"
+}
+w "router create" 0 router create edge --name "edge router"
+w "router get (json)" 0 -o json router get edge
+[ "$(jv "d['display_name']")" = "edge router" ] && ok "cli: router get shows the name" || bad "cli: router get"
+w "router list" 0 router list
+grep -q "^edge " "$D/out" && ok "cli: router list has the router" || bad "cli: router list"
+w "get router (generic verb)" 0 -o json get router edge
+w "route create with two next hops" 0 -o json route create r1 --router edge --network 10.20.0.0/16 --next-hop 10.7.0.5 --next-hop 10.7.0.6,20
+[ "$(jv "d['next_hops']")" = "[{'ip_address': '10.7.0.5'}, {'ip_address': '10.7.0.6', 'admin_distance': 20}]" ] && ok "cli: next hops and a distance" || bad "cli: route body"
+w "route create --discard --distance" 0 -o json route create edge/bh --network 192.0.2.0/24 --discard --distance 200
+[ "$(jv "(d['discard'], d['admin_distance'])")" = "(True, 200)" ] && ok "cli: discard route (ROUTER/ID form)" || bad "cli: discard route"
+w "route list" 0 route list --router edge
+grep -q "10.7.0.5/1,10.7.0.6/20" "$D/out" && grep -q "discard/200" "$D/out" && ok "cli: route list shows next hops and distances" || bad "cli: route list"
+w "route get" 0 -o json route get r1 --router edge
+w "route without --router: usage" 2 route get r1
+grep -q -- "--router" "$D/out" && ok "cli: the usage error names --router" || bad "cli: route usage message"
+w "route with both --next-hop and --discard: usage" 2 route create x --router edge --network 10.0.0.0/8 --next-hop 10.0.0.1 --discard
+w "route with neither: usage" 2 route create x --router edge --network 10.0.0.0/8
+w "route without --network: usage" 2 route create x --router edge --discard
+w "route with a non-numeric distance: usage" 2 route create x --router edge --network 10.0.0.0/8 --next-hop 10.0.0.1,far
+w "route with host bits: API error" 1 route create x --router edge --network 10.0.0.1/8 --discard
+grep -q "network" "$D/out" && ok "cli: the API error names the field" || bad "cli: API error message"
+w "segment create with router and DHCP" 0 -o json segment create cs --router edge --subnet 10.30.0.1/24 --subnet fd00:30::1/64 \
+  --dhcp-range 10.30.0.100-10.30.0.199 --dhcp-exclude 10.30.0.100-10.30.0.109 --dns 10.30.0.53 --dns fd00:30::53 --domain lab.example \
+  --lease-time 600 --dhcp-mtu 1400 --ipv6-mode dhcpv6_stateful --dhcp6-range fd00:30::100-fd00:30::1ff
+[ "$(jv "(d['router'], d['subnets'][0]['dhcp'], d['subnets'][1]['ipv6_address_mode'], d['subnets'][1]['dhcpv6'])")" = \
+  "('edge', {'dns_servers': ['10.30.0.53'], 'domain_name': 'lab.example', 'ranges': ['10.30.0.100-10.30.0.199'], 'excluded_ranges': ['10.30.0.100-10.30.0.109'], 'lease_time': 600, 'mtu': 1400}, 'dhcpv6_stateful', {'dns_servers': ['fd00:30::53'], 'domain_name': 'lab.example', 'ranges': ['fd00:30::100-fd00:30::1ff']})" ] \
+  && ok "cli: segment create body" || bad "cli: segment create body: $(jv "d")"
+w "port create gets dynamic addresses" 0 port create cp1 --segment cs --mac 02:00:00:00:30:01
+w "port list" 0 list port --segment cs
+grep -q "10.30.0.110,fd00:30::100" "$D/out" && ok "cli: port table shows the dynamic addresses" || bad "cli: port dynamic column"
+w "segment update merges DHCP options" 0 -o json segment update cs --lease-time 7200 --dhcp-range 10.30.0.100-10.30.0.249
+[ "$(jv "(d['subnets'][0]['dhcp']['lease_time'], d['subnets'][0]['dhcp']['ranges'], d['subnets'][0]['dhcp']['mtu'], d['subnets'][1]['ipv6_address_mode'])")" = \
+  "(7200, ['10.30.0.100-10.30.0.249'], 1400, 'dhcpv6_stateful')" ] && ok "cli: update kept the other options" || bad "cli: segment update: $(jv "d['subnets']")"
+w "segment update --ipv6-mode" 0 -o json segment update cs --ipv6-mode slaac
+[ "$(jv "d['subnets'][1]['ipv6_address_mode']")" = slaac ] && ok "cli: IPv6 mode changed" || bad "cli: ipv6 mode"
+w "segment update --router ''" 0 -o json segment update cs --router ''
+[ "$(jv "'router' in d")" = False ] && ok "cli: segment detached" || bad "cli: detach"
+w "segment update --router edge" 0 segment update cs --router edge
+w "DHCP options without an IPv4 subnet: usage" 2 segment create c6 --subnet fd00:31::1/64 --dhcp-range 10.0.0.1-10.0.0.2
+w "--ipv6-mode without an IPv6 subnet: usage" 2 segment create c4 --subnet 10.31.0.1/24 --ipv6-mode slaac
+w "--lease-time not a number: usage" 2 segment create c4 --subnet 10.31.0.1/24 --lease-time long
+w "bad range: API error" 1 segment create c4 --subnet 10.31.0.1/24 --dhcp-range 10.31.0.1-10.31.0.9
+grep -q "gateway" "$D/out" && ok "cli: the API says the range contains the gateway" || bad "cli: range error"
+w "router delete with routes: API error" 1 router delete edge
+grep -q "HAS_CHILDREN" "$D/out" && ok "cli: 409 HAS_CHILDREN reported" || bad "cli: delete with routes"
+w "route delete" 0 route delete r1 --router edge
+w "route delete (ROUTER/ID)" 0 route delete edge/bh
+w "router delete in use: API error" 1 router delete edge
+grep -q "REFERENCED.*\|segments/cs" "$D/out" && ok "cli: 409 names the segment" || bad "cli: delete in use"
+w "segment update --router '' then router delete" 0 segment update cs --router ''
+w "router delete" 0 router delete edge
+w "help lists the router commands" 0 --help
+grep -q "weft route create ID --router R" "$D/out" && ok "cli: help has route create" || bad "cli: help"
+
 kill "$WPID"; wait "$WPID" && ok "weftd stops cleanly (no sanitizer report)" || { bad "weftd exit status"; tail -20 "$D/s.log"; }
 kill "$WATCHDOG" 2>/dev/null
 echo "$PASS passed, $FAIL failed"
