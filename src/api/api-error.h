@@ -49,7 +49,8 @@
     X(INTERNAL, 5001, 500, "internal error")                                   \
     X(UNAVAILABLE, 5002, 503, "service unavailable")                           \
     X(IP_IN_USE, 4008, 409, "IP address already used on this segment")         \
-    X(SLOW_CONSUMER, 4501, 429, "watch stream fell too far behind")
+    X(SLOW_CONSUMER, 4501, 429, "watch stream fell too far behind")            \
+    X(ADDRESS_POOL_EXHAUSTED, 4009, 409, "no free address in the DHCP ranges")
 
 enum api_err {
     API_OK = 0,

@@ -17,6 +17,7 @@
 
 #include "api/api-audit.h"
 #include "api/api-auth.h"
+#include "api/ipam.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -501,7 +502,12 @@ write_refs_of(enum model_kind kind, const char *self, json_t *obj)
         return refs;
     }
     write_ref_fields(model_type(kind)->fields, obj, refs);
-    if (kind == MODEL_PORT) {
+    if (kind == MODEL_SEGMENT && json_object_get(obj, "router")) {
+        write_project_of(self, project, sizeof project);
+        api_fmt(path, sizeof path, "/projects/%s/routers/%s", project,
+                json_string_value(json_object_get(obj, "router")));
+        json_array_append_new(refs, json_string(path));
+    } else if (kind == MODEL_PORT) {
         const char *host = json_string_value(
             json_object_get(json_object_get(obj, "attachment"), "host"));
         if (host) {
@@ -643,6 +649,22 @@ write_check_segment(struct write_run *run, const char *self, json_t *old,
         }
     }
 
+    /* The router is one of the project's. */
+    const char *router = json_string_value(json_object_get(obj, "router"));
+    if (router) {
+        char project[VAL_ID_MAX + 1], rkey[MODEL_KEY_MAX];
+        write_project_of(self, project, sizeof project);
+        api_fmt(rkey, sizeof rkey, "o2/projects/%s/routers/%s", project,
+                router);
+        if (!write_exists(run, rkey, NULL, 0)) {
+            api_fmt(field, sizeof field, "%s%srouter", prefix,
+                    *prefix ? "." : "");
+            return write_fail(run, API_ERR_INVALID_REFERENCE, field,
+                              "'%s': project '%s' has no router '%s'", field,
+                              project, router);
+        }
+    }
+
     /* No two subnets may overlap. */
     size_t n = json_array_size(subnets);
     for (size_t i = 0; i < n; i++) {
@@ -701,15 +723,29 @@ write_ips_have(json_t *ips, const char *seg_path, const char *key)
 /* Port: claims the port's IPs in the segment's IP index ("i/" keys, see
  * model.h) and releases those it no longer has.  An IP held by another
  * port of the segment is a 409 naming that port. */
+/* All addresses of the port 'port' (may be NULL): its ip_addresses, then
+ * its dynamic_addresses (a new reference). */
+static json_t *
+write_port_ips(json_t *port)
+{
+    json_t *all = json_array();
+
+    json_array_extend(all, json_object_get(port, "ip_addresses"));
+    json_array_extend(all, json_object_get(port, "dynamic_addresses"));
+    return all;
+}
+
 static enum api_err
 write_claim_ips(struct write_run *run, const char *self, const char *seg_path,
                 json_t *old, json_t *obj, const char *prefix)
 {
-    json_t *old_ips = json_object_get(old, "ip_addresses");
-    json_t *new_ips = json_object_get(obj, "ip_addresses"), *v;
+    json_t *old_ips = write_port_ips(old);
+    json_t *new_ips = write_port_ips(obj), *v;
+    size_t n_static = json_array_size(json_object_get(obj, "ip_addresses"));
     char key[2 * MODEL_KEY_MAX], owner[MODEL_KEY_MAX], field[300];
+    enum api_err err = API_OK;
     size_t i;
-    int error;
+    int error = 0;
 
     json_array_foreach(new_ips, i, v)
     {
@@ -719,8 +755,13 @@ write_claim_ips(struct write_run *run, const char *self, const char *seg_path,
         }
         if (write_exists(run, key, owner, sizeof owner) &&
             strcmp(owner, self)) {
-            api_fmt(field, sizeof field, "%s%sip_addresses[%zu]", prefix,
-                    *prefix ? "." : "", i);
+            if (i < n_static) {
+                api_fmt(field, sizeof field, "%s%sip_addresses[%zu]", prefix,
+                        *prefix ? "." : "", i);
+            } else {
+                api_fmt(field, sizeof field, "%s%sdynamic_addresses[%zu]",
+                        prefix, *prefix ? "." : "", i - n_static);
+            }
             if (write_fail(run, API_ERR_IP_IN_USE, field,
                            "IP %s is used by port %s%s", json_string_value(v),
                            MODEL_API_PREFIX, owner) == API_ERR_IP_IN_USE &&
@@ -728,10 +769,11 @@ write_claim_ips(struct write_run *run, const char *self, const char *seg_path,
                 run->w->err.related =
                     json_pack("[s+]", MODEL_API_PREFIX, owner);
             }
-            return run->w->err.code;
+            err = run->w->err.code;
+            goto out;
         }
         if ((error = write_put_string(run, key, self))) {
-            return write_store_error(run, error);
+            goto out;
         }
     }
     json_array_foreach(old_ips, i, v)
@@ -740,15 +782,229 @@ write_claim_ips(struct write_run *run, const char *self, const char *seg_path,
         if (!write_ips_have(new_ips, seg_path, key)) {
             error = store_txn_delete(run->txn, key);
             if (error && error != ENOENT) {
-                return write_store_error(run, error);
+                goto out;
             }
+            error = 0;
         }
+    }
+out:
+    json_decref(old_ips);
+    json_decref(new_ips);
+    return error ? write_store_error(run, error) : err;
+}
+
+/* ---- Dynamic addresses (docs/routing.md, "Model"). ---- */
+
+/* The assignment of one port's dynamic addresses. */
+struct write_ipam {
+    struct write_run *run; /* the transaction */
+    const char *self;      /* the port (path without the prefix) */
+    const char *seg_path;  /* its segment */
+    uint8_t mac[6];        /* its MAC */
+    json_t *used;          /* canonical IP -> owner, of the segment; lazy */
+    struct val_ip gw;      /* gateway of the subnet at hand */
+    json_t *bindings;      /* static_bindings of the subnet at hand */
+};
+
+/* The segment's IP index as canonical IP -> owning port. */
+static json_t *
+write_used_ips(struct write_ipam *ia)
+{
+    char start[2 * MODEL_KEY_MAX], *end;
+    struct store_kv *kvs;
+    size_t n, plen;
+
+    if (ia->used) {
+        return ia->used;
+    }
+    ia->used = json_object();
+    api_fmt(start, sizeof start, "i/%s|", ia->seg_path);
+    plen = strlen(start);
+    end = store_prefix_end(start);
+    if (!store_txn_range(ia->run->txn, start, end, 0, &kvs, &n)) {
+        for (size_t i = 0; i < n; i++) {
+            json_object_set_new(ia->used, kvs[i].key + plen,
+                                json_stringn(kvs[i].value, kvs[i].value_len));
+        }
+        store_kvs_free(kvs, n);
+    }
+    free(end);
+    return ia->used;
+}
+
+/* The static binding of 'mac' in 'bindings' (parsed into 'ip'). */
+static bool
+write_binding_of(json_t *bindings, const uint8_t mac[6], struct val_ip *ip)
+{
+    json_t *b;
+    size_t i;
+
+    json_array_foreach(bindings, i, b)
+    {
+        uint8_t m[6];
+        if (val_mac_parse(json_string_value(json_object_get(b, "mac_address")),
+                          m) &&
+            !memcmp(m, mac, 6) &&
+            val_ip_parse(json_string_value(json_object_get(b, "ip_address")),
+                         ip)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ipam_taken_fn: the gateway, another port's address, another MAC's
+ * static binding. */
+static bool
+write_ip_taken(void *ia_, const struct val_ip *ip)
+{
+    struct write_ipam *ia = ia_;
+    char text[INET6_ADDRSTRLEN];
+    const char *owner;
+    json_t *b;
+    size_t i;
+
+    if (!memcmp(ip, &ia->gw, sizeof *ip)) {
+        return true;
+    }
+    inet_ntop(ip->family, ip->bytes, text, sizeof text);
+    owner = json_string_value(json_object_get(write_used_ips(ia), text));
+    if (owner && strcmp(owner, ia->self)) {
+        return true;
+    }
+    json_array_foreach(ia->bindings, i, b)
+    {
+        struct val_ip bip;
+        uint8_t m[6];
+        if (val_ip_parse(json_string_value(json_object_get(b, "ip_address")),
+                         &bip) &&
+            !memcmp(&bip, ip, sizeof bip) &&
+            val_mac_parse(json_string_value(json_object_get(b, "mac_address")),
+                          m) &&
+            memcmp(m, ia->mac, 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The address 'old' (the port's dynamic addresses before this write)
+ * held in the prefix 'net'/'plen' if it may stay: still in 'ranges',
+ * not in 'excluded' and not taken. */
+static bool
+write_keep_dynamic(struct write_ipam *ia, json_t *old, const struct val_ip *net,
+                   unsigned plen, json_t *ranges, json_t *excluded,
+                   struct val_ip *out)
+{
+    json_t *v;
+    size_t i;
+
+    json_array_foreach(old, i, v)
+    {
+        if (val_ip_parse(json_string_value(v), out) &&
+            val_ip_in_prefix(out, net, plen)) {
+            return ipam_in_ranges(ranges, out) &&
+                   !ipam_in_ranges(excluded, out) && !write_ip_taken(ia, out);
+        }
+    }
+    return false;
+}
+
+/* Sets the port's "dynamic_addresses" (absent when none): per subnet of
+ * its segment without one of the port's static addresses, the DHCP
+ * static binding of its MAC, else the address it had if still valid,
+ * else the lowest free one of the pool; SLAAC subnets get the EUI-64
+ * address.  409 ADDRESS_POOL_EXHAUSTED if a pool has nothing left. */
+static enum api_err
+write_assign_dynamic(struct write_run *run, const char *self,
+                     const char *seg_path, json_t *old, json_t *obj,
+                     const char *prefix)
+{
+    struct write_ipam ia = {.run = run, .self = self, .seg_path = seg_path};
+    json_t *statics = json_object_get(obj, "ip_addresses");
+    json_t *old_dyn = json_object_get(old, "dynamic_addresses");
+    json_t *dyn = json_array(), *subnet, *v;
+    char text[INET6_ADDRSTRLEN], field[300];
+    size_t i, j;
+
+    val_mac_parse(json_string_value(json_object_get(obj, "mac_address")),
+                  ia.mac);
+    json_array_foreach(json_object_get(run->parent, "subnets"), i, subnet)
+    {
+        const char *gw_s =
+            json_string_value(json_object_get(subnet, "gateway_address"));
+        const char *mode =
+            json_string_value(json_object_get(subnet, "ipv6_address_mode"));
+        json_t *dhcp = json_object_get(subnet, "dhcp");
+        json_t *ranges = NULL, *excluded = NULL;
+        bool has_static = false, found = false;
+        struct val_ip net, ip;
+        unsigned plen;
+
+        if (!gw_s || !val_cidr_parse(gw_s, &ia.gw, &plen)) {
+            continue;
+        }
+        net = ia.gw;
+        json_array_foreach(statics, j, v)
+        {
+            struct val_ip s;
+            has_static |= val_ip_parse(json_string_value(v), &s) &&
+                          val_ip_in_prefix(&s, &net, plen);
+        }
+        mode = mode ? mode : MODEL_DEFAULT_IPV6_MODE;
+        ia.bindings = NULL;
+        if (has_static) {
+            continue;
+        } else if (net.family == AF_INET && dhcp) {
+            ranges = json_object_get(dhcp, "ranges");
+            excluded = json_object_get(dhcp, "excluded_ranges");
+            ia.bindings = json_object_get(dhcp, "static_bindings");
+            found = write_binding_of(ia.bindings, ia.mac, &ip);
+        } else if (net.family == AF_INET6 && plen == 64 &&
+                   (!strcmp(mode, "slaac") ||
+                    !strcmp(mode, "dhcpv6_stateless"))) {
+            ipam_eui64(&net, ia.mac, &ip);
+            found = true;
+        } else if (net.family == AF_INET6 && !strcmp(mode, "dhcpv6_stateful")) {
+            ranges =
+                json_object_get(json_object_get(subnet, "dhcpv6"), "ranges");
+        } else {
+            continue;
+        }
+        found = found || write_keep_dynamic(&ia, old_dyn, &net, plen, ranges,
+                                            excluded, &ip);
+        found = found || ipam_lowest_free(ranges, excluded, net.family,
+                                          write_ip_taken, &ia, &ip);
+        if (!found && json_array_size(ranges)) {
+            json_decref(dyn);
+            json_decref(ia.used);
+            api_fmt(field, sizeof field, "%s%sdynamic_addresses", prefix,
+                    *prefix ? "." : "");
+            return write_fail(run, API_ERR_ADDRESS_POOL_EXHAUSTED, field,
+                              "no free address left in the %s ranges of "
+                              "subnet %s of segment %s%s; widen the ranges "
+                              "or give the port a static address",
+                              net.family == AF_INET ? "dhcp" : "dhcpv6", gw_s,
+                              MODEL_API_PREFIX, seg_path);
+        }
+        if (found) {
+            inet_ntop(ip.family, ip.bytes, text, sizeof text);
+            json_array_append_new(dyn, json_string(text));
+        }
+    }
+    json_decref(ia.used);
+    if (json_array_size(dyn)) {
+        json_object_set_new(obj, "dynamic_addresses", dyn);
+    } else {
+        json_decref(dyn);
+        json_object_del(obj, "dynamic_addresses");
     }
     return API_OK;
 }
 
 /* Port: IPs inside the segment's subnets and unique on the segment, MAC
- * unique on the segment (generated if absent), attachment host exists. */
+ * unique on the segment (generated if absent), attachment host exists,
+ * dynamic addresses assigned. */
 static enum api_err
 write_check_port(struct write_run *run, const char *self, const char *seg_path,
                  json_t *old, json_t *obj, const char *prefix)
@@ -785,10 +1041,6 @@ write_check_port(struct write_run *run, const char *self, const char *seg_path,
                               "%s is in no subnet of segment %s%s",
                               json_string_value(v), MODEL_API_PREFIX, seg_path);
         }
-    }
-
-    if (write_claim_ips(run, self, seg_path, old, obj, prefix)) {
-        return run->w->err.code;
     }
 
     if (host) {
@@ -847,7 +1099,12 @@ write_check_port(struct write_run *run, const char *self, const char *seg_path,
             }
         }
     }
-    return API_OK;
+
+    /* Addresses: dynamic ones once the MAC is known, then all claimed. */
+    if (write_assign_dynamic(run, self, seg_path, old, obj, prefix)) {
+        return run->w->err.code;
+    }
+    return write_claim_ips(run, self, seg_path, old, obj, prefix);
 }
 
 /* Every MF_REF field of 'obj' (the object at 'mp', type 't') names an
@@ -1054,6 +1311,28 @@ write_check_group(struct write_run *run, const struct model_path *gmp,
     return API_OK;
 }
 
+/* MF_NOINPUT fields of 'obj' (the body merged onto 'cur') still hold the
+ * stored value, or are absent. */
+static enum api_err
+write_check_noinput(struct write_run *run, const struct model_type *t,
+                    json_t *cur, json_t *obj, const char *prefix)
+{
+    char field[300];
+
+    for (const struct model_field *f = t->fields; f->name; f++) {
+        json_t *v = json_object_get(obj, f->name);
+
+        if ((f->flags & MF_NOINPUT) && v && !json_is_null(v) &&
+            !json_equal(v, json_object_get(cur, f->name))) {
+            api_fmt(field, sizeof field, "%s%s%s", prefix, *prefix ? "." : "",
+                    f->name);
+            return write_fail(run, API_ERR_READ_ONLY_FIELD, field,
+                              "'%s' is read-only: weftd assigns it", field);
+        }
+    }
+    return API_OK;
+}
+
 /* Creates, replaces or merges one object.  'input' has been checked by
  * write_prepare(); 'merge' selects merge-patch semantics. */
 static enum api_err
@@ -1108,6 +1387,9 @@ write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
     for (size_t i = 0; children[i]; i++) {
         json_object_del(obj, children[i]);
     }
+    if (write_check_noinput(run, t, cur, obj, prefix)) {
+        goto out;
+    }
     model_strip(t, obj);
     json_object_del(obj, "_create_time");
     json_object_del(obj, "_last_modified");
@@ -1144,6 +1426,8 @@ write_put_one(struct write_run *run, const struct model_path *mp, json_t *input,
     case MODEL_POLICY:
     case MODEL_RULE:
     case MODEL_SETTINGS:
+    case MODEL_ROUTER:
+    case MODEL_ROUTE:
     case MODEL_N_KINDS:
         break;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/ipam.h"
 #include "lib/util.h"
 
 static const char *const admin_states[] = {"up", "down", NULL};
@@ -56,9 +57,72 @@ static const struct model_field project_fields[] = {
     END_FIELDS,
 };
 
+/* ---- Subnets: DHCPv4, IPv6 address modes, DHCPv6. ---- */
+
+static const struct model_field ip_elem[] = {
+    {"ip", MF_IP, 0, 0, 0, NULL, NULL, "an IP address"},
+};
+static const struct model_field range_elem[] = {
+    {"range", MF_STRING, 0, 3, 91, NULL, NULL,
+     "first-last, e.g. 10.1.1.100-10.1.1.200"},
+};
+static const struct model_field binding_fields[] = {
+    {"mac_address", MF_MAC, MF_REQUIRED, 0, 0, NULL, NULL, "a unicast MAC"},
+    {"ip_address", MF_IP, MF_REQUIRED, 0, 0, NULL, NULL,
+     "the address that MAC always gets"},
+    END_FIELDS,
+};
+static const struct model_field binding_elem[] = {
+    {"binding", MF_OBJECT, 0, 0, 0, NULL, binding_fields, "a static binding"},
+};
+static const struct model_field csr_fields[] = {
+    {"network", MF_ADDR, MF_REQUIRED, 0, 0, NULL, NULL,
+     "IPv4 network without host bits"},
+    {"next_hop", MF_IP, MF_REQUIRED, 0, 0, NULL, NULL,
+     "IPv4 address in the subnet"},
+    END_FIELDS,
+};
+static const struct model_field csr_elem[] = {
+    {"route", MF_OBJECT, 0, 0, 0, NULL, csr_fields, "a classless route"},
+};
+static const struct model_field dhcp_fields[] = {
+    {"ranges", MF_ARRAY, MF_UNIQUE, 0, 32, NULL, range_elem,
+     "address pools, first-last, inside the subnet"},
+    {"excluded_ranges", MF_ARRAY, MF_UNIQUE, 0, 32, NULL, range_elem,
+     "addresses of the ranges never handed out"},
+    {"static_bindings", MF_ARRAY, MF_UNIQUE, 0, 1024, NULL, binding_elem,
+     "fixed MAC -> address assignments"},
+    {"lease_time", MF_INT, 0, 60, 31536000, NULL, NULL,
+     "seconds (default 86400)"},
+    {"dns_servers", MF_ARRAY, MF_UNIQUE, 0, 8, NULL, ip_elem,
+     "IPv4 DNS servers (option 6)"},
+    {"domain_name", MF_STRING, 0, 1, 253, NULL, NULL, "DNS domain (option 15)"},
+    {"mtu", MF_INT, 0, 68, 9000, NULL, NULL, "interface MTU (option 26)"},
+    {"classless_static_routes", MF_ARRAY, MF_UNIQUE, 0, 16, NULL, csr_elem,
+     "option 121 routes"},
+    END_FIELDS,
+};
+static const struct model_field dhcpv6_fields[] = {
+    {"ranges", MF_ARRAY, MF_UNIQUE, 0, 32, NULL, range_elem,
+     "address pools for dhcpv6_stateful, inside the subnet"},
+    {"dns_servers", MF_ARRAY, MF_UNIQUE, 0, 8, NULL, ip_elem,
+     "IPv6 DNS servers"},
+    {"domain_name", MF_STRING, 0, 1, 253, NULL, NULL, "DNS search domain"},
+    END_FIELDS,
+};
+static const char *const ipv6_modes[] = {"slaac", "dhcpv6_stateful",
+                                         "dhcpv6_stateless", "static", NULL};
+
 static const struct model_field subnet_fields[] = {
     {"gateway_address", MF_CIDR, MF_REQUIRED, 0, 0, NULL, NULL,
      "gateway address with prefix length, e.g. 10.1.1.1/24"},
+    {"dhcp", MF_OBJECT, 0, 0, 0, NULL, dhcp_fields,
+     "IPv4 only: DHCP service and address pools"},
+    {"ipv6_address_mode", MF_ENUM, 0, 0, 0, ipv6_modes, NULL,
+     "IPv6 only: slaac (default), dhcpv6_stateful, dhcpv6_stateless or "
+     "static"},
+    {"dhcpv6", MF_OBJECT, 0, 0, 0, NULL, dhcpv6_fields,
+     "IPv6 only: DHCPv6 pools and options"},
     END_FIELDS,
 };
 static const struct model_field subnet_elem[] = {
@@ -75,12 +139,11 @@ static const struct model_field segment_fields[] = {
     {"admin_state", MF_ENUM, 0, 0, 0, admin_states, NULL, "up or down"},
     {"spoofguard", MF_ENUM, 0, 0, 0, seg_spoofguard, NULL,
      "enabled or disabled (when absent): the default of its ports"},
+    {"router", MF_ID, 0, 0, 0, NULL, NULL,
+     "id of a router of the same project (docs/routing.md)"},
     END_FIELDS,
 };
 
-static const struct model_field ip_elem[] = {
-    {"ip", MF_IP, 0, 0, 0, NULL, NULL, "an IP address"},
-};
 static const struct model_field attachment_fields[] = {
     {"host", MF_ID, MF_REQUIRED, 0, 0, NULL, NULL, "id of a host"},
     {"vif", MF_IFNAME, MF_REQUIRED, 0, 0, NULL, NULL,
@@ -99,6 +162,8 @@ static const struct model_field port_fields[] = {
     {"admin_state", MF_ENUM, 0, 0, 0, admin_states, NULL, "up or down"},
     {"spoofguard", MF_ENUM, 0, 0, 0, port_spoofguard, NULL,
      "inherit (when absent: the segment's), enabled or disabled"},
+    {"dynamic_addresses", MF_ARRAY, MF_READONLY | MF_NOINPUT, 0, 32, NULL,
+     ip_elem, "assigned by weftd from the subnets' DHCP/SLAAC settings"},
     END_FIELDS,
 };
 
@@ -175,8 +240,9 @@ model_fail(struct api_error *e, enum api_err code, const char *name,
 
 /* Group: conditions combine keys, operators and values sensibly. */
 static enum api_err
-group_check(json_t *obj, const char *prefix, struct api_error *e)
+group_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
 {
+    (void)full;
     json_t *crit, *cond;
     size_t i, j;
     char name[256];
@@ -310,8 +376,9 @@ static const struct model_field service_fields[] = {
 };
 
 static enum api_err
-service_check(json_t *obj, const char *prefix, struct api_error *e)
+service_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
 {
+    (void)full;
     return service_entries_check(json_object_get(obj, "service_entries"),
                                  prefix, e);
 }
@@ -364,10 +431,387 @@ static const struct model_field rule_fields[] = {
 };
 
 static enum api_err
-rule_check(json_t *obj, const char *prefix, struct api_error *e)
+rule_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
 {
+    (void)full;
     return service_entries_check(json_object_get(obj, "service_entries"),
                                  prefix, e);
+}
+
+/* ---- Segments: subnet services. ---- */
+
+/* A subnet being checked: its prefix and gateway. */
+struct model_subnet {
+    struct val_ip gw; /* gateway address */
+    unsigned plen;    /* prefix length */
+    ipam_u128 lo, hi; /* first (network) and last address */
+    const char *name; /* "subnets[i]" with the caller's prefix */
+    char field[300];  /* scratch for field names */
+};
+
+/* Sets 'sn->field' to "<subnet>.<a>.<b>[i]" ('i' < 0: no index). */
+static const char *
+model_sub_field(struct model_subnet *sn, const char *a, const char *b, long i)
+{
+    char idx[32] = "";
+
+    if (i >= 0) {
+        snprintf(idx, sizeof idx, "[%ld]", i);
+    }
+    snprintf(sn->field, sizeof sn->field, "%s.%s%s%s%s", sn->name, a,
+             b ? "." : "", b ? b : "", idx);
+    return sn->field;
+}
+
+/* The addresses of 'array' (strings) are of 'family'. */
+static enum api_err
+model_check_family(struct model_subnet *sn, json_t *array, int family,
+                   const char *obj, const char *member, struct api_error *e)
+{
+    json_t *v;
+    size_t i;
+
+    json_array_foreach(array, i, v)
+    {
+        struct val_ip ip;
+        if (val_ip_parse(json_string_value(v), &ip) && ip.family != family) {
+            const char *f = model_sub_field(sn, obj, member, (long)i);
+            return api_error_set(e, API_ERR_BAD_FORMAT, f,
+                                 "'%s' must be an %s address", f,
+                                 family == AF_INET ? "IPv4" : "IPv6");
+        }
+    }
+    return API_OK;
+}
+
+/* An address of the subnet that may be handed out: inside, and neither
+ * the network, the (IPv4) broadcast nor the gateway address. */
+static const char *
+model_host_problem(const struct model_subnet *sn, ipam_u128 x)
+{
+    if (x < sn->lo || x > sn->hi) {
+        return "outside the subnet";
+    }
+    if (x == sn->lo) {
+        return "the subnet's network address";
+    }
+    if (x == sn->hi && sn->gw.family == AF_INET) {
+        return "the subnet's broadcast address";
+    }
+    if (x == ipam_to_u128(&sn->gw)) {
+        return "the gateway address";
+    }
+    return NULL;
+}
+
+/* Ranges "first-last" inside the subnet; 'pool' ranges also keep clear
+ * of the network, broadcast and gateway addresses. */
+static enum api_err
+model_check_ranges(struct model_subnet *sn, json_t *ranges, const char *obj,
+                   const char *member, bool pool, struct api_error *e)
+{
+    json_t *v;
+    size_t i;
+
+    json_array_foreach(ranges, i, v)
+    {
+        const char *f = model_sub_field(sn, obj, member, (long)i);
+        struct val_ip a, b;
+        ipam_u128 lo, hi, gw = ipam_to_u128(&sn->gw);
+
+        if (!ipam_range_parse(json_string_value(v), &a, &b) ||
+            a.family != sn->gw.family) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, f,
+                                 "'%s' is not a range first-last of %s "
+                                 "addresses",
+                                 f, sn->gw.family == AF_INET ? "IPv4" : "IPv6");
+        }
+        lo = ipam_to_u128(&a);
+        hi = ipam_to_u128(&b);
+        if (lo > hi) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, f,
+                                 "'%s': the first address is above the last",
+                                 f);
+        }
+        if (lo < sn->lo || hi > sn->hi) {
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, f,
+                                 "'%s' is not inside the subnet", f);
+        }
+        if (pool &&
+            (lo == sn->lo || (sn->gw.family == AF_INET && hi == sn->hi))) {
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, f,
+                                 "'%s' contains the subnet's network or "
+                                 "broadcast address",
+                                 f);
+        }
+        if (pool && lo <= gw && gw <= hi) {
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, f,
+                                 "'%s' contains the gateway address", f);
+        }
+    }
+    return API_OK;
+}
+
+static enum api_err
+model_check_bindings(struct model_subnet *sn, json_t *bindings,
+                     struct api_error *e)
+{
+    json_t *b;
+    size_t i, j;
+
+    json_array_foreach(bindings, i, b)
+    {
+        const char *mac = json_string_value(json_object_get(b, "mac_address"));
+        const char *ip = json_string_value(json_object_get(b, "ip_address"));
+        const char *problem;
+        struct val_ip a, o;
+
+        if (!mac || !ip || !val_ip_parse(ip, &a)) {
+            continue; /* the schema reported it */
+        }
+        problem = a.family != sn->gw.family
+                      ? "of the other IP family"
+                      : model_host_problem(sn, ipam_to_u128(&a));
+        if (problem) {
+            const char *f =
+                model_sub_field(sn, "dhcp", "static_bindings", (long)i);
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, f,
+                                 "'%s.ip_address' %s is %s", f, ip, problem);
+        }
+        for (j = 0; j < i; j++) {
+            json_t *p = json_array_get(bindings, j);
+            const char *pmac =
+                json_string_value(json_object_get(p, "mac_address"));
+            const char *pip =
+                json_string_value(json_object_get(p, "ip_address"));
+            bool same_ip =
+                pip && val_ip_parse(pip, &o) && !memcmp(&o, &a, sizeof a);
+            if (same_ip || (pmac && !strcasecmp(pmac, mac))) {
+                const char *f =
+                    model_sub_field(sn, "dhcp", "static_bindings", (long)i);
+                return api_error_set(e, API_ERR_DUPLICATE, f,
+                                     "'%s' has the %s of static_bindings[%zu]",
+                                     f, same_ip ? "ip_address" : "mac_address",
+                                     j);
+            }
+        }
+    }
+    return API_OK;
+}
+
+static enum api_err
+model_check_domain(struct model_subnet *sn, json_t *obj, const char *member,
+                   struct api_error *e)
+{
+    const char *d = json_string_value(json_object_get(obj, "domain_name"));
+
+    if (d && !val_dns_name(d)) {
+        const char *f = model_sub_field(sn, member, "domain_name", -1);
+        return api_error_set(e, API_ERR_BAD_FORMAT, f, "'%s' is not a DNS name",
+                             f);
+    }
+    return API_OK;
+}
+
+static enum api_err
+model_check_dhcp(struct model_subnet *sn, json_t *dhcp, struct api_error *e)
+{
+    json_t *r;
+    size_t i;
+
+    if (model_check_ranges(sn, json_object_get(dhcp, "ranges"), "dhcp",
+                           "ranges", true, e) ||
+        model_check_ranges(sn, json_object_get(dhcp, "excluded_ranges"), "dhcp",
+                           "excluded_ranges", false, e) ||
+        model_check_bindings(sn, json_object_get(dhcp, "static_bindings"), e) ||
+        model_check_family(sn, json_object_get(dhcp, "dns_servers"), AF_INET,
+                           "dhcp", "dns_servers", e) ||
+        model_check_domain(sn, dhcp, "dhcp", e)) {
+        return e->code;
+    }
+    json_array_foreach(json_object_get(dhcp, "classless_static_routes"), i, r)
+    {
+        struct val_ip net, hop;
+        unsigned len;
+        const char *f;
+
+        if (!val_addr_parse(json_string_value(json_object_get(r, "network")),
+                            &net, &len) ||
+            !val_ip_parse(json_string_value(json_object_get(r, "next_hop")),
+                          &hop)) {
+            continue; /* the schema reported it */
+        }
+        f = model_sub_field(sn, "dhcp", "classless_static_routes", (long)i);
+        if (net.family != AF_INET) {
+            return api_error_set(e, API_ERR_BAD_FORMAT, f,
+                                 "'%s.network' must be an IPv4 network", f);
+        }
+        if (hop.family != AF_INET ||
+            !val_ip_in_prefix(&hop, &sn->gw, sn->plen)) {
+            return api_error_set(e, API_ERR_OUT_OF_RANGE, f,
+                                 "'%s.next_hop' must be an address of the "
+                                 "subnet",
+                                 f);
+        }
+    }
+    return API_OK;
+}
+
+/* Segment: each subnet's services match its family and lie inside it. */
+static enum api_err
+segment_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
+{
+    json_t *subnet;
+    size_t i;
+    char name[256];
+
+    (void)full;
+    json_array_foreach(json_object_get(obj, "subnets"), i, subnet)
+    {
+        struct model_subnet sn;
+        json_t *dhcp = json_object_get(subnet, "dhcp");
+        json_t *dhcpv6 = json_object_get(subnet, "dhcpv6");
+        const char *mode =
+            json_string_value(json_object_get(subnet, "ipv6_address_mode"));
+
+        snprintf(name, sizeof name, "%s%ssubnets[%zu]", prefix,
+                 *prefix ? "." : "", i);
+        if (!val_cidr_parse(
+                json_string_value(json_object_get(subnet, "gateway_address")),
+                &sn.gw, &sn.plen)) {
+            continue; /* the schema reported it */
+        }
+        sn.name = name;
+        ipam_prefix_bounds(&sn.gw, sn.plen, &sn.lo, &sn.hi);
+        if (sn.gw.family == AF_INET) {
+            if (mode || dhcpv6) {
+                return model_fail(e, API_ERR_BAD_FORMAT, name,
+                                  mode ? "ipv6_address_mode" : "dhcpv6",
+                                  "is only allowed on an IPv6 subnet");
+            }
+            if (dhcp && model_check_dhcp(&sn, dhcp, e)) {
+                return e->code;
+            }
+            continue;
+        }
+        if (dhcp) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "dhcp",
+                              "is only allowed on an IPv4 subnet (use "
+                              "ipv6_address_mode and dhcpv6)");
+        }
+        if (model_check_ranges(&sn, json_object_get(dhcpv6, "ranges"), "dhcpv6",
+                               "ranges", true, e) ||
+            model_check_family(&sn, json_object_get(dhcpv6, "dns_servers"),
+                               AF_INET6, "dhcpv6", "dns_servers", e) ||
+            model_check_domain(&sn, dhcpv6, "dhcpv6", e)) {
+            return e->code;
+        }
+        if (mode && !strcmp(mode, "dhcpv6_stateful") &&
+            !json_array_size(json_object_get(dhcpv6, "ranges"))) {
+            return model_fail(e, API_ERR_MISSING_FIELD, name, "dhcpv6.ranges",
+                              "is required with ipv6_address_mode "
+                              "dhcpv6_stateful");
+        }
+    }
+    return API_OK;
+}
+
+/* ---- Routers and static routes. ---- */
+
+static const struct model_field router_fields[] = {
+    COMMON_FIELDS,
+    END_FIELDS,
+};
+
+static const struct model_field next_hop_fields[] = {
+    {"ip_address", MF_IP, MF_REQUIRED, 0, 0, NULL, NULL,
+     "next hop, of the route's family"},
+    {"admin_distance", MF_INT, 0, 1, 255, NULL, NULL,
+     "1..255 (default 1); the lowest wins, equal ones are ECMP"},
+    END_FIELDS,
+};
+static const struct model_field next_hop_elem[] = {
+    {"next_hop", MF_OBJECT, 0, 0, 0, NULL, next_hop_fields, "a next hop"},
+};
+
+static const struct model_field route_fields[] = {
+    COMMON_FIELDS,
+    {"network", MF_ADDR, MF_REQUIRED, 0, 0, NULL, NULL,
+     "destination network/prefix-length without host bits"},
+    {"next_hops", MF_ARRAY, 0, 1, 16, NULL, next_hop_elem,
+     "next hops (or discard)"},
+    {"discard", MF_BOOL, 0, 0, 0, NULL, NULL,
+     "true: drop what matches (instead of next_hops)"},
+    {"admin_distance", MF_INT, 0, 1, 255, NULL, NULL,
+     "with discard: its distance (default 1)"},
+    END_FIELDS,
+};
+
+/* Static route: a CIDR network, and next hops of its family or discard. */
+static enum api_err
+route_check(json_t *obj, bool full, const char *prefix, struct api_error *e)
+{
+    const char *network = json_string_value(json_object_get(obj, "network"));
+    json_t *hops = json_object_get(obj, "next_hops"), *hop;
+    json_t *distance = json_object_get(obj, "admin_distance");
+    bool discard = json_is_true(json_object_get(obj, "discard"));
+    struct val_ip net;
+    unsigned plen;
+    size_t i, j;
+    char name[256];
+
+    if (network && !strchr(network, '/')) {
+        return model_fail(e, API_ERR_BAD_FORMAT, prefix, "network",
+                          "must be a network address/prefix-length (e.g. "
+                          "10.2.0.0/16, 0.0.0.0/0, fd00:1::/64)");
+    }
+    if (json_is_null(hops)) {
+        hops = NULL; /* merge-patch null: absent */
+    }
+    if (json_is_null(distance)) {
+        distance = NULL;
+    }
+    if (discard && hops) {
+        return model_fail(e, API_ERR_BAD_FORMAT, prefix, "discard",
+                          "and next_hops exclude each other");
+    }
+    if (full && !discard && !hops) {
+        return model_fail(e, API_ERR_MISSING_FIELD, prefix, "next_hops",
+                          "is required unless discard is true");
+    }
+    if (hops && distance) {
+        return model_fail(e, API_ERR_BAD_FORMAT, prefix, "admin_distance",
+                          "is only allowed with discard (each next hop "
+                          "has its own admin_distance)");
+    }
+    if (!network || !val_addr_parse(network, &net, &plen)) {
+        return API_OK;
+    }
+    json_array_foreach(hops, i, hop)
+    {
+        struct val_ip a, b;
+
+        snprintf(name, sizeof name, "%s%snext_hops[%zu]", prefix,
+                 *prefix ? "." : "", i);
+        if (!val_ip_parse(json_string_value(json_object_get(hop, "ip_address")),
+                          &a)) {
+            continue;
+        }
+        if (a.family != net.family) {
+            return model_fail(e, API_ERR_BAD_FORMAT, name, "ip_address",
+                              "is not of the network's IP family");
+        }
+        for (j = 0; j < i; j++) {
+            if (val_ip_parse(json_string_value(json_object_get(
+                                 json_array_get(hops, j), "ip_address")),
+                             &b) &&
+                !memcmp(&a, &b, sizeof a)) {
+                return model_fail(e, API_ERR_DUPLICATE, name, "ip_address",
+                                  "repeats an earlier next hop");
+            }
+        }
+    }
+    return API_OK;
 }
 
 /* ---- Deployment settings. ---- */
@@ -383,7 +827,7 @@ static const struct model_type model_types[MODEL_N_KINDS] = {
     [MODEL_PROJECT] = {MODEL_PROJECT, "Project", "projects", "project", -1, 1,
                        project_fields, NULL, NULL},
     [MODEL_SEGMENT] = {MODEL_SEGMENT, "Segment", "segments", "segment",
-                       MODEL_PROJECT, 2, segment_fields, NULL, NULL},
+                       MODEL_PROJECT, 2, segment_fields, NULL, segment_check},
     [MODEL_PORT] = {MODEL_PORT, "SegmentPort", "ports", "port", MODEL_SEGMENT,
                     3, port_fields, NULL, NULL},
     [MODEL_GROUP] = {MODEL_GROUP, "Group", "groups", "group", MODEL_PROJECT, 2,
@@ -399,21 +843,28 @@ static const struct model_type model_types[MODEL_N_KINDS] = {
     [MODEL_SETTINGS] = {MODEL_SETTINGS, "FirewallSettings", "settings",
                         "settings", -1, 1, settings_fields, MODEL_SETTINGS_ID,
                         NULL},
+    [MODEL_ROUTER] = {MODEL_ROUTER, "Router", "routers", "router",
+                      MODEL_PROJECT, 2, router_fields, NULL, NULL},
+    [MODEL_ROUTE] = {MODEL_ROUTE, "StaticRoute", "static-routes", "route",
+                     MODEL_ROUTER, 3, route_fields, NULL, route_check},
 };
 
 static const struct model_type *const root_children[] = {
     &model_types[MODEL_PROJECT], &model_types[MODEL_HOST],
     &model_types[MODEL_SETTINGS], NULL};
 /* Order matters for a subtree PATCH: objects are written in this order,
- * so a group may name segments and a policy's rules groups and services
- * created in the same PATCH. */
+ * so a segment may name a router, a group segments and a policy's rules
+ * groups and services created in the same PATCH. */
 static const struct model_type *const project_children[] = {
-    &model_types[MODEL_SEGMENT], &model_types[MODEL_GROUP],
-    &model_types[MODEL_SERVICE], &model_types[MODEL_POLICY], NULL};
+    &model_types[MODEL_ROUTER], &model_types[MODEL_SEGMENT],
+    &model_types[MODEL_GROUP],  &model_types[MODEL_SERVICE],
+    &model_types[MODEL_POLICY], NULL};
 static const struct model_type *const segment_children[] = {
     &model_types[MODEL_PORT], NULL};
 static const struct model_type *const policy_children[] = {
     &model_types[MODEL_RULE], NULL};
+static const struct model_type *const router_children[] = {
+    &model_types[MODEL_ROUTE], NULL};
 static const struct model_type *const no_children[] = {NULL};
 
 const struct model_type *
@@ -434,6 +885,8 @@ model_children(int kind)
         return segment_children;
     case MODEL_POLICY:
         return policy_children;
+    case MODEL_ROUTER:
+        return router_children;
     default:
         return no_children;
     }
@@ -924,7 +1377,7 @@ model_validate(const struct model_type *type, json_t *obj, bool full,
     if (mf_check_object(type->fields, obj, full, prefix, merged, e)) {
         return e->code;
     }
-    return type->check ? type->check(obj, prefix, e) : API_OK;
+    return type->check ? type->check(obj, full, prefix, e) : API_OK;
 }
 
 void

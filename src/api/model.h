@@ -4,8 +4,9 @@
  * Objects live at paths under /api/v1: hosts at /hosts/{id}, the
  * deployment's firewall settings at /settings/firewall (the only id),
  * projects at /projects/{id}, and inside a project segments, groups,
- * services and security policies; ports live under their segment and
- * rules under their security policy.  Each object type has a schema (a
+ * services, security policies and routers; ports live under their
+ * segment, rules under their security policy and static routes under
+ * their router (docs/routing.md).  Each object type has a schema (a
  * table of field descriptors) that model_validate() checks bodies against,
  * strictly: types, ranges, formats, lengths, duplicates, unknown fields and
  * the combinations a type's check hook forbids.
@@ -25,11 +26,13 @@
  *   r/<target>|<referrer>   "<referrer> references <target>" (paths):
  *                    every MF_REF field (group members, policy and rule
  *                    scopes, rule source/destination groups and
- *                    services), a port's attachment host, and the segment
- *                    of a group's "segment" condition
+ *                    services), a port's attachment host, the segment
+ *                    of a group's "segment" condition, and a segment's
+ *                    router
  *   v/<vni, 8 digits>       VNI owned by a segment (value: its path)
  *   m/<segment>|<mac>       MAC used by a port on a segment
- *   i/<segment>|<ip>        IP (canonical text) used by a port on a segment
+ *   i/<segment>|<ip>        IP (canonical text) used by a port on a segment:
+ *                    its ip_addresses and its dynamic_addresses
  *   x/vni-next              VNI allocation cursor
  *   t/<token id>            API tokens,  a/<rev, 16 digits>  audit log
  * Paths in keys omit the "/api/v1" prefix. */
@@ -56,6 +59,8 @@ enum model_kind {
     MODEL_POLICY,   /* /projects/{p}/security-policies/{id} */
     MODEL_RULE,     /* .../security-policies/{pol}/rules/{id} */
     MODEL_SETTINGS, /* /settings/firewall */
+    MODEL_ROUTER,   /* /projects/{p}/routers/{id} */
+    MODEL_ROUTE,    /* .../routers/{r}/static-routes/{id} */
     MODEL_N_KINDS
 };
 
@@ -71,6 +76,9 @@ enum model_kind {
 #define MODEL_DEFAULT_SPOOFGUARD_SEG  "disabled" /* segment spoofguard */
 #define MODEL_DEFAULT_SPOOFGUARD_PORT "inherit"  /* port spoofguard */
 #define MODEL_SETTINGS_ID             "firewall" /* the only settings id */
+#define MODEL_DEFAULT_ADMIN_DISTANCE  1          /* static route, next hop */
+#define MODEL_DEFAULT_LEASE_TIME      86400      /* subnet dhcp, seconds */
+#define MODEL_DEFAULT_IPV6_MODE       "slaac"    /* subnet ipv6_address_mode */
 
 /* Field kinds. */
 enum mf_kind {
@@ -94,6 +102,10 @@ enum mf_kind {
 #define MF_REQUIRED 0x1 /* must be present (full validation) */
 #define MF_READONLY 0x2 /* set by the server; ignored on input */
 #define MF_UNIQUE   0x4 /* array: no two equal items */
+#define MF_NOINPUT                                                             \
+    0x8 /* with MF_READONLY: a write may only send the
+                         * current value back (a GET body round-trips);
+                         * any other value is 400 READ_ONLY_FIELD */
 
 struct model_field {
     const char *name;              /* JSON member name; NULL ends a list */
@@ -115,9 +127,10 @@ struct model_type {
     const struct model_field *fields; /* schema, NULL-name terminated */
     const char *only_id;              /* the only valid id, NULL = any */
     /* Checks what the field table cannot express (combinations of
-     * fields), after the table's checks passed; NULL if none.  'obj' may
-     * be a partial (merge-patch) body. */
-    enum api_err (*check)(json_t *obj, const char *prefix, struct api_error *e);
+     * fields), after the table's checks passed; NULL if none.  'full' is
+     * false for a partial (merge-patch) body. */
+    enum api_err (*check)(json_t *obj, bool full, const char *prefix,
+                          struct api_error *e);
 };
 
 /* A parsed API path. */

@@ -225,6 +225,32 @@ val_ifname(const char *s)
 }
 
 bool
+val_dns_name(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+
+    if (!n || n > 253 || (n > 1 && s[n - 1] == '.' && s[n - 2] == '.')) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (!label || s[i - 1] == '-') {
+                return false;
+            }
+            label = 0;
+        } else if (isalnum(c) || (c == '-' && label)) {
+            if (++label > 63) {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    return !label || s[n - 1] != '-';
+}
+
+bool
 val_printable(const char *s)
 {
     for (; *s; s++) {

@@ -53,6 +53,11 @@ bool val_mac_parse(const char *s, uint8_t mac[6]);
  * whitespace). */
 bool val_ifname(const char *s);
 
+/* True if 's' is a DNS name: labels of 1..63 letters, digits and '-'
+ * (not at either end) separated by single dots, an optional final dot,
+ * at most 253 characters. */
+bool val_dns_name(const char *s);
+
 /* True if 's' has no ASCII control characters. */
 bool val_printable(const char *s);
 

@@ -28,17 +28,53 @@ cli_cell_subnets(const json_t *obj, char *buf, size_t size)
     }
 }
 
+/* The strings of the array 'member' of 'obj', comma-separated. */
 static void
-cli_cell_ips(const json_t *obj, char *buf, size_t size)
+cli_cell_join(const json_t *obj, const char *member, char *buf, size_t size)
 {
     const json_t *v;
     size_t i, n = 0;
 
     buf[0] = '\0';
-    json_array_foreach(json_object_get(obj, "ip_addresses"), i, v)
+    json_array_foreach(json_object_get(obj, member), i, v)
     {
         n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
                               i ? "," : "", json_string_value(v));
+    }
+}
+
+static void
+cli_cell_ips(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_join(obj, "ip_addresses", buf, size);
+}
+
+static void
+cli_cell_dynamic(const json_t *obj, char *buf, size_t size)
+{
+    cli_cell_join(obj, "dynamic_addresses", buf, size);
+}
+
+/* A static route's next hops as IP/distance, or "discard/distance". */
+static void
+cli_cell_next_hops(const json_t *obj, char *buf, size_t size)
+{
+    const json_t *hop;
+    size_t i, n = 0;
+    json_int_t d = json_integer_value(json_object_get(obj, "admin_distance"));
+
+    buf[0] = '\0';
+    if (json_is_true(json_object_get(obj, "discard"))) {
+        snprintf(buf, size, "discard/%" JSON_INTEGER_FORMAT, d ? d : 1);
+        return;
+    }
+    json_array_foreach(json_object_get(obj, "next_hops"), i, hop)
+    {
+        d = json_integer_value(json_object_get(hop, "admin_distance"));
+        n += (size_t)snprintf(
+            buf + n, n < size ? size - n : 0, "%s%s/%" JSON_INTEGER_FORMAT,
+            i ? "," : "", json_string_value(json_object_get(hop, "ip_address")),
+            d ? d : 1);
     }
 }
 
@@ -259,6 +295,7 @@ static const struct cli_column cols_segment[] = {
     {"ID", "id", NULL},
     {"VNI", "vni", NULL},
     {"SUBNETS", NULL, cli_cell_subnets},
+    {"ROUTER", "router", NULL},
     {"TAGS", NULL, cli_cell_tags},
     {"REVISION", "_revision", NULL},
     COLS_END};
@@ -266,6 +303,7 @@ static const struct cli_column cols_port[] = {
     {"ID", "id", NULL},
     {"MAC", "mac_address", NULL},
     {"IPS", NULL, cli_cell_ips},
+    {"DYNAMIC", NULL, cli_cell_dynamic},
     {"HOST/VIF", NULL, cli_cell_attachment},
     {"REVISION", "_revision", NULL},
     COLS_END};
@@ -308,6 +346,12 @@ static const struct cli_column cols_rule[] = {
     {"ACTION", NULL, cli_cell_action},
     {"REVISION", "_revision", NULL},
     COLS_END};
+static const struct cli_column cols_route[] = {
+    {"ID", "id", NULL},
+    {"NETWORK", "network", NULL},
+    {"NEXT_HOPS/DISTANCE", NULL, cli_cell_next_hops},
+    {"REVISION", "_revision", NULL},
+    COLS_END};
 static const struct cli_column cols_settings[] = {
     {"ID", "id", NULL},
     {"DEFAULT_ACTION", NULL, cli_cell_default_action},
@@ -325,6 +369,7 @@ cli_columns(const char *kind)
            : !strcmp(kind, "service")  ? cols_service
            : !strcmp(kind, "policy")   ? cols_policy
            : !strcmp(kind, "rule")     ? cols_rule
+           : !strcmp(kind, "route")    ? cols_route
            : !strcmp(kind, "settings") ? cols_settings
                                        : cols_default;
 }

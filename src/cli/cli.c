@@ -77,6 +77,26 @@ struct cli_opts {
     const char *notes;       /* rule --notes */
     bool logged;             /* rule --logged */
     bool disabled;           /* rule --disabled */
+
+    /* Routing and DHCP. */
+    const char *router;                    /* --router (routes, segments) */
+    const char *network;                   /* route --network */
+    const char *next_hops[CLI_MAX_REPEAT]; /* route --next-hop IP[,D] */
+    size_t n_next_hops;
+    bool discard;                            /* route --discard */
+    const char *distance;                    /* route --distance */
+    const char *dhcp_ranges[CLI_MAX_REPEAT]; /* --dhcp-range A-B (IPv4) */
+    size_t n_dhcp_ranges;
+    const char *dhcp_excludes[CLI_MAX_REPEAT]; /* --dhcp-exclude A-B */
+    size_t n_dhcp_excludes;
+    const char *dhcp6_ranges[CLI_MAX_REPEAT]; /* --dhcp6-range A-B */
+    size_t n_dhcp6_ranges;
+    const char *dns[CLI_MAX_REPEAT]; /* --dns IP (by family) */
+    size_t n_dns;
+    const char *domain;     /* --domain */
+    const char *lease_time; /* --lease-time */
+    const char *dhcp_mtu;   /* --dhcp-mtu */
+    const char *ipv6_mode;  /* --ipv6-mode */
 };
 
 typedef int cli_cmd_fn(struct cli_opts *o, int argc, char *argv[]);
@@ -116,7 +136,9 @@ cli_kind(const char *word)
         {"service", "service"},   {"services", "service"},
         {"policy", "policy"},     {"policies", "policy"},
         {"rule", "rule"},         {"rules", "rule"},
-        {"settings", "settings"},
+        {"settings", "settings"}, {"router", "router"},
+        {"routers", "router"},    {"route", "route"},
+        {"routes", "route"},      {"static-route", "route"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
         if (!strcmp(word, kinds[i][0])) {
@@ -163,6 +185,19 @@ cli_path(const struct cli_opts *o, const char *kind, const char *id, char *buf,
     } else if (!strcmp(kind, "policy")) {
         snprintf(buf, size, "/api/v1/projects/%s/security-policies%s%s",
                  o->project, id ? "/" : "", id ? id : "");
+    } else if (!strcmp(kind, "router")) {
+        snprintf(buf, size, "/api/v1/projects/%s/routers%s%s", o->project,
+                 id ? "/" : "", id ? id : "");
+    } else if (!strcmp(kind, "route")) {
+        parent = o->router;
+        cli_split_parent(&id, &parent, parentbuf, sizeof parentbuf);
+        if (!parent) {
+            return cli_usage_error("%s needs --router ROUTER "
+                                   "(or ROUTER/ROUTE)",
+                                   "route");
+        }
+        snprintf(buf, size, "/api/v1/projects/%s/routers/%s/static-routes%s%s",
+                 o->project, parent, id ? "/" : "", id ? id : "");
     } else if (!strcmp(kind, "rule")) {
         parent = o->policy;
         cli_split_parent(&id, &parent, parentbuf, sizeof parentbuf);
@@ -294,6 +329,15 @@ cli_strings(const char *const *v, size_t n)
     return a;
 }
 
+/* Sets 'obj'.'name' to the strings 'v' if there are any. */
+static void
+cli_set_strings(json_t *obj, const char *name, const char *const *v, size_t n)
+{
+    if (n) {
+        json_object_set_new(obj, name, cli_strings(v, n));
+    }
+}
+
 /* A JSON array of the API paths of the objects 'ids' of collection 'coll'
  * of the current project ("web" -> /api/v1/projects/P/groups/web); an
  * argument that is already a path ("/api/v1/...") is taken as is. */
@@ -391,18 +435,9 @@ cli_group_body(const struct cli_opts *o, json_t *body)
 {
     json_t *conds = json_array();
 
-    if (o->n_members) {
-        json_object_set_new(body, "members",
-                            cli_strings(o->members, o->n_members));
-    }
-    if (o->n_ips) {
-        json_object_set_new(body, "ip_addresses",
-                            cli_strings(o->ips, o->n_ips));
-    }
-    if (o->n_macs) {
-        json_object_set_new(body, "mac_addresses",
-                            cli_strings(o->macs, o->n_macs));
-    }
+    cli_set_strings(body, "members", o->members, o->n_members);
+    cli_set_strings(body, "ip_addresses", o->ips, o->n_ips);
+    cli_set_strings(body, "mac_addresses", o->macs, o->n_macs);
     for (size_t i = 0; i < o->n_match_tags; i++) {
         json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key", "tag",
                                                "operator", "equals", "value",
@@ -492,6 +527,195 @@ cli_rule_body(const struct cli_opts *o, json_t *body)
     return CLI_OK;
 }
 
+/* Static route: --network and --next-hop IP[,DISTANCE]... or --discard
+ * [--distance D]. */
+static int
+cli_route_body(const struct cli_opts *o, json_t *body)
+{
+    long long v;
+
+    if (!o->network) {
+        return cli_usage_error("%s needs --network CIDR", "route create");
+    }
+    if (!o->n_next_hops == !o->discard) {
+        return cli_usage_error("%s needs either --next-hop IP[,DISTANCE] "
+                               "(repeatable) or --discard",
+                               "route create");
+    }
+    if (o->distance && !o->discard) {
+        return cli_usage_error("%s: --distance goes with --discard; give a "
+                               "next hop's distance as --next-hop IP,D",
+                               "route create");
+    }
+    json_object_set_new(body, "network", json_string(o->network));
+    if (o->discard) {
+        json_object_set_new(body, "discard", json_true());
+        if (o->distance) {
+            if (cli_number("--distance", o->distance, &v)) {
+                return CLI_USAGE;
+            }
+            json_object_set_new(body, "admin_distance", json_integer(v));
+        }
+        return CLI_OK;
+    }
+    json_t *hops = json_array();
+    json_object_set_new(body, "next_hops", hops);
+    for (size_t i = 0; i < o->n_next_hops; i++) {
+        const char *comma = strchr(o->next_hops[i], ',');
+        json_t *hop = json_object();
+        json_array_append_new(hops, hop);
+        json_object_set_new(hop, "ip_address",
+                            json_stringn(o->next_hops[i],
+                                         comma
+                                             ? (size_t)(comma - o->next_hops[i])
+                                             : strlen(o->next_hops[i])));
+        if (comma) {
+            if (cli_number("--next-hop distance", comma + 1, &v)) {
+                return CLI_USAGE;
+            }
+            json_object_set_new(hop, "admin_distance", json_integer(v));
+        }
+    }
+    return CLI_OK;
+}
+
+/* The first subnet of 'subnets' whose gateway is IPv6 ('v6') or IPv4. */
+static json_t *
+cli_subnet_of(json_t *subnets, bool v6)
+{
+    json_t *s;
+    size_t i;
+
+    json_array_foreach(subnets, i, s)
+    {
+        const char *gw =
+            json_string_value(json_object_get(s, "gateway_address"));
+        if (gw && (strchr(gw, ':') != NULL) == v6) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* The object 'name' of 'parent', created if absent. */
+static json_t *
+cli_child(json_t *parent, const char *name)
+{
+    json_t *c = json_object_get(parent, name);
+
+    if (!json_is_object(c)) {
+        c = json_object();
+        json_object_set_new(parent, name, c);
+    }
+    return c;
+}
+
+/* Sets 'obj'.'name' to the number 'arg' (flag 'what'), if given. */
+static int
+cli_set_number(json_t *obj, const char *name, const char *what, const char *arg)
+{
+    long long v;
+
+    if (arg) {
+        if (cli_number(what, arg, &v)) {
+            return CLI_USAGE;
+        }
+        json_object_set_new(obj, name, json_integer(v));
+    }
+    return CLI_OK;
+}
+
+/* Applies the subnet service flags to 'subnets' (in place): the DHCPv4
+ * ones to the first IPv4 subnet, --ipv6-mode and --dhcp6-range to the
+ * first IPv6 one; --dns by the server's family, --domain to each subnet
+ * that gets DHCP settings. */
+static int
+cli_subnet_services(const struct cli_opts *o, json_t *subnets)
+{
+    json_t *v4 = cli_subnet_of(subnets, false),
+           *v6 = cli_subnet_of(subnets, true);
+    json_t *dhcp = NULL, *dhcp6 = NULL;
+    size_t n_dns4 = 0, n_dns6 = 0;
+
+    for (size_t i = 0; i < o->n_dns; i++) {
+        *(strchr(o->dns[i], ':') ? &n_dns6 : &n_dns4) += 1;
+    }
+    if (o->n_dhcp_ranges || o->n_dhcp_excludes || o->lease_time ||
+        o->dhcp_mtu || n_dns4) {
+        if (!v4) {
+            return cli_usage_error("%s: the DHCP options need an IPv4 subnet "
+                                   "(--subnet GW/LEN)",
+                                   "segment");
+        }
+        dhcp = cli_child(v4, "dhcp");
+    }
+    if (o->ipv6_mode || o->n_dhcp6_ranges || n_dns6) {
+        if (!v6) {
+            return cli_usage_error("%s: --ipv6-mode, --dhcp6-range and IPv6 "
+                                   "--dns need an IPv6 subnet (--subnet "
+                                   "GW/LEN)",
+                                   "segment");
+        }
+        if (o->ipv6_mode) {
+            json_object_set_new(v6, "ipv6_address_mode",
+                                json_string(o->ipv6_mode));
+        }
+        if (o->n_dhcp6_ranges || n_dns6) {
+            dhcp6 = cli_child(v6, "dhcpv6");
+        }
+    }
+    if (o->domain && !dhcp && !dhcp6) {
+        return cli_usage_error("%s: --domain goes with other DHCP options",
+                               "segment");
+    }
+    for (int f = 0; f < 2; f++) {
+        json_t *d = f ? dhcp6 : dhcp, *dns = json_array();
+        for (size_t i = 0; d && i < o->n_dns; i++) {
+            if ((strchr(o->dns[i], ':') != NULL) == f) {
+                json_array_append_new(dns, json_string(o->dns[i]));
+            }
+        }
+        if (json_array_size(dns)) {
+            json_object_set_new(d, "dns_servers", dns);
+        } else {
+            json_decref(dns);
+        }
+        if (d && o->domain) {
+            json_object_set_new(d, "domain_name", json_string(o->domain));
+        }
+    }
+    cli_set_strings(dhcp, "ranges", o->dhcp_ranges, o->n_dhcp_ranges);
+    cli_set_strings(dhcp, "excluded_ranges", o->dhcp_excludes,
+                    o->n_dhcp_excludes);
+    cli_set_strings(dhcp6, "ranges", o->dhcp6_ranges, o->n_dhcp6_ranges);
+    return cli_set_number(dhcp, "lease_time", "--lease-time", o->lease_time) ||
+                   cli_set_number(dhcp, "mtu", "--dhcp-mtu", o->dhcp_mtu)
+               ? CLI_USAGE
+               : CLI_OK;
+}
+
+/* True if any subnet service flag is set. */
+static bool
+cli_has_subnet_services(const struct cli_opts *o)
+{
+    return o->n_dhcp_ranges || o->n_dhcp_excludes || o->n_dhcp6_ranges ||
+           o->n_dns || o->domain || o->lease_time || o->dhcp_mtu ||
+           o->ipv6_mode;
+}
+
+/* The --subnet flags as a "subnets" array. */
+static json_t *
+cli_subnets_json(const struct cli_opts *o)
+{
+    json_t *subnets = json_array();
+
+    for (size_t i = 0; i < o->n_subnets; i++) {
+        json_array_append_new(
+            subnets, json_pack("{s:s}", "gateway_address", o->subnets[i]));
+    }
+    return subnets;
+}
+
 /* Builds the body of a create from the flags. */
 static int
 cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
@@ -515,14 +739,13 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
             /* The server checks the value and names the field. */
             json_object_set_new(body, "encap", json_string(o->encap));
         }
-        if (o->n_subnets) {
-            json_t *subnets = json_array();
-            for (size_t i = 0; i < o->n_subnets; i++) {
-                json_array_append_new(
-                    subnets,
-                    json_pack("{s:s}", "gateway_address", o->subnets[i]));
-            }
+        if (o->router && *o->router) {
+            json_object_set_new(body, "router", json_string(o->router));
+        }
+        if (o->n_subnets || cli_has_subnet_services(o)) {
+            json_t *subnets = cli_subnets_json(o);
             json_object_set_new(body, "subnets", subnets);
+            return cli_subnet_services(o, subnets);
         }
     } else if (!strcmp(kind, "port")) {
         if (o->n_macs > 1) {
@@ -574,6 +797,8 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
             return CLI_USAGE;
         }
         return cli_rule_body(o, body);
+    } else if (!strcmp(kind, "route")) {
+        return cli_route_body(o, body);
     }
     return CLI_OK;
 }
@@ -593,6 +818,8 @@ cli_cmd_create(struct cli_opts *o, int argc, char *argv[])
         cli_split_parent(&id, &o->segment, parentbuf, sizeof parentbuf);
     } else if (!strcmp(kind, "rule")) {
         cli_split_parent(&id, &o->policy, parentbuf, sizeof parentbuf);
+    } else if (!strcmp(kind, "route")) {
+        cli_split_parent(&id, &o->router, parentbuf, sizeof parentbuf);
     }
     ret = cli_path(o, kind, NULL, path, sizeof path);
     if (!ret) {
@@ -1025,6 +1252,22 @@ cli_cmd_attach(struct cli_opts *o, int argc, char *argv[], bool attach)
     return ret;
 }
 
+/* The fields every update may change: display name, tags (--tag replaces
+ * them all), SpoofGuard. */
+static void
+cli_update_common(const struct cli_opts *o, json_t *body)
+{
+    if (o->name) {
+        json_object_set_new(body, "display_name", json_string(o->name));
+    }
+    if (o->n_tags) {
+        json_object_set_new(body, "tags", cli_tags_json(o));
+    }
+    if (o->spoofguard) {
+        json_object_set_new(body, "spoofguard", json_string(o->spoofguard));
+    }
+}
+
 /* PATCHes a segment's or port's display name, tags (--tag replaces them
  * all) or SpoofGuard setting. */
 static int
@@ -1035,15 +1278,7 @@ cli_cmd_update(struct cli_opts *o, int argc, char *argv[], const char *kind)
     int ret;
 
     (void)argc;
-    if (o->name) {
-        json_object_set_new(body, "display_name", json_string(o->name));
-    }
-    if (o->n_tags) {
-        json_object_set_new(body, "tags", cli_tags_json(o));
-    }
-    if (o->spoofguard) {
-        json_object_set_new(body, "spoofguard", json_string(o->spoofguard));
-    }
+    cli_update_common(o, body);
     if (!json_object_size(body)) {
         json_decref(body);
         return cli_usage_error("%s update needs --name, --tag or --spoofguard",
@@ -1063,10 +1298,51 @@ cli_cmd_port_update(struct cli_opts *o, int argc, char *argv[])
     return cli_cmd_update(o, argc, argv, "port");
 }
 
+/* Segment update: --router (empty: detach) and --subnet / subnet
+ * services, which rewrite the segment's subnets (read first, written back
+ * conditional on the revision read); the rest as cli_cmd_update(). */
 static int
 cli_cmd_segment_update(struct cli_opts *o, int argc, char *argv[])
 {
-    return cli_cmd_update(o, argc, argv, "segment");
+    json_t *body, *subnets = NULL, *cur = NULL;
+    char path[1024];
+    int ret;
+
+    if (!o->router && !o->n_subnets && !cli_has_subnet_services(o)) {
+        return cli_cmd_update(o, argc, argv, "segment");
+    }
+    ret = cli_path(o, "segment", argv[0], path, sizeof path);
+    if (ret) {
+        return ret;
+    }
+    body = json_object();
+    cli_update_common(o, body);
+    if (o->router) {
+        json_object_set_new(body, "router",
+                            *o->router ? json_string(o->router) : json_null());
+    }
+    if (o->n_subnets) {
+        subnets = cli_subnets_json(o);
+    } else if (cli_has_subnet_services(o)) {
+        ret = cli_call(o, "GET", path, NULL, &cur);
+        subnets = ret ? NULL : json_deep_copy(json_object_get(cur, "subnets"));
+        subnets = subnets ? subnets : json_array();
+        if (!ret) {
+            json_object_set(body, "_revision",
+                            json_object_get(cur, "_revision"));
+        }
+    }
+    if (!ret && subnets) {
+        json_object_set(body, "subnets", subnets);
+        ret = cli_subnet_services(o, subnets);
+    }
+    if (!ret) {
+        ret = cli_call_print(o, "PATCH", path, body, "segment");
+    }
+    json_decref(subnets);
+    json_decref(cur);
+    json_decref(body);
+    return ret;
 }
 
 static int
@@ -1084,13 +1360,37 @@ cli_cmd_port_detach(struct cli_opts *o, int argc, char *argv[])
 static const struct cli_command cli_commands[] = {
     {"segment", "create", 1, 1, cli_cmd_create,
      "segment create ID [--subnet GW/LEN]... [--vni N] "
-     "[--encap geneve|vxlan] [--tag S|V]...",
+     "[--encap geneve|vxlan] [--router R] [--tag S|V]... [DHCP]",
      "create a segment (VNI from the pool unless --vni; GENEVE unless "
-     "--encap)"},
+     "--encap).  DHCP: [--dhcp-range A-B]... [--dhcp-exclude A-B]... "
+     "[--lease-time S] [--dhcp-mtu N] [--dns IP]... [--domain D] for the "
+     "first IPv4 subnet; [--ipv6-mode slaac|dhcpv6_stateful|"
+     "dhcpv6_stateless|static] [--dhcp6-range A-B]... for the first IPv6 "
+     "one"},
     {"segment", "update", 1, 1, cli_cmd_segment_update,
      "segment update ID [--name N] [--tag S|V]... "
-     "[--spoofguard enabled|disabled]",
-     "change a segment's name, tags (replaced) or SpoofGuard"},
+     "[--spoofguard enabled|disabled] [--router R|''] [--subnet GW/LEN]... "
+     "[DHCP]",
+     "change a segment's name, tags (replaced), SpoofGuard, router ('' "
+     "detaches), subnets (replaced) or their DHCP options (merged)"},
+    {"router", "create", 1, 1, cli_cmd_create,
+     "router create ID [--name N] [--tag S|V]...",
+     "create a distributed router"},
+    {"router", "get", 1, 1, cli_cmd_get, "router get ID", "show a router"},
+    {"router", "list", 0, 0, cli_cmd_list, "router list", "list routers"},
+    {"router", "delete", 1, 1, cli_cmd_delete, "router delete ID",
+     "delete a router (its routes first; no segment may use it)"},
+    {"route", "create", 1, 1, cli_cmd_create,
+     "route create ID --router R --network CIDR "
+     "(--next-hop IP[,DISTANCE]... | --discard [--distance D])",
+     "create a static route (distance 1..255, default 1; equal distances "
+     "are ECMP)"},
+    {"route", "get", 1, 1, cli_cmd_get, "route get ID --router R",
+     "show a static route"},
+    {"route", "list", 0, 0, cli_cmd_list, "route list --router R",
+     "list a router's static routes"},
+    {"route", "delete", 1, 1, cli_cmd_delete, "route delete ID --router R",
+     "delete a static route"},
     {"port", "create", 1, 1, cli_cmd_create,
      "port create ID --segment SEG [--mac MAC] [--ip IP]... "
      "[--host H --vif IF] [--tag S|V]...",
@@ -1186,6 +1486,7 @@ cli_usage(FILE *f)
             "  -p, --project P   project (default 'default')\n"
             "  --segment S       segment of a port\n"
             "  --policy P        security policy of a rule\n"
+            "  --router R        router of a static route\n"
             "  --name NAME       display name\n"
             "  -h, --help        this help\n"
             "Settings may also live in ~/.config/weft/config as "
@@ -1299,6 +1600,19 @@ cli_main(int argc, char *argv[])
         O_NOTES,
         O_LOGGED,
         O_DISABLED,
+        O_ROUTER,
+        O_NETWORK,
+        O_NEXT_HOP,
+        O_DISCARD,
+        O_DISTANCE,
+        O_DHCP_RANGE,
+        O_DHCP_EXCLUDE,
+        O_DHCP6_RANGE,
+        O_DNS,
+        O_DOMAIN,
+        O_LEASE_TIME,
+        O_DHCP_MTU,
+        O_IPV6_MODE,
     };
     static const struct option longopts[] = {
         {"endpoint", required_argument, NULL, O_ENDPOINT},
@@ -1347,6 +1661,19 @@ cli_main(int argc, char *argv[])
         {"notes", required_argument, NULL, O_NOTES},
         {"logged", no_argument, NULL, O_LOGGED},
         {"disabled", no_argument, NULL, O_DISABLED},
+        {"router", required_argument, NULL, O_ROUTER},
+        {"network", required_argument, NULL, O_NETWORK},
+        {"next-hop", required_argument, NULL, O_NEXT_HOP},
+        {"discard", no_argument, NULL, O_DISCARD},
+        {"distance", required_argument, NULL, O_DISTANCE},
+        {"dhcp-range", required_argument, NULL, O_DHCP_RANGE},
+        {"dhcp-exclude", required_argument, NULL, O_DHCP_EXCLUDE},
+        {"dhcp6-range", required_argument, NULL, O_DHCP6_RANGE},
+        {"dns", required_argument, NULL, O_DNS},
+        {"domain", required_argument, NULL, O_DOMAIN},
+        {"lease-time", required_argument, NULL, O_LEASE_TIME},
+        {"dhcp-mtu", required_argument, NULL, O_DHCP_MTU},
+        {"ipv6-mode", required_argument, NULL, O_IPV6_MODE},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1510,6 +1837,45 @@ cli_main(int argc, char *argv[])
         case O_DISABLED:
             o.disabled = true;
             break;
+        case O_ROUTER:
+            o.router = optarg;
+            break;
+        case O_NETWORK:
+            o.network = optarg;
+            break;
+        case O_NEXT_HOP:
+            ret = cli_push(o.next_hops, &o.n_next_hops, optarg);
+            break;
+        case O_DISCARD:
+            o.discard = true;
+            break;
+        case O_DISTANCE:
+            o.distance = optarg;
+            break;
+        case O_DHCP_RANGE:
+            ret = cli_push(o.dhcp_ranges, &o.n_dhcp_ranges, optarg);
+            break;
+        case O_DHCP_EXCLUDE:
+            ret = cli_push(o.dhcp_excludes, &o.n_dhcp_excludes, optarg);
+            break;
+        case O_DHCP6_RANGE:
+            ret = cli_push(o.dhcp6_ranges, &o.n_dhcp6_ranges, optarg);
+            break;
+        case O_DNS:
+            ret = cli_push(o.dns, &o.n_dns, optarg);
+            break;
+        case O_DOMAIN:
+            o.domain = optarg;
+            break;
+        case O_LEASE_TIME:
+            o.lease_time = optarg;
+            break;
+        case O_DHCP_MTU:
+            o.dhcp_mtu = optarg;
+            break;
+        case O_IPV6_MODE:
+            o.ipv6_mode = optarg;
+            break;
         case 'o':
             if (!strcmp(optarg, "table")) {
                 o.format = CLI_TABLE;
@@ -1549,11 +1915,14 @@ cli_main(int argc, char *argv[])
             fprintf(stderr, "usage: weft %s\n", cmd->usage);
             return CLI_USAGE;
         }
-        /* create handlers get (kind, id); token create gets (name);
+        /* Per-kind rows of the generic handlers ("router get ID") get
+         * (kind, id) like "get router ID"; token create gets (name);
          * others get their arguments. */
-        if (cmd->fn == cli_cmd_create) {
-            char *args[2] = {words[0], words[2]};
-            return cmd->fn(&o, 2, args);
+        if (cmd->object &&
+            (cmd->fn == cli_cmd_create || cmd->fn == cli_cmd_get ||
+             cmd->fn == cli_cmd_list || cmd->fn == cli_cmd_delete)) {
+            char *args[2] = {words[0], nargs ? words[2] : NULL};
+            return cmd->fn(&o, 1 + nargs, args);
         }
         return cmd->fn(&o, nargs, words + skip);
     }

@@ -59,13 +59,16 @@ call "$ADMIN" PUT /api/v1/projects/default/services/s1 '{"service_entries":[{"pr
 call "$ADMIN" PUT /api/v1/projects/default/security-policies/pol1 '{}' >/dev/null
 call "$ADMIN" PUT /api/v1/projects/default/security-policies/pol1/rules/r1 '{"action":"allow"}' >/dev/null
 call "$ADMIN" PUT /api/v1/settings/firewall '{}' >/dev/null
+call "$ADMIN" PUT /api/v1/projects/default/routers/rt1 '{}' >/dev/null
+call "$ADMIN" PUT /api/v1/projects/default/routers/rt1/static-routes/sr1 '{"network":"10.0.0.0/8","discard":true}' >/dev/null
 call "$ADMIN" POST /api/v1/tokens '{"name":"aud","role":"auditor"}' >/dev/null
 AUD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$D/out")
 TOKID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$D/out")
 
 subst() {
   sed -e "s/{project}/default/; s/{segment}/web/; s/{port}/p1/; s/{group}/g1/; s/{host}/h1/; s/{token}/$TOKID/" \
-      -e "s/{service}/s1/; s/{policy}/pol1/; s/{rule}/r1/; s/{settings}/firewall/" <<< "$1"
+      -e "s/{service}/s1/; s/{policy}/pol1/; s/{rule}/r1/; s/{settings}/firewall/" \
+      -e "s/{router}/rt1/; s/{route}/sr1/" <<< "$1"
 }
 routed=0; unrouted=0
 while read -r method path; do
@@ -104,7 +107,9 @@ paths = {"Host": "/api/v1/hosts/zz", "Project": "/api/v1/projects/zz",
          "Service": "/api/v1/projects/default/services/zz",
          "SecurityPolicy": "/api/v1/projects/default/security-policies/zz",
          "Rule": "/api/v1/projects/default/security-policies/pol1/rules/zz",
-         "FirewallSettings": "/api/v1/settings/firewall"}
+         "FirewallSettings": "/api/v1/settings/firewall",
+         "Router": "/api/v1/projects/default/routers/zz",
+         "StaticRoute": "/api/v1/projects/default/routers/rt1/static-routes/zz"}
 for name, path in paths.items():
     for prop, s in doc["components"]["schemas"][name]["properties"].items():
         if s.get("readOnly") or "PATCH only" in s.get("description", ""):
@@ -119,7 +124,8 @@ while read -r path prop; do
 done < "$D/props"
 [ "$unknown" = 0 ] && [ "$n" -gt 20 ] && ok "all $n documented writable properties are accepted by the validator"
 for path in /api/v1/hosts/zz /api/v1/projects/zz /api/v1/projects/default/segments/zz /api/v1/projects/default/segments/web/ports/zz /api/v1/projects/default/groups/zz \
-            /api/v1/projects/default/services/zz /api/v1/projects/default/security-policies/zz /api/v1/projects/default/security-policies/pol1/rules/zz /api/v1/settings/firewall; do
+            /api/v1/projects/default/services/zz /api/v1/projects/default/security-policies/zz /api/v1/projects/default/security-policies/pol1/rules/zz /api/v1/settings/firewall \
+            /api/v1/projects/default/routers/zz /api/v1/projects/default/routers/rt1/static-routes/zz; do
   call "$ADMIN" PUT "$path" '{"undocumented_property":1}' >/dev/null
   grep -q '"UNKNOWN_FIELD"' "$D/out" && ok "undocumented property rejected at $path" || bad "undocumented property accepted at $path"
 done

@@ -1,10 +1,14 @@
 /* Unit tests for the API's scalar checks (validate.h), paths and keys,
- * schema validation and the group evaluation helpers (model.h), and the
- * error table (api-error.h). */
+ * schema validation and the group evaluation helpers (model.h), the
+ * error table (api-error.h) and address management (ipam.h, against a
+ * naive reference). */
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api-error.h"
+#include "api/ipam.h"
 #include "api/model.h"
 #include "api/validate.h"
 #include "testlib.h"
@@ -603,4 +607,127 @@ TEST(group_evaluation)
     json_decref(crit);
     json_decref(port);
     json_decref(bare);
+}
+
+TEST(dns_names)
+{
+    CHECK(val_dns_name("example.internal"));
+    CHECK(val_dns_name("a-b.c9."));
+    CHECK(val_dns_name("x"));
+    CHECK(!val_dns_name(""));
+    CHECK(!val_dns_name("."));
+    CHECK(!val_dns_name("a..b"));
+    CHECK(!val_dns_name("-a.b"));
+    CHECK(!val_dns_name("a-.b"));
+    CHECK(!val_dns_name("a_b.c"));
+    CHECK(!val_dns_name("a b"));
+}
+
+TEST(ipam_ranges_and_eui64)
+{
+    struct val_ip a, b, net, out;
+    uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    ipam_u128 lo, hi;
+    char text[64];
+
+    CHECK(ipam_range_parse("10.1.1.10-10.1.1.20", &a, &b));
+    CHECK_EQ(ipam_to_u128(&b) - ipam_to_u128(&a), 10);
+    CHECK(ipam_range_parse("fd00::1-fd00::ff", &a, &b));
+    CHECK(!ipam_range_parse("10.1.1.10-fd00::1", &a, &b));
+    CHECK(!ipam_range_parse("10.1.1.10", &a, &b));
+    CHECK(!ipam_range_parse("10.1.1.10 -10.1.1.20", &a, &b));
+    CHECK(val_cidr_parse("10.1.1.77/24", &net, &(unsigned){0}));
+    ipam_prefix_bounds(&net, 24, &lo, &hi);
+    ipam_from_u128(AF_INET, lo, &out);
+    inet_ntop(AF_INET, out.bytes, text, sizeof text);
+    CHECK_STREQ(text, "10.1.1.0");
+    ipam_from_u128(AF_INET, hi, &out);
+    inet_ntop(AF_INET, out.bytes, text, sizeof text);
+    CHECK_STREQ(text, "10.1.1.255");
+    CHECK(val_ip_parse("fd00:1::", &net));
+    ipam_prefix_bounds(&net, 0, &lo, &hi);
+    CHECK(lo == 0 && hi == ~(ipam_u128)0);
+    ipam_eui64(&net, mac, &out);
+    inet_ntop(AF_INET6, out.bytes, text, sizeof text);
+    CHECK_STREQ(text, "fd00:1::5054:ff:fe12:3456");
+}
+
+/* A random set of taken addresses for the reference comparison. */
+static bool taken_set[64];
+
+static bool
+taken_in_set(void *aux, const struct val_ip *ip)
+{
+    (void)aux;
+    return taken_set[ip->bytes[3] & 63];
+}
+
+/* ipam_lowest_free() against a naive scan of every address. */
+TEST(ipam_lowest_free_vs_reference)
+{
+    unsigned seed = 12345;
+
+    for (int round = 0; round < 2000; round++) {
+        json_t *ranges = json_array(), *excluded = json_array();
+        bool in_range[64] = {false}, in_excl[64] = {false};
+        char buf[64];
+        struct val_ip out;
+        int want = -1;
+
+        for (int i = 0; i < 64; i++) {
+            taken_set[i] = rand_r(&seed) % 3 == 0;
+        }
+        for (int k = 0; k < 1 + rand_r(&seed) % 3; k++) {
+            int x = rand_r(&seed) % 64, y = rand_r(&seed) % 64;
+            int l = x < y ? x : y, h = x < y ? y : x;
+            bool excl = k && rand_r(&seed) % 2;
+            snprintf(buf, sizeof buf, "10.0.0.%d-10.0.0.%d", l, h);
+            json_array_append_new(excl ? excluded : ranges, json_string(buf));
+            for (int i = l; i <= h; i++) {
+                *(excl ? &in_excl[i] : &in_range[i]) = true;
+            }
+        }
+        for (int i = 0; i < 64 && want < 0; i++) {
+            if (in_range[i] && !in_excl[i] && !taken_set[i]) {
+                want = i;
+            }
+        }
+        bool found = ipam_lowest_free(ranges, excluded, AF_INET, taken_in_set,
+                                      NULL, &out);
+        CHECK_EQ(found, want >= 0);
+        if (found) {
+            CHECK_EQ(out.bytes[3], want);
+        }
+        json_decref(ranges);
+        json_decref(excluded);
+    }
+}
+
+TEST(routing_schema)
+{
+    struct api_error e;
+
+    CHECK_EQ(validate_text(MODEL_ROUTE,
+                           "{\"network\": \"10.0.0.0/8\", \"discard\": true}",
+                           true, &e),
+             API_OK);
+    CHECK_EQ(validate_text(MODEL_ROUTE, "{\"display_name\": \"x\"}", false, &e),
+             API_OK); /* a partial body needs neither */
+    CHECK_EQ(
+        validate_text(MODEL_ROUTE, "{\"network\": \"10.0.0.0/8\"}", true, &e),
+        API_ERR_MISSING_FIELD);
+    CHECK_STREQ(e.field, "next_hops");
+    CHECK_EQ(validate_text(MODEL_SEGMENT,
+                           "{\"subnets\": [{\"gateway_address\": "
+                           "\"fd00::1/64\", \"dhcp\": {}}]}",
+                           true, &e),
+             API_ERR_BAD_FORMAT);
+    CHECK_STREQ(e.field, "subnets[0].dhcp");
+    CHECK_EQ(validate_text(MODEL_SEGMENT,
+                           "{\"subnets\": [{\"gateway_address\": "
+                           "\"10.1.1.1/24\", \"dhcp\": {\"ranges\": "
+                           "[\"10.1.1.1-10.1.1.9\"]}}]}",
+                           true, &e),
+             API_ERR_OUT_OF_RANGE);
+    CHECK_STREQ(e.field, "subnets[0].dhcp.ranges[0]");
 }
