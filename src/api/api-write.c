@@ -913,8 +913,8 @@ write_keep_dynamic(struct write_ipam *ia, json_t *old, const struct val_ip *net,
 /* Sets the port's "dynamic_addresses" (absent when none): per subnet of
  * its segment without one of the port's static addresses, the DHCP
  * static binding of its MAC, else the address it had if still valid,
- * else the lowest free one of the pool; SLAAC subnets get the EUI-64
- * address.  409 ADDRESS_POOL_EXHAUSTED if a pool has nothing left. */
+ * else the lowest free one of the pool; SLAAC subnets (/64, slaac or
+ * dhcpv6_stateless) always add the EUI-64 address, static or not.  409 ADDRESS_POOL_EXHAUSTED if a pool has nothing left. */
 static enum api_err
 write_assign_dynamic(struct write_run *run, const char *self,
                      const char *seg_path, json_t *old, json_t *obj,
@@ -953,6 +953,25 @@ write_assign_dynamic(struct write_run *run, const char *self,
         }
         mode = mode ? mode : MODEL_DEFAULT_IPV6_MODE;
         ia.bindings = NULL;
+        if (net.family == AF_INET6 && plen == 64 &&
+            (!strcmp(mode, "slaac") || !strcmp(mode, "dhcpv6_stateless"))) {
+            /* The VM configures its EUI-64 address from the router
+             * advertisement whether or not it also has a static one, so
+             * the network must know it either way. */
+            bool same = false;
+            ipam_eui64(&net, ia.mac, &ip);
+            json_array_foreach(statics, j, v)
+            {
+                struct val_ip s;
+                same |= val_ip_parse(json_string_value(v), &s) &&
+                        !memcmp(s.bytes, ip.bytes, 16);
+            }
+            if (!same) {
+                inet_ntop(ip.family, ip.bytes, text, sizeof text);
+                json_array_append_new(dyn, json_string(text));
+            }
+            continue;
+        }
         if (has_static) {
             continue;
         } else if (net.family == AF_INET && dhcp) {
@@ -960,11 +979,6 @@ write_assign_dynamic(struct write_run *run, const char *self,
             excluded = json_object_get(dhcp, "excluded_ranges");
             ia.bindings = json_object_get(dhcp, "static_bindings");
             found = write_binding_of(ia.bindings, ia.mac, &ip);
-        } else if (net.family == AF_INET6 && plen == 64 &&
-                   (!strcmp(mode, "slaac") ||
-                    !strcmp(mode, "dhcpv6_stateless"))) {
-            ipam_eui64(&net, ia.mac, &ip);
-            found = true;
         } else if (net.family == AF_INET6 && !strcmp(mode, "dhcpv6_stateful")) {
             ranges =
                 json_object_get(json_object_get(subnet, "dhcpv6"), "ranges");
