@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Weft demo (`make demo`): weftd and three hosts in network namespaces;
 # the agents enroll with join tokens and the whole topology is built with
-# the `weft` CLI -- no configuration files.
+# the `weft` CLI -- no configuration files.  Shows logical switching,
+# distributed routing between the two segments, and micro-segmentation.
 #
 #   mgmt 198.18.0.250: weftd (API on its loopback, controller :6643)
 #   h1 198.18.0.1: vm1 blue 198.19.1.11   vm2 red 198.19.2.12
@@ -82,6 +83,19 @@ run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.21
 run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.1.31
 say "red: vm2 (h1) pings vm4 (h2); red and blue are isolated"
 run ip netns exec "${P}h1-vm2" ping -c 3 -i 0.3 -w 10 198.19.2.22
+
+say "Distributed routing: blue and red join router t1; each host routes its own VMs' traffic"
+weft router create t1 >/dev/null || exit 1
+weft segment update blue --router t1 >/dev/null || exit 1
+weft segment update red --router t1 >/dev/null || exit 1
+weft wait --realized --timeout 30 || exit 1
+for vm in vm1 vm3 vm5; do lab_exec "$vm" ip route add default via 198.19.1.1; done
+for vm in vm2 vm4; do lab_exec "$vm" ip route add default via 198.19.2.1; done
+run ip netns exec "${P}h1-vm1" ping -c 3 -i 0.3 -w 10 198.19.2.22
+if command -v traceroute >/dev/null; then
+  run ip netns exec "${P}h1-vm1" traceroute -n -q 1 -w 2 198.19.2.22
+fi
+run "$AGENT" ctl --ctl "$LAB_DIR/h1.sock" routes
 
 say "Realization state, and what h1's agent learned from the controller"
 weft state port blue/vm3
