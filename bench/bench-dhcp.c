@@ -5,7 +5,7 @@
  * distinct client MACs that are each a local port with a static binding
  * (no pools: addresses are assigned centrally).
  *
- *   bench-dhcp [N_PORTS]    prints: dhcp_leases_per_s: X leases/s */
+ *   bench-dhcp [N_PORTS]    prints: dhcp_agent_leases_per_s: X leases/s */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +180,6 @@ main(int argc, char *argv[])
         agent_dhcp_destroy(ad);
     }
     agent_config_free(c);
-    printf("dhcp_leases_per_s: %.0f leases/s\n", best);
+    printf("dhcp_agent_leases_per_s: %.0f leases/s\n", best);
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DHCP benchmark (make bench-dhcp): DISCOVER/OFFER/REQUEST/ACK exchanges
 # per second through the agent's DHCP glue on one core
-# (build/release/bench/bench-dhcp).  Prints `dhcp_leases_per_s: X leases/s`.
+# (build/release/bench/bench-dhcp).  Prints `dhcp_agent_leases_per_s: X leases/s`.
 #
 # Env: WEFT_BUILD (default <repo>/build/release),
 #      BENCH_DHCP_PORTS (default 50000 distinct clients, static bindings),
