@@ -85,9 +85,9 @@ say "red: vm2 (h1) pings vm4 (h2); red and blue are isolated"
 run ip netns exec "${P}h1-vm2" ping -c 3 -i 0.3 -w 10 198.19.2.22
 
 say "Distributed routing: blue and red join router t1; each host routes its own VMs' traffic"
-weft router create t1 >/dev/null || exit 1
-weft segment update blue --router t1 >/dev/null || exit 1
-weft segment update red --router t1 >/dev/null || exit 1
+weft router create t1 || exit 1
+weft segment update blue --router t1 || exit 1
+weft segment update red --router t1 || exit 1
 weft wait --realized --timeout 30 || exit 1
 for vm in vm1 vm3 vm5; do lab_exec "$vm" ip route add default via 198.19.1.1; done
 for vm in vm2 vm4; do lab_exec "$vm" ip route add default via 198.19.2.1; done
