@@ -27,13 +27,6 @@ struct ds_seg {
     Weft__Segment *msg; /* owned copy: routing and DHCP settings */
 };
 
-/* A static route: an owned copy of the message. */
-struct ds_route {
-    struct hmap_node node;
-    char *id;
-    Weft__Route *msg;
-};
-
 /* A local port or a remote binding. */
 struct ds_port {
     struct hmap_node node;
@@ -50,11 +43,12 @@ struct ds_port {
     bool spoofguard; /* local */
 };
 
-/* A firewall rule: an owned copy of the message. */
-struct ds_rule {
+/* An object kept as an owned copy of its message, by id: firewall rules
+ * (Weft__FwRule) and static routes (Weft__Route). */
+struct ds_msg {
     struct hmap_node node;
     char *id;
-    Weft__FwRule *msg;
+    ProtobufCMessage *msg;
 };
 
 /* A member of a firewall address set. */
@@ -80,9 +74,9 @@ struct dstate {
     struct hmap ports;   /* ds_port, local */
     struct hmap remotes; /* ds_port, remote */
     struct hmap floods;  /* ds_flood */
-    struct hmap rules;   /* ds_rule */
+    struct hmap rules;   /* ds_msg: Weft__FwRule */
     struct hmap addrs;   /* ds_addr */
-    struct hmap routes;  /* ds_route */
+    struct hmap routes;  /* ds_msg: Weft__Route */
     Weft__FwAction fw_default;
     uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
 };
@@ -152,11 +146,22 @@ ds_port_free(struct ds_port *p)
 }
 
 static void
-ds_rule_free(struct ds_rule *r)
+ds_msg_free(struct ds_msg *r)
 {
-    weft__fw_rule__free_unpacked(r->msg, NULL);
+    protobuf_c_message_free_unpacked(r->msg, NULL);
     free(r->id);
     free(r);
+}
+
+/* Frees every entry of 'm' (a map of ds_msg). */
+static void
+ds_msgs_clear(struct hmap *m)
+{
+    struct ds_msg *r;
+    HMAP_FOR_EACH (r, node, m) {
+        hmap_remove(m, &r->node);
+        ds_msg_free(r);
+    }
 }
 
 static void
@@ -170,13 +175,9 @@ ds_addr_free(struct ds_addr *a)
 static void
 ds_fw_clear(struct dstate *ds)
 {
-    struct ds_rule *r;
     struct ds_addr *a;
 
-    HMAP_FOR_EACH (r, node, &ds->rules) {
-        hmap_remove(&ds->rules, &r->node);
-        ds_rule_free(r);
-    }
+    ds_msgs_clear(&ds->rules);
     HMAP_FOR_EACH (a, node, &ds->addrs) {
         hmap_remove(&ds->addrs, &a->node);
         ds_addr_free(a);
@@ -198,29 +199,17 @@ ds_seg_free(struct ds_seg *s)
 }
 
 static void
-ds_route_free(struct ds_route *r)
-{
-    weft__route__free_unpacked(r->msg, NULL);
-    free(r->id);
-    free(r);
-}
-
-static void
 dstate_clear(struct dstate *ds)
 {
     struct ds_seg *s;
     struct ds_port *p;
     struct ds_flood *f;
-    struct ds_route *r;
 
     HMAP_FOR_EACH (s, node, &ds->segs) {
         hmap_remove(&ds->segs, &s->node);
         ds_seg_free(s);
     }
-    HMAP_FOR_EACH (r, node, &ds->routes) {
-        hmap_remove(&ds->routes, &r->node);
-        ds_route_free(r);
-    }
+    ds_msgs_clear(&ds->routes);
     HMAP_FOR_EACH (p, node, &ds->ports) {
         hmap_remove(&ds->ports, &p->node);
         ds_port_free(p);
@@ -361,9 +350,9 @@ ds_flood_free_(void *f)
 }
 
 static void
-ds_rule_free_(void *r)
+ds_msg_free_(void *r)
 {
-    ds_rule_free(r);
+    ds_msg_free(r);
 }
 
 static void
@@ -415,16 +404,20 @@ ds_msg_copy(const ProtobufCMessage *m)
     return c;
 }
 
-static Weft__FwRule *
-ds_rule_copy(const Weft__FwRule *r)
-{
-    return ds_msg_copy(&r->base);
-}
-
+/* Replaces (or adds) entry 'id' of ds_msg map 'm' with a copy of 'w'. */
 static void
-ds_route_free_(void *r)
+ds_put_msg(struct hmap *m, const char *id, const ProtobufCMessage *w)
 {
-    ds_route_free(r);
+    struct ds_msg *r = (struct ds_msg *)ds_find(m, id);
+
+    if (r) {
+        protobuf_c_message_free_unpacked(r->msg, NULL);
+    } else {
+        r = xcalloc(1, sizeof *r);
+        r->id = xstrdup(id);
+        hmap_insert(m, &r->node, hash_str(id));
+    }
+    r->msg = ds_msg_copy(w);
 }
 
 /* The routing part of an update (already checked by wire_check()). */
@@ -432,19 +425,10 @@ static void
 ds_routes_apply(struct dstate *ds, const Weft__Update *u)
 {
     for (size_t i = 0; i < u->n_del_routes; i++) {
-        ds_del(&ds->routes, u->del_routes[i], ds_route_free_);
+        ds_del(&ds->routes, u->del_routes[i], ds_msg_free_);
     }
     for (size_t i = 0; i < u->n_routes; i++) {
-        const Weft__Route *w = u->routes[i];
-        struct ds_route *r = (struct ds_route *)ds_find(&ds->routes, w->id);
-        if (!r) {
-            r = xcalloc(1, sizeof *r);
-            r->id = xstrdup(w->id);
-            hmap_insert(&ds->routes, &r->node, hash_str(w->id));
-        } else {
-            weft__route__free_unpacked(r->msg, NULL);
-        }
-        r->msg = ds_msg_copy(&w->base);
+        ds_put_msg(&ds->routes, u->routes[i]->id, &u->routes[i]->base);
     }
 }
 
@@ -453,19 +437,10 @@ static void
 ds_fw_apply(struct dstate *ds, const Weft__Update *u)
 {
     for (size_t i = 0; i < u->n_del_rules; i++) {
-        ds_del(&ds->rules, u->del_rules[i], ds_rule_free_);
+        ds_del(&ds->rules, u->del_rules[i], ds_msg_free_);
     }
     for (size_t i = 0; i < u->n_rules; i++) {
-        const Weft__FwRule *w = u->rules[i];
-        struct ds_rule *r = (struct ds_rule *)ds_find(&ds->rules, w->id);
-        if (r) {
-            weft__fw_rule__free_unpacked(r->msg, NULL);
-        } else {
-            r = xcalloc(1, sizeof *r);
-            r->id = xstrdup(w->id);
-            hmap_insert(&ds->rules, &r->node, hash_str(w->id));
-        }
-        r->msg = ds_rule_copy(w);
+        ds_put_msg(&ds->rules, u->rules[i]->id, &u->rules[i]->base);
     }
     if (u->n_rules || u->n_del_rules) {
         ds->fw_rules_gen++;
@@ -713,11 +688,11 @@ static void
 ds_routes_to_config(const struct dstate *ds, struct agent_config *cfg,
                     struct hmap *routers)
 {
-    const struct ds_route *r;
+    const struct ds_msg *r;
     size_t cap = 0;
 
     HMAP_FOR_EACH (r, node, &ds->routes) {
-        const Weft__Route *w = r->msg;
+        const Weft__Route *w = (const Weft__Route *)r->msg;
         const char *id = w->router;
         struct ds_idx *x =
             idx_find(routers, id, strlen(id), hash_bytes(id, strlen(id), 0));
@@ -979,9 +954,8 @@ dstate_snapshot(const struct dstate *ds)
     struct ds_seg *s;
     struct ds_port *p;
     struct ds_flood *f;
-    struct ds_rule *r;
+    struct ds_msg *r;
     struct ds_addr *a;
-    struct ds_route *rt;
 
     if (!ds->revision || !ds->has_host) {
         return NULL;
@@ -999,8 +973,8 @@ dstate_snapshot(const struct dstate *ds)
         PUSH(u->segments, u->n_segments, ds_msg_copy(&s->msg->base));
     }
     u->routes = xcalloc(hmap_count(&ds->routes) + 1, sizeof *u->routes);
-    HMAP_FOR_EACH (rt, node, &ds->routes) {
-        PUSH(u->routes, u->n_routes, ds_msg_copy(&rt->msg->base));
+    HMAP_FOR_EACH (r, node, &ds->routes) {
+        PUSH(u->routes, u->n_routes, ds_msg_copy(r->msg));
     }
     u->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *u->ports);
     HMAP_FOR_EACH (p, node, &ds->ports) {
@@ -1045,7 +1019,7 @@ dstate_snapshot(const struct dstate *ds)
     }
     u->rules = xcalloc(hmap_count(&ds->rules) + 1, sizeof *u->rules);
     HMAP_FOR_EACH (r, node, &ds->rules) {
-        PUSH(u->rules, u->n_rules, ds_rule_copy(r->msg));
+        PUSH(u->rules, u->n_rules, ds_msg_copy(r->msg));
     }
     u->addr_members =
         xcalloc(hmap_count(&ds->addrs) + 1, sizeof *u->addr_members);
@@ -1172,9 +1146,9 @@ void
 dstate_fw_rules(const struct dstate *ds,
                 void (*fn)(void *aux, const Weft__FwRule *), void *aux)
 {
-    struct ds_rule *r;
+    struct ds_msg *r;
     HMAP_FOR_EACH (r, node, &ds->rules) {
-        fn(aux, r->msg);
+        fn(aux, (const Weft__FwRule *)r->msg);
     }
 }
 
