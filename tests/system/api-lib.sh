@@ -85,3 +85,20 @@ PY
   ok "$desc"
 }
 head_rev() { req "$ADMIN" GET /api/v1/status; jv "d['revision']"; }
+
+# expect_err DESC STATUS CODE FIELD: also checks the error shape.
+expect_err() {
+  expect "$1" "$2" "d['error']" "$3" "d['field']" "$4" \
+    "sorted(k for k in d if k != 'related')" "['error', 'error_code', 'field', 'message']" \
+    "len(d['message']) > 10" True
+}
+# cases PATH: reads "body|CODE|field" lines and PUTs each body; each
+# must be refused with 400 and a well-formed error (expect_err).
+cases() {
+  local path=$1 body code field
+  while IFS='|' read -r body code field; do
+    [ -z "$body" ] && continue
+    req "$ADMIN" PUT "$path" "$body"
+    expect_err "$(basename "$(dirname "$path")") validation: $code $field" 400 "$code" "$field"
+  done
+}

@@ -11,21 +11,6 @@ cd "$(dirname "$0")/../.."
 API_TEST=test-api-firewall
 source tests/system/api-lib.sh
 
-# expect_err DESC STATUS CODE FIELD: also checks the error shape.
-expect_err() {
-  expect "$1" "$2" "d['error']" "$3" "d['field']" "$4" \
-    "sorted(k for k in d if k != 'related')" "['error', 'error_code', 'field', 'message']" \
-    "len(d['message']) > 10" True
-}
-# cases KIND_PATH: reads "body|CODE|field" lines and PUTs each body.
-cases() {
-  local path=$1 body code field
-  while IFS='|' read -r body code field; do
-    [ -z "$body" ] && continue
-    req "$ADMIN" PUT "$path" "$body"
-    expect_err "$(basename "$(dirname "$path")") validation: $code $field" 400 "$code" "$field"
-  done
-}
 
 mkdir -p "$D/s"
 if ! start_weftd "$D/s" --insecure-http; then

@@ -14,21 +14,6 @@ API_TEST=test-api-routing
 source tests/system/api-lib.sh
 WEFT=$B/bin/weft
 
-# expect_err DESC STATUS CODE FIELD: also checks the error shape.
-expect_err() {
-  expect "$1" "$2" "d['error']" "$3" "d['field']" "$4" \
-    "sorted(k for k in d if k != 'related')" "['error', 'error_code', 'field', 'message']" \
-    "len(d['message']) > 10" True
-}
-# cases PATH: reads "body|CODE|field" lines and PUTs each body (400 each).
-cases() {
-  local path=$1 body code field
-  while IFS='|' read -r body code field; do
-    [ -z "$body" ] && continue
-    req "$ADMIN" PUT "$path" "$body"
-    expect_err "$(basename "$(dirname "$path")") validation: $code $field" 400 "$code" "$field"
-  done
-}
 # dyn PORT: the port's dynamic_addresses as a Python list string.
 dyn() { req "$ADMIN" GET "$A/segments/$1"; jv "d.get('dynamic_addresses')"; }
 
