@@ -407,6 +407,9 @@ flood(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt,
 
 /* ---- Firewall answers. ---- */
 
+static void route_frame(struct dp_pipeline *, const struct dp_tables *,
+                        struct dp_packet *, uint16_t in_port);
+
 /* Answers 'orig', rejected by the OUT check of VIF 'in_port': straight
  * back to that VIF. */
 static void
@@ -429,6 +432,7 @@ reject_in(struct dp_pipeline *pl, const struct dp_tables *t,
           const struct dp_packet *orig, uint16_t port)
 {
     const struct dp_vif *dv = &t->vifs[port];
+    const struct dp_segment *seg;
     struct dp_packet *r;
     const struct dp_mac_entry *e;
 
@@ -442,6 +446,13 @@ reject_in(struct dp_pipeline *pl, const struct dp_tables *t,
     r->in_port = port;
     r->segment = dv->segment;
     r->src_lport = dv->lport;
+    seg = &t->segments[dv->segment];
+    if (seg->router != DP_ROUTER_NONE &&
+        eth_addr_equals(&dp_packet_eth(r)->dst, &seg->router_mac)) {
+        /* The original was routed here: route the answer back. */
+        route_frame(pl, t, r, port);
+        return;
+    }
     e = dp_mac_lookup(t, dv->segment, &dp_packet_eth(r)->dst);
     if (!e) {
         drop(pl, r, DP_DROP_NO_DESTINATION);
