@@ -30,3 +30,12 @@ if [ "$rc" -ne 0 ]; then
   echo "bench-routing: bench-routing failed (exit status $rc)" >&2
   exit 1
 fi
+
+# End to end in namespaces: routed vs same-segment TCP throughput and RTT
+# (bench/e2e-routing.sh; needs root, fails with a message otherwise).
+WEFT_BUILD=$BUILD bash "$REPO/bench/e2e-routing.sh"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+  echo "bench-routing: e2e-routing.sh failed (exit status $rc)" >&2
+  exit 1
+fi
