@@ -2,7 +2,9 @@
 # Routing benchmarks (make bench-routing): build/release/bench/bench-routing,
 # in memory: LPM lookups, DHCP leases, and the routed pipeline against the
 # L2 overlay measured in the same run (dp_encap_1k_mpps,
-# dp_routed_{10,10k,100k}_routes_mpps, dp_routed_100k_routes_cost_pct).
+# dp_routed_{10,10k,100k}_routes_mpps, dp_routed_100k_routes_cost_pct);
+# then bench/e2e-routing.sh, end to end in namespaces (root): routed vs
+# same-segment TCP throughput and RTT (e2e_*).
 #
 # Prints `name: value unit` lines on stdout; progress and diagnostics go to
 # stderr.
