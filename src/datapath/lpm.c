@@ -144,7 +144,9 @@ lpm4_build(const struct lpm4_route *routes, size_t n, struct lpm4 **out)
     free(r);
 
     t = xmalloc(sizeof *t);
-    t->tbl = xrealloc(b.tbl, (size_t)b.n * sizeof *b.tbl);
+    t->tbl = xmalloc_huge((size_t)b.n * sizeof *b.tbl);
+    memcpy(t->tbl, b.tbl, (size_t)b.n * sizeof *b.tbl);
+    free(b.tbl);
     t->n_tbl = b.n;
     t->n_route = (uint32_t)n;
     *out = t;
@@ -154,6 +156,41 @@ too_big:
     free(r);
     free(b.tbl);
     return E2BIG;
+}
+
+void
+lpm4_lookup_batch(const struct lpm4 *const t[], const uint32_t addr[],
+                  uint32_t out[], int n)
+{
+    int more = 0;
+
+    /* Level 1 for all, then levels 2 and 3 only for those that need them:
+     * each loop's loads are independent of each other. */
+    for (int i = 0; i < n; i++) {
+        out[i] = t[i]->tbl[addr[i] >> 16];
+        more |= out[i] & LPM4_CHILD ? 1 : 0;
+    }
+    if (more) {
+        more = 0;
+        for (int i = 0; i < n; i++) {
+            if (out[i] & LPM4_CHILD) {
+                out[i] = t[i]->tbl[(out[i] & ~LPM4_CHILD) << 8 |
+                                   ((addr[i] >> 8) & 0xff)];
+                more |= out[i] & LPM4_CHILD ? 1 : 0;
+            }
+        }
+    }
+    if (more) {
+        for (int i = 0; i < n; i++) {
+            if (out[i] & LPM4_CHILD) {
+                out[i] =
+                    t[i]->tbl[(out[i] & ~LPM4_CHILD) << 8 | (addr[i] & 0xff)];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] -= 1; /* 0 (no route) wraps to LPM_MISS */
+    }
 }
 
 void
@@ -452,6 +489,12 @@ lpm6_build(const struct lpm6_route *routes, size_t n, struct lpm6 **out)
         }
     }
     free(r);
+    /* Final home: huge pages where the table is big enough (util.h). */
+    size_t bytes = ((size_t)t->mask + 1) * sizeof *t->slots;
+    struct lpm6_slot *slots = xmalloc_huge(bytes);
+    memcpy(slots, t->slots, bytes);
+    free(t->slots);
+    t->slots = slots;
     *out = t;
     return 0;
 }

@@ -94,6 +94,13 @@ size_t lpm6_n_routes(const struct lpm6 *);
 static inline uint32_t lpm4_lookup(const struct lpm4 *, uint32_t addr);
 uint32_t lpm6_lookup(const struct lpm6 *, const uint8_t addr[16]);
 
+/* n lookups at once: out[i] = lpm4_lookup(t[i], addr[i]).  The trie is
+ * walked level by level across the whole batch, so the cache misses of
+ * different lookups overlap instead of queueing behind each other (for a
+ * packet batch against a big table).  n <= 64. */
+void lpm4_lookup_batch(const struct lpm4 *const t[], const uint32_t addr[],
+                       uint32_t out[], int n);
+
 /* ---- Internals, exposed only so that lpm4_lookup() inlines. ---- */
 
 /* An lpm4 entry: 0 = no route; LPM4_CHILD | c = chunk c (entries

@@ -9,6 +9,7 @@
 #include "datapath/gro.h"
 #include "datapath/gso.h"
 #include "datapath/icmp-error.h"
+#include "datapath/lpm.h"
 #include "datapath/neigh.h"
 #include "datapath/parse.h"
 #include "datapath/port.h"
@@ -703,43 +704,108 @@ vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
     flood(pl, t, pkt, in_port, true);
 }
 
-static void
-from_vif(struct dp_pipeline *pl, const struct dp_tables *t,
-         struct dp_packet *pkt, uint16_t in_port)
+/* Forwarding lookups of a batch, overlapped: as each frame from a VIF
+ * passes ingress, either the MAC-table slot where dp_mac_lookup() of its
+ * destination will start is prefetched, or, addressed to the segment's
+ * router MAC, it is set aside so that fwd_prefetch_routes() looks all of
+ * them up at once (dp_route_prefetch()).  A VIF has one segment, so its
+ * batch has one router MAC. */
+#define PREFETCH_MIN_BYTES (1u << 20) /* smaller tables stay in cache */
+
+/* Whether MAC-table lookups are worth prefetching. */
+static inline bool
+prefetch_macs(const struct dp_tables *t)
 {
-    if (likely(vif_ingress(pl, &t->vifs[in_port], pkt)) && !punt(pl, t, pkt)) {
-        vif_forward(pl, t, pkt, in_port);
+    return ((size_t)t->mac_mask + 1) * sizeof *t->macs >= PREFETCH_MIN_BYTES;
+}
+
+/* Prefetches the MAC-table slot where dp_mac_lookup() of 'pkt's
+ * destination will start. */
+static inline void
+prefetch_mac(const struct dp_tables *t, const struct dp_packet *pkt)
+{
+    uint64_t key = dp_mac_key(pkt->segment, &dp_packet_eth(pkt)->dst);
+
+    __builtin_prefetch(&t->macs[(uint32_t)hash_mix64(key) & t->mac_mask]);
+}
+
+struct fwd_prefetch {
+    const struct dp_segment *seg; /* the VIF's segment */
+    bool routed_seg;              /* 'seg' has a router */
+    bool macs;                    /* prefetch MAC-table slots */
+    int n_routed;
+    struct dp_packet *routed[DP_BATCH_MAX];
+};
+
+static inline void
+fwd_prefetch_init(struct fwd_prefetch *fp, const struct dp_tables *t,
+                  const struct dp_vif *vif)
+{
+    fp->seg = vif->segment != DP_SEG_NONE ? &t->segments[vif->segment] : NULL;
+    fp->routed_seg = fp->seg && fp->seg->router != DP_ROUTER_NONE;
+    fp->macs = prefetch_macs(t);
+    fp->n_routed = 0;
+}
+
+static inline void
+fwd_prefetch_add(struct fwd_prefetch *fp, const struct dp_tables *t,
+                 struct dp_packet *pkt)
+{
+    const struct eth_addr *dst = &dp_packet_eth(pkt)->dst;
+
+    if (fp->routed_seg && eth_addr_equals(dst, &fp->seg->router_mac)) {
+        fp->routed[fp->n_routed++] = pkt;
+    } else if (fp->macs) {
+        prefetch_mac(t, pkt);
     }
 }
 
-/* A batch from a VIF with a firewall: SpoofGuard, then the OUT check of
- * the whole batch, then forwarding. */
+static inline void
+fwd_prefetch_routes(struct fwd_prefetch *fp, const struct dp_tables *t)
+{
+    const struct lpm4 *lpm =
+        fp->n_routed > 1 ? t->routers[fp->seg->router].lpm4 : NULL;
+
+    if (lpm && lpm4_bytes(lpm) >= PREFETCH_MIN_BYTES) {
+        dp_route_prefetch(t, fp->routed, fp->n_routed);
+    }
+}
+
+/* A batch from a VIF: ingress (and SpoofGuard, with a firewall) for all
+ * frames, their lookups prefetched (struct fwd_prefetch), then the
+ * firewall's OUT check of the whole batch, if any, then forwarding frame
+ * by frame. */
 static void
-from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
-            struct dp_packet **pkts, int n, uint16_t in_port)
+from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
+               struct dp_packet **pkts, int n, uint16_t in_port)
 {
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dfw_vnic *fw = vif->fw;
     struct dp_packet *keep[DP_BATCH_MAX];
     uint8_t verdicts[DP_BATCH_MAX];
+    struct fwd_prefetch fp;
     int k = 0;
 
+    fwd_prefetch_init(&fp, t, vif);
     for (int i = 0; i < n; i++) {
         struct dp_packet *pkt = pkts[i];
         pkt->in_port = in_port;
         if (unlikely(!vif_ingress(pl, vif, pkt))) {
             continue;
         }
-        if (fw->spoofguard && !dfw_spoofguard_ok(fw, pkt)) {
+        if (unlikely(fw != NULL) && fw->spoofguard &&
+            !dfw_spoofguard_ok(fw, pkt)) {
             drop(pl, pkt, DP_DROP_SPOOFGUARD);
             continue;
         }
         if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
             continue;
         }
+        fwd_prefetch_add(&fp, t, pkt);
         keep[k++] = pkt;
     }
-    if (!fw->cls) {
+    fwd_prefetch_routes(&fp, t); /* arrives while the firewall works */
+    if (likely(!fw) || !fw->cls) {
         for (int i = 0; i < k; i++) {
             vif_forward(pl, t, keep[i], in_port);
         }
@@ -759,27 +825,38 @@ from_vif_fw(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
-static void
-from_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
-            struct dp_packet *pkt, uint16_t in_port)
+/* Decapsulates and parses a frame from tunnel port 'in_port'; false if it
+ * was dropped. */
+static inline bool
+tunnel_ingress(struct dp_pipeline *pl, const struct dp_tables *t,
+               struct dp_packet *pkt, uint16_t in_port)
 {
     enum dp_encap encap =
         in_port == DP_PORT_GENEVE ? DP_ENCAP_GENEVE : DP_ENCAP_VXLAN;
-    const struct eth_hdr *eth;
     enum dp_drop d;
 
+    pkt->in_port = in_port;
     d = dp_tunnel_decap(pkt, encap, t);
     if (unlikely(d != DP_DROP_NONE)) {
         drop(pl, pkt, d);
-        return;
+        return false;
     }
     pl->ctr.decap++;
     d = dp_parse(pkt);
     if (unlikely(d != DP_DROP_NONE)) {
         drop(pl, pkt, d);
-        return;
+        return false;
     }
-    eth = dp_packet_eth(pkt);
+    return true;
+}
+
+/* Forwards a decapsulated, parsed frame from tunnel port 'in_port'. */
+static void
+tunnel_forward(struct dp_pipeline *pl, const struct dp_tables *t,
+               struct dp_packet *pkt, uint16_t in_port)
+{
+    const struct eth_hdr *eth = dp_packet_eth(pkt);
+
     if (likely(!eth_addr_is_multicast(&eth->dst))) {
         const struct dp_mac_entry *e =
             dp_mac_lookup(t, pkt->segment, &eth->dst);
@@ -805,6 +882,28 @@ from_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
     flood(pl, t, pkt, in_port, false);
 }
 
+/* A batch from a tunnel: decapsulation for all frames (their MAC-table
+ * slots prefetched when the table is big), then forwarding. */
+static void
+from_tunnel_batch(struct dp_pipeline *pl, const struct dp_tables *t,
+                  struct dp_packet **pkts, int n, uint16_t in_port)
+{
+    bool prefetch = prefetch_macs(t);
+    int k = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (likely(tunnel_ingress(pl, t, pkts[i], in_port))) {
+            if (prefetch) {
+                prefetch_mac(t, pkts[i]);
+            }
+            pkts[k++] = pkts[i];
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        tunnel_forward(pl, t, pkts[i], in_port);
+    }
+}
+
 void
 dp_pipeline_run(struct dp_pipeline *pl, const struct dp_tables *t,
                 uint16_t in_port, struct dp_packet **pkts, int n)
@@ -813,17 +912,9 @@ dp_pipeline_run(struct dp_pipeline *pl, const struct dp_tables *t,
     pl->ctr.rx_packets += (uint64_t)n;
     pl->now_valid = false;
     if (in_port < DP_PORT_FIRST_VIF) {
-        for (int i = 0; i < n; i++) {
-            pkts[i]->in_port = in_port;
-            from_tunnel(pl, t, pkts[i], in_port);
-        }
-    } else if (unlikely(t->vifs[in_port].fw != NULL)) {
-        from_vif_fw(pl, t, pkts, n, in_port);
+        from_tunnel_batch(pl, t, pkts, n, in_port);
     } else {
-        for (int i = 0; i < n; i++) {
-            pkts[i]->in_port = in_port;
-            from_vif(pl, t, pkts[i], in_port);
-        }
+        from_vif_batch(pl, t, pkts, n, in_port);
     }
     if (pl->n_in_q) {
         in_flush(pl, t);

@@ -176,6 +176,48 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
 }
 
 void
+dp_route_prefetch(const struct dp_tables *t, struct dp_packet **pkts, int n)
+{
+    const struct lpm4 *tabs[DP_BATCH_MAX];
+    const struct dp_router *rts[DP_BATCH_MAX];
+    uint32_t addrs[DP_BATCH_MAX], groups[DP_BATCH_MAX];
+    int k = 0;
+
+    for (int i = 0; i < n; i++) {
+        const struct dp_packet *pkt = pkts[i];
+        const struct dp_segment *seg = &t->segments[pkt->segment];
+
+        if (!(pkt->pflags & DP_PF_IPV4)) {
+            continue;
+        }
+        rts[k] = &t->routers[seg->router];
+        tabs[k] = rts[k]->lpm4;
+        addrs[k] = ntohl(rd32(pkt->data + pkt->l3_ofs + 16));
+        k++;
+    }
+    if (k < 2) {
+        return; /* nothing to overlap */
+    }
+    lpm4_lookup_batch(tabs, addrs, groups, k);
+    /* Then the next hops, and (once those have had time to arrive) where
+     * their MACs live. */
+    const struct dp_nexthop *nhs[DP_BATCH_MAX];
+    for (int i = 0; i < k; i++) {
+        nhs[i] = NULL;
+        if (groups[i] != LPM_MISS) {
+            const struct dp_nh_group *g = &rts[i]->groups[groups[i]];
+            nhs[i] = &rts[i]->nhs[g->first];
+            __builtin_prefetch(nhs[i]);
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        if (nhs[i] && nhs[i]->l2) {
+            __builtin_prefetch(nhs[i]->l2);
+        }
+    }
+}
+
+void
 dp_route_echo_reply(const struct dp_tables *t, struct dp_packet *pkt)
 {
     uint8_t *l3 = pkt->data + pkt->l3_ofs, *l4 = pkt->data + pkt->l4_ofs;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static void
@@ -75,6 +76,23 @@ xmalloc_aligned(size_t align, size_t size)
     if (posix_memalign(&p, align, size ? size : 1)) {
         out_of_memory(size);
     }
+    return p;
+}
+
+#define HUGE_PAGE (2u << 20)
+
+void *
+xmalloc_huge(size_t size)
+{
+    void *p;
+
+    if (size < HUGE_PAGE) {
+        return xmalloc(size);
+    }
+    size = ROUND_UP(size, HUGE_PAGE);
+    p = xmalloc_aligned(HUGE_PAGE, size);
+    /* Advice only: without THP support the table still works. */
+    (void)madvise(p, size, MADV_HUGEPAGE);
     return p;
 }
 
