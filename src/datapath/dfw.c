@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "datapath/csum.h"
+#include "datapath/icmp-error.h"
 #include "datapath/parse.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -881,49 +882,6 @@ build_rst(const struct dp_packet *o, uint8_t *ip, bool v4)
     return hl + 20;
 }
 
-/* ICMP(v6) destination unreachable quoting up to 'room' bytes. */
-static uint32_t
-build_unreach(const struct dp_packet *o, uint8_t *ip, bool v4, uint32_t room)
-{
-    const uint8_t *ol3 = o->data + o->l3_ofs;
-    uint32_t hl = v4 ? 20 : 40;
-    uint32_t limit = v4 ? 576 : 1280; /* RFC 1812 4.3.2.3, RFC 4443 2.4(c) */
-    uint32_t q = MIN(orig_ip_len(o), MIN(limit, room) - hl - 8);
-    uint8_t *icmp = ip + hl;
-    uint32_t sum = 0;
-
-    memset(icmp, 0, 8);
-    icmp[0] = v4 ? 3 : 1;  /* destination unreachable */
-    icmp[1] = v4 ? 13 : 1; /* administratively prohibited */
-    memcpy(icmp + 8, ol3, q);
-    if (v4) {
-        struct ipv4_hdr h = {
-            .ver_ihl = 0x45,
-            .tot_len = htons((uint16_t)(hl + 8 + q)),
-            .ttl = 64,
-            .proto = IPPROTO_ICMP_,
-        };
-        memcpy(&h.src, ol3 + 16, 4);
-        memcpy(&h.dst, ol3 + 12, 4);
-        h.csum = csum_finish(csum_partial(&h, sizeof h, 0));
-        memcpy(ip, &h, sizeof h);
-    } else {
-        struct ipv6_hdr h = {
-            .ver_tc_flow = htonl(0x60000000),
-            .payload_len = htons((uint16_t)(8 + q)),
-            .next = IPPROTO_ICMPV6_,
-            .hop_limit = 64,
-        };
-        memcpy(h.src.b, ol3 + 24, 16);
-        memcpy(h.dst.b, ol3 + 8, 16);
-        memcpy(ip, &h, sizeof h);
-        sum = csum_pseudo_ipv6(h.src.b, h.dst.b, IPPROTO_ICMPV6_, 8 + q);
-    }
-    uint16_t csum = csum_finish(csum_partial(icmp, 8 + q, sum));
-    memcpy(icmp + 2, &csum, 2);
-    return hl + 8 + q;
-}
-
 struct dp_packet *
 dfw_reject_build(const struct dp_packet *o, struct dp_pool *pool)
 {
@@ -935,6 +893,18 @@ dfw_reject_build(const struct dp_packet *o, struct dp_pool *pool)
         dp_pool_frame_size(pool) < l2 + (v4 ? 20 : 40) + 8 + 20) {
         return NULL;
     }
+    if (o->ip_proto != IPPROTO_TCP_ || o->l4_ofs == DP_OFS_NONE) {
+        /* ICMP(v6) administratively prohibited, from the destination. */
+        const uint8_t *ol3 = o->data + o->l3_ofs;
+        uint8_t src[16] = {[10] = 0xff, [11] = 0xff};
+        if (v4) {
+            memcpy(src + 12, ol3 + 16, 4);
+        } else {
+            memcpy(src, ol3 + 24, 16);
+        }
+        return dp_icmp_error_build(o, pool, &dp_packet_eth(o)->dst, src,
+                                   v4 ? 3 : 1, v4 ? 13 : 1, 0);
+    }
     r = dp_pool_get(pool);
     if (!r) {
         return NULL;
@@ -943,12 +913,7 @@ dfw_reject_build(const struct dp_packet *o, struct dp_pool *pool)
     memcpy(d + 12, o->data + 12, l2 - 12);
     memcpy(d, o->data + 6, ETH_ADDR_LEN); /* to the original source */
     memcpy(d + 6, o->data, ETH_ADDR_LEN); /* from its destination */
-    if (o->ip_proto == IPPROTO_TCP_ && o->l4_ofs != DP_OFS_NONE) {
-        r->len = l2 + build_rst(o, d + l2, v4);
-    } else {
-        r->len =
-            l2 + build_unreach(o, d + l2, v4, dp_pool_frame_size(pool) - l2);
-    }
+    r->len = l2 + build_rst(o, d + l2, v4);
     if (r->len < 60) { /* minimum Ethernet frame, as a NIC would pad */
         memset(d + r->len, 0, 60 - r->len);
         r->len = 60;
