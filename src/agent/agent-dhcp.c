@@ -278,6 +278,7 @@ restore_leases(struct agent_dhcp *ad, struct ad_segment *seg,
 /* ---- Configuration ---- */
 
 static int cmp_port(const void *, const void *);
+static const struct ad_port *port_of(const struct ad_segment *, uint16_t slot);
 
 static bool
 v4_of(const struct cfg_ip *ip, uint32_t *host)
@@ -523,29 +524,28 @@ agent_dhcp_configure(struct agent_dhcp *ad, const struct agent_config *cfg,
         snprintf(seg->name, sizeof seg->name, "%s", cs->name);
         seg->router_mac = cs->router_mac;
 
-        /* Ports: keep RA timers of ports that stay. */
-        struct ad_port *old = seg->ports;
-        uint32_t n_old = seg->n_ports;
+        /* Ports: keep RA timers of ports that stay (the old array is
+         * sorted by slot, so each is found by bsearch). */
+        struct ad_segment old = *seg;
         seg->ports = xcalloc(cs->n_ports ? cs->n_ports : 1, sizeof *seg->ports);
         seg->n_ports = 0;
         for (uint32_t p = 0; p < cs->n_ports; p++) {
             uint32_t slot = slot_of(aux, cs->ports[p].ifname);
             struct ad_port *np = &seg->ports[seg->n_ports];
+            const struct ad_port *op;
             if (slot == UINT32_MAX || slot > UINT16_MAX) {
                 continue;
             }
             np->slot = (uint16_t)slot;
             np->mac = cs->ports[p].mac;
             ra_timer_start(&np->ra, now_ms);
-            for (uint32_t k = 0; k < n_old; k++) {
-                if (old[k].slot == np->slot &&
-                    eth_addr_equals(&old[k].mac, &np->mac)) {
-                    np->ra = old[k].ra;
-                }
+            op = port_of(&old, np->slot);
+            if (op && eth_addr_equals(&op->mac, &np->mac)) {
+                np->ra = op->ra;
             }
             seg->n_ports++;
         }
-        free(old);
+        free(old.ports);
         qsort(seg->ports, seg->n_ports, sizeof *seg->ports, cmp_port);
         configure_v4(ad, seg, cs, now_ms);
         configure_v6(seg, cs);
@@ -648,6 +648,9 @@ static const struct ad_port *
 port_of(const struct ad_segment *seg, uint16_t slot)
 {
     struct ad_port key = {.slot = slot};
+    if (!seg->n_ports) {
+        return NULL; /* bsearch() wants a non-NULL array even when empty */
+    }
     return bsearch(&key, seg->ports, seg->n_ports, sizeof key, cmp_port);
 }
 
