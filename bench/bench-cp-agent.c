@@ -14,7 +14,9 @@
  *   save            the state cache (dstate_save, with fsync)
  * Figures (name: value unit, names suffixed with SUFFIX):
  *   agent_delta_apply_us, agent_delta_realize_us, agent_delta_save_us
- *   (medians), agent_delta_total_p99_us, agent_snapshot_realize_ms. */
+ *   (medians), agent_delta_realize_p99_us, agent_delta_total_p99_us,
+ *   agent_snapshot_realize_ms, agent_snapshots_patched (realizations that
+ *   patched the published snapshot instead of building it whole). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,18 +140,14 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Desired state -> datapath, as agent-channel.c's channel_realize(). */
+/* Desired state -> datapath, as agent-channel.c's channel_realize()
+ * ('f' persists: a realization with failures makes the next one whole). */
 static void
-realize(struct agent *a, struct dstate *ds)
+realize(struct agent *a, struct dstate *ds, struct dstate_failures *f)
 {
     struct dstate_options o = {.mtu = 1500, .offloads = true};
-    struct dstate_failures f = {0};
-    struct agent_config *cfg = dstate_to_config(ds, &o, &f);
 
-    if (cfg) {
-        agent_apply(a, cfg);
-    }
-    dstate_failures_clear(&f);
+    agent_realize(a, ds, &o, f);
 }
 
 int
@@ -159,10 +157,11 @@ main(int argc, char *argv[])
     char tmpl[] = "/tmp/weft-bench-cpa.XXXXXX", path[64], err[256];
     int n_segs, per_seg, vteps;
     const char *suffix;
+    struct dstate_failures fails = {0};
     struct dstate *ds;
     struct agent *a;
     Weft__Update *u;
-    uint64_t t0;
+    uint64_t t0, patched, built;
 
     if (argc < 4 || argc > 5) {
         fprintf(stderr, "usage: bench-cp-agent SEGMENTS REMOTES_PER_SEGMENT "
@@ -193,7 +192,7 @@ main(int argc, char *argv[])
     u = snapshot(n_segs, per_seg, vteps);
     t0 = time_nsec();
     dstate_apply(ds, u, err, sizeof err);
-    realize(a, ds);
+    realize(a, ds, &fails);
     double snap_ms = (double)(time_nsec() - t0) / 1e6;
     weft__update__free_unpacked(u, NULL);
 
@@ -219,7 +218,7 @@ main(int argc, char *argv[])
             return 1;
         }
         t2 = time_nsec();
-        realize(a, ds);
+        realize(a, ds, &fails);
         t3 = time_nsec();
         dstate_save(ds, path);
         t4 = time_nsec();
@@ -240,10 +239,16 @@ main(int argc, char *argv[])
            (double)t_realize[DELTAS / 2] / 1e3);
     printf("agent_delta_save_us%s: %.1f us\n", suffix,
            (double)t_save[DELTAS / 2] / 1e3);
+    printf("agent_delta_realize_p99_us%s: %.1f us\n", suffix,
+           (double)t_realize[DELTAS * 99 / 100] / 1e3);
     printf("agent_delta_total_p99_us%s: %.1f us\n", suffix,
            (double)t_tot[DELTAS * 99 / 100] / 1e3);
+    agent_realize_counts(a, &patched, &built);
+    printf("agent_snapshots_patched%s: %" PRIu64 " of %" PRIu64 "\n", suffix,
+           patched, patched + built);
     fflush(stdout);
 
+    dstate_failures_clear(&fails);
     dstate_destroy(ds);
     agent_destroy(a);
     unlink(path);

@@ -417,14 +417,8 @@ channel_realize(struct agent_channel *ch)
 {
     struct dstate_options o = {.mtu = ch->cfg.mtu,
                                .offloads = ch->cfg.offloads};
-    struct agent_config *cfg;
 
-    dstate_failures_clear(&ch->fails);
-    agent_dfw_sync(agent_firewall(ch->agent), ch->ds);
-    cfg = dstate_to_config(ch->ds, &o, &ch->fails);
-    if (cfg) {
-        agent_apply(ch->agent, cfg);
-    }
+    agent_realize(ch->agent, ch->ds, &o, &ch->fails);
     for (size_t i = 0; i < ch->fails.n && i < 8; i++) {
         LOG_WARN("agent", "msg=\"object not realized\" object=%s reason=\"%s\"",
                  ch->fails.items[i].object, ch->fails.items[i].reason);

@@ -25,6 +25,8 @@ struct ds_seg {
     uint32_t vni;
     int encap;          /* Weft__Encap */
     Weft__Segment *msg; /* owned copy: routing and DHCP settings */
+    uint32_t cfg_index; /* in the last dstate_to_config() result, or
+                         * UINT32_MAX: left out */
 };
 
 /* A local port or a remote binding. */
@@ -66,6 +68,14 @@ struct ds_flood {
     struct cfg_ip vtep;
 };
 
+/* A remote binding changed since the last dstate_to_config(): how it was
+ * then (NULL: it did not exist). */
+struct ds_change {
+    struct hmap_node node;
+    char *id;
+    struct ds_port *old;
+};
+
 struct dstate {
     uint64_t revision;
     bool has_host;
@@ -79,6 +89,12 @@ struct dstate {
     struct hmap routes;  /* ds_msg: Weft__Route */
     Weft__FwAction fw_default;
     uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
+    /* Since the last dstate_to_config(): 'incr' while nothing but remote
+     * bindings and firewall objects changed; 'journal' (ds_change) holds
+     * the bindings changed, each once. */
+    bool incr;
+    struct hmap journal;
+    struct dstate_remote_op *ops; /* dstate_remote_changes() result */
 };
 
 void
@@ -121,6 +137,7 @@ dstate_create(void)
     hmap_init(&ds->rules);
     hmap_init(&ds->addrs);
     hmap_init(&ds->routes);
+    hmap_init(&ds->journal);
     return ds;
 }
 
@@ -143,6 +160,33 @@ ds_port_free(struct ds_port *p)
     free(p->segment);
     free(p->ips);
     free(p);
+}
+
+/* Forgets the changes since the last conversion. */
+static void
+ds_journal_clear(struct dstate *ds)
+{
+    struct ds_change *c;
+
+    HMAP_FOR_EACH (c, node, &ds->journal) {
+        hmap_remove(&ds->journal, &c->node);
+        if (c->old) {
+            ds_port_free(c->old);
+        }
+        free(c->id);
+        free(c);
+    }
+    free(ds->ops);
+    ds->ops = NULL;
+}
+
+/* Something other than remote bindings changed: the next realization
+ * converts the whole model. */
+static void
+ds_not_incremental(struct dstate *ds)
+{
+    ds->incr = false;
+    ds_journal_clear(ds);
 }
 
 static void
@@ -223,6 +267,7 @@ dstate_clear(struct dstate *ds)
         ds_flood_free(f);
     }
     ds_fw_clear(ds);
+    ds_not_incremental(ds);
     ds->revision = 0;
     ds->has_host = false;
 }
@@ -241,6 +286,7 @@ dstate_destroy(struct dstate *ds)
     hmap_destroy(&ds->rules);
     hmap_destroy(&ds->addrs);
     hmap_destroy(&ds->routes);
+    hmap_destroy(&ds->journal);
     free(ds);
 }
 
@@ -263,16 +309,6 @@ ds_ip(const ProtobufCBinaryData *b, struct cfg_ip *ip)
     }
 }
 
-static ProtobufCBinaryData
-ds_wire_ip(const struct cfg_ip *ip)
-{
-    bool v4 = cfg_ip_is_v4(ip, NULL);
-    size_t n = v4 ? 4 : 16;
-    ProtobufCBinaryData b = {n, xmalloc(n)};
-    memcpy(b.data, v4 ? ip->b + 12 : ip->b, n);
-    return b;
-}
-
 /* Generic find-by-id over the three id-keyed maps.  Every element type
  * starts with its hmap_node followed by 'char *id'. */
 struct ds_any {
@@ -290,6 +326,46 @@ ds_find(const struct hmap *m, const char *id)
         }
     }
     return NULL;
+}
+
+/* Remote binding 'id' is about to change: remember it as it was, once
+ * per conversion.  Past a quarter of all bindings a whole conversion is
+ * about as cheap. */
+static void
+ds_journal_remote(struct dstate *ds, const char *id)
+{
+    struct ds_change *c;
+    const struct ds_port *p;
+    uint32_t hash = hash_str(id);
+
+    if (!ds->incr) {
+        return;
+    }
+    HMAP_FOR_EACH_WITH_HASH (c, node, hash, &ds->journal) {
+        if (!strcmp(c->id, id)) {
+            return;
+        }
+    }
+    if (hmap_count(&ds->journal) >= MAX(64, hmap_count(&ds->remotes) / 4)) {
+        ds_not_incremental(ds);
+        return;
+    }
+    c = xcalloc(1, sizeof *c);
+    c->id = xstrdup(id);
+    p = (const struct ds_port *)ds_find(&ds->remotes, id);
+    if (p) {
+        c->old = xcalloc(1, sizeof *c->old);
+        c->old->segment = xstrdup(p->segment);
+        c->old->lport = p->lport;
+        c->old->mac = p->mac;
+        c->old->vtep = p->vtep;
+        c->old->n_ips = p->n_ips;
+        c->old->ips = xcalloc(p->n_ips + 1, sizeof *p->ips);
+        if (p->n_ips) {
+            memcpy(c->old->ips, p->ips, p->n_ips * sizeof *p->ips);
+        }
+    }
+    hmap_insert(&ds->journal, &c->node, hash);
 }
 
 static void
@@ -483,12 +559,21 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         return EPROTO;
     }
     if (u->host) {
-        ds_ip(&u->host->local_ip, &ds->local_ip);
+        struct cfg_ip ip;
+        ds_ip(&u->host->local_ip, &ip);
+        if (!ds->has_host || memcmp(&ip, &ds->local_ip, sizeof ip)) {
+            ds_not_incremental(ds);
+        }
+        ds->local_ip = ip;
         ds->has_host = true;
         if (ds->fw_default != u->host->fw_default) {
             ds->fw_default = u->host->fw_default;
             ds->fw_rules_gen++;
         }
+    }
+    if (u->n_routes || u->n_del_routes || u->n_ports || u->n_del_ports ||
+        u->n_floods || u->n_del_floods || u->n_segments || u->n_del_segments) {
+        ds_not_incremental(ds);
     }
     ds_fw_apply(ds, u);
     ds_routes_apply(ds, u);
@@ -496,6 +581,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         ds_del(&ds->ports, u->del_ports[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_remotes; i++) {
+        ds_journal_remote(ds, u->del_remotes[i]);
         ds_del(&ds->remotes, u->del_remotes[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_floods; i++) {
@@ -540,6 +626,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
     }
     for (size_t i = 0; i < u->n_remotes; i++) {
         const Weft__RemoteBinding *w = u->remotes[i];
+        ds_journal_remote(ds, w->id);
         struct ds_port *p = ds_put_port(&ds->remotes, w->id, w->segment,
                                         w->lport, &w->mac, w->n_ips, w->ips);
         ds_ip(&w->vtep, &p->vtep);
@@ -730,7 +817,7 @@ struct seg_mac {
 };
 
 struct agent_config *
-dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
+dstate_to_config(struct dstate *ds, const struct dstate_options *o,
                  struct dstate_failures *f)
 {
     struct hmap segidx = HMAP_INITIALIZER, vnis = HMAP_INITIALIZER;
@@ -745,9 +832,11 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
     uint32_t *cap_ports, *cap_remotes, *cap_floods;
     const char *other;
 
+    ds_not_incremental(ds);
     if (!ds->has_host) {
         return NULL;
     }
+    ds->incr = true; /* changes from here on can patch the result */
     cfg = xcalloc(1, sizeof *cfg);
     cfg->local_ip = ds->local_ip;
     cfg->geneve_port = 6081;
@@ -761,6 +850,7 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
     /* Segments, VNIs unique. */
     HMAP_FOR_EACH (s, node, &ds->segs) {
         uint32_t i = cfg->n_segments;
+        s->cfg_index = UINT32_MAX;
         if ((other = idx_claim(&vnis, &s->vni, sizeof s->vni, s->id, i))) {
             dstate_fail(f, s->id, "VNI %" PRIu32 " is already used by %s",
                         s->vni, other);
@@ -788,6 +878,7 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
             ds_segment_routing(cfg, &routers, s->msg, cs);
         }
         idx_claim(&segidx, s->id, strlen(s->id), s->id, i);
+        s->cfg_index = i;
         cfg->n_segments++;
     }
     ds_routes_to_config(ds, cfg, &routers);
@@ -922,116 +1013,247 @@ dstate_to_config(const struct dstate *ds, const struct dstate_options *o,
     return cfg;
 }
 
+/* The configuration segment index of segment 'id', or UINT32_MAX. */
+static uint32_t
+ds_cfg_segment(const struct dstate *ds, const char *id)
+{
+    const struct ds_seg *s = (const struct ds_seg *)ds_find(&ds->segs, id);
+    return s ? s->cfg_index : UINT32_MAX;
+}
+
+static void
+ds_remote_op(struct dstate_remote_op *op, bool add, uint32_t segment,
+             const struct ds_port *p)
+{
+    memset(op, 0, sizeof *op);
+    op->add = add;
+    op->segment = segment;
+    op->remote.mac = p->mac;
+    op->remote.ips = p->ips;
+    op->remote.n_ips = p->n_ips;
+    op->remote.vtep = p->vtep;
+    op->remote.port_id = p->lport;
+}
+
+bool
+dstate_remote_changes(struct dstate *ds, const struct dstate_remote_op **opsp,
+                      size_t *n_opsp)
+{
+    struct dstate_remote_op *ops;
+    const struct ds_change *c;
+    size_t n = 0;
+
+    if (!ds->incr) {
+        return false;
+    }
+    free(ds->ops);
+    ds->ops = ops = xcalloc(2 * hmap_count(&ds->journal) + 1, sizeof *ds->ops);
+    /* Deletions first: an addition may reuse a MAC or address one of them
+     * frees. */
+    HMAP_FOR_EACH (c, node, &ds->journal) {
+        if (c->old) {
+            uint32_t si = ds_cfg_segment(ds, c->old->segment);
+            if (si == UINT32_MAX) {
+                return false; /* it was not realized */
+            }
+            ds_remote_op(&ops[n++], false, si, c->old);
+        }
+    }
+    HMAP_FOR_EACH (c, node, &ds->journal) {
+        const struct ds_port *p =
+            (const struct ds_port *)ds_find(&ds->remotes, c->id);
+        if (p) {
+            uint32_t si = ds_cfg_segment(ds, p->segment);
+            if (si == UINT32_MAX ||
+                !memcmp(&p->vtep, &ds->local_ip, sizeof p->vtep)) {
+                return false; /* a failure: the conversion reports it */
+            }
+            ds_remote_op(&ops[n++], true, si, p);
+        }
+    }
+    *opsp = ops;
+    *n_opsp = n;
+    return true;
+}
+
+void
+dstate_remote_changes_done(struct dstate *ds)
+{
+    ds_journal_clear(ds);
+}
+
 /* ---- Snapshots and the cache file. ---- */
 
-#define PUSH(ARR, N, ITEM)                                                     \
-    do {                                                                       \
-        (ARR)[(N)++] = (ITEM);                                                 \
-    } while (0)
+/* The model as one snapshot update whose strings, bytes and messages
+ * point into the model (valid until it changes): a handful of
+ * allocations instead of several per binding, so that writing the cache
+ * of 100,000 bindings leaves no heap of small free chunks behind (glibc
+ * consolidates those on the next large allocation: ~30 ms paid by the
+ * next realization).  Free with snapshot_ref_free(). */
+struct snapshot_ref {
+    Weft__Update u;
+    Weft__HostConfig host;
+    Weft__LocalPort *ports;
+    Weft__RemoteBinding *remotes;
+    Weft__FloodVtep *floods;
+    Weft__AddrMember *addrs;
+    ProtobufCBinaryData *bins; /* addresses of ports and remotes */
+};
 
-static ProtobufCBinaryData *
-ds_wire_ips(const struct ds_port *p)
+/* An address as on the wire (4 or 16 bytes), pointing into 'ip'. */
+static ProtobufCBinaryData
+ds_wire_ip_ref(const struct cfg_ip *ip)
 {
-    ProtobufCBinaryData *ips = xcalloc(p->n_ips + 1, sizeof *ips);
-    for (uint32_t i = 0; i < p->n_ips; i++) {
-        ips[i] = ds_wire_ip(&p->ips[i]);
-    }
-    return ips;
+    bool v4 = cfg_ip_is_v4(ip, NULL);
+    ProtobufCBinaryData b = {v4 ? 4 : 16, (uint8_t *)(v4 ? ip->b + 12 : ip->b)};
+    return b;
 }
 
 static ProtobufCBinaryData
-ds_bin(const void *data, size_t n)
+ds_bin_ref(const void *data, size_t n)
 {
-    ProtobufCBinaryData b = {n, xmalloc(n)};
-    memcpy(b.data, data, n);
+    ProtobufCBinaryData b = {n, (uint8_t *)data};
     return b;
+}
+
+/* The addresses of 'p' in the next n_ips entries of '*bins'. */
+static ProtobufCBinaryData *
+ds_wire_ips_ref(const struct ds_port *p, ProtobufCBinaryData **bins)
+{
+    ProtobufCBinaryData *ips = *bins;
+    for (uint32_t i = 0; i < p->n_ips; i++) {
+        ips[i] = ds_wire_ip_ref(&p->ips[i]);
+    }
+    *bins += p->n_ips;
+    return ips;
+}
+
+static void
+snapshot_ref_free(struct snapshot_ref *r)
+{
+    free(r->u.segments);
+    free(r->u.routes);
+    free(r->u.ports);
+    free(r->u.remotes);
+    free(r->u.floods);
+    free(r->u.rules);
+    free(r->u.addr_members);
+    free(r->ports);
+    free(r->remotes);
+    free(r->floods);
+    free(r->addrs);
+    free(r->bins);
+}
+
+/* Fills 'r'; false if the model is empty. */
+static bool
+snapshot_ref(const struct dstate *ds, struct snapshot_ref *r)
+{
+    Weft__Update *u = &r->u;
+    ProtobufCBinaryData *bins;
+    struct ds_seg *s;
+    struct ds_port *p;
+    struct ds_flood *f;
+    struct ds_msg *m;
+    struct ds_addr *a;
+    size_t n_bins = 1;
+
+    memset(r, 0, sizeof *r);
+    if (!ds->revision || !ds->has_host) {
+        return false;
+    }
+    weft__update__init(u);
+    u->revision = ds->revision;
+    u->full = true;
+    weft__host_config__init(&r->host);
+    u->host = &r->host;
+    r->host.local_ip = ds_wire_ip_ref(&ds->local_ip);
+    r->host.fw_default = ds->fw_default;
+    u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
+    HMAP_FOR_EACH (s, node, &ds->segs) {
+        u->segments[u->n_segments++] = s->msg;
+    }
+    u->routes = xcalloc(hmap_count(&ds->routes) + 1, sizeof *u->routes);
+    HMAP_FOR_EACH (m, node, &ds->routes) {
+        u->routes[u->n_routes++] = (Weft__Route *)m->msg;
+    }
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        n_bins += p->n_ips;
+    }
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        n_bins += p->n_ips;
+    }
+    r->bins = bins = xcalloc(n_bins, sizeof *r->bins);
+    r->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *r->ports);
+    u->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *u->ports);
+    HMAP_FOR_EACH (p, node, &ds->ports) {
+        Weft__LocalPort *w = &r->ports[u->n_ports];
+        weft__local_port__init(w);
+        w->id = p->id;
+        w->segment = p->segment;
+        w->lport = p->lport;
+        w->mac = ds_bin_ref(p->mac.b, 6);
+        w->n_ips = p->n_ips;
+        w->ips = ds_wire_ips_ref(p, &bins);
+        w->ifname = (char *)p->ifname;
+        w->spoofguard = p->spoofguard;
+        w->n_port_sets = p->n_port_sets;
+        w->port_sets = p->port_sets;
+        u->ports[u->n_ports++] = w;
+    }
+    r->remotes = xcalloc(hmap_count(&ds->remotes) + 1, sizeof *r->remotes);
+    u->remotes = xcalloc(hmap_count(&ds->remotes) + 1, sizeof *u->remotes);
+    HMAP_FOR_EACH (p, node, &ds->remotes) {
+        Weft__RemoteBinding *w = &r->remotes[u->n_remotes];
+        weft__remote_binding__init(w);
+        w->id = p->id;
+        w->segment = p->segment;
+        w->lport = p->lport;
+        w->mac = ds_bin_ref(p->mac.b, 6);
+        w->n_ips = p->n_ips;
+        w->ips = ds_wire_ips_ref(p, &bins);
+        w->vtep = ds_wire_ip_ref(&p->vtep);
+        u->remotes[u->n_remotes++] = w;
+    }
+    r->floods = xcalloc(hmap_count(&ds->floods) + 1, sizeof *r->floods);
+    u->floods = xcalloc(hmap_count(&ds->floods) + 1, sizeof *u->floods);
+    HMAP_FOR_EACH (f, node, &ds->floods) {
+        Weft__FloodVtep *w = &r->floods[u->n_floods];
+        weft__flood_vtep__init(w);
+        w->id = f->id;
+        w->segment = f->segment;
+        w->vtep = ds_wire_ip_ref(&f->vtep);
+        u->floods[u->n_floods++] = w;
+    }
+    u->rules = xcalloc(hmap_count(&ds->rules) + 1, sizeof *u->rules);
+    HMAP_FOR_EACH (m, node, &ds->rules) {
+        u->rules[u->n_rules++] = (Weft__FwRule *)m->msg;
+    }
+    r->addrs = xcalloc(hmap_count(&ds->addrs) + 1, sizeof *r->addrs);
+    u->addr_members =
+        xcalloc(hmap_count(&ds->addrs) + 1, sizeof *u->addr_members);
+    HMAP_FOR_EACH (a, node, &ds->addrs) {
+        Weft__AddrMember *w = &r->addrs[u->n_addr_members];
+        weft__addr_member__init(w);
+        w->id = a->id;
+        w->set = a->set;
+        w->addr = ds_bin_ref(a->pfx.addr, a->pfx.family == 4 ? 4 : 16);
+        w->plen = a->pfx.plen;
+        u->addr_members[u->n_addr_members++] = w;
+    }
+    return true;
 }
 
 Weft__Update *
 dstate_snapshot(const struct dstate *ds)
 {
-    Weft__Update *u;
-    struct ds_seg *s;
-    struct ds_port *p;
-    struct ds_flood *f;
-    struct ds_msg *r;
-    struct ds_addr *a;
+    struct snapshot_ref r;
+    Weft__Update *u = NULL;
 
-    if (!ds->revision || !ds->has_host) {
-        return NULL;
+    if (snapshot_ref(ds, &r)) {
+        u = ds_msg_copy(&r.u.base); /* owned: packed and unpacked */
     }
-    u = xmalloc(sizeof *u);
-    weft__update__init(u);
-    u->revision = ds->revision;
-    u->full = true;
-    u->host = xmalloc(sizeof *u->host);
-    weft__host_config__init(u->host);
-    u->host->local_ip = ds_wire_ip(&ds->local_ip);
-    u->host->fw_default = ds->fw_default;
-    u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
-    HMAP_FOR_EACH (s, node, &ds->segs) {
-        PUSH(u->segments, u->n_segments, ds_msg_copy(&s->msg->base));
-    }
-    u->routes = xcalloc(hmap_count(&ds->routes) + 1, sizeof *u->routes);
-    HMAP_FOR_EACH (r, node, &ds->routes) {
-        PUSH(u->routes, u->n_routes, ds_msg_copy(r->msg));
-    }
-    u->ports = xcalloc(hmap_count(&ds->ports) + 1, sizeof *u->ports);
-    HMAP_FOR_EACH (p, node, &ds->ports) {
-        Weft__LocalPort *w = xmalloc(sizeof *w);
-        weft__local_port__init(w);
-        w->id = xstrdup(p->id);
-        w->segment = xstrdup(p->segment);
-        w->lport = p->lport;
-        w->mac = ds_bin(p->mac.b, 6);
-        w->n_ips = p->n_ips;
-        w->ips = ds_wire_ips(p);
-        w->ifname = xstrdup(p->ifname);
-        w->spoofguard = p->spoofguard;
-        w->n_port_sets = p->n_port_sets;
-        w->port_sets = xcalloc(p->n_port_sets + 1, sizeof *w->port_sets);
-        for (size_t k = 0; k < p->n_port_sets; k++) {
-            w->port_sets[k] = xstrdup(p->port_sets[k]);
-        }
-        PUSH(u->ports, u->n_ports, w);
-    }
-    u->remotes = xcalloc(hmap_count(&ds->remotes) + 1, sizeof *u->remotes);
-    HMAP_FOR_EACH (p, node, &ds->remotes) {
-        Weft__RemoteBinding *w = xmalloc(sizeof *w);
-        weft__remote_binding__init(w);
-        w->id = xstrdup(p->id);
-        w->segment = xstrdup(p->segment);
-        w->lport = p->lport;
-        w->mac = ds_bin(p->mac.b, 6);
-        w->n_ips = p->n_ips;
-        w->ips = ds_wire_ips(p);
-        w->vtep = ds_wire_ip(&p->vtep);
-        PUSH(u->remotes, u->n_remotes, w);
-    }
-    u->floods = xcalloc(hmap_count(&ds->floods) + 1, sizeof *u->floods);
-    HMAP_FOR_EACH (f, node, &ds->floods) {
-        Weft__FloodVtep *w = xmalloc(sizeof *w);
-        weft__flood_vtep__init(w);
-        w->id = xstrdup(f->id);
-        w->segment = xstrdup(f->segment);
-        w->vtep = ds_wire_ip(&f->vtep);
-        PUSH(u->floods, u->n_floods, w);
-    }
-    u->rules = xcalloc(hmap_count(&ds->rules) + 1, sizeof *u->rules);
-    HMAP_FOR_EACH (r, node, &ds->rules) {
-        PUSH(u->rules, u->n_rules, ds_msg_copy(r->msg));
-    }
-    u->addr_members =
-        xcalloc(hmap_count(&ds->addrs) + 1, sizeof *u->addr_members);
-    HMAP_FOR_EACH (a, node, &ds->addrs) {
-        Weft__AddrMember *w = xmalloc(sizeof *w);
-        weft__addr_member__init(w);
-        w->id = xstrdup(a->id);
-        w->set = xstrdup(a->set);
-        w->addr = ds_bin(a->pfx.addr, a->pfx.family == 4 ? 4 : 16);
-        w->plen = a->pfx.plen;
-        PUSH(u->addr_members, u->n_addr_members, w);
-    }
+    snapshot_ref_free(&r);
     return u;
 }
 
@@ -1041,20 +1263,20 @@ dstate_snapshot(const struct dstate *ds)
 int
 dstate_save(const struct dstate *ds, const char *path)
 {
-    Weft__Update *u = dstate_snapshot(ds);
+    struct snapshot_ref r;
     Weft__Envelope env = WEFT__ENVELOPE__INIT;
     struct wire_buf buf = {0};
     char tmp[PATH_MAX + 8];
     int fd, error = 0;
 
-    if (!u) {
+    if (!snapshot_ref(ds, &r)) {
         return 0;
     }
     env.seq = 1;
     env.body_case = WEFT__ENVELOPE__BODY_UPDATE;
-    env.update = u;
+    env.update = &r.u;
     wire_encode(&buf, &env);
-    weft__update__free_unpacked(u, NULL);
+    snapshot_ref_free(&r);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {

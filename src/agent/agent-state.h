@@ -56,10 +56,38 @@ int dstate_apply(struct dstate *, const Weft__Update *u, char *err,
                  size_t err_size);
 
 /* Builds the datapath configuration, or NULL if the host's tunnel
- * endpoint is not known yet.  Appends to 'f' the objects left out. */
-struct agent_config *dstate_to_config(const struct dstate *,
+ * endpoint is not known yet.  Appends to 'f' the objects left out.  Starts
+ * the record of changes that dstate_remote_changes() describes. */
+struct agent_config *dstate_to_config(struct dstate *,
                                       const struct dstate_options *,
                                       struct dstate_failures *f);
+
+/* ---- Incremental realization: the changes since dstate_to_config() as
+ * operations on its result (agent_realize() in agent.h). ---- */
+
+/* A remote binding to add to or delete from configuration segment
+ * 'segment' (its index in agent_config.segments).  A deletion names the
+ * binding by its MAC; 'remote.ips' are the addresses to remove.  Pointers
+ * stay valid until the next dstate_apply() or dstate_to_config(). */
+struct dstate_remote_op {
+    bool add;
+    uint32_t segment;
+    struct cfg_remote remote; /* ips not owned */
+};
+
+/* If everything that changed since the last dstate_to_config() (and the
+ * last dstate_remote_changes_done()) is remote bindings and firewall
+ * objects, and none of the bindings is one dstate_to_config() would leave
+ * out for a reason this model knows (segment not realized, the host's own
+ * endpoint), sets '*ops' to the deletions followed by the additions that
+ * turn that configuration into the current one and returns true.  Returns
+ * false when the model must be converted whole.  The caller also has to
+ * convert whole when the previous conversion reported failures, or when a
+ * MAC or address of an addition is taken. */
+bool dstate_remote_changes(struct dstate *, const struct dstate_remote_op **ops,
+                           size_t *n_ops);
+/* The operations were applied: the next changes build on them. */
+void dstate_remote_changes_done(struct dstate *);
 
 /* The whole model as one snapshot update (free with
  * weft__update__free_unpacked(u, NULL)); NULL if empty. */

@@ -2,6 +2,7 @@
 #include "agent/agent.h"
 #include "agent/agent-dfw.h"
 #include "agent/agent-dhcp.h"
+#include "agent/agent-state.h"
 #include "datapath/dfw.h"
 
 #include <arpa/inet.h>
@@ -32,13 +33,16 @@ struct agent_port {
 
 struct agent {
     struct datapath *dp;
-    struct agent_config *cfg; /* applied configuration, NULL before any */
-    struct agent_port *ports; /* index = datapath port index */
-    uint32_t n_ports;         /* slots in use: highest index + 1 */
-    uint32_t cap;             /* slots allocated */
-    uint64_t generation;      /* of the last published snapshot */
-    struct agent_dfw *dfw;    /* firewall objects (controller mode) */
-    struct agent_dhcp *dhcp;  /* DHCPv4/DHCPv6/RA services */
+    struct agent_config *cfg;     /* applied configuration, NULL before any */
+    struct agent_port *ports;     /* index = datapath port index */
+    uint32_t n_ports;             /* slots in use: highest index + 1 */
+    uint32_t cap;                 /* slots allocated */
+    uint64_t generation;          /* of the last published snapshot */
+    struct agent_dfw *dfw;        /* firewall objects (controller mode) */
+    struct agent_dhcp *dhcp;      /* DHCPv4/DHCPv6/RA services */
+    struct dp_tables_spare spare; /* of the last retired snapshot */
+    uint64_t n_patched;           /* snapshots patched (agent_realize()) */
+    uint64_t n_built;             /* snapshots built whole */
 };
 
 struct agent *
@@ -80,6 +84,7 @@ agent_destroy(struct agent *a)
     free(a->ports);
     agent_config_free(a->cfg);
     agent_dfw_destroy(a->dfw);
+    dp_tables_spare_clear(&a->spare);
     free(a);
 }
 
@@ -261,6 +266,7 @@ build_tables(struct agent *a)
     struct dp_tables_builder *b = dp_tables_builder_create(++a->generation);
     struct dp_port **ports = xcalloc(a->n_ports, sizeof *ports);
 
+    a->n_built++;
     for (uint32_t i = 0; i < a->n_ports; i++) {
         ports[i] = a->ports[i].port;
     }
@@ -299,7 +305,7 @@ publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
 {
     struct dp_tables *old = datapath_publish(a->dp, build_tables(a));
 
-    dp_tables_free(old);
+    dp_tables_free_spare(old, &a->spare);
     agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
                          time_nsec() / 1000000);
     for (uint32_t i = 0; i < n_retired; i++) {
@@ -397,6 +403,144 @@ agent_apply(struct agent *a, struct agent_config *cfg)
              " segments=%" PRIu32 " ports=%" PRIu32 " retired=%" PRIu32,
              a->generation, cfg->n_segments, n_vifs, n_retired);
     return 0;
+}
+
+/* ---- Incremental realization (agent_realize()). ---- */
+
+/* Removes the remote binding with 'mac' from configuration segment 'cs'. */
+static void
+cfg_del_remote(struct cfg_segment *cs, const struct eth_addr *mac)
+{
+    for (uint32_t i = 0; i < cs->n_remotes; i++) {
+        if (eth_addr_equals(&cs->remotes[i].mac, mac)) {
+            free(cs->remotes[i].ips);
+            cs->remotes[i] = cs->remotes[--cs->n_remotes];
+            return;
+        }
+    }
+}
+
+static void
+cfg_add_remote(struct cfg_segment *cs, const struct cfg_remote *r)
+{
+    struct cfg_remote *c;
+
+    cs->remotes =
+        xrealloc(cs->remotes, (cs->n_remotes + 1) * sizeof *cs->remotes);
+    c = &cs->remotes[cs->n_remotes++];
+    *c = *r;
+    c->ips = xcalloc(r->n_ips + 1, sizeof *c->ips);
+    if (r->n_ips) {
+        memcpy(c->ips, r->ips, r->n_ips * sizeof *c->ips);
+    }
+}
+
+/* One operation on the copy 't'; false if a full build must do it. */
+static bool
+patch_remote(struct dp_tables *t, const struct agent_config *cfg,
+             const struct dstate_remote_op *op)
+{
+    const struct cfg_remote *r = &op->remote;
+
+    if (op->segment >= cfg->n_segments) {
+        return false;
+    }
+    if (!op->add) {
+        for (uint32_t i = 0; i < r->n_ips; i++) {
+            if (!dp_tables_del_neigh(t, op->segment, r->ips[i].b, &r->mac)) {
+                return false;
+            }
+        }
+        return dp_tables_del_remote(t, op->segment, &r->mac);
+    }
+    if (!memcmp(&r->vtep, &cfg->local_ip, sizeof r->vtep) ||
+        !dp_tables_add_remote(t, op->segment, &r->mac, r->vtep.b, r->port_id)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < r->n_ips; i++) {
+        if (!dp_tables_add_neigh(t, op->segment, r->ips[i].b, &r->mac)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Publishes a copy of the current snapshot patched with 'ops' and the
+ * current firewall objects, and patches the configuration to match.
+ * Returns false, having changed nothing, if a full build must do it. */
+static bool
+apply_remote_ops(struct agent *a, const struct dstate_remote_op *ops,
+                 size_t n_ops)
+{
+    const struct dp_tables *cur = datapath_tables(a->dp);
+    struct dp_tables *t;
+
+    if (!a->cfg || cur->generation != a->generation ||
+        !(t = dp_tables_clone(cur, a->generation + 1, &a->spare))) {
+        return false;
+    }
+    for (size_t i = 0; i < n_ops; i++) {
+        if (!patch_remote(t, a->cfg, &ops[i])) {
+            dp_tables_free(t);
+            return false;
+        }
+    }
+    /* The firewall objects as add_config() sets them. */
+    dp_tables_patch_firewall(t, agent_dfw_sets(a->dfw));
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < t->n_ports; i++) {
+        if (t->vifs[i].segment != DP_SEG_NONE) {
+            dp_tables_patch_vif_firewall(
+                t, (uint16_t)i, agent_dfw_vnic(a->dfw, t->vifs[i].lport));
+        }
+    }
+    dp_tables_finish(t);
+    dp_tables_free_spare(datapath_publish(a->dp, t), &a->spare);
+    a->generation = t->generation;
+    a->n_patched++;
+
+    for (size_t i = 0; i < n_ops; i++) {
+        struct cfg_segment *cs = &a->cfg->segments[ops[i].segment];
+        if (ops[i].add) {
+            cfg_add_remote(cs, &ops[i].remote);
+        } else {
+            cfg_del_remote(cs, &ops[i].remote.mac);
+        }
+    }
+    LOG_DEBUG("agent",
+              "msg=\"snapshot patched\" generation=%" PRIu64 " changes=%zu",
+              a->generation, n_ops);
+    return true;
+}
+
+void
+agent_realize(struct agent *a, struct dstate *ds,
+              const struct dstate_options *o, struct dstate_failures *f)
+{
+    const struct dstate_remote_op *ops;
+    struct agent_config *cfg;
+    size_t n_ops;
+    bool fw_changed = agent_dfw_sync(a->dfw, ds);
+
+    /* Patch when the last realization was complete (no failures: every
+     * object is in the configuration, so no left-out one can come back)
+     * and only remote bindings and firewall objects changed since. */
+    if (!f->n && dstate_remote_changes(ds, &ops, &n_ops) &&
+        ((!n_ops && !fw_changed) || apply_remote_ops(a, ops, n_ops))) {
+        dstate_remote_changes_done(ds);
+        return;
+    }
+    dstate_failures_clear(f);
+    cfg = dstate_to_config(ds, o, f);
+    if (cfg) {
+        agent_apply(a, cfg);
+    }
+}
+
+void
+agent_realize_counts(const struct agent *a, uint64_t *patched, uint64_t *built)
+{
+    *patched = a->n_patched;
+    *built = a->n_built;
 }
 
 int

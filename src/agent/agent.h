@@ -19,6 +19,9 @@
 struct agent;
 struct ctl_server;
 struct dp_tables;
+struct dstate;
+struct dstate_failures;
+struct dstate_options;
 
 /* Creates an agent with no configuration and a running datapath. */
 struct agent *agent_create(void);
@@ -27,6 +30,18 @@ void agent_destroy(struct agent *); /* NULL is fine */
 /* Applies 'cfg' atomically (takes ownership).  Returns 0; a port that
  * cannot open yet stays pending (logged), never failing the apply. */
 int agent_apply(struct agent *, struct agent_config *cfg);
+
+/* Realizes desired state 'ds' (controller mode): syncs the firewall
+ * objects, then either patches the published snapshot with the remote
+ * bindings changed since the last realization (dstate_remote_changes():
+ * cost proportional to the change) or, for anything else, converts 'ds'
+ * whole (dstate_to_config()) and applies it.  'f' holds the failures of
+ * the previous realization and gets those of this one. */
+void agent_realize(struct agent *, struct dstate *ds,
+                   const struct dstate_options *, struct dstate_failures *f);
+/* How many snapshots were patched and how many built whole. */
+void agent_realize_counts(const struct agent *, uint64_t *patched,
+                          uint64_t *built);
 
 /* Loads 'path' and applies it.  On a bad file returns EINVAL, writes the
  * reason (naming the field) into 'err', and keeps the running state. */

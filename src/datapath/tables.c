@@ -42,6 +42,33 @@ struct tb_seg {
     uint8_t punt; /* DP_PUNT_* */
 };
 
+/* An open-addressing index over an array of endpoints: each slot holds an
+ * index + 1, 0 is empty.  A hash index keeps lookups O(1): a host's span
+ * may hold 100,000 bindings behind thousands of endpoints. */
+struct vtep_index {
+    uint32_t *slots;
+    uint32_t mask; /* capacity - 1 (0: not allocated yet) */
+};
+
+/* What patching a snapshot in place of a full build needs (control side
+ * only, see dp_tables_clone()). */
+struct dp_tables_src {
+    uint32_t n_macs, n_neighs; /* occupied slots */
+    bool dups;                 /* a key was added twice: its value depends
+                                * on the order, so no patching */
+    struct vtep_index vidx;    /* over tables->vteps */
+    uint32_t vtep_cap;         /* entries allocated in tables->vteps */
+    /* Inputs of dp_routers_build(), which runs again after a patch (next
+     * hops are resolved through the MAC and neighbour tables). */
+    uint32_t n_routers;
+    struct dp_route_gw *gws;
+    uint32_t n_gws;
+    struct dp_route_static *routes;
+    uint32_t n_routes;
+    uint8_t (*nhs)[16];
+    uint32_t n_nhs;
+};
+
 /* A growable array of fixed-size elements. */
 struct tb_vec {
     void *items;
@@ -65,16 +92,15 @@ struct dp_tables_builder {
     bool underlay_v6;
     struct dp_port **ports;
     uint32_t n_ports;
-    struct tb_vec segs;       /* struct tb_seg */
-    struct tb_vec locals;     /* struct tb_local */
-    struct tb_vec remotes;    /* struct tb_remote */
-    struct tb_vec floods;     /* struct tb_flood */
-    struct tb_vec vteps;      /* struct dp_vtep */
-    struct tb_vec neighs;     /* struct dp_neigh_entry */
-    uint32_t *vtep_slots;     /* open addressing: vtep index + 1, 0 empty */
-    uint32_t vtep_mask;       /* capacity - 1 (0: not allocated yet) */
-    struct tb_vec fws;        /* struct tb_fw */
-    struct dfw_sets *fw_sets; /* a reference, or NULL */
+    struct tb_vec segs;             /* struct tb_seg */
+    struct tb_vec locals;           /* struct tb_local */
+    struct tb_vec remotes;          /* struct tb_remote */
+    struct tb_vec floods;           /* struct tb_flood */
+    struct tb_vec vteps;            /* struct dp_vtep */
+    struct tb_vec neighs;           /* struct dp_neigh_entry */
+    struct vtep_index vidx;         /* over 'vteps' */
+    struct tb_vec fws;              /* struct tb_fw */
+    const struct dfw_sets *fw_sets; /* a reference, or NULL */
     uint32_t n_routers;
     struct tb_vec gws;    /* struct dp_route_gw */
     struct tb_vec routes; /* struct dp_route_static */
@@ -113,7 +139,7 @@ dp_tables_builder_destroy(struct dp_tables_builder *b)
     free(b->floods.items);
     free(b->vteps.items);
     free(b->neighs.items);
-    free(b->vtep_slots);
+    free(b->vidx.slots);
     for (uint32_t i = 0; i < b->fws.n; i++) {
         dfw_vnic_unref(((struct tb_fw *)b->fws.items)[i].fw);
     }
@@ -178,39 +204,52 @@ vtep_hash(const uint8_t addr[16])
     return hash_bytes(addr, 16, 0);
 }
 
-/* Index of 'addr' in b->vteps, added if new.  A hash index keeps this
- * O(1): a host's span may hold 100,000 bindings behind thousands of
- * endpoints. */
+/* Looks 'addr' up among v[0 .. n - 1]: returns its index, or n when it is
+ * not there, with *slotp the free slot for index n (the index grows first
+ * so that n + 1 entries fit). */
+static uint32_t
+vtep_find(struct vtep_index *x, const struct dp_vtep *v, uint32_t n,
+          const uint8_t addr[16], uint32_t **slotp)
+{
+    uint32_t i;
+
+    if (2 * (n + 1) > x->mask) {
+        uint32_t cap = x->mask ? 2 * (x->mask + 1) : 64;
+        while (2 * (n + 1) > cap - 1) {
+            cap *= 2;
+        }
+        free(x->slots);
+        x->slots = xcalloc(cap, sizeof *x->slots);
+        x->mask = cap - 1;
+        for (uint32_t k = 0; k < n; k++) {
+            i = vtep_hash(v[k].addr) & x->mask;
+            while (x->slots[i]) {
+                i = (i + 1) & x->mask;
+            }
+            x->slots[i] = k + 1;
+        }
+    }
+    for (i = vtep_hash(addr) & x->mask; x->slots[i]; i = (i + 1) & x->mask) {
+        if (!memcmp(v[x->slots[i] - 1].addr, addr, 16)) {
+            return x->slots[i] - 1;
+        }
+    }
+    *slotp = &x->slots[i];
+    return n;
+}
+
+/* Index of 'addr' in b->vteps, added if new. */
 static uint32_t
 vtep_index(struct dp_tables_builder *b, const uint8_t addr[16])
 {
-    struct dp_vtep *v;
-    uint32_t i;
+    uint32_t *slot;
+    uint32_t i = vtep_find(&b->vidx, b->vteps.items, b->vteps.n, addr, &slot);
 
-    if (2 * (b->vteps.n + 1) > b->vtep_mask) {
-        uint32_t cap = b->vtep_mask ? 2 * (b->vtep_mask + 1) : 64;
-        free(b->vtep_slots);
-        b->vtep_slots = xcalloc(cap, sizeof *b->vtep_slots);
-        b->vtep_mask = cap - 1;
-        v = b->vteps.items;
-        for (uint32_t k = 0; k < b->vteps.n; k++) {
-            i = vtep_hash(v[k].addr) & b->vtep_mask;
-            while (b->vtep_slots[i]) {
-                i = (i + 1) & b->vtep_mask;
-            }
-            b->vtep_slots[i] = k + 1;
-        }
+    if (i == b->vteps.n) {
+        memcpy(((struct dp_vtep *)vec_push(&b->vteps))->addr, addr, 16);
+        *slot = b->vteps.n;
     }
-    v = b->vteps.items;
-    for (i = vtep_hash(addr) & b->vtep_mask; b->vtep_slots[i];
-         i = (i + 1) & b->vtep_mask) {
-        if (!memcmp(v[b->vtep_slots[i] - 1].addr, addr, 16)) {
-            return b->vtep_slots[i] - 1;
-        }
-    }
-    memcpy(((struct dp_vtep *)vec_push(&b->vteps))->addr, addr, 16);
-    b->vtep_slots[i] = b->vteps.n;
-    return b->vteps.n - 1;
+    return i;
 }
 
 void
@@ -289,12 +328,19 @@ dp_tb_add_route(struct dp_tables_builder *b, uint32_t router,
     }
 }
 
+/* Points '*slot' at 'sets', moving the reference it holds. */
+static void
+set_fw_sets(const struct dfw_sets **slot, const struct dfw_sets *sets)
+{
+    dfw_sets_ref(sets);
+    dfw_sets_unref(*slot);
+    *slot = sets;
+}
+
 void
 dp_tb_set_firewall(struct dp_tables_builder *b, struct dfw_sets *sets)
 {
-    dfw_sets_ref(sets);
-    dfw_sets_unref(b->fw_sets);
-    b->fw_sets = sets;
+    set_fw_sets(&b->fw_sets, sets);
 }
 
 void
@@ -341,15 +387,43 @@ dp_neigh_lookup(const struct dp_tables *t, uint32_t segment,
     }
 }
 
+/* The slot of 'key' in the MAC table, or the empty slot where it goes. */
+static uint32_t
+mac_slot(const struct dp_tables *t, uint64_t key)
+{
+    uint32_t i = (uint32_t)hash_mix64(key) & t->mac_mask;
+
+    while (t->macs[i].key && t->macs[i].key != key) {
+        i = (i + 1) & t->mac_mask;
+    }
+    return i;
+}
+
+/* The same for (segment, ip) in the neighbour table. */
+static uint32_t
+neigh_slot(const struct dp_tables *t, uint32_t segment, const uint8_t ip[16])
+{
+    uint32_t i = neigh_hash(segment, ip) & t->neigh_mask;
+
+    while (t->neighs[i].segment != DP_SEG_NONE &&
+           !(t->neighs[i].segment == segment &&
+             !memcmp(t->neighs[i].ip, ip, 16))) {
+        i = (i + 1) & t->neigh_mask;
+    }
+    return i;
+}
+
 static void
 insert_mac(struct dp_tables *t, const struct dp_mac_entry *entry)
 {
-    uint32_t i = (uint32_t)hash_mix64(entry->key) & t->mac_mask;
+    uint32_t i = mac_slot(t, entry->key);
 
-    while (t->macs[i].key && t->macs[i].key != entry->key) {
-        i = (i + 1) & t->mac_mask;
+    if (t->macs[i].key) {
+        t->src->dups = true; /* a later duplicate replaces an earlier one */
+    } else {
+        t->src->n_macs++;
     }
-    t->macs[i] = *entry; /* a later duplicate replaces an earlier one */
+    t->macs[i] = *entry;
 }
 
 static void
@@ -472,6 +546,21 @@ add_router_addresses(struct dp_tables *t, struct dp_tables_builder *b)
     }
 }
 
+static void
+build_routers(struct dp_tables *t)
+{
+    const struct dp_tables_src *src = t->src;
+    struct dp_routes_input rin = {
+        .n_routers = src->n_routers,
+        .gws = src->gws,
+        .n_gws = src->n_gws,
+        .routes = src->routes,
+        .n_routes = src->n_routes,
+        .nhs = (const uint8_t(*)[16])src->nhs,
+    };
+    dp_routers_build(t, &rin);
+}
+
 struct dp_tables *
 dp_tables_build(struct dp_tables_builder *b)
 {
@@ -490,11 +579,15 @@ dp_tables_build(struct dp_tables_builder *b)
         t->vifs[i].segment = DP_SEG_NONE;
     }
 
+    t->src = xcalloc(1, sizeof *t->src);
     t->n_vteps = b->vteps.n;
     t->vteps = xcalloc(t->n_vteps ? t->n_vteps : 1, sizeof *t->vteps);
     if (t->n_vteps) {
         memcpy(t->vteps, b->vteps.items, t->n_vteps * sizeof *t->vteps);
     }
+    t->src->vtep_cap = t->n_vteps ? t->n_vteps : 1;
+    t->src->vidx = b->vidx; /* indexes the same entries */
+    b->vidx.slots = NULL;
 
     build_segments(t, b);
 
@@ -534,25 +627,27 @@ dp_tables_build(struct dp_tables_builder *b)
         t->neighs[i].segment = DP_SEG_NONE;
     }
     for (uint32_t n = 0; n < b->neighs.n; n++) {
-        const struct dp_neigh_entry *src = &neighs[n];
-        uint32_t i = neigh_hash(src->segment, src->ip) & t->neigh_mask;
-        while (t->neighs[i].segment != DP_SEG_NONE &&
-               !(t->neighs[i].segment == src->segment &&
-                 !memcmp(t->neighs[i].ip, src->ip, 16))) {
-            i = (i + 1) & t->neigh_mask;
+        const struct dp_neigh_entry *e = &neighs[n];
+        uint32_t i = neigh_slot(t, e->segment, e->ip);
+        if (t->neighs[i].segment != DP_SEG_NONE) {
+            t->src->dups = true; /* the later one wins */
+        } else {
+            t->src->n_neighs++;
         }
-        t->neighs[i] = *src;
+        t->neighs[i] = *e;
     }
 
-    struct dp_routes_input rin = {
-        .n_routers = b->n_routers,
-        .gws = b->gws.items,
-        .n_gws = b->gws.n,
-        .routes = b->routes.items,
-        .n_routes = b->routes.n,
-        .nhs = (const uint8_t(*)[16])b->nhs.items,
-    };
-    dp_routers_build(t, &rin);
+    /* The routers' inputs stay with the snapshot (dp_tables_finish()). */
+    struct dp_tables_src *src = t->src;
+    src->n_routers = b->n_routers;
+    src->gws = b->gws.items;
+    src->n_gws = b->gws.n;
+    src->routes = b->routes.items;
+    src->n_routes = b->routes.n;
+    src->nhs = b->nhs.items;
+    src->n_nhs = b->nhs.n;
+    b->gws.items = b->routes.items = b->nhs.items = NULL;
+    build_routers(t);
 
     /* Firewalls: the last setting of a port wins; the snapshot takes the
      * builder's references (those left in the builder are dropped). */
@@ -569,6 +664,18 @@ dp_tables_build(struct dp_tables_builder *b)
 
     dp_tables_builder_destroy(b);
     return t;
+}
+
+static void
+src_free(struct dp_tables_src *src)
+{
+    if (src) {
+        free(src->vidx.slots);
+        free(src->gws);
+        free(src->routes);
+        free(src->nhs);
+        free(src);
+    }
 }
 
 void
@@ -594,5 +701,300 @@ dp_tables_free(struct dp_tables *t)
     free(t->neighs);
     free(t->vni_map[0]);
     free(t->vni_map[1]);
+    src_free(t->src);
     free(t);
+}
+
+/* ---- Patching a copy of a snapshot (tables.h). ---- */
+
+static void *
+memdup_n(const void *p, size_t n, size_t size)
+{
+    void *q = xmalloc(n ? n * size : 1);
+    if (n) {
+        memcpy(q, p, n * size);
+    }
+    return q;
+}
+
+/* A copy of n entries of 'p' in spare buffer '*sparep' if it holds n,
+ * else in a new one. */
+static void *
+copy_into_spare(const void *p, size_t n, size_t size, void **sparep,
+                uint32_t *spare_n)
+{
+    void *q = *sparep;
+
+    if (!q || *spare_n != n) {
+        free(q);
+        q = xmalloc(n * size);
+    }
+    *sparep = NULL;
+    *spare_n = 0;
+    memcpy(q, p, n * size);
+    return q;
+}
+
+void
+dp_tables_free_spare(struct dp_tables *t, struct dp_tables_spare *spare)
+{
+    if (!t) {
+        return;
+    }
+    dp_tables_spare_clear(spare);
+    spare->macs = t->macs;
+    spare->n_macs = t->mac_mask + 1;
+    spare->neighs = t->neighs;
+    spare->n_neighs = t->neigh_mask + 1;
+    t->macs = NULL;
+    t->neighs = NULL;
+    dp_tables_free(t);
+}
+
+void
+dp_tables_spare_clear(struct dp_tables_spare *spare)
+{
+    free(spare->macs);
+    free(spare->neighs);
+    memset(spare, 0, sizeof *spare);
+}
+
+struct dp_tables *
+dp_tables_clone(const struct dp_tables *old, uint64_t generation,
+                struct dp_tables_spare *spare)
+{
+    struct dp_tables_spare none = {0};
+    const struct dp_tables_src *os = old->src;
+    struct dp_tables *t;
+    struct dp_tables_src *src;
+
+    if (!os || os->dups) {
+        return NULL;
+    }
+    t = xmalloc(sizeof *t);
+    *t = *old;
+    t->generation = generation;
+    t->ports = memdup_n(old->ports, old->n_ports, sizeof *t->ports);
+    t->vifs =
+        memdup_n(old->vifs, old->n_ports ? old->n_ports : 1, sizeof *t->vifs);
+    for (uint32_t i = 0; i < t->n_ports; i++) {
+        dfw_vnic_ref(t->vifs[i].fw);
+    }
+    t->segments = memdup_n(old->segments, old->n_segments, sizeof *t->segments);
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        struct dp_segment *seg = &t->segments[s];
+        seg->local_ports =
+            memdup_n(seg->local_ports, seg->n_local, sizeof *seg->local_ports);
+        seg->flood = memdup_n(seg->flood, seg->n_flood, sizeof *seg->flood);
+    }
+    t->vteps = xmalloc(os->vtep_cap * sizeof *t->vteps);
+    memcpy(t->vteps, old->vteps, old->n_vteps * sizeof *t->vteps);
+    if (!spare) {
+        spare = &none;
+    }
+    t->macs = copy_into_spare(old->macs, old->mac_mask + 1, sizeof *t->macs,
+                              (void **)&spare->macs, &spare->n_macs);
+    t->neighs =
+        copy_into_spare(old->neighs, old->neigh_mask + 1, sizeof *t->neighs,
+                        (void **)&spare->neighs, &spare->n_neighs);
+    for (int e = 0; e < 2; e++) {
+        t->vni_map[e] =
+            memdup_n(old->vni_map[e], old->vni_mask + 1, sizeof *t->vni_map[e]);
+    }
+    dfw_sets_ref(t->fw_sets);
+    t->routers = NULL; /* dp_tables_finish() */
+    t->n_routers = 0;
+
+    t->src = src = xmalloc(sizeof *src);
+    *src = *os;
+    src->vidx.slots =
+        memdup_n(os->vidx.slots, os->vidx.mask + 1, sizeof *src->vidx.slots);
+    src->gws = memdup_n(os->gws, os->n_gws, sizeof *src->gws);
+    src->routes = memdup_n(os->routes, os->n_routes, sizeof *src->routes);
+    src->nhs = memdup_n(os->nhs, os->n_nhs, sizeof *src->nhs);
+    return t;
+}
+
+/* Removes slot 'i' of an open-addressing table of 'n' (a power of two)
+ * entries of 'size' bytes: the entries after it in its cluster move back
+ * where their probe sequence allows (backward-shift deletion), so lookups
+ * stay correct without tombstones. */
+static void
+table_remove(void *table, uint32_t mask, size_t size, uint32_t i,
+             bool (*empty)(const void *), uint32_t (*home)(const void *),
+             void (*clear)(void *))
+{
+    char *tab = table;
+
+    for (uint32_t j = (i + 1) & mask; !empty(tab + j * size);
+         j = (j + 1) & mask) {
+        uint32_t k = home(tab + j * size) & mask;
+        /* The entry at j may move to i unless its home k lies cyclically
+         * in (i, j]. */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            memcpy(tab + i * size, tab + j * size, size);
+            i = j;
+        }
+    }
+    clear(tab + i * size);
+}
+
+static bool
+mac_empty(const void *e)
+{
+    return !((const struct dp_mac_entry *)e)->key;
+}
+
+static uint32_t
+mac_home(const void *e)
+{
+    return (uint32_t)hash_mix64(((const struct dp_mac_entry *)e)->key);
+}
+
+static void
+mac_clear(void *e)
+{
+    memset(e, 0, sizeof(struct dp_mac_entry));
+}
+
+static bool
+neigh_empty(const void *e)
+{
+    return ((const struct dp_neigh_entry *)e)->segment == DP_SEG_NONE;
+}
+
+static uint32_t
+neigh_home(const void *e_)
+{
+    const struct dp_neigh_entry *e = e_;
+    return neigh_hash(e->segment, e->ip);
+}
+
+static void
+neigh_clear(void *e)
+{
+    memset(e, 0, sizeof(struct dp_neigh_entry));
+    ((struct dp_neigh_entry *)e)->segment = DP_SEG_NONE;
+}
+
+bool
+dp_tables_add_remote(struct dp_tables *t, uint32_t segment,
+                     const struct eth_addr *mac, const uint8_t vtep[16],
+                     uint32_t lport)
+{
+    struct dp_tables_src *src = t->src;
+    uint64_t key = dp_mac_key(segment, mac);
+    uint32_t i, vi, *slot;
+
+    if (!src || segment >= t->n_segments ||
+        2 * (src->n_macs + 1) > t->mac_mask + 1) {
+        return false;
+    }
+    i = mac_slot(t, key);
+    if (t->macs[i].key) {
+        return false; /* taken: a full build decides */
+    }
+    vi = vtep_find(&src->vidx, t->vteps, t->n_vteps, vtep, &slot);
+    if (vi == t->n_vteps) {
+        if (t->n_vteps == src->vtep_cap) {
+            src->vtep_cap *= 2;
+            t->vteps = xrealloc(t->vteps, src->vtep_cap * sizeof *t->vteps);
+        }
+        memcpy(t->vteps[t->n_vteps++].addr, vtep, 16);
+        *slot = t->n_vteps;
+    }
+    t->macs[i] = (struct dp_mac_entry){
+        .key = key,
+        .vtep = vi,
+        .port = t->segments[segment].tunnel_port,
+        .remote = 1,
+        .lport = lport,
+    };
+    src->n_macs++;
+    return true;
+}
+
+bool
+dp_tables_del_remote(struct dp_tables *t, uint32_t segment,
+                     const struct eth_addr *mac)
+{
+    uint32_t i;
+
+    if (!t->src || segment >= t->n_segments) {
+        return false;
+    }
+    i = mac_slot(t, dp_mac_key(segment, mac));
+    if (!t->macs[i].key || !t->macs[i].remote) {
+        return false;
+    }
+    table_remove(t->macs, t->mac_mask, sizeof *t->macs, i, mac_empty, mac_home,
+                 mac_clear);
+    t->src->n_macs--;
+    return true;
+}
+
+bool
+dp_tables_add_neigh(struct dp_tables *t, uint32_t segment, const uint8_t ip[16],
+                    const struct eth_addr *mac)
+{
+    struct dp_tables_src *src = t->src;
+    uint32_t i;
+
+    if (!src || segment >= t->n_segments ||
+        2 * (src->n_neighs + 1) > t->neigh_mask + 1) {
+        return false;
+    }
+    i = neigh_slot(t, segment, ip);
+    if (t->neighs[i].segment != DP_SEG_NONE) {
+        return false;
+    }
+    t->neighs[i].segment = segment;
+    memcpy(t->neighs[i].ip, ip, 16);
+    t->neighs[i].mac = *mac;
+    src->n_neighs++;
+    return true;
+}
+
+bool
+dp_tables_del_neigh(struct dp_tables *t, uint32_t segment, const uint8_t ip[16],
+                    const struct eth_addr *mac)
+{
+    uint32_t i;
+
+    if (!t->src || segment >= t->n_segments) {
+        return false;
+    }
+    i = neigh_slot(t, segment, ip);
+    if (t->neighs[i].segment == DP_SEG_NONE ||
+        !eth_addr_equals(&t->neighs[i].mac, mac)) {
+        return false;
+    }
+    table_remove(t->neighs, t->neigh_mask, sizeof *t->neighs, i, neigh_empty,
+                 neigh_home, neigh_clear);
+    t->src->n_neighs--;
+    return true;
+}
+
+void
+dp_tables_patch_firewall(struct dp_tables *t, struct dfw_sets *sets)
+{
+    set_fw_sets(&t->fw_sets, sets);
+}
+
+void
+dp_tables_patch_vif_firewall(struct dp_tables *t, uint16_t port,
+                             struct dfw_vnic *fw)
+{
+    if (port < t->n_ports) {
+        dfw_vnic_ref(fw);
+        dfw_vnic_unref(t->vifs[port].fw);
+        t->vifs[port].fw = fw;
+    }
+}
+
+void
+dp_tables_finish(struct dp_tables *t)
+{
+    build_routers(t);
 }

@@ -28,6 +28,7 @@
 #include "lib/hash.h"
 
 struct dp_port;
+struct dp_tables_src;
 struct dfw_sets;
 struct dfw_vnic;
 struct lpm4;
@@ -188,6 +189,9 @@ struct dp_tables {
     /* Distributed routers, indexed by dp_segment.router. */
     struct dp_router *routers;
     uint32_t n_routers;
+
+    /* Control side only: what dp_tables_clone() and its patches need. */
+    struct dp_tables_src *src;
 };
 
 static inline uint64_t
@@ -309,5 +313,66 @@ void dp_tb_set_vif_firewall(struct dp_tables_builder *, uint16_t port,
 /* Consumes the builder and returns the immutable snapshot. */
 struct dp_tables *dp_tables_build(struct dp_tables_builder *);
 void dp_tables_free(struct dp_tables *); /* NULL is fine */
+
+/* ---- Patching instead of building (control side only).
+ *
+ * A small change (remote bindings and their addresses, firewall objects)
+ * need not rebuild a snapshot of 100,000 bindings: dp_tables_clone()
+ * copies a published snapshot's flat arrays (the packet thread keeps
+ * reading the original), the dp_tables_add/del functions patch the copy,
+ * and dp_tables_finish() rebuilds what is derived from the patched tables
+ * (the routers' next-hop resolution).  Then the copy is published like a
+ * built one.  Lookups in the result equal those of a full build of the
+ * same content; only the layout may differ (slot positions, order of
+ * 'vteps', which may keep endpoints no binding uses any more).
+ *
+ * A patch function that returns false changed nothing but cannot do the
+ * change exactly as a full build would (a key already there or missing,
+ * a table that would pass its load factor): free the copy and build. ---- */
+
+/* The big arrays of a retired snapshot, kept for the next clone: copying
+ * 14 MB into memory already mapped costs ~2 ms, into fresh memory several
+ * times that (page faults, and glibc's work on large blocks). */
+struct dp_tables_spare {
+    struct dp_mac_entry *macs;
+    uint32_t n_macs; /* entries */
+    struct dp_neigh_entry *neighs;
+    uint32_t n_neighs;
+};
+
+/* A patchable copy of 't' with 'generation', or NULL when 't' cannot be
+ * patched (a full build had to choose between two entries with the same
+ * key: that choice depends on the order of the whole input).  Takes the
+ * arrays of 'spare' (may be NULL) that fit. */
+struct dp_tables *dp_tables_clone(const struct dp_tables *t,
+                                  uint64_t generation,
+                                  struct dp_tables_spare *spare);
+/* Frees 't' (NULL is fine) except its MAC and neighbour arrays, which
+ * replace those in 'spare'. */
+void dp_tables_free_spare(struct dp_tables *t, struct dp_tables_spare *);
+/* Frees what 'spare' holds. */
+void dp_tables_spare_clear(struct dp_tables_spare *);
+/* Adds a MAC behind remote endpoint 'vtep' (as dp_tb_add_remote()); false
+ * if (segment, mac) is taken. */
+bool dp_tables_add_remote(struct dp_tables *, uint32_t segment,
+                          const struct eth_addr *, const uint8_t vtep[16],
+                          uint32_t lport);
+/* Removes the remote entry of (segment, mac); false if there is none. */
+bool dp_tables_del_remote(struct dp_tables *, uint32_t segment,
+                          const struct eth_addr *);
+/* Adds a neighbour entry (as dp_tb_add_neigh()); false if (segment, ip)
+ * has one. */
+bool dp_tables_add_neigh(struct dp_tables *, uint32_t segment,
+                         const uint8_t ip[16], const struct eth_addr *);
+/* Removes the entry of (segment, ip); false unless it has 'mac'. */
+bool dp_tables_del_neigh(struct dp_tables *, uint32_t segment,
+                         const uint8_t ip[16], const struct eth_addr *);
+/* Replaces the firewall address sets / a VIF's firewall (references are
+ * taken as by the builder). */
+void dp_tables_patch_firewall(struct dp_tables *, struct dfw_sets *);
+void dp_tables_patch_vif_firewall(struct dp_tables *, uint16_t port,
+                                  struct dfw_vnic *);
+/* Rebuilds the routers of a patched copy; it is then ready to publish. */
+void dp_tables_finish(struct dp_tables *);
 
 #endif
