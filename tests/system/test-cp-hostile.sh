@@ -50,7 +50,9 @@ reuse() {
     --ctl "$LAB_DIR/h9a.sock" --pidfile "$LAB_DIR/h9a.pid" >"$LAB_DIR/h9a.log" 2>&1 &
   local p=$!
   local i
-  for ((i = 0; i < 100; i++)); do [ -f "$st.a/cert.pem" ] && break; sleep 0.1; done
+  # Enrolled, then realized once: an enrolled host that never acknowledged
+  # its first update would stay pending for every later `weft wait`.
+  for ((i = 0; i < 100; i++)); do grep -q "update realized" "$LAB_DIR/h9a.log" && break; sleep 0.1; done
   kill "$p"; lab_wait_pid "$p" 10
   [ -f "$st.a/cert.pem" ] || { echo "first use failed"; cat "$LAB_DIR/h9a.log"; return 1; }
   if timeout 40 ip netns exec "$(lab_ns h9)" "$LAB_AGENT" --state-dir "$st.b" \
