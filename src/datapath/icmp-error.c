@@ -11,7 +11,8 @@ static bool
 ip4_bad_source(uint32_t a) /* network order */
 {
     uint32_t h = ntohl(a);
-    return !h || h == 0xffffffffu || (h >> 28) == 0xe || (h >> 24) == 127;
+    /* RFC 1812 4.3.2.7: not a single host (class E included). */
+    return !h || (h >> 28) >= 0xe || (h >> 24) == 127;
 }
 
 static bool

@@ -13,8 +13,8 @@
 /* True if an error may be sent about 'orig' (parsed IPv4 or IPv6) at all.
  * Never about an ICMP/ICMPv6 error, a non-first fragment, a frame from a
  * multicast MAC, or a packet whose destination is multicast or broadcast
- * or whose source is unspecified, multicast, broadcast or loopback, so
- * errors never answer errors and never amplify. */
+ * or whose source is unspecified, multicast, broadcast, class E or
+ * loopback, so errors never answer errors and never amplify. */
 bool dp_icmp_error_allowed(const struct dp_packet *orig);
 
 /* Builds, in a new buffer of 'pool', the error 'type'/'code' about 'orig'

@@ -157,10 +157,22 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
     uint32_t size = pkt->ol.gso_type != DP_GSO_NONE
                         ? (uint32_t)pkt->ol.hdr_len + pkt->ol.gso_size
                         : pkt->len;
+    if (unlikely(size > limit) && pkt->ol.gso_type == DP_GSO_NONE) {
+        /* Bytes after the IP packet are Ethernet padding: the packet is
+         * what must fit, and if it does the padding stays behind. */
+        uint32_t end = pkt->l3_ofs +
+                       (v4 ? ntohs(rd16(l3 + 2)) : 40u + ntohs(rd16(l3 + 4)));
+        if (end <= limit) {
+            pkt->len = end;
+        }
+        size = end;
+    }
     res->egress = nh->segment;
     res->l2 = e;
     if (unlikely(size > limit)) {
-        uint32_t mtu = limit > ETH_HDR_LEN ? limit - ETH_HDR_LEN : 0;
+        /* The IP MTU behind this frame's own L2 header (802.1Q tags
+         * count), so that fragments and the MTU told fit the limit. */
+        uint32_t mtu = limit > pkt->l3_ofs ? limit - pkt->l3_ofs : 0;
         res->mtu = mtu;
         if (!v4) {
             return rv_error(res, DP_DROP_ROUTE_TOO_BIG, 2, 0, mtu);
@@ -244,6 +256,16 @@ dp_route_echo_reply(const struct dp_tables *t, struct dp_packet *pkt)
     }
     new_ = rd16(l4);
     csum = csum_update16(rd16(l4 + 2), old, new_);
+    if (unlikely(!csum) && pkt->pflags & DP_PF_IPV4) {
+        /* RFC 1624's update gives 0x0000 also when every other word of
+         * the reply is zero (a sum of +0), whose checksum is 0xffff.  The
+         * IPv6 pseudo-header never sums to +0. */
+        const uint8_t *p = l4 + 4, *end = l3 + ntohs(rd16(l3 + 2));
+        while (p < end && !*p) {
+            p++;
+        }
+        csum = p < end ? 0 : 0xffff;
+    }
     memcpy(l4 + 2, &csum, 2);
     memcpy(pkt->data, pkt->data + ETH_ADDR_LEN, ETH_ADDR_LEN);
     memcpy(pkt->data + ETH_ADDR_LEN, &t->segments[pkt->segment].router_mac,
@@ -323,8 +345,10 @@ dp_route_fragment(const struct dp_packet *pkt, struct dp_pool *pool,
     uint32_t later_hl;
 
     *n = 0;
+    /* A fragment that ends past 65535 bytes (an oversized datagram) would
+     * need offsets that wrap: never make it look like an earlier part. */
     if (tot < hl || l2 + tot > pkt->len || pkt->ol.gso_type != DP_GSO_NONE ||
-        pkt->ol.flags & DP_OL_CSUM_PARTIAL) {
+        pkt->ol.flags & DP_OL_CSUM_PARTIAL || off0 * 8 + (tot - hl) > 0xffff) {
         return DP_DROP_ROUTE_FRAG_FAILED;
     }
     memcpy(later_hdr, l3, 20);

@@ -55,7 +55,9 @@ struct dp_route_result {
  * DP_RV_FORWARD and DP_RV_FRAGMENT the packet is rewritten: TTL or hop
  * limit decremented (IPv4 header checksum updated incrementally, RFC
  * 1624), MACs from the egress segment's router MAC to the next hop's,
- * pkt->segment the egress segment.  Otherwise it is unchanged but for
+ * pkt->segment the egress segment, and Ethernet padding after the IP
+ * packet cut off if only it made the frame too big for the egress (the
+ * IP packet is what is measured).  Otherwise it is unchanged but for
  * pkt->hash, which may be set (the flow hash, for ECMP). */
 enum dp_route_verdict dp_route_decide(const struct dp_tables *,
                                       struct dp_packet *pkt,

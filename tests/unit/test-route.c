@@ -879,3 +879,179 @@ TEST(router_mac_from_tunnel_and_non_ip_dropped)
     CHECK_EQ(drops(DP_DROP_ROUTE_NOT_IP), 1);
     teardown();
 }
+
+/* Sets the flags and offset of the IPv4 header at f + l3 and fixes its
+ * checksum. */
+static void
+set_frag_off(uint8_t *f, uint32_t l3, uint16_t frag_off)
+{
+    uint16_t v = htons(frag_off);
+    memcpy(f + l3 + 6, &v, 2);
+    memset(f + l3 + 10, 0, 2);
+    v = csum_finish(csum_partial(f + l3, 20, 0));
+    memcpy(f + l3 + 10, &v, 2);
+}
+
+/* Inserts an 802.1Q tag after the MACs of the 'len'-byte frame 'f'. */
+static uint32_t
+add_vlan(uint8_t *f, uint32_t len)
+{
+    memmove(f + 16, f + 12, len - 12);
+    f[12] = 0x81;
+    f[13] = 0x00;
+    f[14] = 0x00;
+    f[15] = 0x64;
+    return len + 4;
+}
+
+TEST(icmp_errors_never_go_to_class_e_sources)
+{
+    static uint8_t f[256];
+    uint32_t len;
+
+    setup();
+    /* RFC 1812 4.3.2.7: 240/4 does not define a single host. */
+    len = ip4_frame(f, &rmac, &mac_a, IP4(240, 0, 0, 1), IP4(10, 2, 0, 10), 1,
+                    IPPROTO_UDP_, false, 1000, 40);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(drops(DP_DROP_ROUTE_TTL_EXPIRED), 1);
+    CHECK_EQ(ctr()->icmp_errors_sent, 0);
+    CHECK_EQ(dp_dummy_sent_count(ports[2]), 0);
+    teardown();
+}
+
+TEST(vlan_tagged_too_big_counts_its_tag)
+{
+    static uint8_t f[2000], out[2000];
+    uint32_t len, max;
+    int n;
+
+    setup();
+    /* Fragments of a tagged packet fit the egress frame limit. */
+    max = tables->segments[seg[2]].max_frame;
+    len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 2, 0, 20), 64,
+                    IPPROTO_UDP_, false, 1000, max - 34);
+    len = add_vlan(f, len); /* 4 bytes too big now */
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(ctr()->ip_fragments, 2);
+    CHECK_EQ(drops(DP_DROP_TOO_BIG), 0);
+    CHECK_EQ(dp_dummy_sent_count(ports[DP_PORT_GENEVE]), 2);
+    while ((n = dp_dummy_take(ports[DP_PORT_GENEVE], out, sizeof out)) > 0) {
+        CHECK((uint32_t)n - DP_GENEVE_OVERHEAD <= max);
+    }
+
+    /* With DF, the MTU told leaves room for the tag. */
+    set_frag_off(f, 18, IPV4_DF);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    n = dp_dummy_take(ports[2], out, sizeof out);
+    CHECK(n >= 18 + 28);
+    CHECK_EQ(out[18 + 20], 3);
+    CHECK_EQ(out[18 + 21], 4);
+    CHECK_EQ(ntohs(rd16(out + 18 + 26)), max - 18);
+    teardown();
+}
+
+TEST(ethernet_padding_never_makes_a_packet_too_big)
+{
+    static uint8_t f[512], out[512], dst[16];
+    uint32_t len;
+    int n;
+
+    setup();
+    ports[4]->mtu = 200;
+    /* No payload, no DF, padded past the MTU: it used to be "fragmented"
+     * into nothing, counted as routed and never sent nor dropped. */
+    len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 3, 0, 10), 64,
+                    253, false, 0, 0);
+    memset(f + len, 0, 300 - len);
+    dp_dummy_inject(ports[2], f, 300);
+    run_from(2);
+    n = dp_dummy_take(ports[4], out, sizeof out);
+    CHECK_EQ(n, 34); /* the IP packet, without the padding */
+    CHECK_EQ(out[14 + 8], 63);
+    CHECK(ip4_csum_ok(out + 14));
+    /* DF and IPv6: forwarded, not answered with an MTU they fit. */
+    len = udp4(f, IP4(10, 3, 0, 10), 64, 1000, 40);
+    memset(f + len, 0, 300 - len);
+    dp_dummy_inject(ports[2], f, 300);
+    run_from(2);
+    CHECK_EQ(dp_dummy_take(ports[4], out, sizeof out), (int)len);
+    v6a(3, 0x10, dst);
+    len = ip6_frame(f, dst, 64, IPPROTO_UDP_, 1000, 40);
+    memset(f + len, 0, 300 - len);
+    dp_dummy_inject(ports[2], f, 300);
+    run_from(2);
+    CHECK_EQ(dp_dummy_take(ports[4], out, sizeof out), (int)len);
+    CHECK_EQ(ctr()->routed, 3);
+    CHECK_EQ(ctr()->icmp_errors_sent, 0);
+    CHECK_EQ(dp_dummy_sent_count(ports[2]), 0);
+    teardown();
+}
+
+TEST(fragment_offsets_never_wrap)
+{
+    static uint8_t f[2000], out[2000];
+    uint32_t len;
+    int n;
+
+    setup();
+    ports[4]->mtu = 256;
+    /* A fragment at 65440 bytes with 400 more: past 65535, its pieces
+     * would wrap to offsets near 0. */
+    len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 3, 0, 10), 64,
+                    IPPROTO_UDP_, false, 1000, 400);
+    set_frag_off(f, 14, 8180);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(drops(DP_DROP_ROUTE_FRAG_FAILED), 1);
+    CHECK_EQ(dp_dummy_sent_count(ports[4]), 0);
+    /* Ending at 65500 is fine: 232 + 232 + 232 + 4 bytes. */
+    len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 3, 0, 10), 64,
+                    IPPROTO_UDP_, false, 1000, 700);
+    set_frag_off(f, 14, 8100);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(ctr()->ip_fragments, 4);
+    while ((n = dp_dummy_take(ports[4], out, sizeof out)) > 0) {
+        CHECK((ntohs(rd16(out + 14 + 6)) & IPV4_OFFSET_MASK) >= 8100);
+    }
+    teardown();
+}
+
+TEST(echo_reply_checksum_when_all_else_is_zero)
+{
+    static uint8_t f[256], out[256];
+    uint32_t len;
+
+    setup();
+    /* Identifier 0, sequence 0, zero data: the reply's words are all zero
+     * but for its checksum, which must then be 0xffff, not 0x0000. */
+    for (uint32_t data = 0; data <= 16; data += 16) {
+        len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 1, 0, 1),
+                        64, IPPROTO_ICMP_, false, 8 << 8, 8 + data);
+        memset(f + 36, 0, 6 + data);
+        uint16_t c = csum_finish(csum_partial(f + 34, 8 + data, 0));
+        memcpy(f + 36, &c, 2);
+        dp_dummy_inject(ports[2], f, len);
+        run_from(2);
+        CHECK_EQ(dp_dummy_take(ports[2], out, sizeof out), (int)len);
+        CHECK_EQ(out[34], 0);
+        CHECK_EQ(rd16(out + 36), 0xffff);
+        CHECK_EQ(csum_finish(csum_partial(out + 34, 8 + data, 0)), 0);
+    }
+    /* Data summing to -0 keeps 0x0000, which is right for it. */
+    len = ip4_frame(f, &rmac, &mac_a, IP4(10, 1, 0, 10), IP4(10, 1, 0, 1), 64,
+                    IPPROTO_ICMP_, false, 8 << 8, 10);
+    memset(f + 36, 0, 8);
+    f[42] = f[43] = 0xff;
+    uint16_t c = csum_finish(csum_partial(f + 34, 10, 0));
+    memcpy(f + 36, &c, 2);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(dp_dummy_take(ports[2], out, sizeof out), (int)len);
+    CHECK_EQ(csum_finish(csum_partial(out + 34, 10, 0)), 0);
+    teardown();
+}
