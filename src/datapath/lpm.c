@@ -159,41 +159,6 @@ too_big:
 }
 
 void
-lpm4_lookup_batch(const struct lpm4 *const t[], const uint32_t addr[],
-                  uint32_t out[], int n)
-{
-    int more = 0;
-
-    /* Level 1 for all, then levels 2 and 3 only for those that need them:
-     * each loop's loads are independent of each other. */
-    for (int i = 0; i < n; i++) {
-        out[i] = t[i]->tbl[addr[i] >> 16];
-        more |= out[i] & LPM4_CHILD ? 1 : 0;
-    }
-    if (more) {
-        more = 0;
-        for (int i = 0; i < n; i++) {
-            if (out[i] & LPM4_CHILD) {
-                out[i] = t[i]->tbl[(out[i] & ~LPM4_CHILD) << 8 |
-                                   ((addr[i] >> 8) & 0xff)];
-                more |= out[i] & LPM4_CHILD ? 1 : 0;
-            }
-        }
-    }
-    if (more) {
-        for (int i = 0; i < n; i++) {
-            if (out[i] & LPM4_CHILD) {
-                out[i] =
-                    t[i]->tbl[(out[i] & ~LPM4_CHILD) << 8 | (addr[i] & 0xff)];
-            }
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        out[i] -= 1; /* 0 (no route) wraps to LPM_MISS */
-    }
-}
-
-void
 lpm4_free(struct lpm4 *t)
 {
     if (t) {

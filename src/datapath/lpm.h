@@ -94,12 +94,14 @@ size_t lpm6_n_routes(const struct lpm6 *);
 static inline uint32_t lpm4_lookup(const struct lpm4 *, uint32_t addr);
 uint32_t lpm6_lookup(const struct lpm6 *, const uint8_t addr[16]);
 
-/* n lookups at once: out[i] = lpm4_lookup(t[i], addr[i]).  The trie is
- * walked level by level across the whole batch, so the cache misses of
- * different lookups overlap instead of queueing behind each other (for a
- * packet batch against a big table).  n <= 64. */
-void lpm4_lookup_batch(const struct lpm4 *const t[], const uint32_t addr[],
-                       uint32_t out[], int n);
+/* Prefetching a lookup in two steps, for a batch of packets against a
+ * table too big for the caches: lpm4_prefetch() for each address (the
+ * root entry), then, once those have had time to arrive (after the rest of
+ * the batch's first pass), lpm4_prefetch_next() for each (reads the root
+ * entry and prefetches the second-level one); lpm4_lookup() then mostly
+ * hits the cache.  Hints only: they change nothing. */
+static inline void lpm4_prefetch(const struct lpm4 *, uint32_t addr);
+static inline void lpm4_prefetch_next(const struct lpm4 *, uint32_t addr);
 
 /* ---- Internals, exposed only so that lpm4_lookup() inlines. ---- */
 
@@ -126,6 +128,23 @@ lpm4_lookup(const struct lpm4 *t, uint32_t addr)
         }
     }
     return e - 1; /* 0 (no route) wraps to LPM_MISS */
+}
+
+static inline void
+lpm4_prefetch(const struct lpm4 *t, uint32_t addr)
+{
+    __builtin_prefetch(&t->tbl[addr >> 16]);
+}
+
+static inline void
+lpm4_prefetch_next(const struct lpm4 *t, uint32_t addr)
+{
+    uint32_t e = t->tbl[addr >> 16];
+
+    if (e & LPM4_CHILD) {
+        __builtin_prefetch(
+            &t->tbl[(e & ~LPM4_CHILD) << 8 | ((addr >> 8) & 0xff)]);
+    }
 }
 
 #endif

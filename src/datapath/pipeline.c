@@ -1,6 +1,7 @@
 /* The packet pipeline (pipeline.h). */
 #include "datapath/pipeline.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -704,12 +705,6 @@ vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
     flood(pl, t, pkt, in_port, true);
 }
 
-/* Forwarding lookups of a batch, overlapped: as each frame from a VIF
- * passes ingress, either the MAC-table slot where dp_mac_lookup() of its
- * destination will start is prefetched, or, addressed to the segment's
- * router MAC, it is set aside so that fwd_prefetch_routes() looks all of
- * them up at once (dp_route_prefetch()).  A VIF has one segment, so its
- * batch has one router MAC. */
 #define PREFETCH_MIN_BYTES (1u << 20) /* smaller tables stay in cache */
 
 /* Whether MAC-table lookups are worth prefetching. */
@@ -729,12 +724,21 @@ prefetch_mac(const struct dp_tables *t, const struct dp_packet *pkt)
     __builtin_prefetch(&t->macs[(uint32_t)hash_mix64(key) & t->mac_mask]);
 }
 
+/* Forwarding lookups of a batch, overlapped: as each frame from a VIF
+ * passes ingress, the first cache line its lookup will touch is
+ * prefetched: the MAC-table slot where dp_mac_lookup() of its destination
+ * starts or, for an IPv4 frame to the segment's router MAC, the root entry
+ * of the router's LPM table (lpm4_prefetch()).  fwd_prefetch_routes()
+ * then, the roots having landed meanwhile, prefetches the routed frames'
+ * second-level entries.  Only tables too big to stay in cache are
+ * prefetched.  A VIF has one segment, so its batch has one router. */
 struct fwd_prefetch {
     const struct dp_segment *seg; /* the VIF's segment */
+    const struct lpm4 *lpm;       /* its router's IPv4 table, if big */
     bool routed_seg;              /* 'seg' has a router */
     bool macs;                    /* prefetch MAC-table slots */
     int n_routed;
-    struct dp_packet *routed[DP_BATCH_MAX];
+    uint32_t routed_dst[DP_BATCH_MAX]; /* IPv4 destinations to route */
 };
 
 static inline void
@@ -743,31 +747,36 @@ fwd_prefetch_init(struct fwd_prefetch *fp, const struct dp_tables *t,
 {
     fp->seg = vif->segment != DP_SEG_NONE ? &t->segments[vif->segment] : NULL;
     fp->routed_seg = fp->seg && fp->seg->router != DP_ROUTER_NONE;
+    fp->lpm = fp->routed_seg ? t->routers[fp->seg->router].lpm4 : NULL;
+    if (fp->lpm && lpm4_bytes(fp->lpm) < PREFETCH_MIN_BYTES) {
+        fp->lpm = NULL;
+    }
     fp->macs = prefetch_macs(t);
     fp->n_routed = 0;
 }
 
 static inline void
 fwd_prefetch_add(struct fwd_prefetch *fp, const struct dp_tables *t,
-                 struct dp_packet *pkt)
+                 const struct dp_packet *pkt)
 {
     const struct eth_addr *dst = &dp_packet_eth(pkt)->dst;
 
     if (fp->routed_seg && eth_addr_equals(dst, &fp->seg->router_mac)) {
-        fp->routed[fp->n_routed++] = pkt;
+        if (fp->lpm && pkt->pflags & DP_PF_IPV4) {
+            uint32_t a = ntohl(rd32(pkt->data + pkt->l3_ofs + 16));
+            lpm4_prefetch(fp->lpm, a);
+            fp->routed_dst[fp->n_routed++] = a;
+        }
     } else if (fp->macs) {
         prefetch_mac(t, pkt);
     }
 }
 
 static inline void
-fwd_prefetch_routes(struct fwd_prefetch *fp, const struct dp_tables *t)
+fwd_prefetch_routes(const struct fwd_prefetch *fp)
 {
-    const struct lpm4 *lpm =
-        fp->n_routed > 1 ? t->routers[fp->seg->router].lpm4 : NULL;
-
-    if (lpm && lpm4_bytes(lpm) >= PREFETCH_MIN_BYTES) {
-        dp_route_prefetch(t, fp->routed, fp->n_routed);
+    for (int i = 0; i < fp->n_routed; i++) {
+        lpm4_prefetch_next(fp->lpm, fp->routed_dst[i]);
     }
 }
 
@@ -804,7 +813,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         fwd_prefetch_add(&fp, t, pkt);
         keep[k++] = pkt;
     }
-    fwd_prefetch_routes(&fp, t); /* arrives while the firewall works */
+    fwd_prefetch_routes(&fp); /* arrives while the firewall works */
     if (likely(!fw) || !fw->cls) {
         for (int i = 0; i < k; i++) {
             vif_forward(pl, t, keep[i], in_port);

@@ -315,18 +315,23 @@ build_router(struct dp_router *rt, const struct cand *c, uint32_t n,
         ri->v6 = c[i].v6;
         ri->distance = c[i].dist;
         ri->group = g;
+        const struct dp_nh_group *grp =
+            (const struct dp_nh_group *)in.groups.items + g;
+        uint32_t value = grp->kind == DP_NHG_FORWARD && grp->n == 1
+                             ? DP_LPM_LONE_NH | grp->first
+                             : g;
         if (c[i].v6) {
             struct lpm6_route *l = vec_push(&r6);
             memcpy(l->prefix, c[i].prefix, 16);
             l->len = c[i].plen;
-            l->value = g;
+            l->value = value;
         } else {
             struct lpm4_route *l = vec_push(&r4);
             uint32_t a;
             memcpy(&a, c[i].prefix + 12, 4);
             l->prefix = ntohl(a);
             l->len = c[i].plen;
-            l->value = g;
+            l->value = value;
         }
         i = j;
     }
@@ -337,7 +342,12 @@ build_router(struct dp_router *rt, const struct cand *c, uint32_t n,
     }
     rt->groups = in.groups.items;
     rt->n_groups = in.groups.n;
-    rt->nhs = in.nhs.items;
+    /* One next hop per cache line (tables.h checks the size). */
+    rt->nhs = xmalloc_aligned(64, (in.nhs.n ? in.nhs.n : 1) * sizeof *rt->nhs);
+    if (in.nhs.n) {
+        memcpy(rt->nhs, in.nhs.items, in.nhs.n * sizeof *rt->nhs);
+    }
+    free(in.nhs.items);
     rt->n_nhs = in.nhs.n;
     rt->routes = info.items;
     rt->n_routes = info.n;
@@ -363,6 +373,9 @@ resolve_macs(struct dp_tables *t, struct dp_router *rt)
         nh->resolved = 1;
         nh->mac = *mac;
         nh->l2 = dp_mac_lookup(t, nh->segment, mac);
+        if (nh->l2) {
+            nh->l2_copy = *nh->l2;
+        }
     }
 }
 

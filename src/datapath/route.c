@@ -101,10 +101,19 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
         return rv_drop(res, DP_DROP_ROUTE_NOT_IP);
     }
 
-    const struct dp_nh_group *grp = g != LPM_MISS ? &rt->groups[g] : NULL;
-    if (unlikely(grp && grp->kind == DP_NHG_LOCAL)) {
-        return is_echo_request(pkt, v4) ? DP_RV_ECHO
-                                        : rv_drop(res, DP_DROP_ROUTE_TO_ROUTER);
+    /* The LPM value is a lone next hop (the common case: no group to
+     * read) or a group. */
+    const struct dp_nh_group *grp = NULL;
+    const struct dp_nexthop *nh = NULL;
+    if (likely(g & DP_LPM_LONE_NH) && g != LPM_MISS) {
+        nh = &rt->nhs[g & ~DP_LPM_LONE_NH];
+    } else if (g != LPM_MISS) {
+        grp = &rt->groups[g];
+        if (unlikely(grp->kind == DP_NHG_LOCAL)) {
+            return is_echo_request(pkt, v4)
+                       ? DP_RV_ECHO
+                       : rv_drop(res, DP_DROP_ROUTE_TO_ROUTER);
+        }
     }
     if (unlikely(!v4 &&
                  (ip6_is_link_local(l3 + 24) || ip6_is_link_local(l3 + 8)))) {
@@ -113,25 +122,26 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
     if (unlikely((v4 ? l3[8] : l3[7]) <= 1)) {
         return rv_error(res, DP_DROP_ROUTE_TTL_EXPIRED, v4 ? 11 : 3, 0, 0);
     }
-    if (unlikely(!grp)) {
-        return rv_error(res, DP_DROP_ROUTE_NO_ROUTE, v4 ? 3 : 1, 0, 0);
-    }
-    if (unlikely(grp->kind == DP_NHG_DISCARD)) {
-        return rv_drop(res, DP_DROP_ROUTE_DISCARD);
-    }
-
-    const struct dp_nexthop *nh = &rt->nhs[grp->first];
-    if (grp->n > 1) {
-        if (!pkt->hash) {
-            pkt->hash = dp_flow_hash(pkt);
+    if (!nh) {
+        if (unlikely(!grp)) {
+            return rv_error(res, DP_DROP_ROUTE_NO_ROUTE, v4 ? 3 : 1, 0, 0);
         }
-        nh += pkt->hash % grp->n;
+        if (unlikely(grp->kind == DP_NHG_DISCARD)) {
+            return rv_drop(res, DP_DROP_ROUTE_DISCARD);
+        }
+        nh = &rt->nhs[grp->first];
+        if (grp->n > 1) {
+            if (!pkt->hash) {
+                pkt->hash = dp_flow_hash(pkt);
+            }
+            nh += pkt->hash % grp->n;
+        }
     }
     const struct eth_addr *mac;
     const struct dp_mac_entry *e;
     if (likely(nh->resolved)) {
         mac = &nh->mac;
-        e = nh->l2;
+        e = nh->l2 ? &nh->l2_copy : NULL;
     } else if (nh->direct) {
         if (v4) {
             memset(key, 0, 10);
@@ -185,48 +195,6 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
     }
     rewrite(pkt, v4, mac, eg, nh->segment);
     return DP_RV_FORWARD;
-}
-
-void
-dp_route_prefetch(const struct dp_tables *t, struct dp_packet **pkts, int n)
-{
-    const struct lpm4 *tabs[DP_BATCH_MAX];
-    const struct dp_router *rts[DP_BATCH_MAX];
-    uint32_t addrs[DP_BATCH_MAX], groups[DP_BATCH_MAX];
-    int k = 0;
-
-    for (int i = 0; i < n; i++) {
-        const struct dp_packet *pkt = pkts[i];
-        const struct dp_segment *seg = &t->segments[pkt->segment];
-
-        if (!(pkt->pflags & DP_PF_IPV4)) {
-            continue;
-        }
-        rts[k] = &t->routers[seg->router];
-        tabs[k] = rts[k]->lpm4;
-        addrs[k] = ntohl(rd32(pkt->data + pkt->l3_ofs + 16));
-        k++;
-    }
-    if (k < 2) {
-        return; /* nothing to overlap */
-    }
-    lpm4_lookup_batch(tabs, addrs, groups, k);
-    /* Then the next hops, and (once those have had time to arrive) where
-     * their MACs live. */
-    const struct dp_nexthop *nhs[DP_BATCH_MAX];
-    for (int i = 0; i < k; i++) {
-        nhs[i] = NULL;
-        if (groups[i] != LPM_MISS) {
-            const struct dp_nh_group *g = &rts[i]->groups[groups[i]];
-            nhs[i] = &rts[i]->nhs[g->first];
-            __builtin_prefetch(nhs[i]);
-        }
-    }
-    for (int i = 0; i < k; i++) {
-        if (nhs[i] && nhs[i]->l2) {
-            __builtin_prefetch(nhs[i]->l2);
-        }
-    }
 }
 
 void

@@ -63,15 +63,6 @@ enum dp_route_verdict dp_route_decide(const struct dp_tables *,
                                       struct dp_packet *pkt,
                                       struct dp_route_result *res);
 
-/* Optional, before dp_route_decide() on each of pkts[0 .. n-1], frames
- * that dp_route_decide() would accept (parsed, bound, addressed to their
- * segment's router MAC): looks the IPv4 ones up all at once
- * (lpm4_lookup_batch()) and prefetches their next hops and MAC entries,
- * so that the per-frame decisions that follow find the route tables in
- * cache.  Changes nothing.  n <= DP_BATCH_MAX. */
-void dp_route_prefetch(const struct dp_tables *, struct dp_packet **pkts,
-                       int n);
-
 /* After DP_RV_ECHO: turns the echo request into its reply in place, from
  * the address it was sent to, back to the sender's MAC from the ingress
  * segment's router MAC. */

@@ -26,6 +26,7 @@
 
 #include "datapath/proto.h"
 #include "lib/hash.h"
+#include "lib/util.h"
 
 struct dp_port;
 struct dp_tables_src;
@@ -114,7 +115,16 @@ struct dp_nexthop {
     struct eth_addr mac; /* the next hop's MAC, if resolved */
     const struct dp_mac_entry *l2; /* where 'mac' lives in 'segment' (NULL:
                                     * unknown, flooded) */
+    struct dp_mac_entry l2_copy;   /* *l2, kept here so that the packet path
+                                    * reads one cache line, not two */
 };
+
+BUILD_ASSERT(sizeof(struct dp_nexthop) == 64); /* one cache line */
+
+/* An LPM value with this bit set is not a group but the index of a lone
+ * next hop (a DP_NHG_FORWARD group of one member), so the packet path
+ * skips the group. */
+#define DP_LPM_LONE_NH 0x40000000u
 
 enum dp_nhg_kind {
     DP_NHG_FORWARD, /* n >= 1 members, ECMP by flow hash */

@@ -278,8 +278,6 @@ diff4(uint64_t seed, size_t n, enum shape shape)
                 sizeof(struct lpm4) + 256 * 1024 + 2048 * (uint64_t)nr);
 
     size_t nl = n_lookups(nr);
-    uint32_t b_addr[64], b_want[64];
-    int bn = 0, b_size = 64;
     for (size_t i = 0; i < nl && ok; i++) {
         uint32_t a;
         const struct lpm4_route *x = &r[rnd(&s) % nr];
@@ -317,22 +315,6 @@ diff4(uint64_t seed, size_t n, enum shape shape)
                     "lpm4 mismatch: seed %" PRIu64 " n %zu shape %d "
                     "addr %08x got %u want %u\n",
                     seed, n, shape, a, got, want);
-        }
-        /* The batched lookup, over batches of random size up to 64. */
-        b_addr[bn] = a;
-        b_want[bn++] = want;
-        if (bn == b_size || i + 1 == nl) {
-            uint32_t got_b[64];
-            const struct lpm4 *tabs[64];
-            for (int j = 0; j < bn; j++) {
-                tabs[j] = t;
-            }
-            lpm4_lookup_batch(tabs, b_addr, got_b, bn);
-            for (int j = 0; j < bn && ok; j++) {
-                ok &= CHECK_EQ(got_b[j], b_want[j]);
-            }
-            bn = 0;
-            b_size = 1 + (int)(rnd(&s) % 64);
         }
     }
     lpm4_free(t);
