@@ -11,8 +11,8 @@
 #
 # Env: WEFT_BUILD (default <repo>/build/release),
 #      BENCH_LPM_LOOKUPS (default 4000000 lookups per measurement),
-#      BENCH_ROUTING_PACKETS (default 5000000 packets per pipeline run;
-#      4 setups x best of 3),
+#      BENCH_ROUTING_PACKETS (default 2000000 packets per pipeline run;
+#      4 setups x best of 7, interleaved),
 #      BENCH_ROUTING_TIMEOUT (default 120 s).
 set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +26,7 @@ if [ ! -x "$BIN" ]; then
 fi
 echo "bench-routing: LPM lookups, DHCP leases and the routed pipeline, in memory" >&2
 timeout "${BENCH_ROUTING_TIMEOUT:-120}" "$BIN" "${BENCH_LPM_LOOKUPS:-4000000}" \
-  "${BENCH_ROUTING_PACKETS:-5000000}"
+  "${BENCH_ROUTING_PACKETS:-2000000}"
 rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "bench-routing: bench-routing failed (exit status $rc)" >&2
