@@ -74,10 +74,6 @@
 #include "datapath/gso.h"
 #include "lib/log.h"
 
-#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
-#define VIRTIO_NET_HDR_GSO_UDP_L4 5
-#endif
-
 #define AFP_RCVBUF_DEFAULT (8 * 1024 * 1024) /* RX queue bytes */
 #define AFP_SNDBUF         (4 * 1024 * 1024)
 #define AFP_HELD_SIZE      (DP_MAX_FRAME + VLAN_HDR_LEN)
@@ -309,13 +305,9 @@ afp_poll_drops(struct afp_port *p)
     }
 }
 
-/* Translates the virtio-net header of a received frame into 'ol'.
- * 'frame' and 'len' are the frame as the pipeline will see it; 'shift' is
- * what a restored VLAN tag moved the headers by.  Returns false for a
- * header we cannot honour. */
-static bool
-afp_vnet_to_ol(const struct virtio_net_hdr *vh, const uint8_t *frame,
-               uint32_t len, uint32_t shift, struct dp_offload *ol)
+bool
+dp_vnet_to_offload(const struct virtio_net_hdr *vh, const uint8_t *frame,
+                   uint32_t len, uint32_t shift, struct dp_offload *ol)
 {
     memset(ol, 0, sizeof *ol);
     if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
@@ -435,7 +427,8 @@ afp_rx_finish(struct afp_port *p, uint32_t i, struct dp_packet *pkt)
         }
     }
     pkt->len = len + shift;
-    if (unlikely(!afp_vnet_to_ol(vh, pkt->data, pkt->len, shift, &pkt->ol))) {
+    if (unlikely(
+            !dp_vnet_to_offload(vh, pkt->data, pkt->len, shift, &pkt->ol))) {
         if (log_ratelimit_ok(&afp_rl)) {
             LOG_WARN("afpacket",
                      "port=%s msg=\"unsupported offload request "

@@ -85,6 +85,18 @@ extern const struct dp_port_class dp_port_afpacket_class;
 extern const struct dp_port_class dp_port_udptun_class;
 extern const struct dp_port_class dp_port_dummy_class;
 
+/* Translates the virtio-net header of a frame received from a VIF into
+ * 'ol' (the AF_PACKET provider's receive path; exposed for the fuzz
+ * targets).  'frame' and 'len' are the frame as the pipeline will see it;
+ * 'shift' is what a restored VLAN tag moved the headers by.  Returns false
+ * for a header the datapath cannot honour (the frame is then dropped). */
+struct virtio_net_hdr;
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* older <linux/virtio_net.h> lack it */
+#endif
+bool dp_vnet_to_offload(const struct virtio_net_hdr *, const uint8_t *frame,
+                        uint32_t len, uint32_t shift, struct dp_offload *ol);
+
 /* Finds a provider by type name; NULL if unknown. */
 const struct dp_port_class *dp_port_class_find(const char *type);
 

@@ -84,10 +84,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/virtio_net.h>
+
 #include "datapath/csum.h"
 #include "datapath/parse.h"
 #include "datapath/pipeline.h"
 #include "datapath/port-dummy.h"
+#include "datapath/port.h"
 #include "datapath/punt.h"
 #include "datapath/route.h"
 #include "datapath/tunnel.h"
@@ -601,56 +604,21 @@ fix_csums(uint8_t *f, const struct dp_packet *p, bool fix4, bool fix_l4,
 
 /* ---- Offload metadata, as port-afpacket.c makes it. ---- */
 
-#define VNET_GSO_NONE  0
-#define VNET_GSO_TCPV4 1
-#define VNET_GSO_UDP   3
-#define VNET_GSO_TCPV6 4
-#define VNET_GSO_UDPL4 5
-
-/* afp_vnet_to_ol(): false if the port would refuse the frame. */
+/* dp_vnet_to_offload() as the AF_PACKET port calls it for a frame with
+ * these virtio-net header fields; false if the port would refuse it. */
 static bool
 vnet_to_ol(bool needs_csum, uint16_t csum_start, uint16_t csum_offset,
            uint8_t gso_type, uint16_t gso_size, const uint8_t *f, uint32_t len,
            struct dp_offload *ol)
 {
-    memset(ol, 0, sizeof *ol);
-    if (needs_csum) {
-        ol->flags = DP_OL_CSUM_PARTIAL;
-        ol->csum_start = csum_start;
-        ol->csum_offset = csum_offset;
-    }
-    switch (gso_type) {
-    case VNET_GSO_NONE:
-        return true;
-    case VNET_GSO_TCPV4:
-        ol->gso_type = DP_GSO_TCPV4;
-        break;
-    case VNET_GSO_TCPV6:
-        ol->gso_type = DP_GSO_TCPV6;
-        break;
-    case VNET_GSO_UDPL4:
-        ol->gso_type = DP_GSO_UDP_L4;
-        break;
-    default:
-        return false;
-    }
-    if (!gso_size || !needs_csum) {
-        return false;
-    }
-    ol->gso_size = gso_size;
-    uint32_t l4 = ol->csum_start, hlen;
-    if (ol->gso_type == DP_GSO_UDP_L4) {
-        hlen = l4 + 8;
-    } else if (l4 + 12 < len) {
-        hlen = l4 + (uint32_t)(f[l4 + 12] >> 4) * 4;
-    } else {
-        return false;
-    }
-    if (hlen > len) {
-        return false;
-    }
-    ol->hdr_len = (uint16_t)hlen;
-    return true;
+    struct virtio_net_hdr vh = {
+        .flags = needs_csum ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0,
+        .gso_type = gso_type,
+        .gso_size = gso_size,
+        .csum_start = csum_start,
+        .csum_offset = csum_offset,
+    };
+    return dp_vnet_to_offload(&vh, f, len, 0, ol);
 }
 
 /* ---- Checks after the run. ---- */
@@ -1343,18 +1311,19 @@ make_frame(const uint8_t *data, size_t size)
         memset(&in.ol, 0, sizeof in.ol);
         mode = 0;
     } else if (mode == 7) {
-        static const uint8_t types[4] = {VNET_GSO_NONE, VNET_GSO_TCPV4,
-                                         VNET_GSO_TCPV6, VNET_GSO_UDPL4};
+        static const uint8_t types[4] = {
+            VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4,
+            VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
         if (!vnet_to_ol(c1 & 0x20, data[4], data[5], types[c1 >> 6], gso_size,
                         in.frame, len, &in.ol)) {
             return false;
         }
     } else if ((mode == 4 && (tcp || udp)) || (mode == 5 && tcp) ||
                (mode == 6 && udp)) {
-        uint8_t gt = mode == 4               ? VNET_GSO_NONE
-                     : mode == 6             ? VNET_GSO_UDPL4
-                     : p.pflags & DP_PF_IPV4 ? VNET_GSO_TCPV4
-                                             : VNET_GSO_TCPV6;
+        uint8_t gt = mode == 4               ? VIRTIO_NET_HDR_GSO_NONE
+                     : mode == 6             ? VIRTIO_NET_HDR_GSO_UDP_L4
+                     : p.pflags & DP_PF_IPV4 ? VIRTIO_NET_HDR_GSO_TCPV4
+                                             : VIRTIO_NET_HDR_GSO_TCPV6;
         if (!vnet_to_ol(true, p.l4_ofs, tcp ? 16 : 6, gt, gso_size, in.frame,
                         len, &in.ol)) {
             return false;
