@@ -27,31 +27,9 @@
 #include "agent/agent.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "delta-lib.h"
 
 #define DELTAS 200
-
-static ProtobufCBinaryData
-bin(const void *p, size_t n)
-{
-    ProtobufCBinaryData b = {n, xmalloc(n)};
-    memcpy(b.data, p, n);
-    return b;
-}
-
-static ProtobufCBinaryData
-ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
-{
-    uint8_t x[4] = {a, b, c, d};
-    return bin(x, 4);
-}
-
-static char *
-seg_id(int s)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "/projects/default/segments/s%d", s);
-    return xstrdup(buf);
-}
 
 static Weft__RemoteBinding *
 remote(int s, int r, int vteps)
@@ -66,15 +44,15 @@ remote(int s, int r, int vteps)
     weft__remote_binding__init(rb);
     snprintf(buf, sizeof buf, "/projects/default/segments/s%d/ports/r%d", s, r);
     rb->id = xstrdup(buf);
-    rb->segment = seg_id(s);
+    rb->segment = pb_seg_id(s);
     rb->lport = (uint32_t)(s * 100000 + r + 1000);
-    rb->mac = bin(mac, 6);
+    rb->mac = pb_bin(mac, 6);
     rb->n_ips = 1;
     rb->ips = xmalloc(sizeof *rb->ips);
-    rb->ips[0] = ip4(10, (uint8_t)(s >> 8), (uint8_t)s, (uint8_t)r);
+    rb->ips[0] = pb_ip4(10, (uint8_t)(s >> 8), (uint8_t)s, (uint8_t)r);
     rb->ips[0].data[3] = (uint8_t)(r % 250 + 2);
     rb->ips[0].data[1] = (uint8_t)(r / 250);
-    rb->vtep = ip4(172, 16, (uint8_t)(v >> 8), (uint8_t)(v + 1));
+    rb->vtep = pb_ip4(172, 16, (uint8_t)(v >> 8), (uint8_t)(v + 1));
     return rb;
 }
 
@@ -89,7 +67,7 @@ snapshot(int n_segs, int per_seg, int vteps)
     u->full = true;
     u->host = xmalloc(sizeof *u->host);
     weft__host_config__init(u->host);
-    u->host->local_ip = ip4(172, 31, 0, 1);
+    u->host->local_ip = pb_ip4(172, 31, 0, 1);
     u->segments = xcalloc((size_t)n_segs, sizeof *u->segments);
     u->ports = xcalloc((size_t)n_segs, sizeof *u->ports);
     u->remotes = xcalloc(n_remotes, sizeof *u->remotes);
@@ -101,16 +79,16 @@ snapshot(int n_segs, int per_seg, int vteps)
         char buf[96];
 
         weft__segment__init(seg);
-        seg->id = seg_id(s);
+        seg->id = pb_seg_id(s);
         seg->vni = (uint32_t)(5000 + s);
         u->segments[u->n_segments++] = seg;
 
         weft__local_port__init(lp);
         snprintf(buf, sizeof buf, "/projects/default/segments/s%d/ports/l", s);
         lp->id = xstrdup(buf);
-        lp->segment = seg_id(s);
+        lp->segment = pb_seg_id(s);
         lp->lport = (uint32_t)(s + 1);
-        lp->mac = bin(mac, 6);
+        lp->mac = pb_bin(mac, 6);
         snprintf(buf, sizeof buf, "bcpa%d", s);
         lp->ifname = xstrdup(buf);
         u->ports[u->n_ports++] = lp;
@@ -125,8 +103,8 @@ snapshot(int n_segs, int per_seg, int vteps)
             snprintf(buf, sizeof buf, "/projects/default/segments/s%d|h%d", s,
                      v);
             fv->id = xstrdup(buf);
-            fv->segment = seg_id(s);
-            fv->vtep = ip4(172, 16, (uint8_t)(v >> 8), (uint8_t)(v + 1));
+            fv->segment = pb_seg_id(s);
+            fv->vtep = pb_ip4(172, 16, (uint8_t)(v >> 8), (uint8_t)(v + 1));
             u->floods[u->n_floods++] = fv;
         }
     }

@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "testlib.h"
+#include "delta-lib.h"
 
 #define N_SEGS    5
 #define N_REMOTES 150
@@ -32,27 +33,6 @@ rnd(uint32_t n)
     return (rng >> 8) % n;
 }
 
-static ProtobufCBinaryData
-bin(const void *p, size_t n)
-{
-    ProtobufCBinaryData b = {n, xmalloc(n)};
-    memcpy(b.data, p, n);
-    return b;
-}
-
-static ProtobufCBinaryData
-ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
-{
-    uint8_t x[4] = {a, b, c, d};
-    return bin(x, 4);
-}
-
-static char *
-seg_id(uint32_t s)
-{
-    return xasprintf("/projects/default/segments/s%" PRIu32, s);
-}
-
 /* Remote binding r has MAC r, local port p MAC 500 + p, except now and
  * then (a conflict, reported as a failure). */
 static ProtobufCBinaryData
@@ -63,7 +43,7 @@ mac_of(uint32_t m)
         mac[5] = (uint8_t)rnd(N_REMOTES);
         mac[4] = 0;
     }
-    return bin(mac, 6);
+    return pb_bin(mac, 6);
 }
 
 /* Address i of object k in segment s: 10.i.s.(2 + k), in the gateway's
@@ -73,16 +53,16 @@ static ProtobufCBinaryData
 addr_of(uint32_t s, uint32_t k, uint32_t i)
 {
     if (!rnd(60)) {
-        return ip4(10, 0, (uint8_t)s, (uint8_t)(1 + rnd(8)));
+        return pb_ip4(10, 0, (uint8_t)s, (uint8_t)(1 + rnd(8)));
     }
-    return ip4(10, (uint8_t)i, (uint8_t)s, (uint8_t)(2 + k));
+    return pb_ip4(10, (uint8_t)i, (uint8_t)s, (uint8_t)(2 + k));
 }
 
 static ProtobufCBinaryData
 vtep_of(uint32_t v)
 {
     /* v == 0 is the host's own endpoint (a failure if used). */
-    return ip4(198, 18, 0, (uint8_t)(1 + v));
+    return pb_ip4(198, 18, 0, (uint8_t)(1 + v));
 }
 
 static void
@@ -93,7 +73,7 @@ add_remote(Weft__Update *u, uint32_t r)
 
     weft__remote_binding__init(w);
     w->id = xasprintf("/r%" PRIu32, r);
-    w->segment = seg_id(s);
+    w->segment = pb_seg_id(s);
     w->lport = 1000 + r;
     w->mac = mac_of(r);
     w->n_ips = rnd(3);
@@ -121,17 +101,17 @@ add_segment(Weft__Update *u, uint32_t s, bool conflicts)
     uint8_t rmac[6] = {2, 0x30, 0, 0, 0, (uint8_t)s};
 
     weft__segment__init(w);
-    w->id = seg_id(s);
+    w->id = pb_seg_id(s);
     w->vni = 100 + s + (conflicts && !rnd(8)); /* a VNI conflict */
     w->encap = rnd(2) ? WEFT__ENCAP__VXLAN : WEFT__ENCAP__GENEVE;
     if (s % 2 == 0) { /* routed: gateway 10.0.s.1/24 */
         w->router = xstrdup("/projects/default/routers/r0");
-        w->router_mac = bin(rmac, 6);
+        w->router_mac = pb_bin(rmac, 6);
         w->n_gateways = 1;
         w->gateways = xmalloc(sizeof *w->gateways);
         w->gateways[0] = xmalloc(sizeof *w->gateways[0]);
         weft__prefix__init(w->gateways[0]);
-        w->gateways[0]->addr = ip4(10, 0, (uint8_t)s, 1);
+        w->gateways[0]->addr = pb_ip4(10, 0, (uint8_t)s, 1);
         w->gateways[0]->plen = 24;
     } else {
         w->router = xstrdup("");
@@ -148,7 +128,7 @@ add_port(Weft__Update *u, uint32_t p)
 
     weft__local_port__init(w);
     w->id = xasprintf("/l%" PRIu32, p);
-    w->segment = seg_id(s);
+    w->segment = pb_seg_id(s);
     w->lport = 1 + p;
     w->mac = mac_of(500 + p);
     w->n_ips = 1;
@@ -166,7 +146,7 @@ add_flood(Weft__Update *u, uint32_t s, uint32_t v)
 
     weft__flood_vtep__init(w);
     w->id = xasprintf("/f%" PRIu32 "-%" PRIu32, s, v);
-    w->segment = seg_id(s);
+    w->segment = pb_seg_id(s);
     w->vtep = vtep_of(v);
     u->floods = xrealloc(u->floods, (u->n_floods + 1) * sizeof(void *));
     u->floods[u->n_floods++] = w;
@@ -184,14 +164,15 @@ add_route(Weft__Update *u, uint32_t k)
     w->router = xstrdup("/projects/default/routers/r0");
     w->prefix = xmalloc(sizeof *w->prefix);
     weft__prefix__init(w->prefix);
-    w->prefix->addr = ip4(192, 168, (uint8_t)k, 0);
+    w->prefix->addr = pb_ip4(192, 168, (uint8_t)k, 0);
     w->prefix->plen = 24;
     w->n_next_hops = 2;
     w->next_hops = xmalloc(2 * sizeof *w->next_hops);
     for (int i = 0; i < 2; i++) {
         w->next_hops[i] = xmalloc(sizeof *w->next_hops[i]);
         weft__next_hop__init(w->next_hops[i]);
-        w->next_hops[i]->addr = ip4(10, 0, (uint8_t)(2 * i), (uint8_t)(2 + k));
+        w->next_hops[i]->addr =
+            pb_ip4(10, 0, (uint8_t)(2 * i), (uint8_t)(2 + k));
         w->next_hops[i]->distance = 1;
     }
     u->routes = xrealloc(u->routes, (u->n_routes + 1) * sizeof(void *));
@@ -206,7 +187,7 @@ add_member(Weft__Update *u, uint32_t k)
     weft__addr_member__init(w);
     w->id = xasprintf("/m%" PRIu32, k);
     w->set = xstrdup("/projects/default/groups/g");
-    w->addr = ip4(10, 0, 1, (uint8_t)(2 + k));
+    w->addr = pb_ip4(10, 0, 1, (uint8_t)(2 + k));
     w->plen = 32;
     u->addr_members =
         xrealloc(u->addr_members, (u->n_addr_members + 1) * sizeof(void *));
@@ -263,7 +244,7 @@ random_delta(Weft__Update *u, const struct dstate_failures *f)
             add_segment(u, rnd(N_SEGS), true);
         } else if (what < 94) {
             u->del_segments = push_id(u->del_segments, &u->n_del_segments,
-                                      seg_id(rnd(N_SEGS)));
+                                      pb_seg_id(rnd(N_SEGS)));
         } else if (what < 95) {
             add_port(u, rnd(8));
         } else if (what < 96) {
