@@ -112,27 +112,10 @@ lab_vm h2 vm2 "$VM2_MAC" "$VM2_IP/24" || die "lab_vm vm2"
 lab_write_configs || die "lab_write_configs"
 
 # ---- CPU accounting (diagnostics) ------------------------------------------
-source "$REPO/bench/e2e-cpu.sh"
+source "$REPO/bench/e2e-lib.sh"
 
 # ---- measurements ------------------------------------------------------------
 declare -A R=()
-
-# measure_rtt TAG: ping vm1 -> vm2, RTT_COUNT samples 10 ms apart;
-# R[p50_TAG], R[p99_TAG] in microseconds.
-measure_rtt() {
-  local tag=$1 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n
-  lab_exec vm1 ping -n -c "$RTT_COUNT" -i 0.01 -W 1 "$VM2_IP" >"$out" 2>&1
-  sed -nE 's/.* time=([0-9.]+) ms.*/\1/p' "$out" |
-    awk '{ printf "%.1f\n", $1 * 1000 }' | sort -n >"$sorted"
-  n=$(wc -l <"$sorted")
-  log "$tag: ping: $(grep -E 'packets transmitted' "$out")"
-  [ "$n" -ge $((RTT_COUNT / 2)) ] || { log "$tag: only $n RTT samples"; return 1; }
-  R[p50_$tag]=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.999999) { print; exit }' "$sorted")
-  R[p99_$tag]=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$sorted")
-  log "$tag: RTT us: min $(head -1 "$sorted") p50 ${R[p50_$tag]}" \
-    "p90 $(awk -v n="$n" 'NR == int(n * 0.90 + 0.999999)' "$sorted")" \
-    "p99 ${R[p99_$tag]} max $(tail -1 "$sorted") ($n samples)"
-}
 
 # measure_tcp TAG REP: iperf3, one stream, TCP_SECS s; keeps the best
 # Gbit/s in R[tcp_TAG].
@@ -252,7 +235,7 @@ measure_all() { # TAG [HOSTS for counters]
   shift
   lab_ping vm1 "$VM2_IP" 3 >/dev/null || die "$tag: vm1 cannot ping vm2"
   lab_ping vm2 "$VM1_IP" 3 >/dev/null || die "$tag: vm2 cannot ping vm1"
-  measure_rtt "$tag" || die "$tag: RTT measurement"
+  measure_rtt "$tag" "$VM2_IP" || die "$tag: RTT measurement"
   for ((i = 1; i <= REPS; i++)); do
     measure_tcp "$tag" "$i" || die "$tag: TCP measurement"
   done

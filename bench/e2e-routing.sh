@@ -137,7 +137,7 @@ for tag in same routed; do
 done
 
 # ---- CPU accounting (diagnostics) ---------------------------------------------
-source "$REPO/bench/e2e-cpu.sh"
+source "$REPO/bench/e2e-lib.sh"
 
 # routed_count: h1's "routed" pipeline counter.
 routed_count() {
@@ -146,24 +146,6 @@ routed_count() {
 
 # ---- measurements ---------------------------------------------------------------
 declare -A R=()
-
-# measure_rtt TAG: ping vm1 -> the TAG path's VM, RTT_COUNT samples 10 ms
-# apart; R[p50_TAG], R[p99_TAG] in microseconds.
-measure_rtt() {
-  local tag=$1 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n
-  lab_exec vm1 timeout $((RTT_COUNT / 50 + 20)) \
-    ping -n -c "$RTT_COUNT" -i 0.01 -W 1 "${DST_IP[$tag]}" >"$out" 2>&1
-  sed -nE 's/.* time=([0-9.]+) ms.*/\1/p' "$out" |
-    awk '{ printf "%.1f\n", $1 * 1000 }' | sort -n >"$sorted"
-  n=$(wc -l <"$sorted")
-  log "$tag: ping: $(grep -E 'packets transmitted' "$out")"
-  [ "$n" -ge $((RTT_COUNT / 2)) ] || { log "$tag: only $n RTT samples"; return 1; }
-  R[p50_$tag]=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.999999) { print; exit }' "$sorted")
-  R[p99_$tag]=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$sorted")
-  log "$tag: RTT us: min $(head -1 "$sorted") p50 ${R[p50_$tag]}" \
-    "p90 $(awk -v n="$n" 'NR == int(n * 0.90 + 0.999999)' "$sorted")" \
-    "p99 ${R[p99_$tag]} max $(tail -1 "$sorted") ($n samples)"
-}
 
 # measure_tcp TAG REP: iperf3 vm1 -> the TAG path's VM, one stream,
 # TCP_SECS s; keeps the best Gbit/s in R[tcp_TAG].
@@ -206,8 +188,8 @@ measure_tcp() {
   fi
 }
 
-measure_rtt same || die "same: RTT measurement"
-measure_rtt routed || die "routed: RTT measurement"
+measure_rtt same "${DST_IP[same]}" || die "same: RTT measurement"
+measure_rtt routed "${DST_IP[routed]}" || die "routed: RTT measurement"
 for ((i = 1; i <= REPS; i++)); do
   order="same routed"
   [ $((i % 2)) -eq 0 ] && order="routed same"

@@ -1,6 +1,6 @@
-# CPU accounting for the end-to-end benchmarks (diagnostics on stderr),
-# sourced by bench/e2e-datapath.sh and bench/e2e-routing.sh after
-# scripts/lab-lib.sh (lab_agent_pid) and their own log().
+# Shared by the end-to-end benchmarks (bench/e2e-datapath.sh,
+# bench/e2e-routing.sh), sourced after scripts/lab-lib.sh and their own
+# log(): CPU accounting (diagnostics on stderr) and the RTT measurement.
 #
 # cpu_mark: remembers the machine's busy/total ticks and, for each running
 # agent, its packet thread's (weft-dp) ticks.  cpu_report LABEL logs their
@@ -39,4 +39,22 @@ cpu_report() {
     msg+=", $h weft-dp $((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))%"
   done
   log "$1: $msg"
+}
+
+# measure_rtt TAG IP: ping vm1 -> IP, RTT_COUNT samples 10 ms apart;
+# R[p50_TAG], R[p99_TAG] in microseconds (R: the caller's declare -A).
+measure_rtt() {
+  local tag=$1 ip=$2 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n
+  lab_exec vm1 timeout $((RTT_COUNT / 50 + 20)) \
+    ping -n -c "$RTT_COUNT" -i 0.01 -W 1 "$ip" >"$out" 2>&1
+  sed -nE 's/.* time=([0-9.]+) ms.*/\1/p' "$out" |
+    awk '{ printf "%.1f\n", $1 * 1000 }' | sort -n >"$sorted"
+  n=$(wc -l <"$sorted")
+  log "$tag: ping: $(grep -E 'packets transmitted' "$out")"
+  [ "$n" -ge $((RTT_COUNT / 2)) ] || { log "$tag: only $n RTT samples"; return 1; }
+  R[p50_$tag]=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.999999) { print; exit }' "$sorted")
+  R[p99_$tag]=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$sorted")
+  log "$tag: RTT us: min $(head -1 "$sorted") p50 ${R[p50_$tag]}" \
+    "p90 $(awk -v n="$n" 'NR == int(n * 0.90 + 0.999999)' "$sorted")" \
+    "p99 ${R[p99_$tag]} max $(tail -1 "$sorted") ($n samples)"
 }
