@@ -26,7 +26,7 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xmalloc_aligned(size_t align, size_t size); /* free with free() */
 /* Like xmalloc(), for large read-mostly tables that packet threads probe at
- * random (LPM, flow tables): from 2 MiB up, the block is 2 MiB aligned and
+ * random (the LPM tables): from 2 MiB up, the block is 2 MiB aligned and
  * the kernel is asked to back it with transparent huge pages, so a lookup
  * costs no TLB miss.  Free with free(). */
 void *xmalloc_huge(size_t size);
