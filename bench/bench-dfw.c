@@ -278,7 +278,8 @@ env_create(struct env *e, const struct policy *pol)
         };
         struct dfw_vnic *v = dfw_vnic_create(&vc);
         /* The sets object owns its index: give it a copy. */
-        struct dfw_sets_config sc = {as_index_build(pol->db), NULL, 0};
+        struct dfw_sets_config sc = {as_index_build(pol->db), NULL, 0,
+                                     DFW_TCP_DEFAULT};
         struct dfw_sets *s = dfw_sets_create(&sc);
         dp_tb_set_vif_firewall(b, CLIENT_PORT, v);
         dp_tb_set_firewall(b, s);

@@ -257,6 +257,7 @@ build_sets(struct agent_dfw *d, const struct dstate *ds)
     sc.asx = as_index_build(sb.db);
     sc.rules = infos;
     sc.n_rules = d->n_rules + 1;
+    sc.tcp_mode = dstate_fw_tcp_strict(ds) ? DFW_TCP_STRICT : DFW_TCP_LOOSE;
     dfw_sets_unref(d->sets);
     d->sets = dfw_sets_create(&sc);
     d->set_builds++;

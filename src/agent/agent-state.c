@@ -88,6 +88,7 @@ struct dstate {
     struct hmap addrs;   /* ds_addr */
     struct hmap routes;  /* ds_msg: Weft__Route */
     Weft__FwAction fw_default;
+    bool fw_tcp_strict;
     uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
     /* Since the last dstate_to_config(): 'incr' while nothing but remote
      * bindings and firewall objects changed; 'journal' (ds_change) holds
@@ -227,6 +228,7 @@ ds_fw_clear(struct dstate *ds)
         ds_addr_free(a);
     }
     ds->fw_default = WEFT__FW_ACTION__ALLOW;
+    ds->fw_tcp_strict = false;
     ds->fw_rules_gen++;
     ds->fw_addrs_gen++;
     ds->fw_ports_gen++;
@@ -569,6 +571,10 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
         if (ds->fw_default != u->host->fw_default) {
             ds->fw_default = u->host->fw_default;
             ds->fw_rules_gen++;
+        }
+        if (ds->fw_tcp_strict != !!u->host->fw_tcp_strict) {
+            ds->fw_tcp_strict = u->host->fw_tcp_strict;
+            ds->fw_addrs_gen++; /* carried by the deployment-wide part */
         }
     }
     if (u->n_routes || u->n_del_routes || u->n_ports || u->n_del_ports ||
@@ -1169,6 +1175,7 @@ snapshot_ref(const struct dstate *ds, struct snapshot_ref *r)
     u->host = &r->host;
     r->host.local_ip = ds_wire_ip_ref(&ds->local_ip);
     r->host.fw_default = ds->fw_default;
+    r->host.fw_tcp_strict = ds->fw_tcp_strict;
     u->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *u->segments);
     HMAP_FOR_EACH (s, node, &ds->segs) {
         u->segments[u->n_segments++] = s->msg;
@@ -1354,6 +1361,12 @@ Weft__FwAction
 dstate_fw_default(const struct dstate *ds)
 {
     return ds->fw_default;
+}
+
+bool
+dstate_fw_tcp_strict(const struct dstate *ds)
+{
+    return ds->fw_tcp_strict;
 }
 
 void

@@ -121,6 +121,8 @@ struct dstate_fw_port {
 };
 
 Weft__FwAction dstate_fw_default(const struct dstate *);
+/* The deployment's TCP tracking mode for new connections. */
+bool dstate_fw_tcp_strict(const struct dstate *);
 /* Counters bumped whenever rules or the default action ('rules'),
  * address-set members ('addrs') or local ports ('ports': their scopes,
  * addresses, SpoofGuard) change. */

@@ -861,6 +861,10 @@ cmd_firewall(int argc, const char *argv[], struct ctl_reply *r, void *a_)
                      " compiles %" PRIu64 " set-builds %" PRIu64 "\n",
                      st.rules, st.sets, st.members, st.vnics, st.compiles,
                      st.set_builds);
+    const struct dfw_sets *sets = a->dfw ? agent_dfw_sets(a->dfw) : NULL;
+    ctl_reply_printf(r, "tcp-tracking %s (for new connections)\n",
+                     sets && sets->tcp_mode == DFW_TCP_STRICT ? "strict"
+                                                              : "loose");
     ctl_reply_printf(r,
                      "checked %" PRIu64 " established %" PRIu64
                      " classified %" PRIu64 " sessions %" PRIu64

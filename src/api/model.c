@@ -820,6 +820,10 @@ static const struct model_field settings_fields[] = {
     COMMON_FIELDS,
     {"default_action", MF_ENUM, 0, 0, 0, default_actions, NULL,
      "what happens to traffic no rule matches: allow (default) or drop"},
+    {"tcp_strict", MF_BOOL, 0, 0, 0, NULL, NULL,
+     "TCP tracking for new connections: true = only a SYN opens one and "
+     "sequence windows are checked; false (default) = a mid-stream segment "
+     "the rules allow is picked up"},
     END_FIELDS,
 };
 

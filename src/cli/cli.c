@@ -1110,7 +1110,24 @@ cli_cmd_rule_stats(struct cli_opts *o, int argc, char *argv[])
     return cli_get_sub(o, "rule", argv[0], "/statistics");
 }
 
-/* PUTs the deployment's firewall settings. */
+/* Sets fields of the deployment's firewall settings, keeping the others:
+ * a merge PATCH when the object exists, else a PUT that creates it. */
+static int
+cli_firewall_settings(struct cli_opts *o, json_t *fields)
+{
+    static const char path[] = "/api/v1/settings/firewall";
+    char err[512];
+    json_t *r = NULL;
+    long status = 0;
+
+    if (o->conn.endpoint &&
+        !cli_http(&o->conn, "GET", path, NULL, &status, &r, err, sizeof err)) {
+        json_decref(r);
+    }
+    return cli_call_print(o, status == 200 ? "PATCH" : "PUT", path, fields,
+                          "settings");
+}
+
 static int
 cli_cmd_firewall_default(struct cli_opts *o, int argc, char *argv[])
 {
@@ -1123,8 +1140,24 @@ cli_cmd_firewall_default(struct cli_opts *o, int argc, char *argv[])
                                argv[0]);
     }
     body = json_pack("{s:s}", "default_action", argv[0]);
-    ret =
-        cli_call_print(o, "PUT", "/api/v1/settings/firewall", body, "settings");
+    ret = cli_firewall_settings(o, body);
+    json_decref(body);
+    return ret;
+}
+
+static int
+cli_cmd_firewall_tcp(struct cli_opts *o, int argc, char *argv[])
+{
+    json_t *body;
+    int ret;
+
+    (void)argc;
+    if (strcmp(argv[0], "strict") && strcmp(argv[0], "loose")) {
+        return cli_usage_error("firewall tcp '%s'? (strict or loose)",
+                               argv[0]);
+    }
+    body = json_pack("{s:b}", "tcp_strict", !strcmp(argv[0], "strict"));
+    ret = cli_firewall_settings(o, body);
     json_decref(body);
     return ret;
 }
@@ -1431,6 +1464,9 @@ static const struct cli_command cli_commands[] = {
     {"firewall", "default", 1, 1, cli_cmd_firewall_default,
      "firewall default allow|drop",
      "what happens to traffic no rule matches (admin only)"},
+    {"firewall", "tcp", 1, 1, cli_cmd_firewall_tcp, "firewall tcp strict|loose",
+     "TCP tracking for new connections: strict (only a SYN opens one, "
+     "sequence windows checked) or loose (default: mid-stream pickup)"},
     {"project", "create", 1, 1, cli_cmd_create, "project create ID",
      "create a project"},
     {"get", NULL, 2, 2, cli_cmd_get, "get KIND ID",

@@ -155,6 +155,7 @@ struct cfw_stat {
 struct cfw {
     struct hmap projs, groups, services, policies, rules;
     Weft__FwAction default_action;
+    bool tcp_strict; /* settings tcp_strict */
     struct hmap stats;
 };
 
@@ -1118,12 +1119,14 @@ cfw_apply_settings(struct cpm *m, json_t *obj)
         obj ? json_string_value(json_object_get(obj, "default_action")) : NULL;
     Weft__FwAction act = a && !strcmp(a, "drop") ? WEFT__FW_ACTION__DROP
                                                  : WEFT__FW_ACTION__ALLOW;
+    bool strict = obj && json_is_true(json_object_get(obj, "tcp_strict"));
     struct cpm_host *h;
 
-    if (act == m->fw->default_action) {
+    if (act == m->fw->default_action && strict == m->fw->tcp_strict) {
         return;
     }
     m->fw->default_action = act;
+    m->fw->tcp_strict = strict;
     HMAP_FOR_EACH (h, node, &m->hosts) {
         if (h->exists) {
             cpm_mark_config(m, h);
@@ -1347,6 +1350,7 @@ void
 cfw_fill_config(struct cpm *m, Weft__HostConfig *hc)
 {
     hc->fw_default = m->fw->default_action;
+    hc->fw_tcp_strict = m->fw->tcp_strict;
 }
 
 /* ---- Queries and statistics. ---- */

@@ -61,6 +61,8 @@
 #define F_FAST         0x0400 /* ct_process_fast() may take it either way */
 #define F_FAST0        0x0800 /* ... only the opener's packets */
 #define F_SD           0x1000 /* F_ORIG_SWAPPED ^ F_DIR_OUT */
+#define F_STRICT       0x2000 /* TCP opened by a SYN in strict mode: window
+                               * checks for its whole life */
 
 struct ct_tcp_dir {
     uint32_t end;     /* highest seq + len sent */
@@ -678,13 +680,13 @@ class_of(const struct ct_conn *c)
 /* Whether the established fast path may take the connection's packets:
  * only where a packet can change nothing but counters and expiry. */
 static inline void
-set_fast(const struct ct_table *ct, struct ct_conn *c)
+set_fast(struct ct_conn *c)
 {
     uint16_t f = c->flags & ~(F_FAST | F_FAST0);
 
     if (c->key.proto == IPPROTO_TCP_) {
         if (c->state == CT_ST_ESTABLISHED && !(f & (F_FIN0 | F_FIN1)) &&
-            (!ct->cfg.strict || f & F_LIBERAL)) {
+            !(f & F_STRICT)) {
             f |= F_FAST; /* and no SYN, FIN or RST in the segment */
         }
     } else if (c->state == CT_ST_REPLIED) {
@@ -705,7 +707,7 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
 
     if (state_changed) {
         tc = (uint8_t)class_of(c);
-        set_fast(ct, c);
+        set_fast(c);
     }
     uint64_t exp = now + ct->timeout[tc];
 
@@ -720,6 +722,12 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
         c->list_exp = exp;
         list_append(ct, c);
     }
+}
+
+void
+ct_set_strict(struct ct_table *ct, bool strict)
+{
+    ct->cfg.strict = strict;
 }
 
 size_t
@@ -894,11 +902,10 @@ tcp_state(struct ct_conn *c, const struct ct_pkt *cp, int dir, bool strict)
 }
 
 static enum tcp_result
-tcp_track(const struct ct_table *ct, struct ct_conn *c, const struct ct_pkt *cp,
-          int dir)
+tcp_track(struct ct_conn *c, const struct ct_pkt *cp, int dir)
 {
     uint8_t fl = cp->tcp_flags;
-    bool check = ct->cfg.strict && !(c->flags & F_LIBERAL);
+    bool check = c->flags & F_STRICT;
 
     if (!cp->tcp_ready) {
         tcp_fields((struct ct_pkt *)cp); /* the caller's, not const */
@@ -919,7 +926,7 @@ tcp_track(const struct ct_table *ct, struct ct_conn *c, const struct ct_pkt *cp,
     if (check && !tcp_window(c, cp, dir, true)) {
         return TR_INVALID;
     }
-    return tcp_state(c, cp, dir, ct->cfg.strict);
+    return tcp_state(c, cp, dir, check);
 }
 
 /* May this untracked packet open a connection? */
@@ -981,10 +988,10 @@ process_found(struct ct_table *ct, const struct ct_pkt *cp, struct ct_conn *c,
             if (likely(state == CT_ST_ESTABLISHED &&
                        !(cp->tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)) &&
                        !(c->flags & (F_FIN0 | F_FIN1)) &&
-                       (!ct->cfg.strict || c->flags & F_LIBERAL))) {
+                       !(c->flags & F_STRICT))) {
                 goto count;
             }
-            enum tcp_result r = tcp_track(ct, c, cp, dir);
+            enum tcp_result r = tcp_track(c, cp, dir);
             if (r == TR_INVALID) {
                 ct->stats.invalid++;
                 *conn = c;
@@ -1192,6 +1199,7 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
                 tcp_fields((struct ct_pkt *)cp);
             }
             c->state = CT_ST_SYN_SENT;
+            c->flags |= ct->cfg.strict ? F_STRICT : 0;
             tcp_window(c, cp, 0, false);
         } else {
             c->state = CT_ST_ESTABLISHED;
@@ -1201,7 +1209,7 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
         c->state = CT_ST_FIRST;
     }
     c->tclass = (uint8_t)class_of(c);
-    set_fast(ct, c);
+    set_fast(c);
     c->expires = c->list_exp = now + ct->timeout[c->tclass];
     list_append(ct, c);
     slot_insert(ct, c);
@@ -1251,6 +1259,11 @@ ct_conn_get_info(const struct ct_table *ct, const struct ct_conn *c,
     memcpy(info->bytes, c->bytes, sizeof info->bytes);
     info->rule_id = c->rule_id;
     info->gen = c->gen;
+    if (c->key.proto == IPPROTO_TCP_) {
+        info->tcp_checks = c->flags & F_STRICT    ? CT_TCP_STRICT
+                           : c->flags & F_LIBERAL ? CT_TCP_PICKUP
+                                                  : CT_TCP_LOOSE;
+    }
 }
 
 int
@@ -1277,8 +1290,10 @@ ct_conn_format(const struct ct_conn_info *in, char *buf, size_t size)
     default:
         snprintf(proto, sizeof proto, "proto%u", in->proto);
     }
+    static const char *const checks[] = {"", " tcp=loose", " tcp=strict",
+                                         " tcp=pickup"};
     const char *fmt6 = "zone=%u %s %s%s%s%s%u -> %s%s%s%s%u %s dir=%s "
-                       "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums";
+                       "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums%s";
     bool v6 = in->family == 6;
     return snprintf(
         buf, size, fmt6, in->zone, proto, v6 ? "[" : "", s, v6 ? "]" : "", ":",
@@ -1286,7 +1301,8 @@ ct_conn_format(const struct ct_conn_info *in, char *buf, size_t size)
         ct_state_name(in->state), in->dir_out ? "out" : "in", in->rule_id,
         (unsigned long long)in->packets[0], (unsigned long long)in->packets[1],
         (unsigned long long)in->bytes[0], (unsigned long long)in->bytes[1],
-        (unsigned long long)in->expires_in_ms);
+        (unsigned long long)in->expires_in_ms,
+        checks[in->tcp_checks < 4 ? in->tcp_checks : 0]);
 }
 
 void

@@ -226,6 +226,13 @@ int ct_process_fast(struct ct_table *, const struct ct_pkt *cps,
 struct ct_conn *ct_commit(struct ct_table *, const struct ct_pkt *,
                           uint64_t now_ms, uint32_t rule_id, uint32_t gen);
 
+/* Switches TCP strict mode (ct_config.strict) at run time.  It decides
+ * what may open a connection from now on and how connections opened from
+ * now on are checked; a tracked connection keeps the mode it was opened
+ * under (a loose one has no window state to check against), so switching
+ * never breaks an established connection. */
+void ct_set_strict(struct ct_table *, bool strict);
+
 /* Frees up to 'budget' expired entries; returns how many.  Call once per
  * poll-loop iteration (or every millisecond or so). */
 size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
@@ -272,6 +279,15 @@ struct ct_conn_info {
     uint64_t bytes[2];
     uint32_t rule_id;
     uint32_t gen;
+    uint8_t tcp_checks; /* TCP: CT_TCP_LOOSE, CT_TCP_STRICT, CT_TCP_PICKUP */
+};
+
+/* How a TCP connection is checked (ct_conn_info.tcp_checks); a connection
+ * keeps the mode it was opened under (ct_set_strict()). */
+enum {
+    CT_TCP_LOOSE = 1,  /* opened by a SYN: the state machine only */
+    CT_TCP_STRICT = 2, /* opened by a SYN in strict mode: sequence windows */
+    CT_TCP_PICKUP = 3, /* picked up mid-stream (loose mode): state only */
 };
 
 void ct_conn_get_info(const struct ct_table *, const struct ct_conn *,

@@ -94,6 +94,7 @@ dfw_sets_create(const struct dfw_sets_config *cfg)
     struct dfw_sets *s = xcalloc(1, sizeof *s);
 
     atomic_init(&s->refcount, 1);
+    s->tcp_mode = cfg->tcp_mode <= DFW_TCP_STRICT ? cfg->tcp_mode : 0;
     if (cfg->asx) {
         s->asx = cfg->asx;
     } else {
@@ -169,6 +170,7 @@ struct dfw_thread {
     uint64_t rej_tokens;         /* reject bucket, in 1/1000 tokens */
     uint64_t rej_last_ms;        /* last refill */
     struct log_ratelimit log_rl; /* connection log lines */
+    bool strict;                 /* TCP mode the table has now */
     /* Per-rule counters in chunks of 1 << CHUNK_BITS rules, allocated by
      * the packet thread when first needed and published with a release
      * store, so any thread can read them without a lock. */
@@ -199,6 +201,7 @@ dfw_thread_create(const struct dfw_options *opts)
         th->opts.ct.max_entries = d.ct.max_entries;
     }
     th->opts.ct.check_dir = true;
+    th->strict = th->opts.ct.strict;
     if (!th->opts.reject_rate) {
         th->opts.reject_rate = d.reject_rate;
     }
@@ -700,6 +703,15 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
     }
     for (int i = 0; i < n; i++) {
         gens[i] = VNIC(i)->rules_version;
+    }
+    bool strict = sets && sets->tcp_mode ? sets->tcp_mode == DFW_TCP_STRICT
+                                         : th->opts.ct.strict;
+    if (unlikely(strict != th->strict)) {
+        ct_set_strict(cx.ct, strict);
+        th->strict = strict;
+        LOG_INFO("dfw", "msg=\"TCP connection tracking is now %s for new "
+                        "connections\"",
+                 strict ? "strict" : "loose");
     }
     if (vnics) {
         ct_prepare_batch(cx.ct, pkts, zones, dir_out, n, cps, pre);

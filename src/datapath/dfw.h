@@ -114,6 +114,15 @@ struct dfw_sets_config {
     struct as_index *asx; /* address sets; ownership passes.  NULL: none */
     const struct dfw_rule_info *rules; /* names of rules (any order) */
     size_t n_rules;
+    uint8_t tcp_mode; /* DFW_TCP_*: TCP tracking for new connections */
+};
+
+/* TCP connection tracking mode (ct_set_strict()); a connection keeps the
+ * mode it was opened under. */
+enum {
+    DFW_TCP_DEFAULT = 0, /* the packet thread's dfw_options.ct.strict */
+    DFW_TCP_LOOSE = 1,   /* mid-stream pickup, state machine only */
+    DFW_TCP_STRICT = 2,  /* only a SYN opens; sequence-window checks */
 };
 
 struct dfw_sets {
@@ -121,6 +130,7 @@ struct dfw_sets {
     struct as_index *asx; /* never NULL */
     char **names;         /* by rule id, NULL if unnamed */
     uint32_t n_names;     /* entries in 'names' */
+    uint8_t tcp_mode;     /* as in dfw_sets_config */
 };
 
 /* Creates the deployment-wide part with one reference.  Never NULL. */

@@ -111,7 +111,7 @@ sets(void)
     as_db_add(db, 1, &a6);
     as_db_add(db, 2, &b4);
     as_db_add(db, 3, &r4);
-    struct dfw_sets_config cfg = {as_index_build(db), NULL, 0};
+    struct dfw_sets_config cfg = {as_index_build(db), NULL, 0, DFW_TCP_DEFAULT};
     as_db_destroy(db);
     return dfw_sets_create(&cfg);
 }

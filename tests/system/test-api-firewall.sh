@@ -294,6 +294,10 @@ expect "settings: admin PUT creates" 201 "d['resource_type']" FirewallSettings "
 req "$ADMIN" PUT /api/v1/settings/firewall '{}';  expect "settings: PUT without default_action (allow applies)" 200 "'default_action' in d" False
 req "$ADMIN" PATCH /api/v1 '{"settings":{"firewall":{"default_action":"allow"}}}'; expect "settings: root PATCH" 200
 req "$ADMIN" GET /api/v1/settings/firewall; expect "settings after the PATCH" 200 "d['default_action']" allow
+req "$ADMIN" PUT /api/v1/settings/firewall '{"tcp_strict":"yes"}'; expect_err "settings: tcp_strict must be a boolean" 400 WRONG_TYPE tcp_strict
+req "$ADMIN" PATCH /api/v1/settings/firewall '{"tcp_strict":true}'; expect "settings: PATCH tcp_strict true" 200 "d['tcp_strict']" True "d['default_action']" allow
+req "$ADMIN" GET /api/v1/settings/firewall; expect "settings: tcp_strict stored, default_action kept" 200 "d['tcp_strict']" True "d['default_action']" allow
+req "$ADMIN" PATCH /api/v1/settings/firewall '{"tcp_strict":false}'; expect "settings: PATCH tcp_strict false (the default: not stored)" 200 "d.get('tcp_strict', False)" False
 
 # ---- RBAC
 req "$ADMIN" PUT /api/v1/projects/pa '{}'

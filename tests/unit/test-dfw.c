@@ -173,7 +173,7 @@ add_host(struct as_db *db, uint32_t set, const struct ep *e)
 }
 
 static struct dfw_sets *
-sets(bool web_has_c)
+sets_mode(bool web_has_c, uint8_t tcp_mode)
 {
     struct as_db *db = as_db_create();
     add_host(db, SET_A, &A);
@@ -187,9 +187,15 @@ sets(bool web_has_c)
     }
     static const struct dfw_rule_info names[] = {{10, "a-web"},
                                                  {99, "a-default"}};
-    struct dfw_sets_config cfg = {as_index_build(db), names, 2};
+    struct dfw_sets_config cfg = {as_index_build(db), names, 2, tcp_mode};
     as_db_destroy(db);
     return dfw_sets_create(&cfg);
+}
+
+static struct dfw_sets *
+sets(bool web_has_c)
+{
+    return sets_mode(web_has_c, DFW_TCP_DEFAULT);
 }
 
 /* Publishes a new snapshot with these firewalls (the references passed
@@ -1070,6 +1076,110 @@ TEST(loose_pickup_and_strict_mode)
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(DP_PORT_GENEVE), 0);
     CHECK_EQ(drops(DP_DROP_CT_INVALID), 1);
+    teardown();
+}
+
+/* The TCP checks of one connection (ct_conn_info.tcp_checks), by source
+ * port in zone A; 0 if there is no such connection. */
+struct checks_of {
+    uint16_t sport;
+    uint8_t checks;
+};
+
+static bool
+checks_cb(const struct ct_conn_info *ci, void *aux)
+{
+    struct checks_of *c = aux;
+    if (ci->zone == ZONE_A && ci->sport == c->sport) {
+        c->checks = ci->tcp_checks;
+    }
+    return true;
+}
+
+static uint8_t
+tcp_checks_of(uint16_t sport)
+{
+    struct checks_of c = {sport, 0};
+    ct_iterate(dfw_thread_ct(dp_pipeline_dfw(pl)), fake_now, checks_cb, &c);
+    return c.checks;
+}
+
+/* A new snapshot with the same firewalls and rules versions (no
+ * revalidation) and the given TCP mode in the deployment-wide part. */
+static void
+rebuild_with_tcp_mode(uint8_t mode)
+{
+    build(vnic(&A, compile(rules_a, ARRAY_SIZE(rules_a), 99), 1, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets_mode(false, mode));
+}
+
+/* A -> R:80 handshake from source port 'sport' (A's ISN 1000, R's 5000). */
+static void
+handshake(uint16_t sport)
+{
+    uint8_t f[2048];
+    uint32_t len;
+    len = tcp_frame(f, &A, &R, 4, sport, 80, TCP_SYN, 999, 0, 0);
+    send_vif(PORT_A, f, len);
+    len = tcp_frame(f, &R, &A, 4, 80, sport, TCP_SYN | TCP_ACK, 4999, 1000, 0);
+    send_tun(f, len);
+    len = tcp_frame(f, &A, &R, 4, sport, 80, TCP_ACK, 1000, 5000, 0);
+    send_vif(PORT_A, f, len);
+}
+
+/* A's segment on 'sport' with sequence number 'seq' and 10 bytes: whether
+ * it went out to the tunnel. */
+static bool
+segment_passes(uint16_t sport, uint32_t seq)
+{
+    uint8_t f[2048];
+    uint32_t before = sent(DP_PORT_GENEVE);
+    uint32_t len = tcp_frame(f, &A, &R, 4, sport, 80, TCP_ACK, seq, 5000, 10);
+    send_vif(PORT_A, f, len);
+    return sent(DP_PORT_GENEVE) == before + 1;
+}
+
+TEST(tcp_mode_switched_at_run_time)
+{
+    uint64_t invalid;
+
+    setup();
+    /* Loose (the thread's default): a mid-stream pickup and a connection
+     * opened by a SYN. */
+    CHECK(segment_passes(40000, 5000));
+    handshake(40001);
+    CHECK_EQ(sent(PORT_A), 1); /* the SYN+ACK */
+    CHECK_EQ(tcp_checks_of(40000), CT_TCP_PICKUP);
+    CHECK_EQ(tcp_checks_of(40001), CT_TCP_LOOSE);
+
+    /* Strict from now on: no new pickup ... */
+    rebuild_with_tcp_mode(DFW_TCP_STRICT);
+    invalid = drops(DP_DROP_CT_INVALID);
+    CHECK(!segment_passes(40002, 5000));
+    CHECK_EQ(drops(DP_DROP_CT_INVALID), invalid + 1);
+    CHECK_EQ(tcp_checks_of(40002), 0);
+    /* ... but the open connections keep their mode: no window checks. */
+    CHECK(segment_passes(40000, 0x80000000u));
+    CHECK(segment_passes(40001, 0x90000000u));
+    /* A connection opened now is checked against its windows. */
+    handshake(40003);
+    CHECK_EQ(tcp_checks_of(40003), CT_TCP_STRICT);
+    CHECK(segment_passes(40003, 1000));
+    CHECK(segment_passes(40003, 1010));
+    CHECK(!segment_passes(40003, 1010 + 0x40000000u));
+    CHECK_EQ(drops(DP_DROP_CT_INVALID), invalid + 2);
+
+    /* Loose again: pickups work, the strict connection stays strict. */
+    rebuild_with_tcp_mode(DFW_TCP_LOOSE);
+    CHECK(segment_passes(40004, 7000));
+    CHECK_EQ(tcp_checks_of(40004), CT_TCP_PICKUP);
+    CHECK(!segment_passes(40003, 1020 + 0x40000000u));
+    CHECK(segment_passes(40003, 1020));
+
+    /* Back to the thread's option (loose): the same. */
+    rebuild_with_tcp_mode(DFW_TCP_DEFAULT);
+    CHECK(segment_passes(40005, 7000));
     teardown();
 }
 
