@@ -1153,8 +1153,7 @@ cli_cmd_firewall_tcp(struct cli_opts *o, int argc, char *argv[])
 
     (void)argc;
     if (strcmp(argv[0], "strict") && strcmp(argv[0], "loose")) {
-        return cli_usage_error("firewall tcp '%s'? (strict or loose)",
-                               argv[0]);
+        return cli_usage_error("firewall tcp '%s'? (strict or loose)", argv[0]);
     }
     body = json_pack("{s:b}", "tcp_strict", !strcmp(argv[0], "strict"));
     ret = cli_firewall_settings(o, body);

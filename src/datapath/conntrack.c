@@ -61,7 +61,8 @@
 #define F_FAST         0x0400 /* ct_process_fast() may take it either way */
 #define F_FAST0        0x0800 /* ... only the opener's packets */
 #define F_SD           0x1000 /* F_ORIG_SWAPPED ^ F_DIR_OUT */
-#define F_STRICT       0x2000 /* TCP opened by a SYN in strict mode: window
+#define F_STRICT                                                               \
+    0x2000 /* TCP opened by a SYN in strict mode: window
                                * checks for its whole life */
 
 struct ct_tcp_dir {
@@ -1292,8 +1293,9 @@ ct_conn_format(const struct ct_conn_info *in, char *buf, size_t size)
     }
     static const char *const checks[] = {"", " tcp=loose", " tcp=strict",
                                          " tcp=pickup"};
-    const char *fmt6 = "zone=%u %s %s%s%s%s%u -> %s%s%s%s%u %s dir=%s "
-                       "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums%s";
+    const char *fmt6 =
+        "zone=%u %s %s%s%s%s%u -> %s%s%s%s%u %s dir=%s "
+        "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums%s";
     bool v6 = in->family == 6;
     return snprintf(
         buf, size, fmt6, in->zone, proto, v6 ? "[" : "", s, v6 ? "]" : "", ":",

@@ -709,8 +709,9 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
     if (unlikely(strict != th->strict)) {
         ct_set_strict(cx.ct, strict);
         th->strict = strict;
-        LOG_INFO("dfw", "msg=\"TCP connection tracking is now %s for new "
-                        "connections\"",
+        LOG_INFO("dfw",
+                 "msg=\"TCP connection tracking is now %s for new "
+                 "connections\"",
                  strict ? "strict" : "loose");
     }
     if (vnics) {

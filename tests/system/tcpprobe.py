@@ -10,6 +10,11 @@ namespace).  Every mode is bounded in time.
   tcpprobe.py hold IP PORT SECONDS    one connection, a line every 0.2 s;
                                       prints "ok N" per answer and ends with
                                       "broken after N" or "held N"
+  tcpprobe.py bulk IP PORT MBYTES SECONDS
+                                      one connection sending MBYTES MiB as
+                                      1 KiB lines as fast as it can; prints
+                                      "bulk OK" when every line was answered
+                                      in time, else "bulk broken ..."
 """
 import errno
 import select
@@ -126,6 +131,47 @@ def hold(ip, port, seconds):
     print("broken after", n)
 
 
+def bulk(ip, port, mbytes, seconds):
+    line = b"x" * 1023 + b"\n"
+    chunk = line * 64
+    want = mbytes * 1024
+    s = socket.socket(family(ip), socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect((ip, port))
+    except OSError as e:
+        print("bulk broken: connect failed", e)
+        return
+    s.setblocking(False)
+    end = time.time() + seconds
+    sent_lines = answered = 0
+    pending = b""
+    while answered < want and time.time() < end:
+        if not pending and sent_lines < want:
+            pending = chunk
+            sent_lines += 64
+        r, w, _ = select.select([s], [s] if pending else [], [], 0.5)
+        try:
+            if w:
+                n = s.send(pending)
+                pending = pending[n:]
+            if r:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answered += data.count(b"\n")
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            print("bulk broken after", answered, "lines:", e)
+            return
+    s.close()
+    if answered >= want:
+        print("bulk OK", mbytes, "MiB")
+    else:
+        print("bulk broken after", answered, "of", want, "lines")
+
+
 def main():
     mode = sys.argv[1]
     if mode == "serve":
@@ -136,6 +182,9 @@ def main():
     elif mode == "udp":
         udp(sys.argv[2], int(sys.argv[3]),
             float(sys.argv[4]) if len(sys.argv) > 4 else 1.5)
+    elif mode == "bulk":
+        bulk(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+             float(sys.argv[5]))
     elif mode == "hold":
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     else:

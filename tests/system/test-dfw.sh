@@ -15,7 +15,8 @@
 # the allowed pairs, every other pair of tiers in both directions, VM to VM
 # inside a tier, reject answers (RST, ICMP unreachable), rule counters and
 # log lines, a rule deleted mid-connection, the app VM's port moving to h2,
-# retagging a VM, and SpoofGuard against forged source IP and MAC (scapy).
+# retagging a VM, SpoofGuard against forged source IP and MAC (scapy), and
+# the TCP tracking mode (loose pickup vs strict window checks).
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -227,6 +228,48 @@ EOF
 check "forged source IP, MAC and ARP from web are dropped by SpoofGuard" spoof
 check "db's conntrack never saw the forged SYNs" \
   eval '! lab_ctl h1 conntrack | grep -q "40000\|40001"'
+
+# TCP tracking mode (settings tcp_strict).  web (h1) -> app-b (h2):8080 is
+# allowed; a mid-stream ACK with no handshake (scapy) is picked up in loose
+# mode and refused in strict mode, where a real bulk transfer must still
+# pass the sequence-window checks.
+midstream() { # SPORT: web sends one mid-stream ACK to app-b:8080
+  lab_exec web /usr/bin/python3 - "$1" <<'PY' || return 1
+import sys
+from scapy.all import Ether, IP, TCP, sendp
+sendp(Ether(src="02:00:71:00:00:10", dst="02:00:71:00:00:20") /
+      IP(src="198.19.5.10", dst="198.19.5.20") /
+      TCP(sport=int(sys.argv[1]), dport=8080, flags="A", seq=123456, ack=654321),
+      iface="eth0", count=1, verbose=False)
+PY
+  sleep 0.3
+}
+ct_line() { lab_ctl h1 conntrack | grep "198.19.5.10:$1 -> 198.19.5.20:8080"; }
+ct_invalid() { lab_ctl h1 counters | awk '$1=="CT_INVALID"{print $2}'; }
+check "loose (default): a mid-stream ACK is picked up (tcp=pickup)" \
+  eval 'midstream 41000 && ct_line 41000 | tee /dev/stderr | grep -q "tcp=pickup"'
+check "weft firewall tcp strict, realized; h1's agent shows it" \
+  eval 'W firewall tcp strict && lab_weft_wait 30 &&
+        lab_ctl h1 firewall | grep -q "tcp-tracking strict"'
+strict_refuses() {
+  local before after
+  before=$(ct_invalid)
+  midstream 41001 || return 1
+  after=$(ct_invalid)
+  echo "CT_INVALID on h1: ${before:-0} -> ${after:-0}"
+  [ "${after:-0}" -gt "${before:-0}" ] && ! ct_line 41001
+}
+check "strict: a mid-stream ACK opens nothing and is dropped as CT_INVALID" strict_refuses
+check "strict: a new connection works (web -> app:8080)" expect web app-b 8080 open
+check "strict: a 32 MiB transfer passes the window checks" \
+  eval 'P web bulk 198.19.5.20 8080 32 20 | tee /dev/stderr | grep -q "bulk OK"'
+check "strict: its connection is tracked with window checks (tcp=strict)" \
+  eval 'lab_ctl h1 conntrack | grep -e "-> 198.19.5.20:8080" | grep -q "tcp=strict"'
+check "weft firewall tcp loose: pickups work again" \
+  eval 'W firewall tcp loose && lab_weft_wait 30 && midstream 41002 &&
+        ct_line 41002 | grep -q "tcp=pickup"'
+check "the settings kept the default action (drop) through both changes" \
+  eval 'W get settings firewall -o json | grep -q "\"default_action\": *\"drop\""'
 
 check "agent and weftd logs hold no sanitizer report" lab_sanitizer_clean
 finish
