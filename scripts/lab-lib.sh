@@ -187,29 +187,43 @@ lab_underlay() {
   LAB_UL_UP=1
 }
 
-# lab_host NAME IP: a host namespace <p>NAME whose ul0 (address IP/24, MTU
-# 1600) is plugged into the underlay bridge as port h-NAME.
+# lab_host NAME IP: a host namespace <p>NAME whose ul0 (MTU 1600) is
+# plugged into the underlay bridge as port h-NAME.  IP is an IPv4 underlay
+# address in 198.18.0.0/24 (ul0 gets IP/24) or an IPv6 one in fd00:18::/64,
+# written fd00:18::N with N in 1..ff (ul0 gets IP/64, no DAD).
 lab_host() {
-  local name=$1 ip=$2
+  local name=$1 ip=$2 plen=24
   if ! [[ "$name" =~ ^[a-z0-9]{1,10}$ ]]; then
     _lab_err "lab_host: name must be 1..10 of [a-z0-9]: '$name'"; return 1
   fi
-  if ! [[ "$ip" =~ ^198\.18\.0\.([0-9]{1,3})$ ]] || [ "${BASH_REMATCH[1]}" -lt 1 ] ||
+  if [[ "$ip" =~ ^fd00:18::([0-9a-f]{1,2})$ ]] && [ "$((16#${BASH_REMATCH[1]}))" -ge 1 ]; then
+    plen=64
+  elif ! [[ "$ip" =~ ^198\.18\.0\.([0-9]{1,3})$ ]] || [ "${BASH_REMATCH[1]}" -lt 1 ] ||
      [ "${BASH_REMATCH[1]}" -gt 254 ]; then
-    _lab_err "lab_host: underlay address must be in 198.18.0.0/24: '$ip'"; return 1
+    _lab_err "lab_host: underlay address must be in 198.18.0.0/24 or fd00:18::N (N 1..ff): '$ip'"
+    return 1
   fi
   [ -n "${LAB_HOST_IP[$name]+x}" ] && { _lab_err "lab_host: $name exists"; return 1; }
   lab_underlay || return 1
   local ns=${LAB_PREFIX}$name ul=${LAB_PREFIX}ul
   _lab_add_ns "$ns" || return 1
-  # The host namespace carries no IPv6 (underlay is IPv4): no RS/MLD noise
-  # from the VIF host ends.
+  # The host namespace carries no IPv6 unless its underlay is IPv6 (then on
+  # ul0 only): no RS/MLD noise from the VIF host ends.
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
     net.ipv6.conf.default.disable_ipv6=1 >/dev/null
   ip -n "$ul" link add "h-$name" type veth peer name ul0 netns "$ns" || return 1
   ip -n "$ul" link set "h-$name" mtu "$LAB_UL_MTU" master br0 up || return 1
+  if [ "$plen" = 64 ]; then
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+      net.ipv6.conf.ul0.disable_ipv6=0 net.ipv6.conf.ul0.accept_ra=0 \
+      net.ipv6.conf.ul0.autoconf=0 >/dev/null || return 1
+  fi
   ip -n "$ns" link set ul0 mtu "$LAB_UL_MTU" up || return 1
-  ip -n "$ns" addr add "$ip/24" dev ul0 || return 1
+  if [ "$plen" = 64 ]; then
+    ip -n "$ns" addr add "$ip/64" dev ul0 nodad || return 1
+  else
+    ip -n "$ns" addr add "$ip/24" dev ul0 || return 1
+  fi
   LAB_HOST_IP[$name]=$ip
   LAB_HOSTS+=("$name")
   _lab_state "host $name $ip"
