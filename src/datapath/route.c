@@ -163,6 +163,15 @@ dp_route_decide(const struct dp_tables *t, struct dp_packet *pkt,
     if (e && !e->remote) {
         const struct dp_port *p = t->ports[e->port];
         limit = p ? p->mtu + ETH_HDR_LEN : UINT32_MAX;
+    } else if (!e) {
+        /* Flooded (MAC not in the table): the frame goes to the tunnels
+         * and to every local port of the segment, so it must fit each. */
+        for (uint32_t i = 0; i < eg->n_local; i++) {
+            const struct dp_port *p = t->ports[eg->local_ports[i]];
+            if (p && p->mtu + ETH_HDR_LEN < limit) {
+                limit = p->mtu + ETH_HDR_LEN;
+            }
+        }
     }
     uint32_t size = pkt->ol.gso_type != DP_GSO_NONE
                         ? (uint32_t)pkt->ol.hdr_len + pkt->ol.gso_size

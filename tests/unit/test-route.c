@@ -38,6 +38,8 @@ static const struct eth_addr mac_e = {{0x02, 0, 0, 0, 0, 0x0e}};
 static const struct eth_addr mac_r = {{0x02, 0, 0, 0, 0, 0x20}};   /* remote */
 static const struct eth_addr mac_nh1 = {{0x02, 0, 0, 0, 0, 0x31}}; /* remote */
 static const struct eth_addr mac_nh2 = {{0x02, 0, 0, 0, 0, 0x32}}; /* remote */
+/* A neighbour (10.2.0.30) whose MAC is in no MAC table: flooded. */
+static const struct eth_addr mac_unknown = {{0x02, 0, 0, 0, 0, 0x40}};
 static const uint8_t vtep1[16] = {0, 0, 0,    0,    0,   0,  0, 0,
                                   0, 0, 0xff, 0xff, 198, 18, 0, 2};
 static const uint8_t vtep2[16] = {0, 0, 0,    0,    0,   0,  0, 0,
@@ -173,6 +175,7 @@ setup(void)
     neigh4(b, seg[2], IP4(10, 2, 0, 20), &mac_r);
     neigh4(b, seg[2], IP4(10, 2, 0, 254), &mac_nh1);
     neigh4(b, seg[2], IP4(10, 2, 0, 253), &mac_nh2);
+    neigh4(b, seg[2], IP4(10, 2, 0, 30), &mac_unknown);
     neigh6(b, seg[1], 1, 0x10, &mac_a);
     neigh6(b, seg[2], 2, 0x10, &mac_b);
     neigh6(b, seg[3], 3, 0x10, &mac_c);
@@ -626,6 +629,36 @@ TEST(big_df_packet_gets_frag_needed_with_mtu)
     n = dp_dummy_take(ports[2], out, sizeof out);
     check_icmp6_error(out, n, f, len, 2, 0, src);
     CHECK_EQ(ntohl(rd32(out + 54 + 4)), 1000);
+    teardown();
+}
+
+/* A routed packet to a neighbour whose MAC no table knows is flooded to
+ * the segment's tunnels and local ports: it must fit the smallest. */
+TEST(flooded_routed_packet_fits_every_local_port)
+{
+    uint8_t f[2000], out[2000];
+    uint32_t len;
+
+    setup();
+    ports[3]->mtu = 1000; /* B, the only local port of s2 */
+    len = udp4(f, IP4(10, 2, 0, 30), 64, 1000, 1200);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    int n = dp_dummy_take(ports[2], out, sizeof out);
+    check_icmp4_error(out, n, f, len, 3, 4, IP4(10, 1, 0, 1));
+    CHECK_EQ(ntohs(rd16(out + 34 + 6)), 1000); /* B's MTU, not the tunnel's */
+    CHECK_EQ(dp_dummy_sent_count(ports[3]), 0);
+    CHECK_EQ(dp_dummy_sent_count(ports[DP_PORT_GENEVE]), 0);
+    CHECK_EQ(drops(DP_DROP_ROUTE_TOO_BIG), 1);
+
+    /* One that fits B is flooded (to B: s2 has no flood list here). */
+    len = udp4(f, IP4(10, 2, 0, 30), 64, 1000, 900);
+    dp_dummy_inject(ports[2], f, len);
+    run_from(2);
+    CHECK_EQ(dp_dummy_sent_count(ports[3]), 1);
+    n = dp_dummy_take(ports[3], out, sizeof out);
+    CHECK_EQ(n, (int)len);
+    CHECK(!memcmp(out, &mac_unknown, 6)); /* addressed to the neighbour */
     teardown();
 }
 
