@@ -807,8 +807,10 @@ dp_tables_clone(const struct dp_tables *old, uint64_t generation,
 
     t->src = src = xmalloc(sizeof *src);
     *src = *os;
-    src->vidx.slots =
-        memdup_n(os->vidx.slots, os->vidx.mask + 1, sizeof *src->vidx.slots);
+    src->vidx.slots = os->vidx.slots
+                          ? memdup_n(os->vidx.slots, os->vidx.mask + 1,
+                                     sizeof *src->vidx.slots)
+                          : NULL; /* no endpoint yet */
     src->gws = memdup_n(os->gws, os->n_gws, sizeof *src->gws);
     src->routes = memdup_n(os->routes, os->n_routes, sizeof *src->routes);
     src->nhs = memdup_n(os->nhs, os->n_nhs, sizeof *src->nhs);
