@@ -2,21 +2,29 @@
  *
  *   bench-cp-agent SEGMENTS REMOTES_PER_SEGMENT VTEPS [SUFFIX]
  *
- * One agent (a real datapath with its packet thread; VIFs stay pending as
- * their interfaces do not exist) gets a snapshot with SEGMENTS segments,
- * one local port and REMOTES_PER_SEGMENT remote bindings each, spread over
- * VTEPS other hosts.  Then one-port deltas (add a remote binding to a
- * segment, then delete it) go through the controller-mode path of
- * agent-channel.c, each phase timed on its own:
+ * One agent (a real datapath with its packet thread; VIFs are opened on the
+ * veth pairs bench-cp.sh makes, or stay pending where none exists) gets a
+ * snapshot with SEGMENTS segments, one local port and REMOTES_PER_SEGMENT
+ * remote bindings each, spread over VTEPS other hosts.  Then three series
+ * of DELTAS one-object deltas go through the controller-mode path of
+ * agent-channel.c, each an addition followed by its deletion:
+ *   remote  a remote binding in a segment
+ *   flood   a new host's endpoint in a segment's flood list (that host got
+ *           its first port in the segment, then lost it)
+ *   port    a local port on interface bcpx0 (its VIF opened, then closed)
+ * and each phase of a delta is timed on its own:
  *   dstate_apply    the delta into the desired state
  *   realize         the desired state into the datapath (agent-state.c
- *                   and agent.c: snapshot built and published)
- *   save            the state cache (dstate_save, with fsync)
+ *                   and agent.c: snapshot patched or built, published)
+ *   save            the state cache (dstate_save, with fsync; remote only)
  * Figures (name: value unit, names suffixed with SUFFIX):
  *   agent_delta_apply_us, agent_delta_realize_us, agent_delta_save_us
- *   (medians), agent_delta_realize_p99_us, agent_delta_total_p99_us,
- *   agent_snapshot_realize_ms, agent_snapshots_patched (realizations that
- *   patched the published snapshot instead of building it whole). */
+ *   (medians), agent_delta_realize_p99_us, agent_delta_total_p99_us (the
+ *   remote series), agent_flood_realize_us, agent_flood_realize_p99_us,
+ *   agent_port_realize_us, agent_port_realize_p99_us,
+ *   agent_snapshot_realize_ms, and per series agent_*_patched
+ *   (realizations that patched the published snapshot instead of building
+ *   it whole). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,33 +136,166 @@ realize(struct agent *a, struct dstate *ds, struct dstate_failures *f)
     agent_realize(a, ds, &o, f);
 }
 
+/* Makes the array ARR of N entries hold V alone. */
+#define ONLY(N, ARR, V)                                                        \
+    ((N) = 1, (ARR) = xmalloc(sizeof *(ARR)), (ARR)[0] = (V))
+
+/* Delta i of a series into 'd' (revisions set by the caller). */
+typedef void delta_fn(Weft__Update *d, int i, int n_segs, int per_seg,
+                      int vteps);
+
+static void
+remote_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
+{
+    Weft__RemoteBinding *rb = remote(i / 2 % n_segs, per_seg + i / 2, vteps);
+
+    if (i % 2 == 0) {
+        ONLY(d->n_remotes, d->remotes, rb);
+    } else {
+        ONLY(d->n_del_remotes, d->del_remotes, xstrdup(rb->id));
+        weft__remote_binding__free_unpacked(rb, NULL);
+    }
+}
+
+/* Host 'vteps + i / 2' (an endpoint no binding uses) joins segment
+ * i / 2, then leaves it. */
+static void
+flood_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
+{
+    int s = i / 2 % n_segs, v = vteps + i / 2;
+    char *id = xasprintf("/projects/default/segments/s%d|hx%d", s, v);
+    (void)per_seg;
+
+    if (i % 2 == 0) {
+        Weft__FloodVtep *fv = xmalloc(sizeof *fv);
+        weft__flood_vtep__init(fv);
+        fv->id = id;
+        fv->segment = pb_seg_id((uint32_t)s);
+        fv->vtep = pb_ip4(172, 17, (uint8_t)(v >> 8), (uint8_t)v);
+        ONLY(d->n_floods, d->floods, fv);
+    } else {
+        ONLY(d->n_del_floods, d->del_floods, id);
+    }
+}
+
+/* A local port on interface bcpx0 joins segment i / 2, then leaves. */
+static void
+port_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
+{
+    int s = i / 2 % n_segs;
+    char *id = xasprintf("/projects/default/segments/s%d/ports/x%d", s, i / 2);
+    (void)per_seg;
+    (void)vteps;
+
+    if (i % 2 == 0) {
+        Weft__LocalPort *lp = xmalloc(sizeof *lp);
+        int k = i / 2;
+        uint8_t mac[6] = {2, 3, (uint8_t)(s >> 8), (uint8_t)s, 0, (uint8_t)k};
+        weft__local_port__init(lp);
+        lp->id = id;
+        lp->segment = pb_seg_id((uint32_t)s);
+        lp->lport = (uint32_t)(900000 + i / 2);
+        lp->mac = pb_bin(mac, 6);
+        lp->n_ips = 1;
+        lp->ips = xmalloc(sizeof *lp->ips);
+        lp->ips[0] = pb_ip4(10, 250, (uint8_t)s, (uint8_t)(i / 2 % 250 + 2));
+        lp->ifname = xstrdup("bcpx0");
+        ONLY(d->n_ports, d->ports, lp);
+    } else {
+        ONLY(d->n_del_ports, d->del_ports, id);
+    }
+}
+
+/* Times of one series of DELTAS deltas, each sorted. */
+struct series {
+    uint64_t apply[DELTAS], realize[DELTAS], save[DELTAS], total[DELTAS];
+    uint64_t patched; /* realizations that patched */
+};
+
+/* Runs a series ('path': where the state cache goes, NULL: not saved);
+ * '*rev' is the desired state's revision.  Returns false on an error. */
+static bool
+run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
+           delta_fn *fn, const int sizes[3], uint64_t *rev, const char *path,
+           struct series *out)
+{
+    uint64_t patched0, patched, built;
+    char err[256];
+
+    agent_realize_counts(a, &patched0, &built);
+    for (int i = 0; i < DELTAS; i++) {
+        Weft__Update *d = xmalloc(sizeof *d);
+        uint64_t t1, t2, t3, t4;
+
+        weft__update__init(d);
+        fn(d, i, sizes[0], sizes[1], sizes[2]);
+        d->prev_revision = *rev;
+        d->revision = ++*rev;
+        t1 = time_nsec();
+        if (dstate_apply(ds, d, err, sizeof err)) {
+            fprintf(stderr, "bench-cp-agent: %s\n", err);
+            return false;
+        }
+        t2 = time_nsec();
+        realize(a, ds, f);
+        t3 = time_nsec();
+        if (path) {
+            dstate_save(ds, path);
+        }
+        t4 = time_nsec();
+        out->apply[i] = t2 - t1;
+        out->realize[i] = t3 - t2;
+        out->save[i] = t4 - t3;
+        out->total[i] = t4 - t1;
+        weft__update__free_unpacked(d, NULL);
+        if (f->n) {
+            fprintf(stderr, "bench-cp-agent: %s not realized: %s\n",
+                    f->items[0].object, f->items[0].reason);
+            return false;
+        }
+    }
+    qsort(out->apply, DELTAS, sizeof *out->apply, cmp_u64);
+    qsort(out->realize, DELTAS, sizeof *out->realize, cmp_u64);
+    qsort(out->save, DELTAS, sizeof *out->save, cmp_u64);
+    qsort(out->total, DELTAS, sizeof *out->total, cmp_u64);
+    agent_realize_counts(a, &patched, &built);
+    out->patched = patched - patched0;
+    return true;
+}
+
+static double
+us(uint64_t ns)
+{
+    return (double)ns / 1e3;
+}
+
 int
 main(int argc, char *argv[])
 {
-    uint64_t t_apply[DELTAS], t_realize[DELTAS], t_save[DELTAS], t_tot[DELTAS];
+    static struct series remotes, floods, ports;
     char tmpl[] = "/tmp/weft-bench-cpa.XXXXXX", path[64], err[256];
-    int n_segs, per_seg, vteps;
+    int sizes[3];
     const char *suffix;
     struct dstate_failures fails = {0};
     struct dstate *ds;
     struct agent *a;
     Weft__Update *u;
-    uint64_t t0, patched, built;
+    uint64_t t0, rev = 1;
+    bool ok;
 
     if (argc < 4 || argc > 5) {
         fprintf(stderr, "usage: bench-cp-agent SEGMENTS REMOTES_PER_SEGMENT "
                         "VTEPS [SUFFIX]\n");
         return 2;
     }
-    n_segs = atoi(argv[1]);
-    per_seg = atoi(argv[2]);
-    vteps = atoi(argv[3]);
-    suffix = argc > 4 ? argv[4] : "";
-    if (n_segs < 1 || n_segs > 60000 || per_seg < 1 || per_seg > 60000 ||
-        vteps < 1 || vteps > 60000) {
-        fprintf(stderr, "bench-cp-agent: bad sizes\n");
-        return 2;
+    for (int i = 0; i < 3; i++) {
+        sizes[i] = atoi(argv[1 + i]);
+        if (sizes[i] < 1 || sizes[i] > 60000) {
+            fprintf(stderr, "bench-cp-agent: bad sizes\n");
+            return 2;
+        }
     }
+    suffix = argc > 4 ? argv[4] : "";
     if (!mkdtemp(tmpl)) {
         perror("mkdtemp");
         return 1;
@@ -167,69 +308,49 @@ main(int argc, char *argv[])
         return 1;
     }
 
-    u = snapshot(n_segs, per_seg, vteps);
+    u = snapshot(sizes[0], sizes[1], sizes[2]);
     t0 = time_nsec();
     dstate_apply(ds, u, err, sizeof err);
     realize(a, ds, &fails);
     double snap_ms = (double)(time_nsec() - t0) / 1e6;
     weft__update__free_unpacked(u, NULL);
 
-    for (int i = 0; i < DELTAS; i++) {
-        Weft__Update d = WEFT__UPDATE__INIT;
-        Weft__RemoteBinding *rb =
-            remote(i / 2 % n_segs, per_seg + i / 2, vteps);
-        char *del = rb->id;
-        uint64_t t1, t2, t3, t4;
-
-        d.revision = (uint64_t)i + 2;
-        d.prev_revision = (uint64_t)i + 1;
-        if (i % 2 == 0) {
-            d.n_remotes = 1;
-            d.remotes = &rb;
-        } else {
-            d.n_del_remotes = 1;
-            d.del_remotes = &del;
-        }
-        t1 = time_nsec();
-        if (dstate_apply(ds, &d, err, sizeof err)) {
-            fprintf(stderr, "bench-cp-agent: %s\n", err);
-            return 1;
-        }
-        t2 = time_nsec();
-        realize(a, ds, &fails);
-        t3 = time_nsec();
-        dstate_save(ds, path);
-        t4 = time_nsec();
-        t_apply[i] = t2 - t1;
-        t_realize[i] = t3 - t2;
-        t_save[i] = t4 - t3;
-        t_tot[i] = t4 - t1;
-        weft__remote_binding__free_unpacked(rb, NULL);
+    ok = run_series(a, ds, &fails, remote_delta, sizes, &rev, path, &remotes) &&
+         run_series(a, ds, &fails, flood_delta, sizes, &rev, NULL, &floods) &&
+         run_series(a, ds, &fails, port_delta, sizes, &rev, NULL, &ports);
+    if (ok) {
+        printf("agent_snapshot_realize_ms%s: %.1f ms\n", suffix, snap_ms);
+        printf("agent_delta_apply_us%s: %.1f us\n", suffix,
+               us(remotes.apply[DELTAS / 2]));
+        printf("agent_delta_realize_us%s: %.1f us\n", suffix,
+               us(remotes.realize[DELTAS / 2]));
+        printf("agent_delta_save_us%s: %.1f us\n", suffix,
+               us(remotes.save[DELTAS / 2]));
+        printf("agent_delta_realize_p99_us%s: %.1f us\n", suffix,
+               us(remotes.realize[DELTAS * 99 / 100]));
+        printf("agent_delta_total_p99_us%s: %.1f us\n", suffix,
+               us(remotes.total[DELTAS * 99 / 100]));
+        printf("agent_flood_realize_us%s: %.1f us\n", suffix,
+               us(floods.realize[DELTAS / 2]));
+        printf("agent_flood_realize_p99_us%s: %.1f us\n", suffix,
+               us(floods.realize[DELTAS * 99 / 100]));
+        printf("agent_port_realize_us%s: %.1f us\n", suffix,
+               us(ports.realize[DELTAS / 2]));
+        printf("agent_port_realize_p99_us%s: %.1f us\n", suffix,
+               us(ports.realize[DELTAS * 99 / 100]));
+        printf("agent_delta_patched%s: %" PRIu64 " of %d\n", suffix,
+               remotes.patched, DELTAS);
+        printf("agent_flood_patched%s: %" PRIu64 " of %d\n", suffix,
+               floods.patched, DELTAS);
+        printf("agent_port_patched%s: %" PRIu64 " of %d\n", suffix,
+               ports.patched, DELTAS);
+        fflush(stdout);
     }
-    qsort(t_apply, DELTAS, sizeof *t_apply, cmp_u64);
-    qsort(t_realize, DELTAS, sizeof *t_realize, cmp_u64);
-    qsort(t_save, DELTAS, sizeof *t_save, cmp_u64);
-    qsort(t_tot, DELTAS, sizeof *t_tot, cmp_u64);
-    printf("agent_snapshot_realize_ms%s: %.1f ms\n", suffix, snap_ms);
-    printf("agent_delta_apply_us%s: %.1f us\n", suffix,
-           (double)t_apply[DELTAS / 2] / 1e3);
-    printf("agent_delta_realize_us%s: %.1f us\n", suffix,
-           (double)t_realize[DELTAS / 2] / 1e3);
-    printf("agent_delta_save_us%s: %.1f us\n", suffix,
-           (double)t_save[DELTAS / 2] / 1e3);
-    printf("agent_delta_realize_p99_us%s: %.1f us\n", suffix,
-           (double)t_realize[DELTAS * 99 / 100] / 1e3);
-    printf("agent_delta_total_p99_us%s: %.1f us\n", suffix,
-           (double)t_tot[DELTAS * 99 / 100] / 1e3);
-    agent_realize_counts(a, &patched, &built);
-    printf("agent_snapshots_patched%s: %" PRIu64 " of %" PRIu64 "\n", suffix,
-           patched, patched + built);
-    fflush(stdout);
 
     dstate_failures_clear(&fails);
     dstate_destroy(ds);
     agent_destroy(a);
     unlink(path);
     rmdir(tmpl);
-    return 0;
+    return ok ? 0 : 1;
 }

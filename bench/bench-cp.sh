@@ -5,7 +5,8 @@
 # measures.  Then the agent side of one delta (bench/bench-cp-agent.c): one
 # weft-agent datapath with a span of CP_AGENT_SPAN (segments, remote
 # bindings per segment, endpoints), in a private network namespace whose
-# VIFs are veth pairs.  Prints `name: value unit` lines.
+# VIFs are veth pairs (remote-binding, flood-list and local-port deltas).
+# Prints `name: value unit` lines.
 #   CP_SIZES="1000:100000:1000:10: 5000:500000:5000:10:_5k"  (default)
 #   each entry HOSTS:PORTS:SEGMENTS:SPAN:SUFFIX
 #   CP_AGENT_SPAN="100:1000:1000"  (default; "" skips)
@@ -34,6 +35,10 @@ if [ -n "$agent_span" ]; then
         ip link set "bcpa$i" up
         ip link set "bcpp$i" up
       done
+      # The VIF of the local-port deltas.
+      ip link add bcpx0 type veth peer name bcpy0
+      ip link set bcpx0 up
+      ip link set bcpy0 up
       exec "$4" "$1" "$2" "$3"' _ "$segs" "$per" "$vteps" "$B/bench/bench-cp-agent"
   fi
 fi

@@ -68,12 +68,24 @@ struct ds_flood {
     struct cfg_ip vtep;
 };
 
-/* A remote binding changed since the last dstate_to_config(): how it was
- * then (NULL: it did not exist). */
+/* A remote binding or local port changed since the last
+ * dstate_to_config(): how it was then (NULL: it did not exist). */
 struct ds_change {
     struct hmap_node node;
     char *id;
     struct ds_port *old;
+};
+
+/* How many flood entries name endpoint 'vtep' in segment 'segment' (the
+ * configuration has the endpoint once if any does).  'touched': the count
+ * changed since the last conversion, when it was 'n_before'. */
+struct ds_fcount {
+    struct hmap_node node;
+    char *segment;
+    struct cfg_ip vtep;
+    uint32_t n;
+    uint32_t n_before;
+    bool touched;
 };
 
 struct dstate {
@@ -84,6 +96,7 @@ struct dstate {
     struct hmap ports;   /* ds_port, local */
     struct hmap remotes; /* ds_port, remote */
     struct hmap floods;  /* ds_flood */
+    struct hmap fcounts; /* ds_fcount, by segment and endpoint */
     struct hmap rules;   /* ds_msg: Weft__FwRule */
     struct hmap addrs;   /* ds_addr */
     struct hmap routes;  /* ds_msg: Weft__Route */
@@ -91,11 +104,15 @@ struct dstate {
     bool fw_tcp_strict;
     uint64_t fw_rules_gen, fw_addrs_gen, fw_ports_gen; /* bumped on changes */
     /* Since the last dstate_to_config(): 'incr' while nothing but remote
-     * bindings and firewall objects changed; 'journal' (ds_change) holds
-     * the bindings changed, each once. */
+     * bindings, local ports, flood entries and firewall objects changed;
+     * the journals (ds_change) hold the bindings and ports changed, each
+     * once, 'ftouched' the flood counts changed. */
     bool incr;
-    struct hmap journal;
-    struct dstate_remote_op *ops; /* dstate_remote_changes() result */
+    struct hmap journal;      /* remote bindings */
+    struct hmap port_journal; /* local ports */
+    struct ds_fcount **ftouched;
+    size_t n_ftouched, cap_ftouched;
+    struct dstate_op *ops; /* dstate_changes() result */
 };
 
 void
@@ -135,19 +152,13 @@ dstate_create(void)
     hmap_init(&ds->ports);
     hmap_init(&ds->remotes);
     hmap_init(&ds->floods);
+    hmap_init(&ds->fcounts);
     hmap_init(&ds->rules);
     hmap_init(&ds->addrs);
     hmap_init(&ds->routes);
     hmap_init(&ds->journal);
+    hmap_init(&ds->port_journal);
     return ds;
-}
-
-static void
-ds_flood_free(struct ds_flood *f)
-{
-    free(f->id);
-    free(f->segment);
-    free(f);
 }
 
 static void
@@ -163,31 +174,108 @@ ds_port_free(struct ds_port *p)
     free(p);
 }
 
-/* Forgets the changes since the last conversion. */
 static void
-ds_journal_clear(struct dstate *ds)
+ds_fcount_free(struct dstate *ds, struct ds_fcount *c)
+{
+    hmap_remove(&ds->fcounts, &c->node);
+    free(c->segment);
+    free(c);
+}
+
+static void
+ds_changes_clear(struct hmap *journal)
 {
     struct ds_change *c;
 
-    HMAP_FOR_EACH (c, node, &ds->journal) {
-        hmap_remove(&ds->journal, &c->node);
+    HMAP_FOR_EACH (c, node, journal) {
+        hmap_remove(journal, &c->node);
         if (c->old) {
             ds_port_free(c->old);
         }
         free(c->id);
         free(c);
     }
+}
+
+/* Forgets the changes since the last conversion. */
+static void
+ds_journal_clear(struct dstate *ds)
+{
+    ds_changes_clear(&ds->journal);
+    ds_changes_clear(&ds->port_journal);
+    for (size_t i = 0; i < ds->n_ftouched; i++) {
+        struct ds_fcount *c = ds->ftouched[i];
+        c->touched = false;
+        if (!c->n) {
+            ds_fcount_free(ds, c);
+        }
+    }
+    free(ds->ftouched);
+    ds->ftouched = NULL;
+    ds->n_ftouched = ds->cap_ftouched = 0;
     free(ds->ops);
     ds->ops = NULL;
 }
 
-/* Something other than remote bindings changed: the next realization
+/* Something that cannot be patched changed: the next realization
  * converts the whole model. */
 static void
 ds_not_incremental(struct dstate *ds)
 {
     ds->incr = false;
     ds_journal_clear(ds);
+}
+
+/* The number of flood entries for endpoint 'vtep' in 'segment' changes by
+ * 'delta' (+1 or -1); the first change since the conversion is recorded
+ * (dstate_changes()). */
+static void
+ds_flood_count(struct dstate *ds, const char *segment,
+               const struct cfg_ip *vtep, int delta)
+{
+    uint32_t hash = hash_bytes(vtep, sizeof *vtep, hash_str(segment));
+    struct ds_fcount *c;
+
+    HMAP_FOR_EACH_WITH_HASH (c, node, hash, &ds->fcounts) {
+        if (!strcmp(c->segment, segment) &&
+            !memcmp(&c->vtep, vtep, sizeof *vtep)) {
+            break;
+        }
+    }
+    if (!c) {
+        c = xcalloc(1, sizeof *c);
+        c->segment = xstrdup(segment);
+        c->vtep = *vtep;
+        hmap_insert(&ds->fcounts, &c->node, hash);
+    }
+    if (ds->incr && !c->touched) {
+        if (ds->n_ftouched >= MAX(64, hmap_count(&ds->floods) / 4)) {
+            ds_not_incremental(ds);
+        } else {
+            if (ds->n_ftouched == ds->cap_ftouched) {
+                ds->cap_ftouched = MAX(16, 2 * ds->cap_ftouched);
+                ds->ftouched = xrealloc(ds->ftouched, ds->cap_ftouched *
+                                                          sizeof *ds->ftouched);
+            }
+            ds->ftouched[ds->n_ftouched++] = c;
+            c->touched = true;
+            c->n_before = c->n;
+        }
+    }
+    c->n += (uint32_t)delta;
+    if (!c->n && !c->touched) {
+        ds_fcount_free(ds, c);
+    }
+}
+
+static void
+ds_flood_free(struct dstate *ds, struct ds_flood *f)
+{
+    ds_flood_count(ds, f->segment, &f->vtep, -1);
+    hmap_remove(&ds->floods, &f->node);
+    free(f->id);
+    free(f->segment);
+    free(f);
 }
 
 static void
@@ -251,6 +339,7 @@ dstate_clear(struct dstate *ds)
     struct ds_port *p;
     struct ds_flood *f;
 
+    ds_not_incremental(ds); /* first: the journal points at flood counts */
     HMAP_FOR_EACH (s, node, &ds->segs) {
         hmap_remove(&ds->segs, &s->node);
         ds_seg_free(s);
@@ -265,11 +354,9 @@ dstate_clear(struct dstate *ds)
         ds_port_free(p);
     }
     HMAP_FOR_EACH (f, node, &ds->floods) {
-        hmap_remove(&ds->floods, &f->node);
-        ds_flood_free(f);
+        ds_flood_free(ds, f); /* and its count */
     }
     ds_fw_clear(ds);
-    ds_not_incremental(ds);
     ds->revision = 0;
     ds->has_host = false;
 }
@@ -285,10 +372,12 @@ dstate_destroy(struct dstate *ds)
     hmap_destroy(&ds->ports);
     hmap_destroy(&ds->remotes);
     hmap_destroy(&ds->floods);
+    hmap_destroy(&ds->fcounts);
     hmap_destroy(&ds->rules);
     hmap_destroy(&ds->addrs);
     hmap_destroy(&ds->routes);
     hmap_destroy(&ds->journal);
+    hmap_destroy(&ds->port_journal);
     free(ds);
 }
 
@@ -330,11 +419,13 @@ ds_find(const struct hmap *m, const char *id)
     return NULL;
 }
 
-/* Remote binding 'id' is about to change: remember it as it was, once
- * per conversion.  Past a quarter of all bindings a whole conversion is
+/* Remote binding or local port 'id' of 'objs' (ds->remotes or
+ * ds->ports) is about to change: remember it in 'journal' as it was, once
+ * per conversion.  Past a quarter of all of them a whole conversion is
  * about as cheap. */
 static void
-ds_journal_remote(struct dstate *ds, const char *id)
+ds_journal(struct dstate *ds, struct hmap *journal, const struct hmap *objs,
+           const char *id)
 {
     struct ds_change *c;
     const struct ds_port *p;
@@ -343,31 +434,32 @@ ds_journal_remote(struct dstate *ds, const char *id)
     if (!ds->incr) {
         return;
     }
-    HMAP_FOR_EACH_WITH_HASH (c, node, hash, &ds->journal) {
+    HMAP_FOR_EACH_WITH_HASH (c, node, hash, journal) {
         if (!strcmp(c->id, id)) {
             return;
         }
     }
-    if (hmap_count(&ds->journal) >= MAX(64, hmap_count(&ds->remotes) / 4)) {
+    if (hmap_count(journal) >= MAX(64, hmap_count(objs) / 4)) {
         ds_not_incremental(ds);
         return;
     }
     c = xcalloc(1, sizeof *c);
     c->id = xstrdup(id);
-    p = (const struct ds_port *)ds_find(&ds->remotes, id);
+    p = (const struct ds_port *)ds_find(objs, id);
     if (p) {
         c->old = xcalloc(1, sizeof *c->old);
         c->old->segment = xstrdup(p->segment);
         c->old->lport = p->lport;
         c->old->mac = p->mac;
         c->old->vtep = p->vtep;
+        memcpy(c->old->ifname, p->ifname, sizeof p->ifname);
         c->old->n_ips = p->n_ips;
         c->old->ips = xcalloc(p->n_ips + 1, sizeof *p->ips);
         if (p->n_ips) {
             memcpy(c->old->ips, p->ips, p->n_ips * sizeof *p->ips);
         }
     }
-    hmap_insert(&ds->journal, &c->node, hash);
+    hmap_insert(journal, &c->node, hash);
 }
 
 static void
@@ -395,8 +487,7 @@ ds_del_seg(struct dstate *ds, const char *id)
     }
     HMAP_FOR_EACH (f, node, &ds->floods) {
         if (!strcmp(f->segment, id)) {
-            hmap_remove(&ds->floods, &f->node);
-            ds_flood_free(f);
+            ds_flood_free(ds, f);
         }
     }
     hmap_remove(&ds->segs, &s->node);
@@ -419,12 +510,6 @@ static void
 ds_port_free_(void *p)
 {
     ds_port_free(p);
-}
-
-static void
-ds_flood_free_(void *f)
-{
-    ds_flood_free(f);
 }
 
 static void
@@ -577,21 +662,25 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
             ds->fw_addrs_gen++; /* carried by the deployment-wide part */
         }
     }
-    if (u->n_routes || u->n_del_routes || u->n_ports || u->n_del_ports ||
-        u->n_floods || u->n_del_floods || u->n_segments || u->n_del_segments) {
+    if (u->n_routes || u->n_del_routes || u->n_segments || u->n_del_segments) {
         ds_not_incremental(ds);
     }
     ds_fw_apply(ds, u);
     ds_routes_apply(ds, u);
     for (size_t i = 0; i < u->n_del_ports; i++) {
+        ds_journal(ds, &ds->port_journal, &ds->ports, u->del_ports[i]);
         ds_del(&ds->ports, u->del_ports[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_remotes; i++) {
-        ds_journal_remote(ds, u->del_remotes[i]);
+        ds_journal(ds, &ds->journal, &ds->remotes, u->del_remotes[i]);
         ds_del(&ds->remotes, u->del_remotes[i], ds_port_free_);
     }
     for (size_t i = 0; i < u->n_del_floods; i++) {
-        ds_del(&ds->floods, u->del_floods[i], ds_flood_free_);
+        struct ds_flood *f =
+            (struct ds_flood *)ds_find(&ds->floods, u->del_floods[i]);
+        if (f) {
+            ds_flood_free(ds, f);
+        }
     }
     for (size_t i = 0; i < u->n_del_segments; i++) {
         ds_del_seg(ds, u->del_segments[i]);
@@ -613,6 +702,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
     }
     for (size_t i = 0; i < u->n_ports; i++) {
         const Weft__LocalPort *w = u->ports[i];
+        ds_journal(ds, &ds->port_journal, &ds->ports, w->id);
         struct ds_port *p = ds_put_port(&ds->ports, w->id, w->segment, w->lport,
                                         &w->mac, w->n_ips, w->ips);
         snprintf(p->ifname, sizeof p->ifname, "%s", w->ifname);
@@ -632,7 +722,7 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
     }
     for (size_t i = 0; i < u->n_remotes; i++) {
         const Weft__RemoteBinding *w = u->remotes[i];
-        ds_journal_remote(ds, w->id);
+        ds_journal(ds, &ds->journal, &ds->remotes, w->id);
         struct ds_port *p = ds_put_port(&ds->remotes, w->id, w->segment,
                                         w->lport, &w->mac, w->n_ips, w->ips);
         ds_ip(&w->vtep, &p->vtep);
@@ -645,10 +735,12 @@ dstate_apply(struct dstate *ds, const Weft__Update *u, char *err,
             f->id = xstrdup(w->id);
             hmap_insert(&ds->floods, &f->node, hash_str(w->id));
         } else {
+            ds_flood_count(ds, f->segment, &f->vtep, -1);
             free(f->segment);
         }
         f->segment = xstrdup(w->segment);
         ds_ip(&w->vtep, &f->vtep);
+        ds_flood_count(ds, f->segment, &f->vtep, +1);
     }
     ds->revision = u->revision;
     return 0;
@@ -815,6 +907,21 @@ ds_routes_to_config(const struct dstate *ds, struct agent_config *cfg,
     }
 }
 
+/* Local port 'p' as a configuration port, but for its addresses
+ * (cp->ips NULL, cp->n_ips set). */
+static void
+ds_cfg_port(const struct ds_port *p, struct cfg_port *cp)
+{
+    const char *slash = p->id ? strrchr(p->id, '/') : NULL;
+
+    memset(cp, 0, sizeof *cp);
+    cp->id = p->lport;
+    snprintf(cp->name, sizeof cp->name, "%s", slash ? slash + 1 : "");
+    snprintf(cp->ifname, sizeof cp->ifname, "%s", p->ifname);
+    cp->mac = p->mac;
+    cp->n_ips = p->n_ips;
+}
+
 /* Key of a MAC within a segment: segment index + MAC. */
 struct seg_mac {
     uint32_t seg;
@@ -934,12 +1041,7 @@ dstate_to_config(struct dstate *ds, const struct dstate_options *o,
             cs->ports = xrealloc(cs->ports, cap_ports[si] * sizeof *cs->ports);
         }
         struct cfg_port *cp = &cs->ports[cs->n_ports++];
-        memset(cp, 0, sizeof *cp);
-        cp->id = p->lport;
-        snprintf(cp->name, sizeof cp->name, "%s", strrchr(p->id, '/') + 1);
-        snprintf(cp->ifname, sizeof cp->ifname, "%s", p->ifname);
-        cp->mac = p->mac;
-        cp->n_ips = p->n_ips;
+        ds_cfg_port(p, cp);
         if (p->n_ips) {
             cp->ips = xmalloc(p->n_ips * sizeof *cp->ips);
             memcpy(cp->ips, p->ips, p->n_ips * sizeof *cp->ips);
@@ -1027,63 +1129,125 @@ ds_cfg_segment(const struct dstate *ds, const char *id)
     return s ? s->cfg_index : UINT32_MAX;
 }
 
+/* Operation 'op' of 'kind' on remote binding or local port 'p'. */
 static void
-ds_remote_op(struct dstate_remote_op *op, bool add, uint32_t segment,
-             const struct ds_port *p)
+ds_port_op(struct dstate_op *op, enum dstate_op_kind kind, bool add,
+           uint32_t segment, const struct ds_port *p)
 {
     memset(op, 0, sizeof *op);
+    op->kind = kind;
     op->add = add;
     op->segment = segment;
-    op->remote.mac = p->mac;
-    op->remote.ips = p->ips;
-    op->remote.n_ips = p->n_ips;
-    op->remote.vtep = p->vtep;
-    op->remote.port_id = p->lport;
+    if (kind == DSTATE_OP_REMOTE) {
+        op->remote.mac = p->mac;
+        op->remote.ips = p->ips;
+        op->remote.n_ips = p->n_ips;
+        op->remote.vtep = p->vtep;
+        op->remote.port_id = p->lport;
+    } else {
+        ds_cfg_port(p, &op->port);
+        op->port.ips = p->ips;
+    }
+}
+
+/* Appends to ops[*n] the deletions ('add' false: the objects of 'journal'
+ * as they were) or the additions (as they are now in 'objs') of 'kind'.
+ * False if one of them is an object the conversion leaves out (it is to
+ * report why). */
+static bool
+ds_journal_ops(const struct dstate *ds, const struct hmap *journal,
+               const struct hmap *objs, enum dstate_op_kind kind, bool add,
+               struct dstate_op *ops, size_t *n)
+{
+    const struct ds_change *c;
+
+    HMAP_FOR_EACH (c, node, journal) {
+        const struct ds_port *p =
+            add ? (const struct ds_port *)ds_find(objs, c->id) : c->old;
+        uint32_t si;
+
+        if (!p) {
+            continue;
+        }
+        si = ds_cfg_segment(ds, p->segment);
+        if (si == UINT32_MAX ||
+            (kind == DSTATE_OP_REMOTE &&
+             !memcmp(&p->vtep, &ds->local_ip, sizeof p->vtep))) {
+            return false;
+        }
+        ds_port_op(&ops[(*n)++], kind, add, si, p);
+    }
+    return true;
+}
+
+/* Whether the configuration floods to c->vtep in c->segment when 'n'
+ * flood entries name it; '*si': the segment's index. */
+static bool
+ds_flood_in_config(const struct dstate *ds, const struct ds_fcount *c,
+                   uint32_t n, uint32_t *si)
+{
+    *si = ds_cfg_segment(ds, c->segment);
+    return n && *si != UINT32_MAX &&
+           memcmp(&c->vtep, &ds->local_ip, sizeof c->vtep);
+}
+
+/* Appends to ops[*n] the endpoints that left ('add' false) or joined a
+ * segment's flood list since the conversion. */
+static void
+ds_flood_ops(const struct dstate *ds, bool add, struct dstate_op *ops,
+             size_t *n)
+{
+    for (size_t i = 0; i < ds->n_ftouched; i++) {
+        const struct ds_fcount *c = ds->ftouched[i];
+        uint32_t si;
+        bool was = ds_flood_in_config(ds, c, c->n_before, &si);
+
+        if (ds_flood_in_config(ds, c, c->n, &si) == add && was != add) {
+            struct dstate_op *op = &ops[(*n)++];
+            memset(op, 0, sizeof *op);
+            op->kind = DSTATE_OP_FLOOD;
+            op->add = add;
+            op->segment = si;
+            op->vtep = c->vtep;
+        }
+    }
 }
 
 bool
-dstate_remote_changes(struct dstate *ds, const struct dstate_remote_op **opsp,
-                      size_t *n_opsp)
+dstate_changes(struct dstate *ds, const struct dstate_op **opsp, size_t *n_opsp)
 {
-    struct dstate_remote_op *ops;
-    const struct ds_change *c;
-    size_t n = 0;
+    size_t n = 0, max = 2 * (hmap_count(&ds->journal) +
+                             hmap_count(&ds->port_journal)) +
+                        ds->n_ftouched;
+    struct dstate_op *ops;
 
     if (!ds->incr) {
         return false;
     }
     free(ds->ops);
-    ds->ops = ops = xcalloc(2 * hmap_count(&ds->journal) + 1, sizeof *ds->ops);
-    /* Deletions first: an addition may reuse a MAC or address one of them
-     * frees. */
-    HMAP_FOR_EACH (c, node, &ds->journal) {
-        if (c->old) {
-            uint32_t si = ds_cfg_segment(ds, c->old->segment);
-            if (si == UINT32_MAX) {
-                return false; /* it was not realized */
-            }
-            ds_remote_op(&ops[n++], false, si, c->old);
-        }
+    ds->ops = ops = xcalloc(max + 1, sizeof *ds->ops);
+    /* Deletions first: an addition may reuse a MAC, an address or an
+     * interface one of them frees.  Local ports before remote bindings,
+     * as the conversion claims their MACs first. */
+    if (!ds_journal_ops(ds, &ds->journal, &ds->remotes, DSTATE_OP_REMOTE, false,
+                        ops, &n) ||
+        !ds_journal_ops(ds, &ds->port_journal, &ds->ports, DSTATE_OP_PORT,
+                        false, ops, &n) ||
+        !ds_journal_ops(ds, &ds->port_journal, &ds->ports, DSTATE_OP_PORT, true,
+                        ops, &n) ||
+        !ds_journal_ops(ds, &ds->journal, &ds->remotes, DSTATE_OP_REMOTE, true,
+                        ops, &n)) {
+        return false;
     }
-    HMAP_FOR_EACH (c, node, &ds->journal) {
-        const struct ds_port *p =
-            (const struct ds_port *)ds_find(&ds->remotes, c->id);
-        if (p) {
-            uint32_t si = ds_cfg_segment(ds, p->segment);
-            if (si == UINT32_MAX ||
-                !memcmp(&p->vtep, &ds->local_ip, sizeof p->vtep)) {
-                return false; /* a failure: the conversion reports it */
-            }
-            ds_remote_op(&ops[n++], true, si, p);
-        }
-    }
+    ds_flood_ops(ds, false, ops, &n);
+    ds_flood_ops(ds, true, ops, &n);
     *opsp = ops;
     *n_opsp = n;
     return true;
 }
 
 void
-dstate_remote_changes_done(struct dstate *ds)
+dstate_changes_done(struct dstate *ds)
 {
     ds_journal_clear(ds);
 }

@@ -57,7 +57,7 @@ int dstate_apply(struct dstate *, const Weft__Update *u, char *err,
 
 /* Builds the datapath configuration, or NULL if the host's tunnel
  * endpoint is not known yet.  Appends to 'f' the objects left out.  Starts
- * the record of changes that dstate_remote_changes() describes. */
+ * the record of changes that dstate_changes() describes. */
 struct agent_config *dstate_to_config(struct dstate *,
                                       const struct dstate_options *,
                                       struct dstate_failures *f);
@@ -65,29 +65,43 @@ struct agent_config *dstate_to_config(struct dstate *,
 /* ---- Incremental realization: the changes since dstate_to_config() as
  * operations on its result (agent_realize() in agent.h). ---- */
 
-/* A remote binding to add to or delete from configuration segment
- * 'segment' (its index in agent_config.segments).  A deletion names the
- * binding by its MAC; 'remote.ips' are the addresses to remove.  Pointers
- * stay valid until the next dstate_apply() or dstate_to_config(). */
-struct dstate_remote_op {
+enum dstate_op_kind {
+    DSTATE_OP_REMOTE, /* a remote binding */
+    DSTATE_OP_PORT,   /* a local port */
+    DSTATE_OP_FLOOD,  /* an endpoint of a segment's flood list */
+};
+
+/* An object to add to or delete from configuration segment 'segment' (its
+ * index in agent_config.segments).  A deleted binding is named by its MAC,
+ * a deleted port by its MAC and interface; their 'ips' are the addresses
+ * to remove.  A flood operation adds or removes 'vtep' alone (the flood
+ * list has each endpoint once, however many flood entries name it).
+ * Pointers stay valid until the next dstate_apply() or
+ * dstate_to_config(). */
+struct dstate_op {
+    enum dstate_op_kind kind;
     bool add;
     uint32_t segment;
-    struct cfg_remote remote; /* ips not owned */
+    struct cfg_remote remote; /* DSTATE_OP_REMOTE; ips not owned */
+    struct cfg_port port;     /* DSTATE_OP_PORT; ips not owned */
+    struct cfg_ip vtep;       /* DSTATE_OP_FLOOD */
 };
 
 /* If everything that changed since the last dstate_to_config() (and the
- * last dstate_remote_changes_done()) is remote bindings and firewall
- * objects, and none of the bindings is one dstate_to_config() would leave
- * out for a reason this model knows (segment not realized, the host's own
- * endpoint), sets '*ops' to the deletions followed by the additions that
- * turn that configuration into the current one and returns true.  Returns
- * false when the model must be converted whole.  The caller also has to
- * convert whole when the previous conversion reported failures, or when a
- * MAC or address of an addition is taken. */
-bool dstate_remote_changes(struct dstate *, const struct dstate_remote_op **ops,
-                           size_t *n_ops);
+ * last dstate_changes_done()) is remote bindings, local ports, flood
+ * entries and firewall objects, and none of the bindings or ports is one
+ * dstate_to_config() would leave out for a reason this model knows
+ * (segment not realized, the host's own endpoint), sets '*ops' to the
+ * deletions followed by the additions that turn that configuration into
+ * the current one and returns true.  Returns false when the model must be
+ * converted whole (segments, routes or the host changed, or too many
+ * objects did).  The caller also has to convert whole when the previous
+ * conversion reported failures, or when a MAC, address, interface or
+ * logical port id of an addition is taken. */
+bool dstate_changes(struct dstate *, const struct dstate_op **ops,
+                    size_t *n_ops);
 /* The operations were applied: the next changes build on them. */
-void dstate_remote_changes_done(struct dstate *);
+void dstate_changes_done(struct dstate *);
 
 /* The whole model as one snapshot update (free with
  * weft__update__free_unpacked(u, NULL)); NULL if empty. */

@@ -407,6 +407,21 @@ agent_apply(struct agent *a, struct agent_config *cfg)
 
 /* ---- Incremental realization (agent_realize()). ---- */
 
+/* A copy of 'n' addresses (never NULL). */
+static struct cfg_ip *
+ips_dup(const struct cfg_ip *ips, uint32_t n)
+{
+    struct cfg_ip *c = xcalloc(n + 1, sizeof *c);
+    if (n) {
+        memcpy(c, ips, n * sizeof *c);
+    }
+    return c;
+}
+
+/* Grows array ARR of N elements by one; the new element's address. */
+#define ARRAY_PUSH(ARR, N)                                                     \
+    ((ARR) = xrealloc((ARR), ((N) + 1) * sizeof *(ARR)), &(ARR)[(N)++])
+
 /* Removes the remote binding with 'mac' from configuration segment 'cs'. */
 static void
 cfg_del_remote(struct cfg_segment *cs, const struct eth_addr *mac)
@@ -420,71 +435,227 @@ cfg_del_remote(struct cfg_segment *cs, const struct eth_addr *mac)
     }
 }
 
+/* Removes the local port on 'ifname' from configuration segment 'cs'. */
 static void
-cfg_add_remote(struct cfg_segment *cs, const struct cfg_remote *r)
+cfg_del_port(struct cfg_segment *cs, const char *ifname)
 {
-    struct cfg_remote *c;
-
-    cs->remotes =
-        xrealloc(cs->remotes, (cs->n_remotes + 1) * sizeof *cs->remotes);
-    c = &cs->remotes[cs->n_remotes++];
-    *c = *r;
-    c->ips = xcalloc(r->n_ips + 1, sizeof *c->ips);
-    if (r->n_ips) {
-        memcpy(c->ips, r->ips, r->n_ips * sizeof *c->ips);
+    for (uint32_t i = 0; i < cs->n_ports; i++) {
+        if (!strcmp(cs->ports[i].ifname, ifname)) {
+            free(cs->ports[i].ips);
+            cs->ports[i] = cs->ports[--cs->n_ports];
+            return;
+        }
     }
 }
 
-/* One operation on the copy 't'; false if a full build must do it. */
-static bool
-patch_remote(struct dp_tables *t, const struct agent_config *cfg,
-             const struct dstate_remote_op *op)
+/* Removes 'vtep' from the flood list of configuration segment 'cs'. */
+static void
+cfg_del_flood(struct cfg_segment *cs, const struct cfg_ip *vtep)
 {
-    const struct cfg_remote *r = &op->remote;
-
-    if (op->segment >= cfg->n_segments) {
-        return false;
-    }
-    if (!op->add) {
-        for (uint32_t i = 0; i < r->n_ips; i++) {
-            if (!dp_tables_del_neigh(t, op->segment, r->ips[i].b, &r->mac)) {
-                return false;
-            }
+    for (uint32_t i = 0; i < cs->n_flood_vteps; i++) {
+        if (!memcmp(&cs->flood_vteps[i], vtep, sizeof *vtep)) {
+            cs->flood_vteps[i] = cs->flood_vteps[--cs->n_flood_vteps];
+            return;
         }
-        return dp_tables_del_remote(t, op->segment, &r->mac);
     }
-    if (!memcmp(&r->vtep, &cfg->local_ip, sizeof r->vtep) ||
-        !dp_tables_add_remote(t, op->segment, &r->mac, r->vtep.b, r->port_id)) {
-        return false;
+}
+
+/* Applies operation 'op' (patched into the snapshot) to the
+ * configuration. */
+static void
+cfg_apply_op(struct agent_config *cfg, const struct dstate_op *op)
+{
+    struct cfg_segment *cs = &cfg->segments[op->segment];
+
+    if (op->kind == DSTATE_OP_REMOTE && op->add) {
+        struct cfg_remote *c = ARRAY_PUSH(cs->remotes, cs->n_remotes);
+        *c = op->remote;
+        c->ips = ips_dup(op->remote.ips, op->remote.n_ips);
+    } else if (op->kind == DSTATE_OP_REMOTE) {
+        cfg_del_remote(cs, &op->remote.mac);
+    } else if (op->kind == DSTATE_OP_PORT && op->add) {
+        struct cfg_port *c = ARRAY_PUSH(cs->ports, cs->n_ports);
+        *c = op->port;
+        c->ips = ips_dup(op->port.ips, op->port.n_ips);
+    } else if (op->kind == DSTATE_OP_PORT) {
+        cfg_del_port(cs, op->port.ifname);
+    } else if (op->add) {
+        *ARRAY_PUSH(cs->flood_vteps, cs->n_flood_vteps) = op->vtep;
+    } else {
+        cfg_del_flood(cs, &op->vtep);
     }
-    for (uint32_t i = 0; i < r->n_ips; i++) {
-        if (!dp_tables_add_neigh(t, op->segment, r->ips[i].b, &r->mac)) {
+}
+
+/* Adds (or deletes) the neighbour entries of 'n' addresses owned by 'mac'
+ * in 'segment' of the copy 't'; false if one is taken (missing). */
+static bool
+patch_neighs(struct dp_tables *t, bool add, uint32_t segment,
+             const struct cfg_ip *ips, uint32_t n, const struct eth_addr *mac)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (add ? !dp_tables_add_neigh(t, segment, ips[i].b, mac)
+                : !dp_tables_del_neigh(t, segment, ips[i].b, mac)) {
             return false;
         }
     }
     return true;
 }
 
-/* Publishes a copy of the current snapshot patched with 'ops' and the
- * current firewall objects, and patches the configuration to match.
- * Returns false, having changed nothing, if a full build must do it. */
+/* One remote-binding operation on the copy 't'; false if a full build
+ * must do it. */
 static bool
-apply_remote_ops(struct agent *a, const struct dstate_remote_op *ops,
-                 size_t n_ops)
+patch_remote(struct dp_tables *t, const struct agent_config *cfg,
+             const struct dstate_op *op)
+{
+    const struct cfg_remote *r = &op->remote;
+
+    if (!op->add) {
+        return patch_neighs(t, false, op->segment, r->ips, r->n_ips, &r->mac) &&
+               dp_tables_del_remote(t, op->segment, &r->mac);
+    }
+    return memcmp(&r->vtep, &cfg->local_ip, sizeof r->vtep) &&
+           dp_tables_add_remote(t, op->segment, &r->mac, r->vtep.b,
+                                r->port_id) &&
+           patch_neighs(t, true, op->segment, r->ips, r->n_ips, &r->mac);
+}
+
+/* Whether a VIF of 't' is bound as logical port 'lport'. */
+static bool
+lport_bound(const struct dp_tables *t, uint32_t lport)
+{
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < t->n_ports; i++) {
+        if (t->vifs[i].segment != DP_SEG_NONE && t->vifs[i].lport == lport) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The VIF slots a patch touches: those it unbinds and those it claims for
+ * an interface that had none (opened when the patch succeeded). */
+struct slot_changes {
+    uint32_t *slots;
+    uint32_t n;
+};
+
+/* One local-port operation on the copy 't'; false if a full build must do
+ * it (then the slots claimed stay unopened, and agent_apply() frees those
+ * the configuration does not name).  An addition takes over the slot, and
+ * the open device, of a port on the same interface deleted before it. */
+static bool
+patch_port(struct agent *a, struct dp_tables *t, const struct dstate_op *op,
+           struct slot_changes *sc)
+{
+    const struct cfg_port *p = &op->port;
+    uint32_t slot;
+
+    if (!p->ifname[0]) {
+        return false; /* slot_of() would find a free slot */
+    }
+    slot = slot_of(a, p->ifname);
+    if (!op->add) {
+        if (slot == UINT32_MAX ||
+            !dp_tables_del_local(t, op->segment, (uint16_t)slot, &p->mac)) {
+            return false;
+        }
+        *ARRAY_PUSH(sc->slots, sc->n) = slot;
+        return patch_neighs(t, false, op->segment, p->ips, p->n_ips, &p->mac);
+    }
+    /* The conversion would leave out one of two ports on one interface or
+     * with one logical port id (which one depends on the order). */
+    if ((slot != UINT32_MAX && t->vifs[slot].segment != DP_SEG_NONE) ||
+        lport_bound(t, p->id)) {
+        return false;
+    }
+    if (slot == UINT32_MAX) {
+        slot = find_or_alloc_slot(a, p->ifname);
+        if (slot > UINT16_MAX) {
+            return false;
+        }
+        a->ports[slot].wanted = true;
+        a->ports[slot].offloads = a->cfg->offloads;
+        *ARRAY_PUSH(sc->slots, sc->n) = slot;
+    }
+    return dp_tables_add_local(t, op->segment, (uint16_t)slot, p->id,
+                               &p->mac) &&
+           patch_neighs(t, true, op->segment, p->ips, p->n_ips, &p->mac);
+}
+
+/* One operation on the copy 't'; false if a full build must do it. */
+static bool
+patch_op(struct agent *a, struct dp_tables *t, const struct dstate_op *op,
+         struct slot_changes *sc)
+{
+    if (op->segment >= a->cfg->n_segments) {
+        return false;
+    }
+    switch (op->kind) {
+    case DSTATE_OP_REMOTE:
+        return patch_remote(t, a->cfg, op);
+    case DSTATE_OP_PORT:
+        return patch_port(a, t, op, sc);
+    case DSTATE_OP_FLOOD:
+        return op->add ? dp_tables_add_flood(t, op->segment, op->vtep.b)
+                       : dp_tables_del_flood(t, op->segment, op->vtep.b);
+    }
+    return false;
+}
+
+/* After a successful patch: opens the VIFs of the slots claimed and sets
+ * them in 't'; frees the slots left unbound and returns their devices in
+ * '*retired' (closed once 't' is published). */
+static uint32_t
+commit_slots(struct agent *a, struct dp_tables *t,
+             const struct slot_changes *sc, struct dp_port ***retired)
+{
+    uint32_t n_retired = 0;
+
+    *retired = xcalloc(sc->n + 1, sizeof **retired);
+    for (uint32_t i = 0; i < sc->n; i++) {
+        uint32_t slot = sc->slots[i];
+        struct agent_port *ap = &a->ports[slot];
+
+        if (t->vifs[slot].segment == DP_SEG_NONE) {
+            if (ap->port) {
+                (*retired)[n_retired++] = ap->port;
+            }
+            memset(ap, 0, sizeof *ap); /* slot free for reuse */
+        } else if (!ap->port && !ap->next_retry_ns) {
+            open_port(a, slot); /* claimed now: pending if it fails */
+        }
+        dp_tables_set_port(t, (uint16_t)slot, ap->port);
+    }
+    return n_retired;
+}
+
+/* Publishes a copy of the current snapshot patched with 'ops' and the
+ * current firewall objects, and patches the configuration (and VIFs) to
+ * match.  Returns false, having changed nothing that a full build does
+ * not redo, if a full build must do it. */
+static bool
+apply_ops(struct agent *a, const struct dstate_op *ops, size_t n_ops)
 {
     const struct dp_tables *cur = datapath_tables(a->dp);
+    struct slot_changes sc = {NULL, 0};
+    struct dp_port **retired;
     struct dp_tables *t;
+    uint32_t n_retired;
+    bool ports = false;
 
     if (!a->cfg || cur->generation != a->generation ||
         !(t = dp_tables_clone(cur, a->generation + 1, &a->spare))) {
         return false;
     }
     for (size_t i = 0; i < n_ops; i++) {
-        if (!patch_remote(t, a->cfg, &ops[i])) {
+        if (!patch_op(a, t, &ops[i], &sc)) {
             dp_tables_free(t);
+            free(sc.slots);
             return false;
         }
+        ports |= ops[i].kind == DSTATE_OP_PORT;
     }
+    n_retired = commit_slots(a, t, &sc, &retired);
+    free(sc.slots);
     /* The firewall objects as add_config() sets them. */
     dp_tables_patch_firewall(t, agent_dfw_sets(a->dfw));
     for (uint32_t i = DP_PORT_FIRST_VIF; i < t->n_ports; i++) {
@@ -497,14 +668,17 @@ apply_remote_ops(struct agent *a, const struct dstate_remote_op *ops,
     dp_tables_free_spare(datapath_publish(a->dp, t), &a->spare);
     a->generation = t->generation;
     a->n_patched++;
+    for (uint32_t i = 0; i < n_retired; i++) {
+        dp_port_close(retired[i]);
+    }
+    free(retired);
 
     for (size_t i = 0; i < n_ops; i++) {
-        struct cfg_segment *cs = &a->cfg->segments[ops[i].segment];
-        if (ops[i].add) {
-            cfg_add_remote(cs, &ops[i].remote);
-        } else {
-            cfg_del_remote(cs, &ops[i].remote.mac);
-        }
+        cfg_apply_op(a->cfg, &ops[i]);
+    }
+    if (ports) {
+        agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
+                             time_nsec() / 1000000);
     }
     LOG_DEBUG("agent",
               "msg=\"snapshot patched\" generation=%" PRIu64 " changes=%zu",
@@ -512,21 +686,31 @@ apply_remote_ops(struct agent *a, const struct dstate_remote_op *ops,
     return true;
 }
 
+/* Whether 'o' gives the applied configuration's underlay MTU and VIF
+ * offloads (a change of either needs a full build). */
+static bool
+same_options(const struct agent_config *cfg, const struct dstate_options *o)
+{
+    return cfg && cfg->mtu == (o->mtu ? o->mtu : 1500) &&
+           cfg->offloads == o->offloads;
+}
+
 void
 agent_realize(struct agent *a, struct dstate *ds,
               const struct dstate_options *o, struct dstate_failures *f)
 {
-    const struct dstate_remote_op *ops;
+    const struct dstate_op *ops;
     struct agent_config *cfg;
     size_t n_ops;
     bool fw_changed = agent_dfw_sync(a->dfw, ds);
 
     /* Patch when the last realization was complete (no failures: every
      * object is in the configuration, so no left-out one can come back)
-     * and only remote bindings and firewall objects changed since. */
-    if (!f->n && dstate_remote_changes(ds, &ops, &n_ops) &&
-        ((!n_ops && !fw_changed) || apply_remote_ops(a, ops, n_ops))) {
-        dstate_remote_changes_done(ds);
+     * and only bindings, ports, flood lists and firewall objects changed
+     * since. */
+    if (!f->n && same_options(a->cfg, o) && dstate_changes(ds, &ops, &n_ops) &&
+        ((!n_ops && !fw_changed) || apply_ops(a, ops, n_ops))) {
+        dstate_changes_done(ds);
         return;
     }
     dstate_failures_clear(f);
@@ -1002,6 +1186,23 @@ struct datapath *
 agent_datapath(struct agent *a)
 {
     return a->dp;
+}
+
+const struct agent_config *
+agent_get_config(const struct agent *a)
+{
+    return a->cfg;
+}
+
+uint32_t
+agent_n_vifs(const struct agent *a)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        n += a->ports[i].ifname[0] != 0;
+    }
+    return n;
 }
 
 struct agent_dhcp *

@@ -33,9 +33,11 @@ int agent_apply(struct agent *, struct agent_config *cfg);
 
 /* Realizes desired state 'ds' (controller mode): syncs the firewall
  * objects, then either patches the published snapshot with the remote
- * bindings changed since the last realization (dstate_remote_changes():
- * cost proportional to the change) or, for anything else, converts 'ds'
- * whole (dstate_to_config()) and applies it.  'f' holds the failures of
+ * bindings, local ports and flood-list endpoints changed since the last
+ * realization (dstate_changes(): cost proportional to the change, plus a
+ * copy of the snapshot's flat arrays; a new local port's VIF is opened
+ * first, a deleted one's closed after the publish) or, for anything else,
+ * converts 'ds' whole (dstate_to_config()) and applies it.  'f' holds the failures of
  * the previous realization and gets those of this one. */
 void agent_realize(struct agent *, struct dstate *ds,
                    const struct dstate_options *, struct dstate_failures *f);
@@ -65,6 +67,12 @@ void agent_register_ctl(struct agent *, struct ctl_server *);
 struct agent_dfw *agent_firewall(struct agent *);
 /* The datapath (for counters and conntrack queries). */
 struct datapath *agent_datapath(struct agent *);
+/* The applied configuration (patched along with the snapshot), NULL
+ * before any; valid until the next apply or realization. */
+const struct agent_config *agent_get_config(const struct agent *);
+/* How many VIF slots are in use: interfaces of the configuration, open or
+ * pending. */
+uint32_t agent_n_vifs(const struct agent *);
 /* The DHCP/RA services (agent-dhcp.h): the main loop polls their fd. */
 struct agent_dhcp *agent_get_dhcp(struct agent *);
 /* Gives the DHCP services a state directory for their lease file (loaded

@@ -807,8 +807,10 @@ dp_tables_clone(const struct dp_tables *old, uint64_t generation,
 
     t->src = src = xmalloc(sizeof *src);
     *src = *os;
-    src->vidx.slots =
-        memdup_n(os->vidx.slots, os->vidx.mask + 1, sizeof *src->vidx.slots);
+    src->vidx.slots = os->vidx.slots
+                          ? memdup_n(os->vidx.slots, os->vidx.mask + 1,
+                                     sizeof *src->vidx.slots)
+                          : NULL; /* no endpoint yet */
     src->gws = memdup_n(os->gws, os->n_gws, sizeof *src->gws);
     src->routes = memdup_n(os->routes, os->n_routes, sizeof *src->routes);
     src->nhs = memdup_n(os->nhs, os->n_nhs, sizeof *src->nhs);
@@ -973,6 +975,140 @@ dp_tables_del_neigh(struct dp_tables *t, uint32_t segment, const uint8_t ip[16],
     table_remove(t->neighs, t->neigh_mask, sizeof *t->neighs, i, neigh_empty,
                  neigh_home, neigh_clear);
     t->src->n_neighs--;
+    return true;
+}
+
+/* Grows the port and VIF arrays of copy 't' to 'n_ports' entries (new
+ * ports pending, new VIFs unbound), as a full build with more ports. */
+static void
+grow_ports(struct dp_tables *t, uint32_t n_ports)
+{
+    t->ports = xrealloc(t->ports, n_ports * sizeof *t->ports);
+    t->vifs = xrealloc(t->vifs, n_ports * sizeof *t->vifs);
+    for (uint32_t i = t->n_ports; i < n_ports; i++) {
+        t->ports[i] = NULL;
+        t->vifs[i] = (struct dp_vif){.segment = DP_SEG_NONE};
+    }
+    t->n_ports = n_ports;
+}
+
+bool
+dp_tables_add_local(struct dp_tables *t, uint32_t segment, uint16_t port,
+                    uint32_t lport, const struct eth_addr *mac)
+{
+    struct dp_tables_src *src = t->src;
+    uint64_t key = dp_mac_key(segment, mac);
+    struct dp_segment *seg;
+    uint32_t i;
+
+    if (!src || segment >= t->n_segments || port < DP_PORT_FIRST_VIF ||
+        2 * (src->n_macs + 1) > t->mac_mask + 1) {
+        return false;
+    }
+    if (port >= t->n_ports) {
+        grow_ports(t, (uint32_t)port + 1);
+    }
+    i = mac_slot(t, key);
+    if (t->vifs[port].segment != DP_SEG_NONE || t->macs[i].key) {
+        return false; /* a port with two MACs, or a MAC taken */
+    }
+    t->macs[i] =
+        (struct dp_mac_entry){.key = key, .port = port, .lport = lport};
+    src->n_macs++;
+    t->vifs[port].segment = segment;
+    t->vifs[port].lport = lport;
+    t->vifs[port].mac = *mac;
+    seg = &t->segments[segment];
+    seg->local_ports = xrealloc(seg->local_ports,
+                                (seg->n_local + 1) * sizeof *seg->local_ports);
+    seg->local_ports[seg->n_local++] = port;
+    return true;
+}
+
+bool
+dp_tables_del_local(struct dp_tables *t, uint32_t segment, uint16_t port,
+                    const struct eth_addr *mac)
+{
+    struct dp_segment *seg;
+    uint32_t i;
+
+    if (!t->src || segment >= t->n_segments || port >= t->n_ports ||
+        t->vifs[port].segment != segment) {
+        return false;
+    }
+    i = mac_slot(t, dp_mac_key(segment, mac));
+    if (!t->macs[i].key || t->macs[i].remote || t->macs[i].port != port) {
+        return false;
+    }
+    table_remove(t->macs, t->mac_mask, sizeof *t->macs, i, mac_empty, mac_home,
+                 mac_clear);
+    t->src->n_macs--;
+    dfw_vnic_unref(t->vifs[port].fw);
+    t->vifs[port] = (struct dp_vif){.segment = DP_SEG_NONE};
+    seg = &t->segments[segment];
+    for (uint32_t k = 0; k < seg->n_local; k++) {
+        if (seg->local_ports[k] == port) {
+            seg->local_ports[k] = seg->local_ports[--seg->n_local];
+            break;
+        }
+    }
+    return true;
+}
+
+void
+dp_tables_set_port(struct dp_tables *t, uint16_t index, struct dp_port *port)
+{
+    if (index < t->n_ports) {
+        t->ports[index] = port;
+    }
+}
+
+/* The index of 'vtep' in the flood list of 'seg', or n_flood. */
+static uint32_t
+flood_find(const struct dp_segment *seg, const uint8_t vtep[16])
+{
+    uint32_t i = 0;
+
+    while (i < seg->n_flood && memcmp(seg->flood[i].addr, vtep, 16)) {
+        i++;
+    }
+    return i;
+}
+
+bool
+dp_tables_add_flood(struct dp_tables *t, uint32_t segment,
+                    const uint8_t vtep[16])
+{
+    struct dp_segment *seg;
+
+    if (!t->src || segment >= t->n_segments) {
+        return false;
+    }
+    seg = &t->segments[segment];
+    if (flood_find(seg, vtep) < seg->n_flood) {
+        return false;
+    }
+    seg->flood = xrealloc(seg->flood, (seg->n_flood + 1) * sizeof *seg->flood);
+    memcpy(seg->flood[seg->n_flood++].addr, vtep, 16);
+    return true;
+}
+
+bool
+dp_tables_del_flood(struct dp_tables *t, uint32_t segment,
+                    const uint8_t vtep[16])
+{
+    struct dp_segment *seg;
+    uint32_t i;
+
+    if (!t->src || segment >= t->n_segments) {
+        return false;
+    }
+    seg = &t->segments[segment];
+    i = flood_find(seg, vtep);
+    if (i == seg->n_flood) {
+        return false;
+    }
+    seg->flood[i] = seg->flood[--seg->n_flood];
     return true;
 }
 

@@ -326,15 +326,17 @@ void dp_tables_free(struct dp_tables *); /* NULL is fine */
 
 /* ---- Patching instead of building (control side only).
  *
- * A small change (remote bindings and their addresses, firewall objects)
- * need not rebuild a snapshot of 100,000 bindings: dp_tables_clone()
+ * A small change (remote bindings and their addresses, flood lists, local
+ * ports, firewall objects) need not rebuild a snapshot of 100,000
+ * bindings: dp_tables_clone()
  * copies a published snapshot's flat arrays (the packet thread keeps
  * reading the original), the dp_tables_add/del functions patch the copy,
  * and dp_tables_finish() rebuilds what is derived from the patched tables
  * (the routers' next-hop resolution).  Then the copy is published like a
  * built one.  Lookups in the result equal those of a full build of the
  * same content; only the layout may differ (slot positions, order of
- * 'vteps', which may keep endpoints no binding uses any more).
+ * 'vteps', which may keep endpoints no binding uses any more, order of a
+ * segment's local ports and flood list, unbound VIF slots at the end).
  *
  * A patch function that returns false changed nothing but cannot do the
  * change exactly as a full build would (a key already there or missing,
@@ -377,6 +379,24 @@ bool dp_tables_add_neigh(struct dp_tables *, uint32_t segment,
 /* Removes the entry of (segment, ip); false unless it has 'mac'. */
 bool dp_tables_del_neigh(struct dp_tables *, uint32_t segment,
                          const uint8_t ip[16], const struct eth_addr *);
+/* Binds VIF port 'port' to 'segment' (as dp_tb_add_local()), growing the
+ * port array if 'port' is past its end (new ports pending: see
+ * dp_tables_set_port()); false if the port is bound already or
+ * (segment, mac) is taken. */
+bool dp_tables_add_local(struct dp_tables *, uint32_t segment, uint16_t port,
+                         uint32_t lport, const struct eth_addr *);
+/* Unbinds VIF port 'port' from 'segment' and removes its MAC entry (and
+ * its firewall); false unless 'port' is bound there with 'mac'. */
+bool dp_tables_del_local(struct dp_tables *, uint32_t segment, uint16_t port,
+                         const struct eth_addr *);
+/* Sets the port object at 'index' (< n_ports; NULL: pending). */
+void dp_tables_set_port(struct dp_tables *, uint16_t index, struct dp_port *);
+/* Adds 'vtep' to / removes it from the segment's BUM replication list;
+ * false if it is there already / not there. */
+bool dp_tables_add_flood(struct dp_tables *, uint32_t segment,
+                         const uint8_t vtep[16]);
+bool dp_tables_del_flood(struct dp_tables *, uint32_t segment,
+                         const uint8_t vtep[16]);
 /* Replaces the firewall address sets / a VIF's firewall (references are
  * taken as by the builder). */
 void dp_tables_patch_firewall(struct dp_tables *, struct dfw_sets *);

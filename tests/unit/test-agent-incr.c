@@ -1,8 +1,11 @@
 /* Incremental realization (agent_realize(), dp_tables_clone() and its
- * patches) against full builds: random sequences of deltas go to two
- * desired states; one is realized by a real agent (patching its published
- * snapshot whenever it can), the other is converted and built whole after
- * every step, and the two snapshots must answer every lookup alike. */
+ * patches) against full builds: random sequences of deltas (remote
+ * bindings, local ports, flood entries, firewall members, now and then
+ * segments and routes) go to two desired states; one is realized by a real
+ * agent (patching its published snapshot whenever it can), the other is
+ * converted and built whole after every step, and the two snapshots must
+ * answer every lookup alike, and the agent's configuration must hold the
+ * same objects as the reference's. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +24,10 @@
 
 #define N_SEGS    5
 #define N_REMOTES 150
+#define N_PORTS   12 /* local port ids */
+#define N_FLOODS  24 /* flood entry ids */
 #define N_VTEPS   6
-#define STEPS     400
+#define STEPS     800
 
 static uint32_t rng = 12345;
 
@@ -120,8 +125,11 @@ add_segment(Weft__Update *u, uint32_t s, bool conflicts)
     u->segments[u->n_segments++] = w;
 }
 
+/* Local port p (added or changed: a new segment, addresses, maybe a new
+ * interface) with MAC m; now and then its interface or logical port id is
+ * another port's (a conflict, reported as a failure). */
 static void
-add_port(Weft__Update *u, uint32_t p)
+add_port_mac(Weft__Update *u, uint32_t p, uint32_t m)
 {
     Weft__LocalPort *w = xmalloc(sizeof *w);
     uint32_t s = rnd(N_SEGS);
@@ -129,23 +137,35 @@ add_port(Weft__Update *u, uint32_t p)
     weft__local_port__init(w);
     w->id = xasprintf("/l%" PRIu32, p);
     w->segment = pb_seg_id(s);
-    w->lport = 1 + p;
-    w->mac = mac_of(500 + p);
-    w->n_ips = 1;
-    w->ips = xmalloc(sizeof *w->ips);
-    w->ips[0] = addr_of(s, 200 + p, 0);
-    w->ifname = xasprintf("tinc%" PRIu32, p);
+    w->lport = 1 + (rnd(12) ? p : rnd(N_PORTS));
+    w->mac = mac_of(m);
+    w->n_ips = rnd(3);
+    w->ips = xcalloc(w->n_ips + 1, sizeof *w->ips);
+    for (size_t i = 0; i < w->n_ips; i++) {
+        w->ips[i] = addr_of(s, 200 + p, (uint32_t)i);
+    }
+    /* Mostly its own interface, sometimes a second one of its own. */
+    w->ifname = xasprintf("tinc%" PRIu32,
+                          rnd(30) ? p + N_PORTS * rnd(2) : rnd(N_PORTS));
     u->ports = xrealloc(u->ports, (u->n_ports + 1) * sizeof(void *));
     u->ports[u->n_ports++] = w;
 }
 
 static void
-add_flood(Weft__Update *u, uint32_t s, uint32_t v)
+add_port(Weft__Update *u, uint32_t p)
+{
+    add_port_mac(u, p, 500 + p);
+}
+
+/* Flood entry k: endpoint v (0: this host's own, left out) in segment s
+ * (N_SEGS: one that never exists).  Entries share endpoints. */
+static void
+add_flood(Weft__Update *u, uint32_t k, uint32_t s, uint32_t v)
 {
     Weft__FloodVtep *w = xmalloc(sizeof *w);
 
     weft__flood_vtep__init(w);
-    w->id = xasprintf("/f%" PRIu32 "-%" PRIu32, s, v);
+    w->id = xasprintf("/f%" PRIu32, k);
     w->segment = pb_seg_id(s);
     w->vtep = vtep_of(v);
     u->floods = xrealloc(u->floods, (u->n_floods + 1) * sizeof(void *));
@@ -202,8 +222,8 @@ push_id(char **ids, size_t *n, char *id)
     return ids;
 }
 
-/* One random delta: mostly remote bindings, sometimes something that
- * needs a full build.  Objects that failed ('f') are often fixed, as an
+/* One random delta: mostly remote bindings, local ports and flood
+ * entries, sometimes something that needs a full build.  Objects that failed ('f') are often fixed, as an
  * operator would: failures make every realization a full one. */
 static void
 random_delta(Weft__Update *u, const struct dstate_failures *f)
@@ -230,32 +250,38 @@ random_delta(Weft__Update *u, const struct dstate_failures *f)
 
     for (uint32_t i = 0; i < n; i++) {
         uint32_t what = rnd(100);
-        if (what < 50) {
+        if (what < 34) {
             add_remote(u, rnd(N_REMOTES));
-        } else if (what < 88) {
+        } else if (what < 58) {
             del_remote(u, rnd(N_REMOTES));
-        } else if (what < 91) {
+        } else if (what < 61) {
             add_member(u, rnd(20));
-        } else if (what < 92) {
+        } else if (what < 62) {
             u->del_addr_members =
                 push_id(u->del_addr_members, &u->n_del_addr_members,
                         xasprintf("/m%" PRIu32, rnd(20)));
-        } else if (what < 93) {
+        } else if (what < 63) {
             add_segment(u, rnd(N_SEGS), true);
-        } else if (what < 94) {
+        } else if (what < 64) {
             u->del_segments = push_id(u->del_segments, &u->n_del_segments,
                                       pb_seg_id(rnd(N_SEGS)));
-        } else if (what < 95) {
-            add_port(u, rnd(8));
-        } else if (what < 96) {
+        } else if (what < 72) {
+            add_port(u, rnd(N_PORTS));
+        } else if (what < 78) {
             u->del_ports = push_id(u->del_ports, &u->n_del_ports,
-                                   xasprintf("/l%" PRIu32, rnd(8)));
-        } else if (what < 97) {
-            add_flood(u, rnd(N_SEGS), rnd(N_VTEPS + 1));
+                                   xasprintf("/l%" PRIu32, rnd(N_PORTS)));
+        } else if (what < 81) {
+            /* A workload moves here: its binding goes, a port with its
+             * MAC comes (maybe in the same segment). */
+            uint32_t r = rnd(N_REMOTES);
+            del_remote(u, r);
+            add_port_mac(u, rnd(N_PORTS), r);
+        } else if (what < 90) {
+            add_flood(u, rnd(N_FLOODS), rnd(40) ? rnd(N_SEGS) : N_SEGS,
+                      rnd(N_VTEPS + 1));
         } else if (what < 98) {
-            uint32_t s = rnd(N_SEGS), v = rnd(N_VTEPS + 1);
             u->del_floods = push_id(u->del_floods, &u->n_del_floods,
-                                    xasprintf("/f%" PRIu32 "-%" PRIu32, s, v));
+                                    xasprintf("/f%" PRIu32, rnd(N_FLOODS)));
         } else if (what < 99) {
             add_route(u, rnd(20));
         } else {
@@ -305,14 +331,23 @@ same_segment(const struct dp_tables *a, const struct dp_segment *sa,
         (sa->router == DP_ROUTER_NONE ||
          eth_addr_equals(&sa->router_mac, &sr->router_mac)) &&
         sa->n_local == sr->n_local && same_flood(sa, sr);
+    uint32_t seg = (uint32_t)(sa - a->segments), n_bound = 0;
+
     /* Members: 'r' has no port array (port-less build), so only the
-     * agent's bindings are checked; the MAC table checks the rest. */
+     * agent's bindings are checked: the members are the distinct VIFs
+     * bound to the segment (the MAC table checks the rest). */
     for (uint32_t i = 0; ok && i < sa->n_local; i++) {
-        ok =
-            a->vifs[sa->local_ports[i]].segment == (uint32_t)(sa - a->segments);
+        ok = sa->local_ports[i] < a->n_ports &&
+             a->vifs[sa->local_ports[i]].segment == seg;
+        for (uint32_t k = 0; ok && k < i; k++) {
+            ok = sa->local_ports[k] != sa->local_ports[i];
+        }
+    }
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        n_bound += a->vifs[i].segment == seg;
     }
     (void)r;
-    return ok;
+    return ok && n_bound == sa->n_local;
 }
 
 static bool
@@ -432,8 +467,91 @@ check_same(const struct dp_tables *a, const struct dp_tables *r,
         m = dp_neigh_lookup(a, map[e->segment], e->ip);
         ok &= CHECK(m && eth_addr_equals(m, &e->mac));
     }
-    /* Firewall objects: those of the agent's compiler. */
+    /* Firewall objects: those of the agent's compiler; no firewall on an
+     * unbound VIF. */
     ok &= CHECK(a->fw_sets == agent_dfw_sets(dfw));
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        ok &= CHECK(a->vifs[i].segment != DP_SEG_NONE || !a->vifs[i].fw);
+    }
+    return ok;
+}
+
+/* ---- Comparing two configurations by their objects. ---- */
+
+static bool
+same_ips(const struct cfg_ip *a, uint32_t n_a, const struct cfg_ip *b,
+         uint32_t n_b)
+{
+    return n_a == n_b && (!n_a || !memcmp(a, b, n_a * sizeof *a));
+}
+
+/* The ports, remote bindings and flood endpoints of 'sa' are those of
+ * 'sr', in any order. */
+static bool
+same_cfg_segment(const struct cfg_segment *sa, const struct cfg_segment *sr)
+{
+    bool ok = CHECK_EQ(sa->n_ports, sr->n_ports) &&
+              CHECK_EQ(sa->n_remotes, sr->n_remotes) &&
+              CHECK_EQ(sa->n_flood_vteps, sr->n_flood_vteps);
+
+    for (uint32_t i = 0; ok && i < sr->n_ports; i++) {
+        const struct cfg_port *y = &sr->ports[i], *x = NULL;
+        for (uint32_t k = 0; k < sa->n_ports; k++) {
+            if (!strcmp(sa->ports[k].ifname, y->ifname)) {
+                x = &sa->ports[k];
+            }
+        }
+        ok = CHECK(x != NULL) && CHECK_EQ(x->id, y->id) &&
+             CHECK(!strcmp(x->name, y->name)) &&
+             CHECK(eth_addr_equals(&x->mac, &y->mac)) &&
+             CHECK(same_ips(x->ips, x->n_ips, y->ips, y->n_ips));
+    }
+    for (uint32_t i = 0; ok && i < sr->n_remotes; i++) {
+        const struct cfg_remote *y = &sr->remotes[i], *x = NULL;
+        for (uint32_t k = 0; k < sa->n_remotes; k++) {
+            if (eth_addr_equals(&sa->remotes[k].mac, &y->mac)) {
+                x = &sa->remotes[k];
+            }
+        }
+        ok = CHECK(x != NULL) && CHECK_EQ(x->port_id, y->port_id) &&
+             CHECK(!memcmp(&x->vtep, &y->vtep, sizeof x->vtep)) &&
+             CHECK(same_ips(x->ips, x->n_ips, y->ips, y->n_ips));
+    }
+    for (uint32_t i = 0; ok && i < sr->n_flood_vteps; i++) {
+        bool found = false;
+        for (uint32_t k = 0; k < sa->n_flood_vteps; k++) {
+            found |= !memcmp(&sa->flood_vteps[k], &sr->flood_vteps[i],
+                             sizeof sr->flood_vteps[i]);
+        }
+        ok = CHECK(found);
+    }
+    return ok;
+}
+
+/* 'a' (the agent's, patched) holds the objects of 'r' (a conversion), and
+ * the agent uses a VIF slot for each of its ports, no more. */
+static bool
+same_config(struct agent *agent, const struct agent_config *r)
+{
+    const struct agent_config *a = agent_get_config(agent);
+    bool ok = CHECK(a != NULL) && CHECK_EQ(a->n_segments, r->n_segments);
+    uint32_t n_ports = 0;
+
+    for (uint32_t s = 0; s < r->n_segments; s++) {
+        n_ports += r->segments[s].n_ports;
+    }
+    ok &= CHECK_EQ(agent_n_vifs(agent), n_ports);
+
+    for (uint32_t s = 0; ok && s < r->n_segments; s++) {
+        const struct cfg_segment *sa = NULL;
+        for (uint32_t k = 0; k < a->n_segments; k++) {
+            if (!strcmp(a->segments[k].name, r->segments[s].name)) {
+                sa = &a->segments[k];
+            }
+        }
+        ok = CHECK(sa != NULL) && CHECK_EQ(sa->vni, r->segments[s].vni) &&
+             same_cfg_segment(sa, &r->segments[s]);
+    }
     return ok;
 }
 
@@ -444,7 +562,8 @@ TEST(incremental_realization_matches_full_builds)
     struct dstate_failures fa = {0}, fr = {0};
     struct dstate_options o = {.mtu = 1500, .offloads = true};
     char err[256];
-    uint64_t patched, built;
+    uint64_t patched, built, before;
+    uint32_t port_steps = 0, flood_steps = 0; /* patched, with such changes */
     bool ok = true;
 
     log_set_level(LOG_ERR);
@@ -455,23 +574,30 @@ TEST(incremental_realization_matches_full_builds)
         Weft__Update *u = xmalloc(sizeof *u);
         struct agent_config *cfg;
         struct dp_tables *t;
+        bool ports, floods;
 
         weft__update__init(u);
         u->revision = step + 1;
         u->prev_revision = step;
-        if (step == 0 || step == STEPS / 2) { /* a snapshot */
+        if (step == 0 || step == STEPS / 2 || step == STEPS * 3 / 4) {
+            /* A snapshot; the last one has nothing remote (the host is
+             * alone in its segments so far). */
+            bool alone = step == STEPS * 3 / 4;
             u->full = true;
             u->host = xmalloc(sizeof *u->host);
             weft__host_config__init(u->host);
             u->host->local_ip = vtep_of(0);
             for (uint32_t s = 0; s < N_SEGS; s++) {
-                add_segment(u, s, true);
-                add_flood(u, s, 1 + s % N_VTEPS);
+                add_segment(u, s, !alone);
+                if (!alone) {
+                    add_flood(u, s, s, 1 + s % N_VTEPS);
+                    add_flood(u, N_SEGS + s, s, 1 + (s + 1) % N_VTEPS);
+                }
             }
             for (uint32_t p = 0; p < 4; p++) {
                 add_port(u, p);
             }
-            for (uint32_t r = 0; r < N_REMOTES / 2; r++) {
+            for (uint32_t r = 0; !alone && r < N_REMOTES / 2; r++) {
                 add_remote(u, r);
             }
             for (uint32_t k = 0; k < 6; k++) {
@@ -480,11 +606,19 @@ TEST(incremental_realization_matches_full_builds)
         } else {
             random_delta(u, &fr);
         }
+        /* Now and then the underlay changes (segments' max_frame). */
+        o.mtu = step / 50 % 2 ? 9000 : 1500;
         ok &= CHECK_EQ(dstate_apply(ds, u, err, sizeof err), 0);
         ok &= CHECK_EQ(dstate_apply(ref, u, err, sizeof err), 0);
+        ports = u->n_ports || u->n_del_ports;
+        floods = u->n_floods || u->n_del_floods;
         weft__update__free_unpacked(u, NULL);
 
+        agent_realize_counts(a, &before, &built);
         agent_realize(a, ds, &o, &fa);
+        agent_realize_counts(a, &patched, &built);
+        port_steps += ports && patched > before;
+        flood_steps += floods && patched > before;
         dstate_failures_clear(&fr);
         cfg = dstate_to_config(ref, &o, &fr);
         if (!CHECK(cfg != NULL)) {
@@ -494,6 +628,7 @@ TEST(incremental_realization_matches_full_builds)
         t = agent_config_tables(cfg, 1);
         ok &= check_same(datapath_tables(agent_datapath(a)), t,
                          agent_firewall(a));
+        ok &= same_config(a, cfg);
         if (!ok) {
             fprintf(stderr, "differs after step %" PRIu32 "\n", step);
         }
@@ -501,10 +636,16 @@ TEST(incremental_realization_matches_full_builds)
         agent_config_free(cfg);
     }
     agent_realize_counts(a, &patched, &built);
-    /* Both paths ran, the patching one mostly. */
+    /* Both paths ran, the patching one mostly, also for deltas of local
+     * ports and of flood entries. */
     CHECK(patched > STEPS / 4);
     CHECK(built > 10);
-    fprintf(stderr, "patched %" PRIu64 ", built %" PRIu64 "\n", patched, built);
+    CHECK(port_steps > STEPS / 10);
+    CHECK(flood_steps > STEPS / 10);
+    fprintf(stderr,
+            "patched %" PRIu64 " (%" PRIu32 " with local ports, %" PRIu32
+            " with flood entries), built %" PRIu64 "\n",
+            patched, port_steps, flood_steps, built);
     dstate_failures_clear(&fa);
     dstate_failures_clear(&fr);
     dstate_destroy(ds);
