@@ -5,13 +5,16 @@
  * One agent (a real datapath with its packet thread; VIFs are opened on the
  * veth pairs bench-cp.sh makes, or stay pending where none exists) gets a
  * snapshot with SEGMENTS segments, one local port and REMOTES_PER_SEGMENT
- * remote bindings each, spread over VTEPS other hosts.  Then three series
+ * remote bindings each, spread over VTEPS other hosts.  Then four series
  * of DELTAS one-object deltas go through the controller-mode path of
- * agent-channel.c, each an addition followed by its deletion:
+ * agent-channel.c, each (but port_update) an addition followed by its
+ * deletion:
  *   remote  a remote binding in a segment
  *   flood   a new host's endpoint in a segment's flood list (that host got
  *           its first port in the segment, then lost it)
  *   port    a local port on interface bcpx0 (its VIF opened, then closed)
+ *   port_update  a segment's own local port gets an address, then loses
+ *           it (same interface: its VIF stays open)
  * and each phase of a delta is timed on its own:
  *   dstate_apply    the delta into the desired state
  *   realize         the desired state into the datapath (agent-state.c
@@ -22,6 +25,9 @@
  *   (medians), agent_delta_realize_p99_us, agent_delta_total_p99_us (the
  *   remote series), agent_flood_realize_us, agent_flood_realize_p99_us,
  *   agent_port_realize_us, agent_port_realize_p99_us,
+ *   agent_port_del_realize_us (median of the deletions alone: closing an
+ *   AF_PACKET socket waits ~10 ms for the kernel's synchronize_net()),
+ *   agent_port_update_realize_us, agent_port_update_realize_p99_us,
  *   agent_snapshot_realize_ms, and per series agent_*_patched
  *   (realizations that patched the published snapshot instead of building
  *   it whole). */
@@ -64,6 +70,36 @@ remote(int s, int r, int vteps)
     return rb;
 }
 
+/* Segment s's own local port (x < 0: "l" on bcpa<s>, with 'ip' or none)
+ * or the port of delta pair x (on bcpx0, with an address). */
+static Weft__LocalPort *
+local_port(int s, int x, bool ip)
+{
+    Weft__LocalPort *lp = xmalloc(sizeof *lp);
+    uint8_t mac[6] = {2, x < 0 ? 1 : 3,           (uint8_t)(s >> 8), (uint8_t)s,
+                      0, (uint8_t)(x < 0 ? 1 : x)};
+
+    weft__local_port__init(lp);
+    lp->segment = pb_seg_id((uint32_t)s);
+    lp->mac = pb_bin(mac, 6);
+    if (x < 0) {
+        lp->id = xasprintf("/projects/default/segments/s%d/ports/l", s);
+        lp->lport = (uint32_t)(s + 1);
+        lp->ifname = xasprintf("bcpa%d", s);
+    } else {
+        lp->id = xasprintf("/projects/default/segments/s%d/ports/x%d", s, x);
+        lp->lport = (uint32_t)(900000 + x);
+        lp->ifname = xstrdup("bcpx0");
+    }
+    if (x >= 0 || ip) {
+        lp->n_ips = 1;
+        lp->ips = xmalloc(sizeof *lp->ips);
+        lp->ips[0] = pb_ip4(10, x < 0 ? 251 : 250, (uint8_t)s,
+                            (uint8_t)(x < 0 ? 2 : x % 250 + 2));
+    }
+    return lp;
+}
+
 static Weft__Update *
 snapshot(int n_segs, int per_seg, int vteps)
 {
@@ -82,8 +118,6 @@ snapshot(int n_segs, int per_seg, int vteps)
     u->floods = xcalloc((size_t)n_segs * 10, sizeof *u->floods);
     for (int s = 0; s < n_segs; s++) {
         Weft__Segment *seg = xmalloc(sizeof *seg);
-        Weft__LocalPort *lp = xmalloc(sizeof *lp);
-        uint8_t mac[6] = {0x02, 0x01, (uint8_t)(s >> 8), (uint8_t)s, 0, 1};
         char buf[96];
 
         weft__segment__init(seg);
@@ -91,15 +125,7 @@ snapshot(int n_segs, int per_seg, int vteps)
         seg->vni = (uint32_t)(5000 + s);
         u->segments[u->n_segments++] = seg;
 
-        weft__local_port__init(lp);
-        snprintf(buf, sizeof buf, "/projects/default/segments/s%d/ports/l", s);
-        lp->id = xstrdup(buf);
-        lp->segment = pb_seg_id(s);
-        lp->lport = (uint32_t)(s + 1);
-        lp->mac = pb_bin(mac, 6);
-        snprintf(buf, sizeof buf, "bcpa%d", s);
-        lp->ifname = xstrdup(buf);
-        u->ports[u->n_ports++] = lp;
+        u->ports[u->n_ports++] = local_port(s, -1, false);
 
         for (int r = 0; r < per_seg; r++) {
             u->remotes[u->n_remotes++] = remote(s, r, vteps);
@@ -183,33 +209,32 @@ static void
 port_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
 {
     int s = i / 2 % n_segs;
-    char *id = xasprintf("/projects/default/segments/s%d/ports/x%d", s, i / 2);
     (void)per_seg;
     (void)vteps;
 
     if (i % 2 == 0) {
-        Weft__LocalPort *lp = xmalloc(sizeof *lp);
-        int k = i / 2;
-        uint8_t mac[6] = {2, 3, (uint8_t)(s >> 8), (uint8_t)s, 0, (uint8_t)k};
-        weft__local_port__init(lp);
-        lp->id = id;
-        lp->segment = pb_seg_id((uint32_t)s);
-        lp->lport = (uint32_t)(900000 + i / 2);
-        lp->mac = pb_bin(mac, 6);
-        lp->n_ips = 1;
-        lp->ips = xmalloc(sizeof *lp->ips);
-        lp->ips[0] = pb_ip4(10, 250, (uint8_t)s, (uint8_t)(i / 2 % 250 + 2));
-        lp->ifname = xstrdup("bcpx0");
-        ONLY(d->n_ports, d->ports, lp);
+        ONLY(d->n_ports, d->ports, local_port(s, i / 2, true));
     } else {
-        ONLY(d->n_del_ports, d->del_ports, id);
+        ONLY(d->n_del_ports, d->del_ports,
+             xasprintf("/projects/default/segments/s%d/ports/x%d", s, i / 2));
     }
+}
+
+/* The local port of segment i / 2 gets an address, then loses it (its
+ * VIF stays open). */
+static void
+port_update_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
+{
+    (void)per_seg;
+    (void)vteps;
+    ONLY(d->n_ports, d->ports, local_port(i / 2 % n_segs, -1, i % 2 == 0));
 }
 
 /* Times of one series of DELTAS deltas, each sorted. */
 struct series {
     uint64_t apply[DELTAS], realize[DELTAS], save[DELTAS], total[DELTAS];
-    uint64_t patched; /* realizations that patched */
+    uint64_t realize_odd[DELTAS / 2]; /* realize of deltas 1, 3, 5, ... */
+    uint64_t patched;                 /* realizations that patched */
 };
 
 /* Runs a series ('path': where the state cache goes, NULL: not saved);
@@ -245,6 +270,9 @@ run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
         t4 = time_nsec();
         out->apply[i] = t2 - t1;
         out->realize[i] = t3 - t2;
+        if (i % 2) {
+            out->realize_odd[i / 2] = t3 - t2;
+        }
         out->save[i] = t4 - t3;
         out->total[i] = t4 - t1;
         weft__update__free_unpacked(d, NULL);
@@ -258,6 +286,7 @@ run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
     qsort(out->realize, DELTAS, sizeof *out->realize, cmp_u64);
     qsort(out->save, DELTAS, sizeof *out->save, cmp_u64);
     qsort(out->total, DELTAS, sizeof *out->total, cmp_u64);
+    qsort(out->realize_odd, DELTAS / 2, sizeof *out->realize_odd, cmp_u64);
     agent_realize_counts(a, &patched, &built);
     out->patched = patched - patched0;
     return true;
@@ -269,10 +298,22 @@ us(uint64_t ns)
     return (double)ns / 1e3;
 }
 
+/* The realize figures of series 'name'. */
+static void
+print_series(const char *name, const struct series *x, const char *suffix)
+{
+    printf("agent_%s_realize_us%s: %.1f us\n", name, suffix,
+           us(x->realize[DELTAS / 2]));
+    printf("agent_%s_realize_p99_us%s: %.1f us\n", name, suffix,
+           us(x->realize[DELTAS * 99 / 100]));
+    printf("agent_%s_patched%s: %" PRIu64 " of %d\n", name, suffix, x->patched,
+           DELTAS);
+}
+
 int
 main(int argc, char *argv[])
 {
-    static struct series remotes, floods, ports;
+    static struct series remotes, floods, ports, updates;
     char tmpl[] = "/tmp/weft-bench-cpa.XXXXXX", path[64], err[256];
     int sizes[3];
     const char *suffix;
@@ -317,7 +358,9 @@ main(int argc, char *argv[])
 
     ok = run_series(a, ds, &fails, remote_delta, sizes, &rev, path, &remotes) &&
          run_series(a, ds, &fails, flood_delta, sizes, &rev, NULL, &floods) &&
-         run_series(a, ds, &fails, port_delta, sizes, &rev, NULL, &ports);
+         run_series(a, ds, &fails, port_delta, sizes, &rev, NULL, &ports) &&
+         run_series(a, ds, &fails, port_update_delta, sizes, &rev, NULL,
+                    &updates);
     if (ok) {
         printf("agent_snapshot_realize_ms%s: %.1f ms\n", suffix, snap_ms);
         printf("agent_delta_apply_us%s: %.1f us\n", suffix,
@@ -330,20 +373,13 @@ main(int argc, char *argv[])
                us(remotes.realize[DELTAS * 99 / 100]));
         printf("agent_delta_total_p99_us%s: %.1f us\n", suffix,
                us(remotes.total[DELTAS * 99 / 100]));
-        printf("agent_flood_realize_us%s: %.1f us\n", suffix,
-               us(floods.realize[DELTAS / 2]));
-        printf("agent_flood_realize_p99_us%s: %.1f us\n", suffix,
-               us(floods.realize[DELTAS * 99 / 100]));
-        printf("agent_port_realize_us%s: %.1f us\n", suffix,
-               us(ports.realize[DELTAS / 2]));
-        printf("agent_port_realize_p99_us%s: %.1f us\n", suffix,
-               us(ports.realize[DELTAS * 99 / 100]));
+        print_series("flood", &floods, suffix);
+        print_series("port", &ports, suffix);
+        printf("agent_port_del_realize_us%s: %.1f us\n", suffix,
+               us(ports.realize_odd[DELTAS / 4]));
+        print_series("port_update", &updates, suffix);
         printf("agent_delta_patched%s: %" PRIu64 " of %d\n", suffix,
                remotes.patched, DELTAS);
-        printf("agent_flood_patched%s: %" PRIu64 " of %d\n", suffix,
-               floods.patched, DELTAS);
-        printf("agent_port_patched%s: %" PRIu64 " of %d\n", suffix,
-               ports.patched, DELTAS);
         fflush(stdout);
     }
 
