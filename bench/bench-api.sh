@@ -8,12 +8,25 @@
 #   api_*_p99_ms_half  p99 latency at half the target rate (PUT 2,500/s,
 #                  GET 25,000/s) over 64 connections, open loop: requests
 #                  go out on a fixed schedule and latency counts from the
-#                  scheduled time (bench-api-rate; wrk cannot pace)
+#                  scheduled time to the moment the client reads the whole
+#                  response (bench-api-rate; wrk cannot pace).  The client
+#                  shares the 2 cores, so this is an upper bound; the
+#                  *_half_service_p99_ms (send to read), *_half_lag_p99_ms
+#                  (due to send), *_half_client_cpu_s lines and the
+#                  server's CPU per request (*_half_cpu_us_per_req, from
+#                  /proc/<pid>/stat) tell the server's share from the
+#                  client's and the machine's
 #   api_patch_10k_s          one atomic PATCH creating 10,000 ports
 #   store_*_per_object       disk and weftd RSS growth per object, measured
 #                            over 100,000 objects
-#   start_1m_objects_s       weftd start to first answered request with
-#                            1,000,000 objects in its store
+#   start_1m_objects_s       from launching weftd to its first answered
+#                            request (GET of the last of 1,000,000 host
+#                            objects in its store, 200): the API is ready
+#   start_1m_controller_s    from launching weftd to the controller having
+#                            loaded those objects into its span model
+#                            (GET /api/v1/realization: processed_revision
+#                            reaches the store's revision); agents are
+#                            served from then on.  Polled every 5 and 50 ms.
 set -u
 cd "$(dirname "$0")/.."
 B=${WEFT_BUILD_RELEASE:-build/release}
@@ -89,14 +102,21 @@ run_wrk api_get 64 "$D/get.lua" /api/v1/hosts/g1
 run_wrk api_get_c8 8 "$D/get.lua" /api/v1/hosts/g1
 
 # run_rate NAME METHOD PATH RATE [BODY]: p99 at a fixed request rate.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$WPID/stat"; }
 run_rate() {
-  local out
+  local out c0 c1
+  c0=$(cpu_ticks)
   out=$("$RATER" "$PORT" "$TOKEN" "$2" "$3" "$4" "$DUR" 64 ${5:+"$5"} | grep '^RESULT')
+  c1=$(cpu_ticks)
   set -- $1 $out
   echo "${1}_p99_ms_half: $5 ms"
   echo "${1}_p50_ms_half: $4 ms"
   echo "${1}_rate_half: ${3%.*} req/s"
   [ "$6" = 0 ] || echo "${1}_errors_half: $6 requests"
+  echo "${1}_half_service_p99_ms: $7 ms"
+  echo "${1}_half_lag_p99_ms: $8 ms"
+  echo "${1}_half_client_cpu_s: ${10} s"
+  echo "${1}_half_cpu_us_per_req: $(python3 -c "print(round(($c1 - $c0) * 1e6 / $(getconf CLK_TCK) / max(1, $3 * $DUR), 1))") us"
 }
 run_rate api_put PUT /api/v1/hosts/r 2500 '{"tunnel_endpoint":"192.0.2.1","display_name":"bench host"}'
 run_rate api_get GET /api/v1/hosts/g1 25000
@@ -142,5 +162,14 @@ until curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "
 done
 t1=$(date +%s.%N)
 echo "start_1m_objects_s: $(python3 -c "print(round($t1 - $t0, 3))") s"
+for _ in $(seq 1 1200); do
+  curl -s -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/realization" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+sys.exit(0 if j["processed_revision"] >= j["revision"] else 1)' && break
+  sleep 0.05
+done
+t2=$(date +%s.%N)
+echo "start_1m_controller_s: $(python3 -c "print(round($t2 - $t0, 3))") s"
 echo "store_1m_disk_bytes: $(disk_bytes "$D/big") bytes"
 stop

@@ -106,7 +106,8 @@ struct controller {
     uint16_t port;
     pthread_t thread;
     atomic_bool stop;
-    uint64_t ka_ns; /* keepalive period */
+    atomic_bool loaded; /* the first controller_load() is done */
+    uint64_t ka_ns;     /* keepalive period */
 
     pthread_mutex_t mutex; /* guards the members below */
     struct cpm *cpm;
@@ -868,51 +869,113 @@ controller_cert_event(struct controller *c, const struct store_event *ev,
     }
 }
 
-/* Reloads everything from a snapshot of the store (start, or the feed's
- * position was compacted away).  Mutex held. */
-static int
-controller_load(struct controller *c)
-{
-    static const char *const prefixes[] = {"o", "c/"};
-    uint64_t rev = 0;
-    struct hstate *hs;
+/* Objects read per store_range() call while loading: bounds the memory
+ * the load holds besides the model (all 1,000,000 objects at once were
+ * ~200 MB) without costing more reads. */
+#define LOAD_PAGE 10000
 
-    cpm_destroy(c->cpm);
-    c->cpm = cpm_create();
-    cpm_set_loading(c->cpm, true); /* no dirty marks: discarded anyway */
+/* Applies every object ("o...") of the store to 'm', reading pages of
+ * LOAD_PAGE at one revision: the head's, stored in '*revp'.  Counts them
+ * in '*n'.  ECANCELED if the controller is stopping; ERANGE if that
+ * revision was compacted away meanwhile (the caller tries again). */
+static int
+controller_load_objects(struct controller *c, struct cpm *m, uint64_t *revp,
+                        size_t *n)
+{
+    char *end = store_prefix_end("o"), *from = xstrdup("o");
+    int error = 0;
+
+    *revp = 0;
+    cpm_set_loading(m, true); /* no dirty marks: discarded anyway */
+    while (!error) {
+        struct store_kv *kvs;
+        size_t n_kvs;
+
+        error = store_range(c->store, from, end, *revp, LOAD_PAGE, &kvs, &n_kvs,
+                            revp);
+        if (error) {
+            break;
+        }
+        for (size_t i = 0; i < n_kvs; i++) {
+            cpm_apply(m, kvs[i].key, kvs[i].value, kvs[i].value_len,
+                      kvs[i].mod_rev);
+        }
+        *n += n_kvs;
+        free(from);
+        /* The next page starts just after the last key: no key lies
+         * between K and K + "\x01". */
+        from =
+            n_kvs == LOAD_PAGE ? xasprintf("%s\x01", kvs[n_kvs - 1].key) : NULL;
+        store_kvs_free(kvs, n_kvs);
+        if (!from) {
+            break;
+        }
+        if (atomic_load(&c->stop)) {
+            error = ECANCELED;
+        }
+    }
+    free(from);
+    free(end);
+    cpm_set_loading(m, false);
+    return error;
+}
+
+/* Reloads everything from a snapshot of the store: at start (from the
+ * controller thread, so weftd serves its API while this runs) and when the
+ * feed's position was compacted away.  Called without the mutex, from the
+ * controller thread only: the new model is built aside (the API's queries
+ * keep reading the old one) and swapped in under the mutex together with
+ * the certificate records read at the same revision.  Sessions whose
+ * certificate changed are added to 'to_close' (room for 64). */
+static int
+controller_load(struct controller *c, struct session **to_close,
+                size_t *n_close)
+{
+    struct cpm *m = cpm_create(), *old;
+    struct store_kv *certs = NULL;
+    size_t n_objs = 0, n_certs = 0;
+    uint64_t rev = 0, t0 = now_ns();
+    struct hstate *hs;
+    int error = controller_load_objects(c, m, &rev, &n_objs);
+
+    if (!error) {
+        char *end = store_prefix_end("c/");
+        error =
+            store_range(c->store, "c/", end, rev, 0, &certs, &n_certs, &rev);
+        free(end);
+    }
+    if (error) {
+        if (error != ECANCELED) {
+            LOG_ERROR("controller", "msg=\"cannot read the store\" error=%s",
+                      strerror(error));
+        }
+        cpm_destroy(m);
+        return error;
+    }
+    cpm_discard_dirty(m);
+
+    pthread_mutex_lock(&c->mutex);
+    old = c->cpm;
+    c->cpm = m;
     HMAP_FOR_EACH (hs, node, &c->hosts) {
         hs->cert_serial = 0;
         hstate_journal_clear(hs);
         hs->journal_ok = false;
     }
-    for (size_t p = 0; p < ARRAY_SIZE(prefixes); p++) {
-        char *end = store_prefix_end(prefixes[p]);
-        struct store_kv *kvs;
-        size_t n;
-        int error =
-            store_range(c->store, prefixes[p], end, rev, 0, &kvs, &n, &rev);
-        free(end);
-        if (error) {
-            LOG_ERROR("controller", "msg=\"cannot read the store\" error=%s",
-                      strerror(error));
-            return error;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (p == 0) {
-                cpm_apply(c->cpm, kvs[i].key, kvs[i].value, kvs[i].value_len,
-                          kvs[i].mod_rev);
-            } else {
-                struct store_event ev = {.type = STORE_PUT, .kv = kvs[i]};
-                size_t nc = 0;
-                struct session *dummy[1];
-                controller_cert_event(c, &ev, dummy, &nc);
-            }
-        }
-        store_kvs_free(kvs, n);
+    for (size_t i = 0; i < n_certs; i++) {
+        struct store_event ev = {.type = STORE_PUT, .kv = certs[i]};
+        controller_cert_event(c, &ev, to_close, n_close);
     }
-    cpm_set_loading(c->cpm, false);
-    cpm_discard_dirty(c->cpm);
     c->processed_rev = rev;
+    atomic_store(&c->loaded, true);
+    pthread_mutex_unlock(&c->mutex);
+
+    store_kvs_free(certs, n_certs);
+    cpm_destroy(old);
+    LOG_INFO("controller",
+             "msg=\"model loaded\" objects=%zu revision=%" PRIu64
+             " ms=%" PRIu64,
+             n_objs, rev, (now_ns() - t0) / 1000000);
     return 0;
 }
 
@@ -933,7 +996,10 @@ controller_feed(struct controller *c)
             struct session *s;
             LOG_WARN("controller", "msg=\"feed position compacted, "
                                    "reloading and resending snapshots\"");
-            if (controller_load(c)) {
+            pthread_mutex_unlock(&c->mutex);
+            error = controller_load(c, to_close, &n_close);
+            pthread_mutex_lock(&c->mutex);
+            if (error) {
                 break;
             }
             for (s = c->sessions.next; s != &c->sessions; s = s->next) {
@@ -989,6 +1055,14 @@ controller_main(void *c_)
     struct epoll_event evs[64];
     uint64_t next_timer = now_ns();
 
+    /* The model first: sessions wait in the listen backlog meanwhile. */
+    while (!atomic_load(&c->stop) && !atomic_load(&c->loaded)) {
+        struct session *none[64];
+        size_t n_none = 0;
+        if (controller_load(c, none, &n_none) && !atomic_load(&c->stop)) {
+            usleep(250000); /* store error (logged): try again */
+        }
+    }
     while (!atomic_load(&c->stop)) {
         int n = epoll_wait(c->epfd, evs, ARRAY_SIZE(evs), 250);
 
@@ -1116,10 +1190,8 @@ controller_start(const struct controller_config *cfg, struct controller **cp)
         error = EIO;
         goto fail;
     }
-    pthread_mutex_lock(&c->mutex);
-    error = controller_load(c);
-    pthread_mutex_unlock(&c->mutex);
-    if (error || (error = controller_listen(c))) {
+    c->cpm = cpm_create(); /* empty until the thread has loaded the store */
+    if ((error = controller_listen(c))) {
         goto fail;
     }
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1248,6 +1320,14 @@ controller_host_state(struct controller *c, const char *host_id)
     struct hstate *hs;
     json_t *j = NULL;
 
+    if (!atomic_load(&c->loaded)) {
+        /* Still loading the store: nothing is known or realized yet. */
+        return json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:s, s:[]}", "host",
+                         host_id, "connected", 0, "enrolled", 0,
+                         "realized_revision", (json_int_t)0, "sent_revision",
+                         (json_int_t)0, "processed_revision", (json_int_t)0,
+                         "state", "pending", "failures");
+    }
     pthread_mutex_lock(&c->mutex);
     hs = hstate_find(c, host_id);
     if (hs) {

@@ -40,8 +40,10 @@ struct controller_config {
                             * silent for 4 periods is dropped */
 };
 
-/* Starts the controller: CA, initial load of the store, listener, thread.
- * Returns 0 or an errno value (logged). */
+/* Starts the controller: CA, listener, thread.  Returns 0 or an errno value
+ * (logged).  The thread loads the model from the store before it accepts
+ * agents; until then the query functions below answer "pending" (their
+ * "processed_revision" is 0), so weftd can serve its API at once. */
 int controller_start(const struct controller_config *, struct controller **);
 /* Stops the thread and closes every session.  NULL is fine. */
 void controller_stop(struct controller *);
