@@ -66,7 +66,8 @@ struct hstate {
     size_t n_journal;
     size_t journal_bytes;
     uint64_t *touch;              /* unacknowledged revisions that touched it */
-    size_t touch_head, touch_len; /* ring: TOUCH_MAX slots */
+    size_t touch_head, touch_len; /* ring of 'touch_cap' slots */
+    size_t touch_cap;             /* grows by doubling up to TOUCH_MAX */
     bool touch_overflow;          /* some touches were not recorded */
     json_t *failures;             /* [{"object","reason"}] from the last ack */
     int64_t connected_ms;         /* when the current session said Hello */
@@ -158,7 +159,6 @@ hstate_get(struct controller *c, const char *id)
     if (!hs) {
         hs = xcalloc(1, sizeof *hs);
         snprintf(hs->id, sizeof hs->id, "%s", id);
-        hs->touch = xcalloc(TOUCH_MAX, sizeof *hs->touch);
         hs->failures = json_array();
         hmap_insert(&c->hosts, &hs->node, hash_str(hs->id));
     }
@@ -190,14 +190,29 @@ static void
 hstate_touch(struct hstate *hs, uint64_t rev)
 {
     if (hs->touch_len &&
-        hs->touch[(hs->touch_head + hs->touch_len - 1) % TOUCH_MAX] >= rev) {
+        hs->touch[(hs->touch_head + hs->touch_len - 1) % hs->touch_cap] >=
+            rev) {
         return;
     }
     if (hs->touch_len == TOUCH_MAX) {
         hs->touch_overflow = true;
         return;
     }
-    hs->touch[(hs->touch_head + hs->touch_len) % TOUCH_MAX] = rev;
+    if (hs->touch_len == hs->touch_cap) {
+        /* Grow, unrolling the ring.  Most hosts (never connected, or
+         * acknowledging promptly) keep a few slots: a full TOUCH_MAX ring
+         * each was ~8 KB of RSS per host. */
+        size_t cap = hs->touch_cap ? 2 * hs->touch_cap : 4;
+        uint64_t *t = xmalloc(cap * sizeof *t);
+        for (size_t i = 0; i < hs->touch_len; i++) {
+            t[i] = hs->touch[(hs->touch_head + i) % hs->touch_cap];
+        }
+        free(hs->touch);
+        hs->touch = t;
+        hs->touch_cap = cap;
+        hs->touch_head = 0;
+    }
+    hs->touch[(hs->touch_head + hs->touch_len) % hs->touch_cap] = rev;
     hs->touch_len++;
 }
 
@@ -218,7 +233,7 @@ hstate_acked(struct hstate *hs, uint64_t rev)
 
     hs->acked_rev = rev;
     while (hs->touch_len && hs->touch[hs->touch_head] <= rev) {
-        hs->touch_head = (hs->touch_head + 1) % TOUCH_MAX;
+        hs->touch_head = (hs->touch_head + 1) % hs->touch_cap;
         hs->touch_len--;
     }
     if (rev >= hs->chain_rev) {
