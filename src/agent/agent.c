@@ -919,6 +919,7 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     SHOW(tx_packets);
     SHOW(l2_local);
     SHOW(l2_remote);
+    SHOW(flow_cache_hits);
     SHOW(flooded);
     SHOW(replicas);
     SHOW(decap);

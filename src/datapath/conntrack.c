@@ -89,6 +89,7 @@ struct ct_conn {
     uint64_t packets[2], bytes[2];
     uint32_t prev, next;
     uint32_t hash;
+    uint32_t incarn; /* bumped when the entry is freed (struct ct_ref) */
     struct ct_tcp_dir tcp[2];
 };
 BUILD_ASSERT(sizeof(struct ct_conn) <= 192);
@@ -647,6 +648,7 @@ conn_free(struct ct_table *ct, struct ct_conn *c)
     slot_remove(ct, c);
     list_remove(ct, c);
     c->tclass = TC_FREE;
+    c->incarn++; /* every ct_ref to this use of the entry is now stale */
     c->next = ct->free_head;
     ct->free_head = conn_index(ct, c);
     ct->stats.n_conns--;
@@ -1149,6 +1151,58 @@ ct_process_fast(struct ct_table *ct, const struct ct_pkt *cps,
     return i;
 }
 
+#define REF_DIR 0x0001 /* ct_ref.bits: the reply direction */
+BUILD_ASSERT(!((F_FAST | F_FAST0) & REF_DIR));
+
+void
+ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
+           const struct ct_pkt *cp, struct ct_ref *ref)
+{
+    bool dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
+
+    /* The direction check of ct_process_fast() (F_SD) is not repeated for
+     * a reference: the connection's F_SD never changes and every packet
+     * with this key and direction has the same 'sd' as 'cp', which
+     * passed it. */
+    ref->idx = conn_index(ct, c) + 1;
+    ref->incarn = c->incarn;
+    ref->bits = (uint16_t)(dir ? F_FAST | REF_DIR : F_FAST | F_FAST0);
+}
+
+int
+ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
+                  const struct ct_ref *const *refs, uint32_t want_gen, int i,
+                  int n, uint64_t now, struct ct_conn **conns)
+{
+    int first = i;
+
+    for (int j = i; j < n; j++) {
+        const char *e = (const char *)&ct->conns[refs[j]->idx - 1];
+        __builtin_prefetch(e + offsetof(struct ct_conn, gen));
+        __builtin_prefetch(e + offsetof(struct ct_conn, incarn));
+    }
+    for (; i < n; i++) {
+        const struct ct_ref *r = refs[i];
+        struct dp_packet *p = pkts[i];
+        struct ct_conn *c = &ct->conns[r->idx - 1];
+        if (r->incarn != c->incarn || c->expires <= now || c->gen != want_gen ||
+            !(c->flags & r->bits & (F_FAST | F_FAST0)) ||
+            (p->ip_proto == IPPROTO_TCP_ &&
+             p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
+            break;
+        }
+        int dir = r->bits & REF_DIR;
+        c->packets[dir]++;
+        c->bytes[dir] += p->len;
+        refresh(ct, c, now, false);
+        p->hash = c->hash ? c->hash : 1;
+        conns[i] = c;
+    }
+    ct->stats.lookups += (uint64_t)(i - first);
+    ct->stats.hits += (uint64_t)(i - first);
+    return i;
+}
+
 void
 ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
                  const uint32_t *zones, const uint8_t *dir_out, int n,
@@ -1184,7 +1238,9 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
         ct->stats.full++;
         return NULL;
     }
+    uint32_t incarn = c->incarn;
     memset(c, 0, sizeof *c);
+    c->incarn = incarn;
     c->key = cp->key;
     c->hash = cp->hash;
     c->rule_id = rule_id;

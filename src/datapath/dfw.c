@@ -680,7 +680,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             struct dp_packet **pkts, const struct dfw_vnic *const *vnics,
             const struct dfw_vnic *vnic1, const uint32_t *zones, uint32_t zone1,
             const uint8_t *dir_out, bool dir1, int n, uint64_t now_ms,
-            uint8_t *verdicts)
+            uint8_t *verdicts, struct ct_ref *refs)
 {
     struct ct_pkt cps[DP_BATCH_MAX];
     enum ct_verdict pre[DP_BATCH_MAX];
@@ -727,6 +727,9 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
             set_flow_hash(pkts[i], &cps[i]);
             verdicts[i] = DP_DROP_NONE;
+            if (refs) {
+                ct_ref_set(cx.ct, conns[i], &cps[i], &refs[i]);
+            }
         }
         if (i == n) {
             break;
@@ -742,7 +745,13 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
             verdicts[i] = DP_DROP_NONE;
             est++;
+            if (refs) {
+                refs[i].idx = 0; /* not the fast path: not remembered */
+            }
         } else {
+            if (refs) {
+                refs[i].idx = 0;
+            }
             run_flush(th, &run);
             verdicts[i] =
                 check_slow(&cx, vn, pkts[i], &cps[i], v, c,
@@ -764,16 +773,40 @@ dfw_check(struct dfw_thread *th, const struct dfw_sets *sets,
           uint8_t *verdicts)
 {
     check_batch(th, sets, pkts, vnics, NULL, zones, 0, dir_out, false, n,
-                now_ms, verdicts);
+                now_ms, verdicts, NULL);
 }
 
 void
 dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
                struct dp_packet **pkts, int n, const struct dfw_vnic *vnic,
-               uint32_t zone, bool dir_out, uint64_t now_ms, uint8_t *verdicts)
+               uint32_t zone, bool dir_out, uint64_t now_ms, uint8_t *verdicts,
+               struct ct_ref *refs)
 {
     check_batch(th, sets, pkts, NULL, vnic, NULL, zone, NULL, dir_out, n,
-                now_ms, verdicts);
+                now_ms, verdicts, refs);
+}
+
+int
+dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
+                 struct dp_packet **pkts, const struct ct_ref *const *refs,
+                 int n, uint64_t now_ms)
+{
+    struct ct_conn *conns[DP_BATCH_MAX];
+    struct rule_run run = {UINT32_MAX, 0, 0};
+    int k;
+
+    if (unlikely(!th->ct)) {
+        return 0;
+    }
+    k = ct_process_cached(th->ct, pkts, refs, vnic->rules_version, 0, n, now_ms,
+                          conns);
+    for (int i = 0; i < k; i++) {
+        run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
+    }
+    run_flush(th, &run);
+    th->stats.checked += (uint64_t)k;
+    th->stats.established += (uint64_t)k;
+    return k;
 }
 
 /* ---- Reject answers. ---- */

@@ -207,11 +207,23 @@ void dfw_check(struct dfw_thread *, const struct dfw_sets *sets,
                uint64_t now_ms, uint8_t *verdicts);
 
 /* Packet thread: dfw_check() for 'n' packets of one vNIC, zone and
- * direction (a batch from one VIF). */
+ * direction (a batch from one VIF).  When 'refs' is not NULL, refs[i]
+ * remembers the connection of every packet that passed on conntrack's
+ * fast path (for a flow cache, flowcache.h) and has idx 0 for the rest. */
 void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
                     struct dp_packet **pkts, int n, const struct dfw_vnic *vnic,
                     uint32_t zone, bool dir_out, uint64_t now_ms,
-                    uint8_t *verdicts);
+                    uint8_t *verdicts, struct ct_ref *refs);
+
+/* Packet thread: the check of 'n' packets of one vNIC (cls not NULL) whose
+ * connections a flow cache remembered (refs[i], from dfw_check_vnic() of
+ * an earlier packet with the same headers, same vNIC and direction): the
+ * established fast path without a lookup (ct_process_cached()), counted
+ * like dfw_check().  Returns how many of the first packets passed; the
+ * rest need dfw_check_vnic(). */
+int dfw_check_cached(struct dfw_thread *, const struct dfw_vnic *vnic,
+                     struct dp_packet **pkts, const struct ct_ref *const *refs,
+                     int n, uint64_t now_ms);
 
 /* Packet thread: frees up to 'budget' expired connections. */
 void dfw_expire(struct dfw_thread *, uint64_t now_ms, size_t budget);

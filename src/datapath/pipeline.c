@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datapath/flowcache.h"
 #include "datapath/gro.h"
 #include "datapath/gso.h"
 #include "datapath/icmp-error.h"
@@ -44,6 +45,8 @@ struct dp_pipeline {
     struct in_pending in_q[DP_BATCH_MAX]; /* deferred IN checks */
     int n_in_q;
 
+    struct dp_fc *fc; /* flow cache (flowcache.h), NULL when off */
+
     /* Punt to the agent (punt.h). */
     struct dp_ring *punt_ring;       /* NULL: punting off */
     int punt_fd;                     /* eventfd to signal, -1 none */
@@ -70,6 +73,7 @@ dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
     }
     pl->pool = pool;
     pl->fw = dfw_thread_create(&opts->fw);
+    pl->fc = opts->no_flow_cache ? NULL : dp_fc_create();
     pl->clock_ms = opts->clock_ms;
     pl->clock_aux = opts->clock_aux;
     pl->punt_ring = opts->punt_ring;
@@ -92,6 +96,7 @@ dp_pipeline_destroy(struct dp_pipeline *pl)
         dp_packet_free(pl->in_q[i].pkt);
     }
     dfw_thread_destroy(pl->fw);
+    dp_fc_destroy(pl->fc);
     free(pl->out);
     free(pl->dirty);
     free(pl);
@@ -658,15 +663,25 @@ route_frame(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
-/* Forwards a parsed, bound frame from VIF 'in_port'. */
+/* A decision of vif_forward() the flow cache may remember. */
+struct fc_decision {
+    enum dp_fc_kind kind; /* DP_FC_FREE: not one to remember */
+    uint32_t target;      /* VTEP index or local port */
+};
+
+/* Forwards a parsed, bound frame from VIF 'in_port'; when 'dec' is not
+ * NULL, says there what was decided. */
 static void
 vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
-            struct dp_packet *pkt, uint16_t in_port)
+            struct dp_packet *pkt, uint16_t in_port, struct fc_decision *dec)
 {
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dp_segment *seg;
     const struct eth_hdr *eth;
 
+    if (dec) {
+        dec->kind = DP_FC_FREE;
+    }
     if (unlikely(pkt->pflags & (DP_PF_ARP | DP_PF_IPV6)) &&
         dp_neigh_reply(pkt, t, pkt->segment)) {
         if (pkt->pflags & DP_PF_ARP) {
@@ -691,11 +706,17 @@ vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
         if (likely(e)) {
             if (e->remote) {
                 struct tunnel_dest td = {seg, &t->vteps[e->vtep], vif->lport};
+                if (dec) {
+                    *dec = (struct fc_decision){DP_FC_REMOTE, e->vtep};
+                }
                 pl->ctr.l2_remote++;
                 emit_tunnel(pl, t, pkt, &td);
             } else if (unlikely(e->port == in_port)) {
                 drop(pl, pkt, DP_DROP_HAIRPIN);
             } else {
+                if (dec) {
+                    *dec = (struct fc_decision){DP_FC_LOCAL, e->port};
+                }
                 pl->ctr.l2_local++;
                 to_local(pl, t, pkt, e->port);
             }
@@ -780,29 +801,92 @@ fwd_prefetch_routes(const struct fwd_prefetch *fp)
     }
 }
 
-/* A batch from a VIF: ingress (and SpoofGuard, with a firewall) for all
- * frames, their lookups prefetched (struct fwd_prefetch), then the
- * firewall's OUT check of the whole batch, if any, then forwarding frame
- * by frame. */
+/* A flow-cache hit, copied out of its entry (a later miss of the same
+ * batch may replace the entry). */
+struct fc_hit {
+    uint32_t action; /* as dp_fc_entry; 0 (DP_FC_FREE): a miss */
+    struct ct_ref ct;
+};
+
+/* Forwards 'pkt' as the flow cache remembered. */
+static inline void
+fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
+        struct dp_packet *pkt, const struct fc_hit *h, const struct dp_vif *vif)
+{
+    uint32_t target = h->action & DP_FC_TARGET_MAX;
+
+    pl->ctr.flow_cache_hits++;
+    if (h->action >> 24 == DP_FC_REMOTE) {
+        struct tunnel_dest td = {&t->segments[pkt->segment], &t->vteps[target],
+                                 vif->lport};
+        pl->ctr.l2_remote++;
+        emit_tunnel(pl, t, pkt, &td);
+    } else {
+        pl->ctr.l2_local++;
+        to_local(pl, t, pkt, (uint16_t)target);
+    }
+}
+
+/* A batch from a VIF, in order:
+ * 1. ingress (parse, segment) and the flow cache keys, their slots
+ *    prefetched;
+ * 2. flow cache lookups; SpoofGuard for the misses (a hit's headers
+ *    passed it under these tables already: the cache keys on the source
+ *    MAC and IP), punting, and the misses' forwarding lookups prefetched
+ *    (struct fwd_prefetch);
+ * 3. with a stateful firewall, the hits' established check on their
+ *    remembered connections (dfw_check_cached()), then the OUT check of
+ *    the rest;
+ * 4. forwarding frame by frame, as the cache said or the full way,
+ *    remembering what the full way decided.
+ * Without a firewall the cache's hash is the frames' flow hash. */
 static void
 from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                struct dp_packet **pkts, int n, uint16_t in_port)
 {
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dfw_vnic *fw = vif->fw;
-    struct dp_packet *keep[DP_BATCH_MAX];
-    uint8_t verdicts[DP_BATCH_MAX];
+    bool stateful = fw && fw->cls;
+    struct dp_packet *keep[DP_BATCH_MAX], *slow[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX], at[DP_BATCH_MAX];
+    struct ct_ref refs[DP_BATCH_MAX];
+    struct dp_fc_key keys[DP_BATCH_MAX];
+    uint32_t hashes[DP_BATCH_MAX];
+    bool eligible[DP_BATCH_MAX];
+    struct fc_hit hits[DP_BATCH_MAX];
     struct fwd_prefetch fp;
-    int k = 0;
+    int k = 0, m = 0, n_slow = 0;
 
-    fwd_prefetch_init(&fp, t, vif);
     for (int i = 0; i < n; i++) {
         struct dp_packet *pkt = pkts[i];
         pkt->in_port = in_port;
         if (unlikely(!vif_ingress(pl, vif, pkt))) {
             continue;
         }
-        if (unlikely(fw != NULL) && fw->spoofguard &&
+        eligible[k] = pl->fc && dp_fc_key(pkt, &keys[k]);
+        if (eligible[k]) {
+            hashes[k] = dp_fc_hash(pl->fc, &keys[k]);
+            dp_fc_prefetch(pl->fc, hashes[k]);
+        }
+        keep[k++] = pkt;
+    }
+
+    fwd_prefetch_init(&fp, t, vif);
+    for (int i = 0; i < k; i++) {
+        struct dp_packet *pkt = keep[i];
+        struct fc_hit hit = {0, {0, 0, 0}};
+        if (eligible[i]) {
+            const struct dp_fc_entry *e =
+                dp_fc_lookup(pl->fc, &keys[i], hashes[i], in_port, t->uid);
+            if (!stateful) {
+                pkt->hash = hashes[i];
+            }
+            if (e && (!stateful || e->ct_idx)) {
+                hit = (struct fc_hit){e->action,
+                                      {e->ct_idx, e->ct_incarn, e->ct_bits}};
+            }
+        }
+        if (!hit.action && unlikely(fw != NULL) && fw->spoofguard &&
             !dfw_spoofguard_ok(fw, pkt)) {
             drop(pl, pkt, DP_DROP_SPOOFGUARD);
             continue;
@@ -810,27 +894,72 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
             continue;
         }
-        fwd_prefetch_add(&fp, t, pkt);
-        keep[k++] = pkt;
+        if (!hit.action) {
+            fwd_prefetch_add(&fp, t, pkt);
+        }
+        at[m] = (uint8_t)i;
+        hits[m] = hit;
+        keep[m++] = pkt;
     }
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
-    if (likely(!fw) || !fw->cls) {
-        for (int i = 0; i < k; i++) {
-            vif_forward(pl, t, keep[i], in_port);
+
+    if (stateful) {
+        /* Hits first, on their remembered connections; from the first
+         * that needs more, hits take the full way too. */
+        const struct ct_ref *hit_refs[DP_BATCH_MAX];
+        int n_hits = 0, passed;
+        for (int i = 0; i < m; i++) {
+            if (hits[i].action) {
+                slow[n_hits] = keep[i];
+                hit_refs[n_hits++] = &hits[i].ct;
+            }
         }
-        return;
+        passed = n_hits ? dfw_check_cached(pl->fw, fw, slow, hit_refs, n_hits,
+                                           fw_now(pl))
+                        : 0;
+        for (int i = 0, h = 0; i < m; i++) {
+            if (hits[i].action && h++ >= passed) {
+                hits[i].action = 0;
+            }
+            if (!hits[i].action) {
+                slow[n_slow++] = keep[i];
+            }
+        }
+        if (n_slow) {
+            dfw_check_vnic(pl->fw, t->fw_sets, slow, n_slow, fw, vif->lport,
+                           true, fw_now(pl), verdicts, refs);
+        }
     }
-    dfw_check_vnic(pl->fw, t->fw_sets, keep, k, fw, vif->lport, true,
-                   fw_now(pl), verdicts);
-    for (int i = 0; i < k; i++) {
-        if (likely(verdicts[i] == DP_DROP_NONE)) {
-            vif_forward(pl, t, keep[i], in_port);
+
+    for (int i = 0, s = 0; i < m; i++) {
+        struct dp_packet *pkt = keep[i];
+        const struct ct_ref *ref = NULL;
+        struct fc_decision dec;
+
+        if (hits[i].action) {
+            fc_emit(pl, t, pkt, &hits[i], vif);
             continue;
         }
-        if (verdicts[i] == DP_DROP_FW_REJECT) {
-            reject_out(pl, t, keep[i], in_port);
+        if (stateful) {
+            uint8_t v = verdicts[s];
+            ref = &refs[s++];
+            if (unlikely(v != DP_DROP_NONE)) {
+                if (v == DP_DROP_FW_REJECT) {
+                    reject_out(pl, t, pkt, in_port);
+                }
+                drop(pl, pkt, (enum dp_drop)v);
+                continue;
+            }
         }
-        drop(pl, keep[i], (enum dp_drop)verdicts[i]);
+        if (!eligible[at[i]]) {
+            vif_forward(pl, t, pkt, in_port, NULL);
+            continue;
+        }
+        vif_forward(pl, t, pkt, in_port, &dec);
+        if (dec.kind != DP_FC_FREE && (!ref || ref->idx)) {
+            dp_fc_insert(pl->fc, &keys[at[i]], hashes[at[i]], in_port, t->uid,
+                         dec.kind, dec.target, ref);
+        }
     }
 }
 

@@ -57,11 +57,12 @@ struct dp_counters {
     uint64_t punted;         /* control frames handed to the agent */
     /* Distributed routing (route.h); routed frames are not counted in
      * l2_local / l2_remote. */
-    uint64_t routed;                   /* frames routed (before fragmenting) */
-    uint64_t ip_fragments;             /* IPv4 fragments made by routers */
-    uint64_t icmp_errors_sent;         /* ICMP/ICMPv6 errors sent by routers */
-    uint64_t icmp_errors_suppressed;   /* not sent: rate limit */
-    uint64_t router_echo_replies;      /* echo requests to routers answered */
+    uint64_t routed;                 /* frames routed (before fragmenting) */
+    uint64_t ip_fragments;           /* IPv4 fragments made by routers */
+    uint64_t icmp_errors_sent;       /* ICMP/ICMPv6 errors sent by routers */
+    uint64_t icmp_errors_suppressed; /* not sent: rate limit */
+    uint64_t router_echo_replies;    /* echo requests to routers answered */
+    uint64_t flow_cache_hits; /* frames forwarded as the flow cache said */
     uint64_t drops[DP_DROP_N_REASONS]; /* by reason */
 };
 
@@ -79,6 +80,9 @@ struct dp_pipeline_options {
      * none) is signalled when the ring was empty. */
     struct dp_ring *punt_ring;
     int punt_fd;
+    /* No flow cache (flowcache.h): every frame takes the full way.  For
+     * tests and benchmarks that compare. */
+    bool no_flow_cache;
 };
 void dp_pipeline_options_default(struct dp_pipeline_options *);
 

@@ -14,6 +14,8 @@
 struct dummy_frame {
     uint8_t *data;
     uint32_t len;
+    uint32_t hash;        /* sent frames: the packet's flow hash */
+    uint8_t tun_addr[16]; /* ... and its tunnel peer */
 };
 
 struct dp_dummy {
@@ -109,6 +111,8 @@ dummy_tx(struct dp_port *p, struct dp_packet **pkts, int n)
         struct dummy_frame *f = &d->txq[d->tx_tail++ % DUMMY_QUEUE];
         f->data = xmalloc(pkts[i]->len);
         f->len = pkts[i]->len;
+        f->hash = pkts[i]->hash;
+        memcpy(f->tun_addr, pkts[i]->tun_addr, sizeof f->tun_addr);
         memcpy(f->data, pkts[i]->data, f->len);
     }
     return n;
@@ -149,6 +153,13 @@ dp_dummy_inject(struct dp_port *p, const void *frame, uint32_t len)
 int
 dp_dummy_take(struct dp_port *p, void *buf, uint32_t size)
 {
+    return dp_dummy_take_meta(p, buf, size, NULL, NULL);
+}
+
+int
+dp_dummy_take_meta(struct dp_port *p, void *buf, uint32_t size,
+                   uint8_t tun_addr[16], uint32_t *hash)
+{
     struct dp_dummy *d = dummy_cast(p);
 
     if (d->tx_head == d->tx_tail) {
@@ -157,6 +168,12 @@ dp_dummy_take(struct dp_port *p, void *buf, uint32_t size)
     struct dummy_frame *f = &d->txq[d->tx_head++ % DUMMY_QUEUE];
     uint32_t len = f->len;
     memcpy(buf, f->data, MIN(len, size));
+    if (tun_addr) {
+        memcpy(tun_addr, f->tun_addr, sizeof f->tun_addr);
+    }
+    if (hash) {
+        *hash = f->hash;
+    }
     free(f->data);
     return (int)len;
 }

@@ -8,6 +8,10 @@
 int dp_dummy_inject(struct dp_port *, const void *frame, uint32_t len);
 /* Takes the oldest sent frame into 'buf'; returns its length or -1. */
 int dp_dummy_take(struct dp_port *, void *buf, uint32_t size);
+/* The same, also giving the frame's tunnel peer and flow hash as the
+ * pipeline set them (either may be NULL). */
+int dp_dummy_take_meta(struct dp_port *, void *buf, uint32_t size,
+                       uint8_t tun_addr[16], uint32_t *hash);
 /* Frames sent and not yet taken. */
 uint32_t dp_dummy_sent_count(struct dp_port *);
 /* With capture off, tx() only counts (for benchmarks). */

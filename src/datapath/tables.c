@@ -2,6 +2,7 @@
  * control side only; the packet path uses the inline lookups in tables.h. */
 #include "datapath/tables.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -561,6 +562,15 @@ build_routers(struct dp_tables *t)
     dp_routers_build(t, &rin);
 }
 
+/* A new tables object's uid: a flow cache entry made under one snapshot
+ * must never match another, even one at the same address. */
+static uint64_t
+next_uid(void)
+{
+    static _Atomic uint64_t last;
+    return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
+}
+
 struct dp_tables *
 dp_tables_build(struct dp_tables_builder *b)
 {
@@ -570,6 +580,7 @@ dp_tables_build(struct dp_tables_builder *b)
     const struct dp_neigh_entry *neighs = b->neighs.items;
 
     t->generation = b->generation;
+    t->uid = next_uid();
     t->underlay_mtu = b->underlay_mtu;
     t->n_ports = b->n_ports;
     t->ports = b->ports;
@@ -774,6 +785,7 @@ dp_tables_clone(const struct dp_tables *old, uint64_t generation,
     t = xmalloc(sizeof *t);
     *t = *old;
     t->generation = generation;
+    t->uid = next_uid();
     t->ports = memdup_n(old->ports, old->n_ports, sizeof *t->ports);
     t->vifs =
         memdup_n(old->vifs, old->n_ports ? old->n_ports : 1, sizeof *t->vifs);

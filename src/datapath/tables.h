@@ -168,6 +168,8 @@ struct dp_router {
 
 struct dp_tables {
     uint64_t generation;   /* increases with every published snapshot */
+    uint64_t uid;          /* unique per tables object in this process, never
+                            * 0: what a flow cache (flowcache.h) keys on */
     uint32_t underlay_mtu; /* largest outer IP packet, bytes */
 
     struct dp_port **ports; /* not owned: the agent owns port objects */

@@ -1340,3 +1340,115 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
         dp_port_close(ports[i]);
     }
 }
+
+/* Opens TCP connection A:sport -> B:80 (SYN, SYN+ACK) with A's initial
+ * sequence number 'isn'. */
+static void
+open_a_to_b(uint16_t sport, uint32_t isn)
+{
+    uint8_t f[2048];
+    uint32_t len = tcp_frame(f, &A, &B, 4, sport, 80, TCP_SYN, isn, 0, 0);
+    send_vif(PORT_A, f, len);
+    len = tcp_frame(f, &B, &A, 4, 80, sport, TCP_SYN | TCP_ACK, 9, isn + 1, 0);
+    send_vif(PORT_B, f, len);
+}
+
+/* The flow cache (flowcache.h) in front of the firewall: established
+ * packets pass on the remembered connection, and every way a connection
+ * stops being fast (a FIN, expiry, a freed and reused entry) sends the
+ * packet back through conntrack. */
+TEST(flow_cache_follows_the_connection)
+{
+    uint8_t f[2048];
+    uint32_t len;
+    const struct dp_counters *c;
+
+    setup();
+    c = dp_pipeline_counters(pl);
+    open_a_to_b(40100, 100);
+    uint64_t rule_pkts = rule(10).packets;
+    for (uint32_t i = 0; i < 5; i++) {
+        len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_ACK, 101 + i * 10, 10, 10);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(sent(PORT_B), 6);
+    /* The first ACK established the connection (a state change: no
+     * cache entry), the second took conntrack's fast path and filled
+     * the cache, the last three were hits, counted on their rule too. */
+    CHECK_EQ(c->flow_cache_hits, 3);
+    CHECK_EQ(rule(10).packets, rule_pkts + 5);
+
+    /* A FIN needs conntrack: it is no hit, and afterwards the connection
+     * is no longer fast, so the next ACK is none either. */
+    len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_FIN | TCP_ACK, 151, 10, 0);
+    send_vif(PORT_A, f, len);
+    len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_ACK, 152, 10, 0);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(c->flow_cache_hits, 3);
+    CHECK_EQ(sent(PORT_B), 8);
+
+    /* A second connection, cached; then its entry freed under the cache
+     * (the zone flushed): the next packet is picked up afresh (loose
+     * mode), not passed on the stale reference, and the one after that
+     * refills the cache. */
+    open_a_to_b(40200, 500);
+    for (uint32_t i = 0; i < 3; i++) {
+        len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 501 + i, 10, 1);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(c->flow_cache_hits, 4);
+    uint64_t inserts = ct_stats().inserts;
+    ct_flush_zone(dfw_thread_ct(dp_pipeline_dfw(pl)), ZONE_A);
+    CHECK_EQ(conns_in_zone(ZONE_A), 0);
+    for (uint32_t i = 0; i < 2; i++) {
+        len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 504 + i, 10, 1);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(c->flow_cache_hits, 4);
+    CHECK_EQ(ct_stats().inserts, inserts + 1);
+    CHECK_EQ(conns_in_zone(ZONE_A), 1);
+    len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 506, 10, 1);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(c->flow_cache_hits, 5);
+
+    /* Expired under the cache: not passed on the cached entry, picked up
+     * afresh by A's OUT check (and B's IN check, whose entry expired
+     * too). */
+    fake_now += 43200ull * 1000 + 1000;
+    inserts = ct_stats().inserts;
+    len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 507, 10, 1);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(c->flow_cache_hits, 5);
+    CHECK_EQ(ct_stats().inserts, inserts + 2);
+    CHECK_EQ(sent(PORT_B), 16);
+    teardown();
+}
+
+/* A dropping rule reaches packets the cache would pass: the vNIC's new
+ * rules come with new tables, which no cache entry matches. */
+TEST(flow_cache_never_outlives_a_drop)
+{
+    uint8_t f[2048];
+    uint32_t len;
+    static const struct rdef v2[] = {
+        {30, CLS_DIR_OUT, -1, SET_B, 6, 80, 80, CLS_DROP, 0},
+    };
+
+    setup();
+    open_a_to_b(40300, 100);
+    for (uint32_t i = 0; i < 3; i++) {
+        len = tcp_frame(f, &A, &B, 4, 40300, 80, TCP_ACK, 101 + i, 10, 1);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
+    CHECK_EQ(sent(PORT_B), 4);
+    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets(false));
+    len = tcp_frame(f, &A, &B, 4, 40300, 80, TCP_ACK, 104, 10, 1);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 4);
+    CHECK_EQ(drops(DP_DROP_FW_DROP), 1);
+    CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
+    teardown();
+}

@@ -1,0 +1,369 @@
+/* Unit tests of the flow cache (flowcache.h): which frames it keys and on
+ * what, the table's placement and staleness rules, and a differential
+ * test of the whole pipeline with the cache against the pipeline
+ * without it, over random traffic and a table change mid-way. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "datapath/flowcache.h"
+#include "datapath/parse.h"
+#include "datapath/pipeline.h"
+#include "datapath/port-dummy.h"
+#include "datapath/tunnel.h"
+#include "testlib.h"
+
+/* Builds Ethernet/IPv4/'proto' with ports; 'opts' bytes of IP options,
+ * 'vlan' adds an 802.1Q tag.  Returns the length. */
+static uint32_t
+frame(uint8_t *f, const struct eth_addr *dst, const struct eth_addr *src,
+      uint32_t sip, uint32_t dip, uint8_t proto, uint16_t sport, uint16_t dport,
+      uint8_t tos, uint8_t ttl, int opts, bool vlan)
+{
+    uint32_t o = 0, l4_len = proto == IPPROTO_TCP_ ? 20 : 8;
+    uint32_t ip_len = 20 + (uint32_t)opts + l4_len + 16;
+
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    o = 12;
+    if (vlan) {
+        f[o++] = 0x81, f[o++] = 0x00, f[o++] = 0x00, f[o++] = 0x07;
+    }
+    f[o++] = 0x08, f[o++] = 0x00;
+    struct ipv4_hdr ip = {
+        .ver_ihl = (uint8_t)(0x40 | (5 + opts / 4)),
+        .tos = tos,
+        .tot_len = htons((uint16_t)ip_len),
+        .ttl = ttl,
+        .proto = proto,
+        .src = htonl(sip),
+        .dst = htonl(dip),
+    };
+    memcpy(f + o, &ip, 20);
+    memset(f + o + 20, 1, (size_t)opts); /* NOPs */
+    o += 20 + (uint32_t)opts;
+    memset(f + o, 0, l4_len + 16);
+    f[o] = (uint8_t)(sport >> 8), f[o + 1] = (uint8_t)sport;
+    f[o + 2] = (uint8_t)(dport >> 8), f[o + 3] = (uint8_t)dport;
+    if (proto == IPPROTO_TCP_) {
+        f[o + 12] = 5 << 4;
+        f[o + 13] = 0x10; /* ACK */
+    } else {
+        f[o + 4] = (uint8_t)((l4_len + 16) >> 8);
+        f[o + 5] = (uint8_t)(l4_len + 16);
+    }
+    return o + l4_len + 16;
+}
+
+static const struct eth_addr mac_a = {{0x02, 0, 0, 0, 0, 0x0a}};
+static const struct eth_addr mac_b = {{0x02, 0, 0, 0, 0, 0x0b}};
+static const struct eth_addr mac_c = {{0x02, 0, 0, 0, 0, 0x0c}};
+static const struct eth_addr mac_d = {{0x02, 0, 0, 0, 0, 0x0d}};
+static const struct eth_addr mac_u = {{0x02, 0, 0, 0, 0, 0x99}}; /* unknown */
+static const struct eth_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
+/* Parses 'f' into 'p' (a stack packet over 'f'). */
+static bool
+parse_into(struct dp_packet *p, uint8_t *f, uint32_t len)
+{
+    memset(p, 0, sizeof *p);
+    p->data = p->base = f;
+    p->len = p->cap = len;
+    return dp_parse(p) == DP_DROP_NONE;
+}
+
+TEST(key_takes_plain_ipv4_tcp_udp_only)
+{
+    uint8_t f[256];
+    struct dp_packet p;
+    struct dp_fc_key k;
+    uint32_t len;
+
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
+                80, 0, 64, 0, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(dp_fc_key(&p, &k));
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_UDP_, 1000,
+                53, 0, 64, 0, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(dp_fc_key(&p, &k));
+
+    /* Not taken: a VLAN tag, IP options, ICMP, a fragment. */
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
+                80, 0, 64, 0, true);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key(&p, &k));
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
+                80, 0, 64, 4, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key(&p, &k));
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_ICMP_, 0, 0,
+                0, 64, 0, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key(&p, &k));
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_UDP_, 1000,
+                53, 0, 64, 0, false);
+    f[20] = 0x20; /* more fragments */
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key(&p, &k));
+}
+
+TEST(key_ignores_tos_ttl_and_checksum_only)
+{
+    uint8_t f[256], g[256];
+    struct dp_packet p, q;
+    struct dp_fc_key k = {{0}}, k2 = {{0}};
+    uint32_t len;
+
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
+                80, 0, 64, 0, false);
+    CHECK(parse_into(&p, f, len) && dp_fc_key(&p, &k));
+    frame(g, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000, 80,
+          0xb8, 3, 0, false);
+    g[24] = 0x12, g[25] = 0x34; /* checksum */
+    CHECK(parse_into(&q, g, len) && dp_fc_key(&q, &k2));
+    CHECK(dp_fc_key_eq(&k, &k2));
+
+    /* Every byte a decision depends on changes the key. */
+    static const int deps[] = {0, 5, 6, 11, 23, 26, 29, 30, 33, 34, 35, 36, 37};
+    for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++) {
+        memcpy(g, f, len);
+        g[deps[i]] ^= 0x01;
+        if (deps[i] == 23) {
+            g[23] = IPPROTO_UDP_;
+        }
+        if (!parse_into(&q, g, len) || !dp_fc_key(&q, &k2)) {
+            continue; /* no longer a frame the cache takes: also fine */
+        }
+        CHECK(!dp_fc_key_eq(&k, &k2));
+    }
+}
+
+TEST(table_finds_what_it_holds_under_its_tables_only)
+{
+    struct dp_fc *fc = dp_fc_create();
+    struct dp_fc_key k;
+    struct ct_ref ref = {7, 3, 0};
+    enum { N = 10000 };
+    int found = 0;
+
+    /* 10,000 flows in 32,768 entries: two choices and a move keep
+     * nearly every one. */
+    for (uint32_t i = 0; i < N; i++) {
+        memset(&k, 0, sizeof k);
+        k.w[3] = (uint64_t)i << 32 | 0x0100000a;
+        uint32_t h = dp_fc_hash(fc, &k);
+        dp_fc_insert(fc, &k, h, 5, 42, DP_FC_REMOTE, i % 100, &ref);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        memset(&k, 0, sizeof k);
+        k.w[3] = (uint64_t)i << 32 | 0x0100000a;
+        uint32_t h = dp_fc_hash(fc, &k);
+        const struct dp_fc_entry *e = dp_fc_lookup(fc, &k, h, 5, 42);
+        if (e) {
+            found++;
+            CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
+            CHECK_EQ(e->ct_idx, 7);
+            CHECK_EQ(e->ct_incarn, 3);
+        }
+        /* Never under other tables or from another port. */
+        CHECK(!dp_fc_lookup(fc, &k, h, 5, 43));
+        CHECK(!dp_fc_lookup(fc, &k, h, 6, 42));
+    }
+    CHECK(found >= N * 99 / 100);
+
+    /* VTEP indexes past 24 bits are not cached. */
+    memset(&k, 0xab, sizeof k);
+    uint32_t h = dp_fc_hash(fc, &k);
+    dp_fc_insert(fc, &k, h, 5, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL);
+    CHECK(!dp_fc_lookup(fc, &k, h, 5, 44));
+    dp_fc_destroy(fc);
+}
+
+/* ---- The pipeline with and without the cache. ---- */
+
+#define N_PORTS 6 /* 0 geneve, 1 vxlan, 2..5 VIFs */
+
+struct rig {
+    struct dp_port *ports[N_PORTS];
+    struct dp_pool *pool;
+    struct dp_pipeline *pl;
+};
+
+static const uint8_t vtep1[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                  0, 0, 0xff, 0xff, 198, 18, 0, 2};
+static const uint8_t vtep2[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                  0, 0, 0xff, 0xff, 198, 18, 0, 3};
+
+static void
+rig_open(struct rig *r, bool cache)
+{
+    struct dp_pipeline_options o;
+
+    dp_pipeline_options_default(&o);
+    o.no_flow_cache = !cache;
+    r->pool = dp_pool_create(1024, 4096);
+    r->pl = dp_pipeline_create(r->pool, &o);
+    for (int i = 0; i < N_PORTS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        dp_port_dummy_class.open(name, NULL, &r->ports[i]);
+    }
+}
+
+static void
+rig_close(struct rig *r)
+{
+    dp_pipeline_destroy(r->pl);
+    for (int i = 0; i < N_PORTS; i++) {
+        dp_port_close(r->ports[i]);
+    }
+    dp_pool_destroy(r->pool);
+}
+
+/* A on port 2, B on 3, D on 5 (blue); X on 4 (red); C remote on 'c_at';
+ * D's port moves to 'd_port' in the second version. */
+static struct dp_tables *
+tables(struct rig *r, const uint8_t *c_at, uint16_t d_port)
+{
+    struct dp_tables_builder *b = dp_tables_builder_create(1);
+    dp_tb_set_ports(b, r->ports, N_PORTS);
+    dp_tb_set_underlay(b, 1600, false);
+    uint32_t blue = dp_tb_add_segment(b, 5001, DP_ENCAP_GENEVE);
+    uint32_t red = dp_tb_add_segment(b, 5002, DP_ENCAP_VXLAN);
+    dp_tb_add_local(b, blue, 2, 11, &mac_a);
+    dp_tb_add_local(b, blue, 3, 12, &mac_b);
+    dp_tb_add_local(b, blue, d_port, 14, &mac_d);
+    dp_tb_add_remote(b, blue, &mac_c, c_at, 21);
+    dp_tb_add_flood(b, blue, vtep1);
+    dp_tb_add_flood(b, blue, vtep2);
+    dp_tb_add_local(b, red, 4, 31, &mac_b);
+    dp_tb_add_flood(b, red, vtep1);
+    return dp_tables_build(b);
+}
+
+/* Everything sent since the last call, per port, as one string of
+ * frames with their tunnel peers; flow hashes are left out (the cache
+ * picks its own), but within a run each flow must keep one. */
+static size_t
+drain(struct rig *r, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (int p = 0; p < N_PORTS; p++) {
+        uint8_t buf[4096], peer[16];
+        uint32_t hash;
+        int len;
+        while ((len = dp_dummy_take_meta(r->ports[p], buf, sizeof buf, peer,
+                                         &hash)) >= 0) {
+            if (n + (size_t)len + 24 > cap) {
+                return n;
+            }
+            out[n++] = (uint8_t)p;
+            memcpy(out + n, &len, sizeof len);
+            n += sizeof len;
+            if (p < 2) {
+                memcpy(out + n, peer, 16);
+                n += 16;
+            }
+            memcpy(out + n, buf, (size_t)len);
+            n += (size_t)len;
+        }
+    }
+    return n;
+}
+
+TEST(pipeline_with_cache_matches_pipeline_without)
+{
+    static const struct eth_addr *const dsts[] = {&mac_a, &mac_b, &mac_c,
+                                                  &mac_d, &mac_u, &bcast};
+    struct rig on, off;
+    uint8_t *out_on = malloc(1 << 20), *out_off = malloc(1 << 20);
+    unsigned seed = 12345;
+
+    rig_open(&on, true);
+    rig_open(&off, false);
+    struct dp_tables *t_on = tables(&on, vtep1, 5);
+    struct dp_tables *t_off = tables(&off, vtep1, 5);
+    for (int round = 0; round < 200; round++) {
+        if (round == 100) {
+            /* C moves to vtep2 and D to port 3's side: new tables. */
+            dp_tables_free(t_on);
+            dp_tables_free(t_off);
+            t_on = tables(&on, vtep2, 3);
+            t_off = tables(&off, vtep2, 3);
+        }
+        uint16_t in = (uint16_t)(2 + rand_r(&seed) % 4);
+        int n = 1 + rand_r(&seed) % DP_BATCH_MAX;
+        for (int i = 0; i < n; i++) {
+            uint8_t f[256];
+            const struct eth_addr *dst = dsts[rand_r(&seed) % 6];
+            uint8_t proto = rand_r(&seed) % 8 ? IPPROTO_TCP_ : IPPROTO_UDP_;
+            uint32_t len = frame(
+                f, dst, &mac_a, 0x0a000001, 0x0a000002 + rand_r(&seed) % 3,
+                proto, (uint16_t)(1000 + rand_r(&seed) % 8), 80,
+                (uint8_t)(rand_r(&seed) % 2), 64, rand_r(&seed) % 16 ? 0 : 4,
+                rand_r(&seed) % 16 == 0);
+            dp_dummy_inject(on.ports[in], f, len);
+            dp_dummy_inject(off.ports[in], f, len);
+        }
+        struct dp_packet *pkts[DP_BATCH_MAX];
+        int k = dp_port_rx(on.ports[in], on.pool, pkts, DP_BATCH_MAX);
+        dp_pipeline_run(on.pl, t_on, in, pkts, k);
+        dp_pipeline_flush(on.pl, t_on);
+        k = dp_port_rx(off.ports[in], off.pool, pkts, DP_BATCH_MAX);
+        dp_pipeline_run(off.pl, t_off, in, pkts, k);
+        dp_pipeline_flush(off.pl, t_off);
+        size_t a = drain(&on, out_on, 1 << 20);
+        size_t b = drain(&off, out_off, 1 << 20);
+        if (!CHECK_EQ(a, b) || !CHECK(!memcmp(out_on, out_off, a))) {
+            fprintf(stderr, "round %d from port %u differs\n", round, in);
+            break;
+        }
+    }
+    const struct dp_counters *c_on = dp_pipeline_counters(on.pl);
+    const struct dp_counters *c_off = dp_pipeline_counters(off.pl);
+    CHECK(c_on->flow_cache_hits > c_on->rx_packets / 10); /* it was used */
+    CHECK_EQ(c_off->flow_cache_hits, 0);
+    CHECK_EQ(c_on->l2_local, c_off->l2_local);
+    CHECK_EQ(c_on->l2_remote, c_off->l2_remote);
+    CHECK_EQ(c_on->flooded, c_off->flooded);
+    CHECK_EQ(c_on->drops[DP_DROP_HAIRPIN], c_off->drops[DP_DROP_HAIRPIN]);
+    dp_tables_free(t_on);
+    dp_tables_free(t_off);
+    rig_close(&on);
+    rig_close(&off);
+    free(out_on);
+    free(out_off);
+}
+
+/* With the cache, every packet of a flow keeps one flow hash (outer UDP
+ * source port): the first one, which missed, too. */
+TEST(flow_keeps_one_hash_through_miss_and_hits)
+{
+    struct rig r;
+    uint8_t f[256], buf[4096], peer[16];
+    uint32_t hash, first = 0;
+
+    rig_open(&r, true);
+    struct dp_tables *t = tables(&r, vtep1, 5);
+    for (int i = 0; i < 5; i++) {
+        struct dp_packet *pkts[DP_BATCH_MAX];
+        uint32_t len = frame(f, &mac_c, &mac_a, 0x0a000001, 0x0a000003,
+                             IPPROTO_TCP_, 4242, 80, 0, 64, 0, false);
+        dp_dummy_inject(r.ports[2], f, len);
+        int k = dp_port_rx(r.ports[2], r.pool, pkts, DP_BATCH_MAX);
+        dp_pipeline_run(r.pl, t, 2, pkts, k);
+        dp_pipeline_flush(r.pl, t);
+        CHECK(dp_dummy_take_meta(r.ports[DP_PORT_GENEVE], buf, sizeof buf, peer,
+                                 &hash) > 0);
+        CHECK(!memcmp(peer, vtep1, 16));
+        CHECK(hash != 0);
+        if (i == 0) {
+            first = hash;
+        }
+        CHECK_EQ(hash, first);
+    }
+    CHECK_EQ(dp_pipeline_counters(r.pl)->flow_cache_hits, 4);
+    dp_tables_free(t);
+    rig_close(&r);
+}
