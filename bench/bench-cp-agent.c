@@ -19,14 +19,18 @@
  *   dstate_apply    the delta into the desired state
  *   realize         the desired state into the datapath (agent-state.c
  *                   and agent.c: snapshot patched or built, published)
+ *   close           the devices the delta retired (agent_close_retired(),
+ *                   which weft-agent runs after writing the ack)
  *   save            the state cache (dstate_save, with fsync; remote only)
  * Figures (name: value unit, names suffixed with SUFFIX):
  *   agent_delta_apply_us, agent_delta_realize_us, agent_delta_save_us
  *   (medians), agent_delta_realize_p99_us, agent_delta_total_p99_us (the
  *   remote series), agent_flood_realize_us, agent_flood_realize_p99_us,
  *   agent_port_realize_us, agent_port_realize_p99_us,
- *   agent_port_del_realize_us (median of the deletions alone: closing an
- *   AF_PACKET socket waits ~10 ms for the kernel's synchronize_net()),
+ *   agent_port_del_realize_us (median of the deletions alone),
+ *   agent_port_del_close_us (median close of a deleted port's VIF: an
+ *   AF_PACKET socket's close() waits ~10 ms for the kernel's
+ *   synchronize_net(); after the ack, so not part of realize),
  *   agent_port_update_realize_us, agent_port_update_realize_p99_us,
  *   agent_snapshot_realize_ms, and per series agent_*_patched
  *   (realizations that patched the published snapshot instead of building
@@ -234,6 +238,7 @@ port_update_delta(Weft__Update *d, int i, int n_segs, int per_seg, int vteps)
 struct series {
     uint64_t apply[DELTAS], realize[DELTAS], save[DELTAS], total[DELTAS];
     uint64_t realize_odd[DELTAS / 2]; /* realize of deltas 1, 3, 5, ... */
+    uint64_t close_odd[DELTAS / 2];   /* close of deltas 1, 3, 5, ... */
     uint64_t patched;                 /* realizations that patched */
 };
 
@@ -250,7 +255,7 @@ run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
     agent_realize_counts(a, &patched0, &built);
     for (int i = 0; i < DELTAS; i++) {
         Weft__Update *d = xmalloc(sizeof *d);
-        uint64_t t1, t2, t3, t4;
+        uint64_t t1, t2, t3, t4, t5;
 
         weft__update__init(d);
         fn(d, i, sizes[0], sizes[1], sizes[2]);
@@ -264,17 +269,21 @@ run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
         t2 = time_nsec();
         realize(a, ds, f);
         t3 = time_nsec();
+        /* (weft-agent writes the ack here) */
+        agent_close_retired(a);
+        t4 = time_nsec();
         if (path) {
             dstate_save(ds, path);
         }
-        t4 = time_nsec();
+        t5 = time_nsec();
         out->apply[i] = t2 - t1;
         out->realize[i] = t3 - t2;
         if (i % 2) {
             out->realize_odd[i / 2] = t3 - t2;
+            out->close_odd[i / 2] = t4 - t3;
         }
-        out->save[i] = t4 - t3;
-        out->total[i] = t4 - t1;
+        out->save[i] = t5 - t4;
+        out->total[i] = t5 - t1;
         weft__update__free_unpacked(d, NULL);
         if (f->n) {
             fprintf(stderr, "bench-cp-agent: %s not realized: %s\n",
@@ -287,6 +296,7 @@ run_series(struct agent *a, struct dstate *ds, struct dstate_failures *f,
     qsort(out->save, DELTAS, sizeof *out->save, cmp_u64);
     qsort(out->total, DELTAS, sizeof *out->total, cmp_u64);
     qsort(out->realize_odd, DELTAS / 2, sizeof *out->realize_odd, cmp_u64);
+    qsort(out->close_odd, DELTAS / 2, sizeof *out->close_odd, cmp_u64);
     agent_realize_counts(a, &patched, &built);
     out->patched = patched - patched0;
     return true;
@@ -377,6 +387,8 @@ main(int argc, char *argv[])
         print_series("port", &ports, suffix);
         printf("agent_port_del_realize_us%s: %.1f us\n", suffix,
                us(ports.realize_odd[DELTAS / 4]));
+        printf("agent_port_del_close_us%s: %.1f us\n", suffix,
+               us(ports.close_odd[DELTAS / 4]));
         print_series("port_update", &updates, suffix);
         printf("agent_delta_patched%s: %" PRIu64 " of %d\n", suffix,
                remotes.patched, DELTAS);

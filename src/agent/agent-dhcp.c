@@ -27,6 +27,7 @@
 #include "datapath/parse.h"
 #include "datapath/punt.h"
 #include "datapath/ra.h"
+#include "lib/hmap.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -69,6 +70,7 @@ struct ad_saved {
     uint32_t ip;
     uint8_t state;
     uint64_t expires_wall; /* UINT64_MAX: never */
+    size_t seq;            /* order in the file */
 };
 
 struct agent_dhcp {
@@ -76,7 +78,8 @@ struct agent_dhcp {
     char path[PATH_MAX];     /* lease file; "" = no persistence */
     struct ad_segment *segs; /* index = datapath segment */
     uint32_t n_segs;
-    struct ad_saved *saved; /* from the file, until applied */
+    struct ad_saved *saved; /* from the file, until applied; sorted by
+                               segment, then file order */
     size_t n_saved;
     bool dirty;        /* leases changed since the last save */
     uint64_t saved_ms; /* when they were last saved */
@@ -96,6 +99,14 @@ wall_s(void)
 }
 
 /* ---- Lease file ---- */
+
+static int
+cmp_saved(const void *a_, const void *b_)
+{
+    const struct ad_saved *a = a_, *b = b_;
+    int c = strcmp(a->segment, b->segment);
+    return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
 
 static void
 load_leases(struct agent_dhcp *ad)
@@ -153,9 +164,14 @@ load_leases(struct agent_dhcp *ad)
             cap = cap ? 2 * cap : 64;
             ad->saved = xrealloc(ad->saved, cap * sizeof *ad->saved);
         }
+        s.seq = ad->n_saved;
         ad->saved[ad->n_saved++] = s;
     }
     fclose(f);
+    /* Each segment finds its own leases by binary search. */
+    if (ad->n_saved) {
+        qsort(ad->saved, ad->n_saved, sizeof *ad->saved, cmp_saved);
+    }
     LOG_INFO("dhcp", "msg=\"leases loaded\" file=%s leases=%zu", ad->path,
              ad->n_saved);
     return;
@@ -247,13 +263,24 @@ restore_leases(struct agent_dhcp *ad, struct ad_segment *seg,
      * they are valid under the configuration by construction. */
     struct dhcp_leases *t = (struct dhcp_leases *)dhcp_server_leases(seg->v4);
     uint64_t now = now_ms / 1000, wall = wall_s();
+    size_t lo = 0, hi = ad->n_saved;
 
-    for (size_t i = 0; i < ad->n_saved; i++) {
+    /* The first lease of the segment (the file's order within it). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ad->saved[mid].segment, seg->name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (size_t i = lo;
+         i < ad->n_saved && !strcmp(ad->saved[i].segment, seg->name); i++) {
         const struct ad_saved *s = &ad->saved[i];
         struct dhcp_lease *l;
         uint64_t exp;
 
-        if (strcmp(s->segment, seg->name) || s->state == DHCP_LEASE_DECLINED) {
+        if (s->state == DHCP_LEASE_DECLINED) {
             continue;
         }
         l = dhcp_leases_find_mac(t, &s->mac);
@@ -501,6 +528,34 @@ segment_free(struct ad_segment *seg)
     free(seg->ports);
 }
 
+/* An old segment, indexed by name while a configuration takes over the
+ * segments that stay. */
+struct ad_old {
+    struct hmap_node node; /* in the map of old segments, by name */
+    uint32_t index;        /* in agent_dhcp.segs */
+};
+
+/* Removes from 'map' and returns the index of the first old segment named
+ * 'name' (the lowest index, as a scan in order would find), or
+ * UINT32_MAX. */
+static uint32_t
+take_old(struct hmap *map, const struct ad_segment *segs, const char *name)
+{
+    struct ad_old *o, *best = NULL;
+
+    HMAP_FOR_EACH_WITH_HASH (o, node, hash_str(name), map) {
+        if (!strcmp(segs[o->index].name, name) &&
+            (!best || o->index < best->index)) {
+            best = o;
+        }
+    }
+    if (!best) {
+        return UINT32_MAX;
+    }
+    hmap_remove(map, &best->node);
+    return best->index;
+}
+
 void
 agent_dhcp_configure(struct agent_dhcp *ad, const struct agent_config *cfg,
                      uint32_t (*slot_of)(const void *, const char *),
@@ -508,18 +563,25 @@ agent_dhcp_configure(struct agent_dhcp *ad, const struct agent_config *cfg,
 {
     uint32_t n = cfg ? cfg->n_segments : 0;
     struct ad_segment *segs = xcalloc(n ? n : 1, sizeof *segs);
+    struct ad_old *olds = xcalloc(ad->n_segs + 1, sizeof *olds);
+    struct hmap old_map;
 
+    /* The old segments by name: matching each new one costs O(1), not a
+     * scan of the old ones (O(segments^2) per configuration). */
+    hmap_init(&old_map);
+    for (uint32_t o = 0; o < ad->n_segs; o++) {
+        olds[o].index = o;
+        hmap_insert(&old_map, &olds[o].node, hash_str(ad->segs[o].name));
+    }
     for (uint32_t s = 0; s < n; s++) {
         const struct cfg_segment *cs = &cfg->segments[s];
         struct ad_segment *seg = &segs[s];
+        uint32_t o = take_old(&old_map, ad->segs, cs->name);
 
         /* Take over the servers and counters of the segment of that name. */
-        for (uint32_t o = 0; o < ad->n_segs; o++) {
-            if (!strcmp(ad->segs[o].name, cs->name)) {
-                *seg = ad->segs[o];
-                memset(&ad->segs[o], 0, sizeof ad->segs[o]);
-                break;
-            }
+        if (o != UINT32_MAX) {
+            *seg = ad->segs[o];
+            memset(&ad->segs[o], 0, sizeof ad->segs[o]);
         }
         snprintf(seg->name, sizeof seg->name, "%s", cs->name);
         seg->router_mac = cs->router_mac;
@@ -550,6 +612,8 @@ agent_dhcp_configure(struct agent_dhcp *ad, const struct agent_config *cfg,
         configure_v4(ad, seg, cs, now_ms);
         configure_v6(seg, cs);
     }
+    hmap_destroy(&old_map);
+    free(olds);
     for (uint32_t o = 0; o < ad->n_segs; o++) {
         segment_free(&ad->segs[o]);
     }

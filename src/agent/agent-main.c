@@ -165,8 +165,11 @@ serve(struct main_ctx *ctx, struct ctl_server *ctl, int sfd)
             ctl_server_run(ctl);
         }
         if (ctx->channel) {
-            agent_channel_run(ctx->channel);
+            agent_channel_run(ctx->channel); /* writes the acks it owes */
         }
+        /* Devices of deleted ports close after the acknowledgement (or,
+         * from a file, after the reload's reply), not before. */
+        agent_close_retired(ctx->agent);
         agent_dhcp_run(agent_get_dhcp(ctx->agent), time_nsec() / 1000000);
         agent_retry_pending(ctx->agent);
     }

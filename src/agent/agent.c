@@ -43,6 +43,9 @@ struct agent {
     struct dp_tables_spare spare; /* of the last retired snapshot */
     uint64_t n_patched;           /* snapshots patched (agent_realize()) */
     uint64_t n_built;             /* snapshots built whole */
+    struct dp_port **retired;     /* devices out of the published snapshot,
+                                     closed by agent_close_retired() */
+    uint32_t n_retired;           /* entries in 'retired' */
 };
 
 struct agent *
@@ -81,6 +84,7 @@ agent_destroy(struct agent *a)
     for (uint32_t i = 0; i < a->n_ports; i++) {
         dp_port_close(a->ports[i].port);
     }
+    agent_close_retired(a);
     free(a->ports);
     agent_config_free(a->cfg);
     agent_dfw_destroy(a->dfw);
@@ -299,7 +303,41 @@ agent_config_tables(const struct agent_config *cfg, uint64_t generation)
     return dp_tables_build(b);
 }
 
-/* Publishes a snapshot of the current state, then closes 'retired'. */
+/* Queues the 'n' devices of 'ports', which the published snapshot no
+ * longer holds, for agent_close_retired().  Closing them here would put
+ * close() of each AF_PACKET socket (~10 ms: the kernel's
+ * synchronize_net()) before the acknowledgement of the change. */
+static void
+retire_ports(struct agent *a, struct dp_port **ports, uint32_t n)
+{
+    if (!n) {
+        return;
+    }
+    a->retired = xrealloc(a->retired, (a->n_retired + n) * sizeof *a->retired);
+    memcpy(&a->retired[a->n_retired], ports, n * sizeof *ports);
+    a->n_retired += n;
+}
+
+void
+agent_close_retired(struct agent *a)
+{
+    for (uint32_t i = 0; i < a->n_retired; i++) {
+        dp_port_close(a->retired[i]);
+    }
+    free(a->retired);
+    a->retired = NULL;
+    a->n_retired = 0;
+}
+
+uint32_t
+agent_n_retired(const struct agent *a)
+{
+    return a->n_retired;
+}
+
+/* Publishes a snapshot of the current state, then queues 'retired' to be
+ * closed (the packet thread no longer reads them once datapath_publish()
+ * returns). */
 static void
 publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
 {
@@ -308,9 +346,7 @@ publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
     dp_tables_free_spare(old, &a->spare);
     agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
                          time_nsec() / 1000000);
-    for (uint32_t i = 0; i < n_retired; i++) {
-        dp_port_close(retired[i]);
-    }
+    retire_ports(a, retired, n_retired);
 }
 
 static bool
@@ -603,7 +639,7 @@ patch_op(struct agent *a, struct dp_tables *t, const struct dstate_op *op,
 
 /* After a successful patch: opens the VIFs of the slots claimed and sets
  * them in 't'; frees the slots left unbound and returns their devices in
- * '*retired' (closed once 't' is published). */
+ * '*retired' (queued for closing once 't' is published). */
 static uint32_t
 commit_slots(struct agent *a, struct dp_tables *t,
              const struct slot_changes *sc, struct dp_port ***retired)
@@ -668,9 +704,7 @@ apply_ops(struct agent *a, const struct dstate_op *ops, size_t n_ops)
     dp_tables_free_spare(datapath_publish(a->dp, t), &a->spare);
     a->generation = t->generation;
     a->n_patched++;
-    for (uint32_t i = 0; i < n_retired; i++) {
-        dp_port_close(retired[i]);
-    }
+    retire_ports(a, retired, n_retired);
     free(retired);
 
     for (size_t i = 0; i < n_ops; i++) {

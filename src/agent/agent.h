@@ -28,7 +28,8 @@ struct agent *agent_create(void);
 void agent_destroy(struct agent *); /* NULL is fine */
 
 /* Applies 'cfg' atomically (takes ownership).  Returns 0; a port that
- * cannot open yet stays pending (logged), never failing the apply. */
+ * cannot open yet stays pending (logged), never failing the apply.  The
+ * devices of ports that left are queued for agent_close_retired(). */
 int agent_apply(struct agent *, struct agent_config *cfg);
 
 /* Realizes desired state 'ds' (controller mode): syncs the firewall
@@ -36,11 +37,26 @@ int agent_apply(struct agent *, struct agent_config *cfg);
  * bindings, local ports and flood-list endpoints changed since the last
  * realization (dstate_changes(): cost proportional to the change, plus a
  * copy of the snapshot's flat arrays; a new local port's VIF is opened
- * first, a deleted one's closed after the publish) or, for anything else,
- * converts 'ds' whole (dstate_to_config()) and applies it.  'f' holds the failures of
- * the previous realization and gets those of this one. */
+ * first, a deleted one's queued for agent_close_retired() after the
+ * publish) or, for anything else, converts 'ds' whole (dstate_to_config())
+ * and applies it.  'f' holds the failures of the previous realization and
+ * gets those of this one. */
 void agent_realize(struct agent *, struct dstate *ds,
                    const struct dstate_options *, struct dstate_failures *f);
+
+/* Closes the devices (VIF and tunnel sockets) that agent_apply() and
+ * agent_realize() took out of the published snapshot: deleted, moved or
+ * reopened ports.  They only queue them, because close() of an AF_PACKET
+ * socket waits ~10 ms for the kernel (synchronize_net()) and belongs after
+ * the acknowledgement of the change: the main loop calls this after
+ * agent_channel_run(), which writes the acknowledgements.  Safe at any time: the packet thread stopped reading
+ * them when the snapshot without them was published, and the agent's
+ * bookkeeping has forgotten them (an interface of a queued device may be
+ * opened again meanwhile).  agent_destroy() closes what is left. */
+void agent_close_retired(struct agent *);
+/* How many devices wait for agent_close_retired(). */
+uint32_t agent_n_retired(const struct agent *);
+
 /* How many snapshots were patched and how many built whole. */
 void agent_realize_counts(const struct agent *, uint64_t *patched,
                           uint64_t *built);

@@ -4,7 +4,10 @@
  * for a local port's address with the configured options, an RS answered
  * with the segment's prefix, unsolicited RAs after configuration, frames
  * of ports not on the segment ignored, and the lease file round trip
- * (and a malformed file ignored). */
+ * (and a malformed file ignored).  With 2,000 segments: a new
+ * configuration takes over the servers (and leases) of the segments that
+ * stay, by name, as a scan of the old ones would, and saved leases go
+ * back to their own segments. */
 #include "agent/agent-dhcp.h"
 
 #include <arpa/inet.h>
@@ -316,6 +319,213 @@ TEST(lease_file_round_trip)
     fclose(f);
     ad = fresh(dir, c, 5000);
     CHECK_EQ(dhcp_leases_count(dhcp_server_leases(agent_dhcp_v4(ad, 0))), 0);
+    agent_dhcp_destroy(ad);
+    unlink(path);
+    rmdir(dir);
+    agent_config_free(c);
+}
+
+/* ---- Many segments ---- */
+
+#define MANY 2000
+
+/* Segment names of many_config(): "m<k>" for key k. */
+static uint32_t
+many_slot_of(const void *aux, const char *ifname)
+{
+    (void)aux;
+    return (uint32_t)atoi(ifname + 1) + 2; /* "p<k>" */
+}
+
+static struct eth_addr
+many_mac(uint32_t k)
+{
+    struct eth_addr m = {{0x02, 0x33, 0, 0, (uint8_t)(k >> 8), (uint8_t)k}};
+    return m;
+}
+
+/* A configuration of 'n' segments, segment i being key keys[i]: named
+ * "m<key>", DHCPv4 on 10.<key/256>.<key%256>.0/24 (gateway .1), one port
+ * "p<key>" at .10 with MAC many_mac(key). */
+static struct agent_config *
+many_config(const uint32_t *keys, uint32_t n)
+{
+    struct agent_config *c = calloc(1, sizeof *c);
+    char ip[32];
+
+    c->n_segments = n;
+    c->segments = calloc(n, sizeof *c->segments);
+    for (uint32_t i = 0; i < n; i++) {
+        struct cfg_segment *s = &c->segments[i];
+        uint32_t k = keys[i];
+
+        snprintf(s->name, sizeof s->name, "m%u", k);
+        s->vni = 10000 + k;
+        s->router = CFG_NO_ROUTER;
+        s->router_mac = rtr;
+        s->n_gateways = 1;
+        s->gateways = calloc(1, sizeof *s->gateways);
+        snprintf(ip, sizeof ip, "10.%u.%u.1", k / 256, k % 256);
+        ip_set(&s->gateways[0].ip, AF_INET, ip);
+        s->gateways[0].plen = 24;
+        s->dhcp.enabled = true;
+        s->n_ports = 1;
+        s->ports = calloc(1, sizeof *s->ports);
+        s->ports[0].id = k + 1;
+        snprintf(s->ports[0].ifname, sizeof s->ports[0].ifname, "p%u", k);
+        s->ports[0].mac = many_mac(k);
+        s->ports[0].n_ips = 1;
+        s->ports[0].ips = calloc(1, sizeof *s->ports[0].ips);
+        snprintf(ip, sizeof ip, "10.%u.%u.10", k / 256, k % 256);
+        ip_set(&s->ports[0].ips[0], AF_INET, ip);
+    }
+    return c;
+}
+
+/* Sends a DISCOVER from the port of key 'k' on segment 'seg'; true if
+ * the one answer offers that port's address. */
+static bool
+many_discover(struct agent_dhcp *ad, uint32_t seg, uint32_t k)
+{
+    struct eth_addr m = many_mac(k);
+    struct dp_punt_entry e;
+    uint32_t yi = htonl(0x0a000000 | k << 8 | 10);
+
+    dhcp_entry(&e, (uint16_t)(k + 2), DHCP_DISCOVER, NULL, NULL);
+    e.segment = seg;
+    memcpy(e.frame + 6, m.b, 6);       /* source MAC */
+    memcpy(e.frame + 42 + 28, m.b, 6); /* chaddr */
+    n_out = 0;
+    agent_dhcp_input(ad, &e, 1000);
+    return n_out == 1 && !memcmp(out[0] + 42 + 16, &yi, 4);
+}
+
+TEST(many_segments_keep_their_servers_by_name)
+{
+    static uint32_t keys[MANY], keys2[MANY + MANY / 4];
+    static const struct dhcp_server *before[MANY];
+    struct agent_config *c, *c2;
+    struct agent_dhcp *ad;
+    uint32_t n2 = 0, kept = 0, fresh_ = 0;
+    bool ok = true;
+
+    /* Keys in a scrambled order; then a second configuration that drops
+     * every fifth segment, reverses the order and adds new ones. */
+    for (uint32_t i = 0; i < MANY; i++) {
+        keys[i] = (i * 7919) % MANY;
+    }
+    for (uint32_t i = MANY; i-- > 0;) {
+        if (i % 5) {
+            keys2[n2++] = keys[i];
+        }
+        if (i % 8 == 0) {
+            keys2[n2++] = MANY + i; /* new */
+        }
+    }
+    c = many_config(keys, MANY);
+    c2 = many_config(keys2, n2);
+    ad = agent_dhcp_create(NULL, NULL);
+    agent_dhcp_set_output(ad, capture, NULL);
+    agent_dhcp_configure(ad, c, many_slot_of, NULL, 1000);
+    for (uint32_t i = 0; ok && i < MANY; i++) {
+        before[i] = agent_dhcp_v4(ad, i);
+        ok &= CHECK(before[i] != NULL) && CHECK(many_discover(ad, i, keys[i]));
+    }
+    agent_dhcp_configure(ad, c2, many_slot_of, NULL, 2000);
+
+    /* The reference: a scan of the old segments for the name. */
+    for (uint32_t i = 0; ok && i < n2; i++) {
+        const struct dhcp_server *expect = NULL;
+        const struct dhcp_server *got = agent_dhcp_v4(ad, i);
+        const struct dhcp_lease *l;
+        struct eth_addr m = many_mac(keys2[i]);
+
+        for (uint32_t o = 0; o < MANY && !expect; o++) {
+            if (!strcmp(c->segments[o].name, c2->segments[i].name)) {
+                expect = before[o];
+            }
+        }
+        if (!CHECK(got != NULL)) {
+            break;
+        }
+        l = dhcp_leases_find_mac(dhcp_server_leases(got), &m);
+        if (expect) {
+            /* Taken over, with the lease its OFFER made. */
+            ok &= CHECK(got == expect);
+            ok &= CHECK(l && l->state == DHCP_LEASE_OFFERED &&
+                        l->ip == (0x0a000000 | keys2[i] << 8 | 10));
+            kept++;
+        } else {
+            /* A new server (the old ones all still existed meanwhile). */
+            for (uint32_t o = 0; o < MANY; o++) {
+                ok &= CHECK(got != before[o]);
+            }
+            ok &= CHECK(l == NULL);
+            fresh_++;
+        }
+        /* Either way, it answers this segment's port. */
+        ok &= CHECK(many_discover(ad, i, keys2[i]));
+    }
+    CHECK_EQ(kept, MANY - MANY / 5);
+    CHECK_EQ(fresh_, MANY / 8);
+    CHECK(agent_dhcp_v4(ad, n2) == NULL);
+
+    /* And back to nothing. */
+    agent_dhcp_configure(ad, NULL, many_slot_of, NULL, 3000);
+    CHECK(agent_dhcp_v4(ad, 0) == NULL);
+    agent_dhcp_destroy(ad);
+    agent_config_free(c);
+    agent_config_free(c2);
+}
+
+TEST(many_segments_restore_their_own_leases)
+{
+    static uint32_t keys[MANY];
+    char dir[] = "/tmp/weft-test-dhcp-XXXXXX";
+    char path[128];
+    struct agent_config *c;
+    struct agent_dhcp *ad;
+    bool ok = true;
+    FILE *f;
+
+    for (uint32_t i = 0; i < MANY; i++) {
+        keys[i] = i;
+    }
+    c = many_config(keys, MANY);
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/dhcp-leases", dir);
+    f = fopen(path, "w");
+    if (!CHECK(f != NULL)) {
+        return;
+    }
+    /* Leases in an order unrelated to the segments': for each segment a
+     * lease of its port at a wrong address first (not restored: not the
+     * static binding), then the right one; and leases of a segment the
+     * configuration does not have. */
+    fprintf(f, "weft-dhcp-leases 1\n");
+    for (uint32_t i = 0; i < MANY; i++) {
+        uint32_t k = (i * 7919) % MANY;
+        fprintf(f, "m%u 02:33:00:00:%02x:%02x 10.%u.%u.%u 2 never\n", k,
+                k >> 8 & 255, k & 255, k / 256, k % 256, 11 + k % 200);
+        fprintf(f, "m%u 02:33:00:00:%02x:%02x 10.%u.%u.10 2 never\n", k,
+                k >> 8 & 255, k & 255, k / 256, k % 256);
+        if (i % 100 == 0) {
+            fprintf(f, "gone%u 02:44:00:00:00:01 10.200.0.10 2 never\n", k);
+        }
+    }
+    fclose(f);
+
+    ad = agent_dhcp_create(NULL, dir);
+    agent_dhcp_configure(ad, c, many_slot_of, NULL, 5000);
+    for (uint32_t i = 0; ok && i < MANY; i++) {
+        const struct dhcp_leases *t = dhcp_server_leases(agent_dhcp_v4(ad, i));
+        struct eth_addr m = many_mac(i);
+        const struct dhcp_lease *l = dhcp_leases_find_mac(t, &m);
+        ok &= CHECK(l && l->state == DHCP_LEASE_BOUND &&
+                    l->ip == (0x0a000000 | i << 8 | 10) &&
+                    l->expires == DHCP_NEVER);
+        ok &= CHECK_EQ(dhcp_leases_count(t), 1);
+    }
     agent_dhcp_destroy(ad);
     unlink(path);
     rmdir(dir);
