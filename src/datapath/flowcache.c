@@ -73,12 +73,12 @@ dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
         e = a; /* free, stale, or this key's own */
     } else if (replaceable(b, uid) || dp_fc_match(b, k, hash, in_port, uid)) {
         e = b;
+    } else if (++fc->misses % 8) {
+        return; /* both taken: only every 8th such miss does any work */
     } else if (move_away(fc, a, uid)) {
         e = a;
     } else if (move_away(fc, b, uid)) {
         e = b;
-    } else if (++fc->misses % 8) {
-        return;
     } else {
         e = fc->misses & 8 ? a : b;
     }

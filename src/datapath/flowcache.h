@@ -20,10 +20,10 @@
  *
  * 32,768 entries (2 MiB per packet thread, touched only as used); each
  * key has two candidate slots from two parts of its hash, as in a cuckoo
- * table.  A miss takes a free or stale candidate, else moves the
- * occupant of one to its other slot if that one is free or stale, else
- * replaces a live entry on every 8th such miss only, so a flood of new
- * flows does not churn the cache. */
+ * table.  A miss takes a free or stale candidate; when both are live,
+ * every 8th such miss moves the occupant of one to its other slot if that
+ * one is free or stale, else replaces it, so a flood of new flows neither
+ * churns the cache nor costs much. */
 #ifndef WEFT_DATAPATH_FLOWCACHE_H
 #define WEFT_DATAPATH_FLOWCACHE_H 1
 

@@ -46,6 +46,7 @@ struct dp_pipeline {
     int n_in_q;
 
     struct dp_fc *fc; /* flow cache (flowcache.h), NULL when off */
+    bool fc_all;      /* ... also for VIFs without a stateful firewall */
 
     /* Punt to the agent (punt.h). */
     struct dp_ring *punt_ring;       /* NULL: punting off */
@@ -74,6 +75,7 @@ dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
     pl->pool = pool;
     pl->fw = dfw_thread_create(&opts->fw);
     pl->fc = opts->no_flow_cache ? NULL : dp_fc_create();
+    pl->fc_all = opts->flow_cache_all;
     pl->clock_ms = opts->clock_ms;
     pl->clock_aux = opts->clock_aux;
     pl->punt_ring = opts->punt_ring;
@@ -536,7 +538,7 @@ vif_ingress(struct dp_pipeline *pl, const struct dp_vif *vif,
 /* Takes a control frame the segment's punt flags ask for off the packet
  * path into the punt ring (consumed: punted or dropped); false if it is
  * not one. */
-static inline bool
+static inline __attribute__((always_inline)) bool
 punt(struct dp_pipeline *pl, const struct dp_tables *t, struct dp_packet *pkt)
 {
     uint8_t flags = t->segments[pkt->segment].punt;
@@ -671,7 +673,7 @@ struct fc_decision {
 
 /* Forwards a parsed, bound frame from VIF 'in_port'; when 'dec' is not
  * NULL, says there what was decided. */
-static void
+static inline __attribute__((always_inline)) void
 vif_forward(struct dp_pipeline *pl, const struct dp_tables *t,
             struct dp_packet *pkt, uint16_t in_port, struct fc_decision *dec)
 {
@@ -827,6 +829,59 @@ fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
+/* from_vif_batch() without the flow cache: ingress and SpoofGuard for
+ * all frames, their lookups prefetched, the firewall's OUT check of the
+ * whole batch, if any, then forwarding frame by frame. */
+static void
+from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
+                        struct dp_packet **pkts, int n, uint16_t in_port)
+{
+    const struct dp_vif *vif = &t->vifs[in_port];
+    const struct dfw_vnic *fw = vif->fw;
+    struct dp_packet *keep[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX];
+    struct fwd_prefetch fp;
+    int k = 0;
+
+    fwd_prefetch_init(&fp, t, vif);
+    for (int i = 0; i < n; i++) {
+        struct dp_packet *pkt = pkts[i];
+        pkt->in_port = in_port;
+        if (unlikely(!vif_ingress(pl, vif, pkt))) {
+            continue;
+        }
+        if (unlikely(fw != NULL) && fw->spoofguard &&
+            !dfw_spoofguard_ok(fw, pkt)) {
+            drop(pl, pkt, DP_DROP_SPOOFGUARD);
+            continue;
+        }
+        if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
+            continue;
+        }
+        fwd_prefetch_add(&fp, t, pkt);
+        keep[k++] = pkt;
+    }
+    fwd_prefetch_routes(&fp); /* arrives while the firewall works */
+    if (likely(!fw) || !fw->cls) {
+        for (int i = 0; i < k; i++) {
+            vif_forward(pl, t, keep[i], in_port, NULL);
+        }
+        return;
+    }
+    dfw_check_vnic(pl->fw, t->fw_sets, keep, k, fw, vif->lport, true,
+                   fw_now(pl), verdicts, NULL);
+    for (int i = 0; i < k; i++) {
+        if (likely(verdicts[i] == DP_DROP_NONE)) {
+            vif_forward(pl, t, keep[i], in_port, NULL);
+            continue;
+        }
+        if (verdicts[i] == DP_DROP_FW_REJECT) {
+            reject_out(pl, t, keep[i], in_port);
+        }
+        drop(pl, keep[i], (enum dp_drop)verdicts[i]);
+    }
+}
+
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their slots
  *    prefetched;
@@ -839,7 +894,8 @@ fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
  *    the rest;
  * 4. forwarding frame by frame, as the cache said or the full way,
  *    remembering what the full way decided.
- * Without a firewall the cache's hash is the frames' flow hash. */
+ * The cache serves VIFs with a stateful firewall (and every VIF with
+ * flow_cache_all); without a firewall its hash is the frames' flow hash. */
 static void
 from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                struct dp_packet **pkts, int n, uint16_t in_port)
@@ -847,6 +903,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dfw_vnic *fw = vif->fw;
     bool stateful = fw && fw->cls;
+    struct dp_fc *fc = stateful || pl->fc_all ? pl->fc : NULL;
     struct dp_packet *keep[DP_BATCH_MAX], *slow[DP_BATCH_MAX];
     uint8_t verdicts[DP_BATCH_MAX], at[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
@@ -857,16 +914,20 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     struct fwd_prefetch fp;
     int k = 0, m = 0, n_slow = 0;
 
+    if (!fc) {
+        from_vif_batch_uncached(pl, t, pkts, n, in_port);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         struct dp_packet *pkt = pkts[i];
         pkt->in_port = in_port;
         if (unlikely(!vif_ingress(pl, vif, pkt))) {
             continue;
         }
-        eligible[k] = pl->fc && dp_fc_key(pkt, &keys[k]);
+        eligible[k] = dp_fc_key(pkt, &keys[k]);
         if (eligible[k]) {
-            hashes[k] = dp_fc_hash(pl->fc, &keys[k]);
-            dp_fc_prefetch(pl->fc, hashes[k]);
+            hashes[k] = dp_fc_hash(fc, &keys[k]);
+            dp_fc_prefetch(fc, hashes[k]);
         }
         keep[k++] = pkt;
     }
@@ -877,7 +938,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         struct fc_hit hit = {0, {0, 0, 0}};
         if (eligible[i]) {
             const struct dp_fc_entry *e =
-                dp_fc_lookup(pl->fc, &keys[i], hashes[i], in_port, t->uid);
+                dp_fc_lookup(fc, &keys[i], hashes[i], in_port, t->uid);
             if (!stateful) {
                 pkt->hash = hashes[i];
             }
@@ -957,7 +1018,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         }
         vif_forward(pl, t, pkt, in_port, &dec);
         if (dec.kind != DP_FC_FREE && (!ref || ref->idx)) {
-            dp_fc_insert(pl->fc, &keys[at[i]], hashes[at[i]], in_port, t->uid,
+            dp_fc_insert(fc, &keys[at[i]], hashes[at[i]], in_port, t->uid,
                          dec.kind, dec.target, ref);
         }
     }

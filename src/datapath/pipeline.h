@@ -80,9 +80,12 @@ struct dp_pipeline_options {
      * none) is signalled when the ring was empty. */
     struct dp_ring *punt_ring;
     int punt_fd;
-    /* No flow cache (flowcache.h): every frame takes the full way.  For
-     * tests and benchmarks that compare. */
+    /* The flow cache (flowcache.h) serves VIFs with a stateful firewall,
+     * where a hit skips the conntrack lookup; without one it costs about
+     * what it saves (decision 51).  'no_flow_cache': none at all;
+     * 'flow_cache_all': for every VIF.  For tests and benchmarks. */
     bool no_flow_cache;
+    bool flow_cache_all;
 };
 void dp_pipeline_options_default(struct dp_pipeline_options *);
 
