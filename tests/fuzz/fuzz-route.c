@@ -427,10 +427,23 @@ egress_limit(uint16_t port, uint32_t seg, const uint8_t *dst)
     const struct dp_mac_entry *e =
         dp_mac_lookup(tables, seg, (const struct eth_addr *)(const void *)dst);
 
-    if (port < DP_PORT_FIRST_VIF || !e) {
-        return tables->segments[seg].max_frame;
+    const struct dp_segment *sg = &tables->segments[seg];
+    uint32_t limit = sg->max_frame;
+
+    if (e && !e->remote) {
+        return ports[e->port]->mtu + ETH_HDR_LEN;
     }
-    return ports[port]->mtu + ETH_HDR_LEN;
+    if (!e) {
+        /* Flooded: the router sized it for every local port too. */
+        for (uint32_t i = 0; i < sg->n_local; i++) {
+            const struct dp_port *p = tables->ports[sg->local_ports[i]];
+            if (p && p->mtu + ETH_HDR_LEN < limit) {
+                limit = p->mtu + ETH_HDR_LEN;
+            }
+        }
+    }
+    (void)port;
+    return limit;
 }
 
 static void
