@@ -4,7 +4,8 @@
 #
 # cpu_mark: remembers the machine's busy/total ticks and, for each running
 # agent, its packet thread's (weft-dp) ticks.  cpu_report LABEL logs their
-# use since the mark, in % of one CPU.
+# use since the mark, in % of one CPU, and leaves the agents' packet
+# threads' sum in CPU_DP_SUM.
 declare -A CPU0=()
 _cpu_machine() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i;
   print t - $5 - $6, t; exit }' /proc/stat; }
@@ -27,7 +28,8 @@ cpu_mark() {
   done
 }
 cpu_report() {
-  local busy total h pid msg ncpu span
+  local busy total h pid msg ncpu span pct
+  CPU_DP_SUM=0 # the agents' packet threads, % of one CPU, summed
   read -r busy total < <(_cpu_machine)
   ncpu=$(nproc)
   span=$((total - CPU0[total] + 1))
@@ -36,7 +38,9 @@ cpu_report() {
   for h in h1 h2; do
     pid=$(lab_agent_pid "$h")
     if [ -z "$pid" ] || [ -z "${CPU0[$h]:-}" ]; then continue; fi
-    msg+=", $h weft-dp $((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))%"
+    pct=$((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))
+    CPU_DP_SUM=$((CPU_DP_SUM + pct))
+    msg+=", $h weft-dp $pct%"
   done
   log "$1: $msg"
 }
