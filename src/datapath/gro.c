@@ -89,12 +89,16 @@ fix_headers(struct dp_packet *head)
     if (head->pflags & DP_PF_IPV4) {
         struct ipv4_hdr *ip = (void *)(d + head->l3_ofs);
         uint16_t tot = htons((uint16_t)(head->len - head->l3_ofs));
-        uint16_t zero = 0, sum;
+        uint16_t sum = csum_update16(rd16(&ip->csum), rd16(&ip->tot_len), tot);
         uint32_t src = rd32(&ip->src), dst = rd32(&ip->dst);
 
+        /* Only the length changed: update the header checksum (RFC 1624)
+         * instead of summing the header again.  Summing it read 8-byte
+         * words across the 2-byte fields just written, a load the CPU
+         * cannot forward from its store buffer, so every merge waited
+         * there for the payload copy before it to reach the cache: 11 %
+         * of the receiving agent's packet thread in an iperf3 run. */
         memcpy(&ip->tot_len, &tot, 2);
-        memcpy(&ip->csum, &zero, 2);
-        sum = csum_finish(csum_partial(ip, 20, 0));
         memcpy(&ip->csum, &sum, 2);
         pseudo = csum_pseudo_ipv4(src, dst, IPPROTO_TCP_, (uint16_t)tcp_len);
     } else {
