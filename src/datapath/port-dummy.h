@@ -10,6 +10,8 @@ int dp_dummy_inject(struct dp_port *, const void *frame, uint32_t len);
 int dp_dummy_take(struct dp_port *, void *buf, uint32_t size);
 /* Frames sent and not yet taken. */
 uint32_t dp_dummy_sent_count(struct dp_port *);
+/* tx() calls that were given at least one frame: the batches sent. */
+uint32_t dp_dummy_tx_calls(struct dp_port *);
 /* With capture off, tx() only counts (for benchmarks). */
 void dp_dummy_set_capture(struct dp_port *, bool capture);
 

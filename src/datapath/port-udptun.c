@@ -9,7 +9,12 @@
  * recvmmsg() into port-owned 64 KiB buffers.  The kernel may hand us a
  * datagram coalesced from several of the same size (the UDP_GRO control
  * message gives that size); it is split back into one packet per original
- * datagram.  What does not fit in one rx() call stays for the next.
+ * datagram.  What does not fit in one rx() call stays for the next; a
+ * coalesced datagram is not begun in a call that has handed out packets
+ * already and has no room left for all of its segments, so its segments
+ * (one sender's super-frame) reach the pipeline in one batch, where they
+ * are merged back for the VIF (gro.h): split over two calls they left as
+ * two frames (26 instead of 45 segments per frame to the VM on average).
  *
  * TX: sport_count sockets bound to local_addr with consecutive source ports
  * from sport_min; a packet leaves through socket pkt->hash % sport_count,
@@ -401,6 +406,14 @@ ut_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
             p->rx_idx++;
             p->rx_off = 0;
             continue;
+        }
+        /* A coalesced datagram is the run of one flow's segments the
+         * sender made from one super-frame: start it only in a call with
+         * room for all of it (unless nothing was handed out yet), so the
+         * pipeline sees it in one batch and can merge it whole (gro.h). */
+        if (p->rx_off == 0 && n > 0 && m->len > m->seg_size &&
+            (m->len + m->seg_size - 1) / m->seg_size > (uint32_t)(max - n)) {
+            break;
         }
         uint32_t seg = MIN(m->seg_size, m->len - p->rx_off);
         if (seg > frame_size) {
