@@ -49,7 +49,8 @@
 #      alternating, so both see the same share of the machine's noise; every
 #      run is logged, and e2e_*_b lines give B's best.
 #      E2E_PERF=SECS: during the first weft TCP run, `perf record -g` both
-#      agents for SECS s (LAB_KEEP=1 to keep LAB_DIR/perf-hN.data).
+#      agents for SECS s (LAB_KEEP=1 to keep LAB_DIR/perf-hN.data) and
+#      count their recvmmsg/sendmmsg/poll calls (logged).
 set -u
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/.." && pwd)
@@ -181,12 +182,23 @@ perf_start() {
     lab_bg timeout $((PERF_SECS + 10)) perf record -q -g -p "$pid" \
       -o "$LAB_DIR/perf-$h.data" -- sleep "$PERF_SECS" >/dev/null 2>&1
     PERF_PIDS+=("$LAB_LAST_PID")
+    lab_bg timeout $((PERF_SECS + 10)) perf stat -p "$pid" \
+      -e syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_poll \
+      -o "$LAB_DIR/perf-stat-$h.txt" -- sleep "$PERF_SECS" >/dev/null 2>&1
+    PERF_PIDS+=("$LAB_LAST_PID")
   done
 }
 perf_wait() {
-  local p
+  local p h
   for p in "${PERF_PIDS[@]}"; do lab_wait_pid "$p" $((PERF_SECS + 15)); done
+  [ ${#PERF_PIDS[@]} -gt 0 ] || return 0
   PERF_PIDS=()
+  for h in h1 h2; do
+    [ -f "$LAB_DIR/perf-stat-$h.txt" ] || continue
+    log "perf: $h system calls in $PERF_SECS s:" \
+      "$(awk '/syscalls:/ { gsub(/syscalls:sys_enter_/, "", $2); printf "%s %s ", $2, $1 }' \
+        "$LAB_DIR/perf-stat-$h.txt")"
+  done
 }
 
 # udp_sample: prints "VM1_TX VM2_RX NSEC": vm1 eth0 tx_packets, vm2 eth0
