@@ -41,6 +41,16 @@
 # Env: WEFT_BUILD (default <repo>/build/release), REPS (2), TCP_SECS (5),
 #      UDP_SECS (5), UDP_WARMUP (1.5), UDP_WINDOW (3), RTT_COUNT (500),
 #      E2E_DEADLINE (170), LAB_KEEP=1 keeps the lab's work directory.
+#      E2E_PARTS (default "rtt tcp udp"): which measurements to run, e.g.
+#      E2E_PARTS=tcp for the TCP figure alone; E2E_PASSES (default
+#      "weft kernel"): which passes.  Results of parts not run print as 0.
+#      WEFT_AGENT_B=PATH: A/B mode for the weft pass: REPS rounds, each
+#      measuring the default agent (A) and then PATH (B) with fresh agents,
+#      alternating, so both see the same share of the machine's noise; every
+#      run is logged, and e2e_*_b lines give B's best.
+#      E2E_PERF=SECS: during the first weft TCP run, `perf record -g` both
+#      agents for SECS s (LAB_KEEP=1 to keep LAB_DIR/perf-hN.data) and
+#      count their recvmmsg/sendmmsg/poll calls (logged).
 set -u
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/.." && pwd)
@@ -58,6 +68,10 @@ UDP_WARMUP=${UDP_WARMUP:-1.5}
 UDP_WINDOW=${UDP_WINDOW:-3}
 RTT_COUNT=${RTT_COUNT:-500}
 DEADLINE=${E2E_DEADLINE:-170}
+PARTS=" ${E2E_PARTS:-rtt tcp udp} "
+PASSES=" ${E2E_PASSES:-weft kernel} "
+AGENT_B=${WEFT_AGENT_B:-}
+PERF_SECS=${E2E_PERF:-}
 UDP_PORT=9000 # + run number
 UDP_RUN=0
 IPERF_PORT=5201
@@ -120,14 +134,16 @@ declare -A R=()
 # measure_tcp TAG REP: iperf3, one stream, TCP_SECS s; keeps the best
 # Gbit/s in R[tcp_TAG].
 measure_tcp() {
-  local tag=$1 rep=$2 out=$LAB_DIR/iperf-$1-$2.json spid gbps
+  local tag=$1 rep=$2 out=$LAB_DIR/iperf-$1-$2.json spid gbps cpg
   lab_bg lab_exec vm2 timeout $((TCP_SECS + 20)) iperf3 -s -1 -p "$IPERF_PORT" >/dev/null 2>&1
   spid=$LAB_LAST_PID
   lab_wait_listen vm2 "$IPERF_PORT" 10 || return 1
   cpu_mark
+  perf_start "$tag"
   lab_exec vm1 timeout $((TCP_SECS + 15)) iperf3 -c "$VM2_IP" -p "$IPERF_PORT" \
     -t "$TCP_SECS" -J >"$out" 2>&1
   cpu_report "$tag: TCP run $rep"
+  perf_wait
   wait "$spid" 2>/dev/null
   gbps=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out" 2>/dev/null)
   if ! [[ "$gbps" =~ ^[0-9.e+-]+$ ]]; then
@@ -136,6 +152,14 @@ measure_tcp() {
     return 1
   fi
   gbps=$(awk -v g="$gbps" 'BEGIN { printf "%.2f", g }')
+  R[tcpall_$tag]="${R[tcpall_$tag]:+${R[tcpall_$tag]} }$gbps"
+  if [ "$CPU_DP_SUM" -gt 0 ]; then
+    # Packet-thread CPU per Gbit/s: less sensitive than the rate to what
+    # else runs on the machine.
+    cpg=$(awk -v c="$CPU_DP_SUM" -v g="$gbps" 'BEGIN { printf "%.1f", (g > 0 ? c / g : 0) }')
+    R[tcpcpu_$tag]="${R[tcpcpu_$tag]:+${R[tcpcpu_$tag]} }$cpg"
+    log "$tag: TCP run $rep: agents' packet threads: $cpg % of a CPU per Gbit/s"
+  fi
   log "$tag: TCP run $rep: $gbps Gbit/s received; sender:" \
     "$(jq -r '.end.streams[0].sender | "mean RTT \(.mean_rtt) us, max cwnd" +
       " \(.max_snd_cwnd) B, \(.retransmits) retransmits"' "$out")"
@@ -143,6 +167,38 @@ measure_tcp() {
     awk -v a="$gbps" -v b="${R[tcp_$tag]}" 'BEGIN { exit !(a > b) }'; then
     R[tcp_$tag]=$gbps
   fi
+}
+
+# perf_start TAG: with E2E_PERF, the first time a weft pass measures TCP,
+# records both agents (call graphs) for E2E_PERF s, one second into the run.
+PERF_PIDS=()
+perf_start() {
+  local h pid
+  [ -n "$PERF_SECS" ] && [ -z "${PERF_DONE:-}" ] && [ "${1%_b}" = weft ] || return 0
+  PERF_DONE=1
+  for h in h1 h2; do
+    pid=$(lab_agent_pid "$h")
+    [ -n "$pid" ] || continue
+    lab_bg timeout $((PERF_SECS + 10)) perf record -q -g -p "$pid" \
+      -o "$LAB_DIR/perf-$h.data" -- sleep "$PERF_SECS" >/dev/null 2>&1
+    PERF_PIDS+=("$LAB_LAST_PID")
+    lab_bg timeout $((PERF_SECS + 10)) perf stat -p "$pid" \
+      -e syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_poll \
+      -o "$LAB_DIR/perf-stat-$h.txt" -- sleep "$PERF_SECS" >/dev/null 2>&1
+    PERF_PIDS+=("$LAB_LAST_PID")
+  done
+}
+perf_wait() {
+  local p h
+  for p in "${PERF_PIDS[@]}"; do lab_wait_pid "$p" $((PERF_SECS + 15)); done
+  [ ${#PERF_PIDS[@]} -gt 0 ] || return 0
+  PERF_PIDS=()
+  for h in h1 h2; do
+    [ -f "$LAB_DIR/perf-stat-$h.txt" ] || continue
+    log "perf: $h system calls in $PERF_SECS s:" \
+      "$(awk '/syscalls:/ { gsub(/syscalls:sys_enter_/, "", $2); printf "%s %s ", $2, $1 }' \
+        "$LAB_DIR/perf-stat-$h.txt")"
+  done
 }
 
 # udp_sample: prints "VM1_TX VM2_RX NSEC": vm1 eth0 tx_packets, vm2 eth0
@@ -235,26 +291,60 @@ measure_all() { # TAG [HOSTS for counters]
   shift
   lab_ping vm1 "$VM2_IP" 3 >/dev/null || die "$tag: vm1 cannot ping vm2"
   lab_ping vm2 "$VM1_IP" 3 >/dev/null || die "$tag: vm2 cannot ping vm1"
-  measure_rtt "$tag" "$VM2_IP" || die "$tag: RTT measurement"
-  for ((i = 1; i <= REPS; i++)); do
-    measure_tcp "$tag" "$i" || die "$tag: TCP measurement"
-  done
-  for ((i = 1; i <= REPS; i++)); do
-    measure_udp "$tag" "$i" "$@" || die "$tag: UDP measurement"
-  done
+  if [[ $PARTS == *" rtt "* ]]; then
+    measure_rtt "$tag" "$VM2_IP" || die "$tag: RTT measurement"
+  fi
+  if [[ $PARTS == *" tcp "* ]]; then
+    for ((i = 1; i <= REPS; i++)); do
+      measure_tcp "$tag" "$i" || die "$tag: TCP measurement"
+    done
+  fi
+  if [[ $PARTS == *" udp "* ]]; then
+    for ((i = 1; i <= REPS; i++)); do
+      measure_udp "$tag" "$i" "$@" || die "$tag: UDP measurement"
+    done
+  fi
+}
+
+# weft_agents AGENT: (re)starts both agents from binary AGENT.
+weft_agents() {
+  LAB_AGENT=$1
+  lab_start_agent h1 || die "agent on h1"
+  lab_start_agent h2 || die "agent on h2"
+}
+weft_agents_stop() {
+  lab_stop_agent h1 || die "agent on h1 did not stop cleanly"
+  lab_stop_agent h2 || die "agent on h2 did not stop cleanly"
 }
 
 # ---- pass (a): Weft ----------------------------------------------------------
-log "pass weft: $WEFT_BUILD/bin/weft-agent in h1 and h2"
-lab_start_agent h1 || die "agent on h1"
-lab_start_agent h2 || die "agent on h2"
-measure_all weft h1 h2
-for h in h1 h2; do
-  log "weft: $h ports:"
-  lab_ctl "$h" ports >&2
-done
-lab_stop_agent h1 || die "agent on h1 did not stop cleanly"
-lab_stop_agent h2 || die "agent on h2 did not stop cleanly"
+AGENT_A=$LAB_AGENT
+if [[ $PASSES == *" weft "* ]] && [ -z "$AGENT_B" ]; then
+  log "pass weft: $AGENT_A in h1 and h2"
+  weft_agents "$AGENT_A"
+  measure_all weft h1 h2
+  for h in h1 h2; do
+    log "weft: $h ports:"
+    lab_ctl "$h" ports >&2
+  done
+  weft_agents_stop
+elif [[ $PASSES == *" weft "* ]]; then
+  [ -x "$AGENT_B" ] || die "WEFT_AGENT_B: $AGENT_B not found"
+  log "pass weft, A/B: A = $AGENT_A, B = $AGENT_B, $REPS rounds, interleaved"
+  reps=$REPS
+  REPS=1
+  for ((round = 1; round <= reps; round++)); do
+    for ab in a b; do
+      if [ "$ab" = a ]; then agent=$AGENT_A tag=weft; else agent=$AGENT_B tag=weft_b; fi
+      log "round $round: $ab"
+      weft_agents "$agent"
+      measure_all "$tag" h1 h2
+      weft_agents_stop
+    done
+  done
+  REPS=$reps
+fi
+LAB_AGENT=$AGENT_A
 
 # ---- pass (b): Linux bridge + kernel VXLAN -------------------------------
 kernel_host() { # HOST LOCAL_IP PEER_IP VM REMOTE_MAC
@@ -270,26 +360,41 @@ kernel_host() { # HOST LOCAL_IP PEER_IP VM REMOTE_MAC
     lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 dst "$peer" self permanent &&
     lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 master static
 }
-log "pass kernel: Linux bridge + VXLAN in h1 and h2"
-kernel_host h1 "$H1_IP" "$H2_IP" vm1 "$VM2_MAC" || die "kernel bridge/VXLAN on h1"
-kernel_host h2 "$H2_IP" "$H1_IP" vm2 "$VM1_MAC" || die "kernel bridge/VXLAN on h2"
-measure_all kernel
+if [[ $PASSES == *" kernel "* ]]; then
+  log "pass kernel: Linux bridge + VXLAN in h1 and h2"
+  kernel_host h1 "$H1_IP" "$H2_IP" vm1 "$VM2_MAC" || die "kernel bridge/VXLAN on h1"
+  kernel_host h2 "$H2_IP" "$H1_IP" vm2 "$VM1_MAC" || die "kernel bridge/VXLAN on h2"
+  measure_all kernel
+fi
 
 # ---- results ----------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+r() { echo "${R[$1]:-0}"; }
 cat <<EOF
-e2e_udp64_pps: ${R[udp_weft]} pps
-e2e_udp64_pps_kernel: ${R[udp_kernel]} pps
-e2e_udp64_ratio_vs_kernel: $(ratio "${R[udp_weft]}" "${R[udp_kernel]}") x
-e2e_udp64_tx_pps: ${R[udptx_weft]:-0} pps
-e2e_udp64_tx_pps_kernel: ${R[udptx_kernel]:-0} pps
-e2e_tcp_gbps: ${R[tcp_weft]} Gbit/s
-e2e_tcp_gbps_kernel: ${R[tcp_kernel]} Gbit/s
-e2e_tcp_ratio_vs_kernel: $(ratio "${R[tcp_weft]}" "${R[tcp_kernel]}") x
-e2e_rtt_p50_us: ${R[p50_weft]} us
-e2e_rtt_p50_us_kernel: ${R[p50_kernel]} us
-e2e_rtt_p99_us: ${R[p99_weft]} us
-e2e_rtt_p99_us_kernel: ${R[p99_kernel]} us
-e2e_rtt_p99_ratio_vs_kernel: $(ratio "${R[p99_weft]}" "${R[p99_kernel]}") x
+e2e_udp64_pps: $(r udp_weft) pps
+e2e_udp64_pps_kernel: $(r udp_kernel) pps
+e2e_udp64_ratio_vs_kernel: $(ratio "$(r udp_weft)" "$(r udp_kernel)") x
+e2e_udp64_tx_pps: $(r udptx_weft) pps
+e2e_udp64_tx_pps_kernel: $(r udptx_kernel) pps
+e2e_tcp_gbps: $(r tcp_weft) Gbit/s
+e2e_tcp_gbps_kernel: $(r tcp_kernel) Gbit/s
+e2e_tcp_ratio_vs_kernel: $(ratio "$(r tcp_weft)" "$(r tcp_kernel)") x
+e2e_rtt_p50_us: $(r p50_weft) us
+e2e_rtt_p50_us_kernel: $(r p50_kernel) us
+e2e_rtt_p99_us: $(r p99_weft) us
+e2e_rtt_p99_us_kernel: $(r p99_kernel) us
+e2e_rtt_p99_ratio_vs_kernel: $(ratio "$(r p99_weft)" "$(r p99_kernel)") x
 EOF
+if [ -n "$AGENT_B" ]; then
+  cat <<EOF
+e2e_udp64_pps_b: $(r udp_weft_b) pps
+e2e_tcp_gbps_b: $(r tcp_weft_b) Gbit/s
+e2e_tcp_runs_gbps: $(r tcpall_weft)
+e2e_tcp_runs_gbps_b: $(r tcpall_weft_b)
+e2e_tcp_runs_dp_cpu_per_gbps: $(r tcpcpu_weft)
+e2e_tcp_runs_dp_cpu_per_gbps_b: $(r tcpcpu_weft_b)
+e2e_rtt_p50_us_b: $(r p50_weft_b) us
+e2e_rtt_p99_us_b: $(r p99_weft_b) us
+EOF
+fi
 log "done in $SECONDS s"

@@ -3,18 +3,19 @@
 # log(): CPU accounting (diagnostics on stderr) and the RTT measurement.
 #
 # cpu_mark: remembers the machine's busy/total ticks and, for each running
-# agent, its packet thread's (weft-dp) ticks.  cpu_report LABEL logs their
-# use since the mark, in % of one CPU.
+# agent, its packet thread's (weft-dp) ticks, all and system time.  cpu_report LABEL logs their
+# use since the mark, in % of one CPU, and leaves the agents' packet
+# threads' sum in CPU_DP_SUM.
 declare -A CPU0=()
 _cpu_machine() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i;
   print t - $5 - $6, t; exit }' /proc/stat; }
-_cpu_dp() { # PID: utime+stime of its weft-dp thread(s)
+_cpu_dp() { # PID [sys]: utime+stime of its weft-dp thread(s), or stime
   local t s=0 f
   for t in /proc/"$1"/task/*; do
     [ "$(cat "$t/comm" 2>/dev/null)" = weft-dp ] || continue
     # Fields after "PID (COMM) ": state is [0], utime [11], stime [12].
     read -r -a f < <(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
-    s=$((s + f[11] + f[12]))
+    if [ "${2:-}" = sys ]; then s=$((s + f[12])); else s=$((s + f[11] + f[12])); fi
   done
   echo "$s"
 }
@@ -23,11 +24,12 @@ cpu_mark() {
   read -r 'CPU0[busy]' 'CPU0[total]' < <(_cpu_machine)
   for h in h1 h2; do
     pid=$(lab_agent_pid "$h")
-    [ -n "$pid" ] && CPU0[$h]=$(_cpu_dp "$pid")
+    [ -n "$pid" ] && CPU0[$h]=$(_cpu_dp "$pid") && CPU0[$h.sys]=$(_cpu_dp "$pid" sys)
   done
 }
 cpu_report() {
-  local busy total h pid msg ncpu span
+  local busy total h pid msg ncpu span pct
+  CPU_DP_SUM=0 # the agents' packet threads, % of one CPU, summed
   read -r busy total < <(_cpu_machine)
   ncpu=$(nproc)
   span=$((total - CPU0[total] + 1))
@@ -36,7 +38,9 @@ cpu_report() {
   for h in h1 h2; do
     pid=$(lab_agent_pid "$h")
     if [ -z "$pid" ] || [ -z "${CPU0[$h]:-}" ]; then continue; fi
-    msg+=", $h weft-dp $((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))%"
+    pct=$((($(_cpu_dp "$pid") - CPU0[$h]) * 100 * ncpu / span))
+    CPU_DP_SUM=$((CPU_DP_SUM + pct))
+    msg+=", $h weft-dp $pct% (in the kernel $((($(_cpu_dp "$pid" sys) - CPU0[$h.sys]) * 100 * ncpu / span))%)"
   done
   log "$1: $msg"
 }

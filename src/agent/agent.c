@@ -4,6 +4,7 @@
 #include "agent/agent-dhcp.h"
 #include "agent/agent-state.h"
 #include "datapath/dfw.h"
+#include "datapath/tunnel.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -108,6 +109,8 @@ open_port(struct agent *a, uint32_t index)
         memcpy(pc.local_addr, cfg->local_ip.b, 16);
         pc.sport_min = (uint16_t)(SPORT_BASE + index * SPORT_COUNT);
         pc.sport_count = SPORT_COUNT;
+        pc.tun_hdr_len = index == DP_PORT_GENEVE ? dp_tunnel_hdr_len_geneve
+                                                 : dp_tunnel_hdr_len_vxlan;
     }
     pc.busy_poll = a->cfg->busy_poll;
     error = class->open(ap->ifname, &pc, &ap->port);

@@ -46,11 +46,60 @@ load64(const uint8_t *p)
     return v;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CSUM_AVX2 1
+
+/* The AVX2 loop for the 64-byte blocks of [p, p + len): 64-bit lanes add
+ * the low and the high 32-bit halves of the words separately, so no carry
+ * is ever lost (a lane takes one 32-bit value per 64 bytes: it cannot
+ * overflow below 2^38 bytes), and the lanes are added with end-around
+ * carry at the end.  About twice the scalar loop's rate on data in cache
+ * (the scalar add/adc chains run out of registers).  Returns the 64-bit
+ * one's-complement sum of the blocks; *done = bytes summed. */
+__attribute__((target("avx2"))) static uint64_t
+csum_blocks_avx2(const uint8_t *p, size_t len, size_t *done)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i lo = _mm256_set1_epi64x(0xffffffff);
+    size_t n = len & ~(size_t)63;
+    uint64_t lane[4], s = 0;
+
+    for (size_t i = 0; i < n; i += 64) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i w = _mm256_loadu_si256((const __m256i *)(p + i + 32));
+        a0 = _mm256_add_epi64(a0, _mm256_and_si256(v, lo));
+        a1 = _mm256_add_epi64(a1, _mm256_srli_epi64(v, 32));
+        a2 = _mm256_add_epi64(a2, _mm256_and_si256(w, lo));
+        a3 = _mm256_add_epi64(a3, _mm256_srli_epi64(w, 32));
+    }
+    /* The halves are added as they are, not shifted back into place:
+     * like the word width above, 2^32 == 1 modulo 2^16 - 1. */
+    a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    _mm256_storeu_si256((__m256i *)lane, a0);
+    for (int i = 0; i < 4; i++) {
+        s += lane[i];
+        s += s < lane[i];
+    }
+    *done = n;
+    return s;
+}
+#endif
+
 uint32_t
 csum_partial(const void *data, size_t len, uint32_t partial)
 {
     const uint8_t *p = data;
     unsigned __int128 a0 = partial, a1 = 0, a2 = 0, a3 = 0;
+
+#ifdef CSUM_AVX2
+    if (len >= 256 && __builtin_cpu_supports("avx2")) {
+        size_t done;
+        a1 = csum_blocks_avx2(p, len, &done);
+        p += done;
+        len -= done;
+    }
+#endif
 
     while (len >= 64) {
         a0 += load64(p);

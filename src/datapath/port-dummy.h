@@ -14,6 +14,8 @@ int dp_dummy_take_meta(struct dp_port *, void *buf, uint32_t size,
                        uint8_t tun_addr[16], uint32_t *hash);
 /* Frames sent and not yet taken. */
 uint32_t dp_dummy_sent_count(struct dp_port *);
+/* tx() calls that were given at least one frame: the batches sent. */
+uint32_t dp_dummy_tx_calls(struct dp_port *);
 /* With capture off, tx() only counts (for benchmarks). */
 void dp_dummy_set_capture(struct dp_port *, bool capture);
 

@@ -9,7 +9,18 @@
  * recvmmsg() into port-owned 64 KiB buffers.  The kernel may hand us a
  * datagram coalesced from several of the same size (the UDP_GRO control
  * message gives that size); it is split back into one packet per original
- * datagram.  What does not fit in one rx() call stays for the next.
+ * datagram.  What does not fit in one rx() call stays for the next; a
+ * coalesced datagram is not begun in a call that has handed out packets
+ * already and has no room left for all of its segments, so its segments
+ * (one sender's super-frame) reach the pipeline in one batch, where they
+ * are merged back for the VIF (gro.h): split over two calls they left as
+ * two frames (26 instead of 45 segments per frame to the VM on average).
+ * With cfg->tun_hdr_len (the agent sets it), segments are merged right
+ * here instead, still encapsulated: each TCP segment that continues the
+ * packet handed out before it (same peer, same tunnel header, same flow,
+ * next sequence number; gro.h dp_gro_encap_merge()) is appended to it
+ * straight from the receive buffer, so a 64 KiB train costs one copy and
+ * one pipeline pass instead of two copies and 45 passes.
  *
  * TX: sport_count sockets bound to local_addr with consecutive source ports
  * from sport_min; a packet leaves through socket pkt->hash % sport_count,
@@ -32,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "datapath/gro.h"
 #include "lib/log.h"
 
 #ifndef UDPTUN_TX_GSO /* 0 turns UDP_SEGMENT off (benchmarks only) */
@@ -68,6 +80,7 @@ struct ut_port {
     int *tx_fds;       /* n_tx sockets, consecutive source ports */
     uint32_t n_tx;
     uint32_t rx_ovfl; /* kernel drop count last seen (SO_RXQ_OVFL) */
+    uint32_t (*tun_hdr_len)(const uint8_t *, uint32_t); /* merge: config */
 
     /* RX: the last recvmmsg() batch and how far it has been handed out. */
     uint8_t *rx_bufs; /* UT_RX_BATCH * UT_RX_BUF bytes */
@@ -230,6 +243,7 @@ ut_open(const char *devname, const struct dp_port_config *cfg,
     p->up.offloads = false;
     p->rx_fd = -1;
     p->udp_port = cfg->udp_port;
+    p->tun_hdr_len = cfg->tun_hdr_len;
     memcpy(local, cfg->local_addr, 16);
     p->family = addr_is_v4mapped(local) ? AF_INET : AF_INET6;
     p->tx_fds = xmalloc(n_tx * sizeof *p->tx_fds);
@@ -370,12 +384,34 @@ ut_recv_batch(struct ut_port *p, uint32_t want)
     return (uint32_t)r;
 }
 
+/* With merging configured: appends the segment 'seg' of 'len' bytes from
+ * the peer of the current datagram to the last packet handed out, if that
+ * packet is a merge head (*g, *merging) from the same peer and the segment
+ * merges into it (gro.h). */
+static bool
+ut_rx_merge(struct ut_port *p, struct dp_gro_encap *g, bool merging,
+            const uint8_t *seg, uint32_t len)
+{
+    uint8_t addr[16];
+    uint16_t sport;
+
+    if (!merging) {
+        return false;
+    }
+    parse_sockaddr(&p->rx_addrs[p->rx_idx], addr, &sport);
+    return sport == g->head->tun_sport &&
+           !memcmp(addr, g->head->tun_addr, sizeof addr) &&
+           dp_gro_encap_merge(g, seg, len);
+}
+
 static int
 ut_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
       int max)
 {
     struct ut_port *p = ut_cast(port);
     uint32_t frame_size = dp_pool_frame_size(pool);
+    struct dp_gro_encap g;
+    bool merging = false; /* pkts[n - 1] is g.head */
     int n = 0;
 
     /* Hands out what is left of the last batch, then reads new batches
@@ -402,9 +438,23 @@ ut_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
             p->rx_off = 0;
             continue;
         }
+        /* A coalesced datagram is the run of one flow's segments the
+         * sender made from one super-frame: start it only in a call with
+         * room for all of it (unless nothing was handed out yet), so the
+         * pipeline sees it in one batch and can merge it whole (gro.h). */
+        if (p->rx_off == 0 && n > 0 && m->len > m->seg_size &&
+            (m->len + m->seg_size - 1) / m->seg_size > (uint32_t)(max - n)) {
+            break;
+        }
         uint32_t seg = MIN(m->seg_size, m->len - p->rx_off);
         if (seg > frame_size) {
             p->up.stats.rx_dropped++;
+            p->rx_off += seg;
+            continue;
+        }
+        if (ut_rx_merge(p, &g, merging, buf + p->rx_off, seg)) {
+            p->up.stats.rx_packets++;
+            p->up.stats.rx_bytes += seg;
             p->rx_off += seg;
             continue;
         }
@@ -419,6 +469,10 @@ ut_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
         p->up.stats.rx_bytes += seg;
         pkts[n++] = pkt;
         p->rx_off += seg;
+        if (p->tun_hdr_len) {
+            uint32_t skip = p->tun_hdr_len(pkt->data, pkt->len);
+            merging = skip && dp_gro_encap_start(&g, pkt, skip);
+        }
     }
     return n;
 }

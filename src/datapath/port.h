@@ -38,6 +38,11 @@ struct dp_port_config {
     uint16_t sport_min;     /* tunnel: source ports for flow entropy */
     uint16_t sport_count;   /* ...how many, 0 = default */
     bool busy_poll;         /* never sleep in the kernel for RX */
+    /* tunnel: length of the encapsulation header at the start of a
+     * received UDP payload, 0 if it is not one to merge behind (tunnel.h).
+     * When set, consecutive TCP segments of one flow are merged on receipt
+     * (gro.h dp_gro_merge_encap()); NULL: never. */
+    uint32_t (*tun_hdr_len)(const uint8_t *payload, uint32_t len);
 };
 
 struct dp_port;

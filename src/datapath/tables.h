@@ -209,9 +209,15 @@ struct dp_tables {
 static inline uint64_t
 dp_mac_key(uint32_t segment, const struct eth_addr *mac)
 {
-    uint64_t k = 0;
-    memcpy(&k, mac, ETH_ADDR_LEN); /* bytes 0-5, host order: only a key */
-    return k | (uint64_t)(segment + 1) << 48;
+    /* Bytes 0-5 in host order (only a key), loaded into registers: a
+     * 6-byte copy into a zeroed word and a load of the word made a load
+     * the store buffer cannot forward, which waited for every store
+     * before it (a whole packet copy, right after a port's RX). */
+    uint32_t lo;
+    uint16_t hi;
+    memcpy(&lo, mac, 4);
+    memcpy(&hi, (const uint8_t *)mac + 4, 2);
+    return lo | (uint64_t)hi << 32 | (uint64_t)(segment + 1) << 48;
 }
 
 /* Returns the entry for (segment, mac) or NULL. */

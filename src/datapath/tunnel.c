@@ -86,6 +86,30 @@ geneve_parse_options(const uint8_t *p, uint32_t len, uint32_t *src_lport)
     return DP_DROP_NONE;
 }
 
+uint32_t
+dp_tunnel_hdr_len_geneve(const uint8_t *p, uint32_t len)
+{
+    struct geneve_hdr gh;
+    uint32_t hdr_len;
+
+    if (len < GENEVE_HDR_LEN) {
+        return 0;
+    }
+    memcpy(&gh, p, sizeof gh);
+    hdr_len = GENEVE_HDR_LEN + (gh.ver_optlen & 0x3f) * 4u;
+    if ((gh.ver_optlen >> 6) || (gh.flags & GENEVE_F_OAM) ||
+        gh.proto != htons(ETH_TYPE_TEB) || hdr_len > len) {
+        return 0;
+    }
+    return hdr_len;
+}
+
+uint32_t
+dp_tunnel_hdr_len_vxlan(const uint8_t *p, uint32_t len)
+{
+    return len >= VXLAN_HDR_LEN && (p[0] & VXLAN_F_VNI) ? VXLAN_HDR_LEN : 0;
+}
+
 enum dp_drop
 dp_tunnel_decap(struct dp_packet *pkt, enum dp_encap encap,
                 const struct dp_tables *t)

@@ -32,6 +32,13 @@ enum dp_drop dp_tunnel_encap(struct dp_packet *pkt,
                              const struct dp_segment *seg,
                              const struct dp_vtep *vtep, uint32_t src_lport);
 
+/* Length of the GENEVE (VXLAN) header at the start of the UDP payload 'p'
+ * of 'len' bytes if it is one that carries an Ethernet frame, else 0.
+ * Only a quick look for the receive-side merge (dp_port_config
+ * tun_hdr_len); dp_tunnel_decap() still validates every frame. */
+uint32_t dp_tunnel_hdr_len_geneve(const uint8_t *p, uint32_t len);
+uint32_t dp_tunnel_hdr_len_vxlan(const uint8_t *p, uint32_t len);
+
 /* Validates and strips the header of a frame received on the tunnel port of
  * 'encap': checks version, flags, options (an unknown critical option
  * drops), payload type, and maps the VNI to a segment of 't'.  On success

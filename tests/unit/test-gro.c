@@ -7,6 +7,7 @@
 #include "datapath/gro.h"
 #include "datapath/gso.h"
 #include "datapath/parse.h"
+#include "datapath/tunnel.h"
 #include "testlib.h"
 
 static struct dp_pool *pool;
@@ -187,4 +188,82 @@ TEST(never_exceeds_64k)
     check_merged(head, false, 0, merged * 1448, 1448, merged);
     dp_packet_free(head);
     dp_pool_destroy(pool);
+}
+
+/* Prepends an 8-byte VXLAN header with 'vni' to 'p' (in its headroom). */
+static void
+vxlan_wrap(struct dp_packet *p, uint32_t vni)
+{
+    uint8_t hdr[8] = {
+        VXLAN_F_VNI,  0, 0, 0, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8),
+        (uint8_t)vni, 0};
+    p->data -= sizeof hdr;
+    p->len += sizeof hdr;
+    memcpy(p->data, hdr, sizeof hdr);
+}
+
+TEST(merges_encapsulated_segments_at_the_tunnel_port)
+{
+    pool = dp_pool_create(256, DP_MAX_FRAME);
+    for (int v6 = 0; v6 < 2; v6++) {
+        struct dp_gro_encap g;
+        struct dp_packet *head = segment(v6, 1000, 1448, TCP_ACK, 7);
+
+        vxlan_wrap(head, 5001);
+        dp_packet_reset_meta(head); /* as the tunnel port hands it over */
+        CHECK_EQ(dp_tunnel_hdr_len_vxlan(head->data, head->len), 8);
+        CHECK(dp_gro_encap_start(&g, head, 8));
+        for (uint32_t i = 1; i < 10; i++) {
+            uint32_t len = i == 9 ? 100 : 1448;
+            uint8_t flags = i == 9 ? TCP_ACK | TCP_PSH : TCP_ACK;
+            struct dp_packet *s = segment(v6, 1000 + i * 1448, len, flags, 7);
+            vxlan_wrap(s, 5001);
+            CHECK(dp_gro_encap_merge(&g, s->data, s->len));
+            dp_packet_free(s);
+        }
+        /* Another VNI, or a segment that does not follow: no merge, and
+         * the head is unchanged. */
+        uint32_t len = head->len;
+        struct dp_packet *s = segment(v6, 1000 + 9 * 1448 + 100, 10, 0, 7);
+        vxlan_wrap(s, 5002);
+        CHECK(!dp_gro_encap_merge(&g, s->data, s->len));
+        dp_packet_free(s);
+        s = segment(v6, 5, 10, TCP_ACK, 7);
+        vxlan_wrap(s, 5001);
+        CHECK(!dp_gro_encap_merge(&g, s->data, s->len));
+        dp_packet_free(s);
+        CHECK_EQ(head->len, len);
+
+        /* After decapsulation the head is the merged super-frame, with
+         * offload offsets from the inner Ethernet header. */
+        CHECK(dp_packet_pull(head, 8));
+        CHECK_EQ(dp_parse(head), DP_DROP_NONE);
+        CHECK_EQ(head->ol.csum_start, head->l4_ofs);
+        CHECK_EQ(head->ol.hdr_len, head->l7_ofs);
+        check_merged(head, v6, 1000, 9 * 1448 + 100, 1448, 10);
+        dp_packet_free(head);
+    }
+    CHECK_EQ(dp_pool_available(pool), 256);
+    dp_pool_destroy(pool);
+}
+
+TEST(tunnel_header_lengths_for_the_merge)
+{
+    uint8_t g[16] = {2, 0, 0x65, 0x58}; /* GENEVE, 8 bytes of options */
+    uint8_t v[8] = {VXLAN_F_VNI};
+
+    CHECK_EQ(dp_tunnel_hdr_len_geneve(g, sizeof g), 16);
+    CHECK_EQ(dp_tunnel_hdr_len_geneve(g, 15), 0); /* options cut short */
+    g[1] = 0x80;                                  /* OAM */
+    CHECK_EQ(dp_tunnel_hdr_len_geneve(g, sizeof g), 0);
+    g[1] = 0;
+    g[3] = 0x00; /* not Ethernet */
+    CHECK_EQ(dp_tunnel_hdr_len_geneve(g, sizeof g), 0);
+    g[3] = 0x58;
+    g[0] = 0x42; /* version 1 */
+    CHECK_EQ(dp_tunnel_hdr_len_geneve(g, sizeof g), 0);
+    CHECK_EQ(dp_tunnel_hdr_len_vxlan(v, sizeof v), 8);
+    CHECK_EQ(dp_tunnel_hdr_len_vxlan(v, 7), 0);
+    v[0] = 0;
+    CHECK_EQ(dp_tunnel_hdr_len_vxlan(v, sizeof v), 0);
 }

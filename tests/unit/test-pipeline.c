@@ -167,6 +167,48 @@ TEST(remote_unicast_is_geneve_encapsulated)
     teardown();
 }
 
+/* Super-frames from a VIF to a remote VM are cut into segments that leave
+ * in tunnel batches of whole super-frames (one UDP_SEGMENT train each on a
+ * real tunnel port), however many are forwarded in one run. */
+TEST(super_frame_segments_stay_in_one_tunnel_batch)
+{
+    enum { N_SF = 8, SEGS = 40, MSS = 100 };
+    struct dp_packet *pkts[N_SF];
+    uint8_t out[512];
+    uint32_t got = 0, bad = 0;
+
+    setup();
+    for (int i = 0; i < N_SF; i++) {
+        struct dp_packet *p = dp_pool_get(pool);
+        p->len = udp_frame(p->data, &mac_c, &mac_a, (uint16_t)(1000 + i),
+                           SEGS * MSS);
+        p->ol = (struct dp_offload){.flags = DP_OL_CSUM_PARTIAL,
+                                    .gso_type = DP_GSO_UDP_L4,
+                                    .gso_size = MSS,
+                                    .csum_start = 34,
+                                    .csum_offset = 6,
+                                    .hdr_len = 42};
+        pkts[i] = p;
+    }
+    dp_pipeline_run(pl, tables, 2, pkts, N_SF);
+    dp_pipeline_flush(pl, tables);
+    CHECK_EQ(dp_dummy_sent_count(ports[DP_PORT_GENEVE]), N_SF * SEGS);
+    CHECK_EQ(dp_dummy_tx_calls(ports[DP_PORT_GENEVE]), N_SF);
+    for (int i = 0; i < N_SF * SEGS; i++) {
+        int n = dp_dummy_take(ports[DP_PORT_GENEVE], out, sizeof out);
+        const uint8_t *udp = out + DP_GENEVE_OVERHEAD + 34;
+        /* In order: super-frame i / SEGS, its source port, MSS bytes. */
+        if (n != (int)(DP_GENEVE_OVERHEAD + 42 + MSS) ||
+            ntohs(rd16(udp)) != 1000 + i / SEGS) {
+            bad++;
+        }
+        got++;
+    }
+    CHECK_EQ(got, N_SF * SEGS);
+    CHECK_EQ(bad, 0);
+    teardown();
+}
+
 TEST(decap_delivers_to_local_port_and_checks_vni)
 {
     uint8_t f[256], out[256], enc[300];

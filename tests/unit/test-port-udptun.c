@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "datapath/csum.h"
+#include "datapath/tunnel.h"
 #include "testlib.h"
 
 #define TUN_PORT 6081
@@ -387,6 +389,112 @@ TEST(udptun_rx_resumes_when_pool_runs_dry)
     dp_port_close(b);
     dp_pool_destroy(tiny);
     dp_pool_destroy(pool);
+}
+
+/* A VXLAN-encapsulated IPv4/TCP segment of one flow: 'len' payload bytes
+ * at sequence number 'seq', each byte a function of its sequence number. */
+static void
+tcp_in_vxlan(struct dp_packet *p, uint32_t seq, uint32_t len,
+             const uint8_t dst[16])
+{
+    static const uint8_t hdr[8 + 14] = {
+        VXLAN_F_VNI, 0, 0, 0, 0, 0x13, 0x89, 0, 2, 0,    0,
+        0,           0, 2, 2, 0, 0,    0,    0, 1, 0x08, 0x00};
+    struct ipv4_hdr ip = {.ver_ihl = 0x45,
+                          .tot_len = htons((uint16_t)(40 + len)),
+                          .ttl = 64,
+                          .proto = IPPROTO_TCP_,
+                          .src = htonl(0xc6130101),
+                          .dst = htonl(0xc6130102)};
+    struct tcp_hdr tcp = {.src = htons(40000),
+                          .dst = htons(5201),
+                          .seq = htonl(seq),
+                          .ack = htonl(1),
+                          .off = 5 << 4,
+                          .flags = TCP_ACK,
+                          .win = htons(500)};
+    uint8_t *d = p->data;
+
+    ip.csum = csum_finish(csum_partial(&ip, 20, 0));
+    memcpy(d, hdr, sizeof hdr);
+    memcpy(d + 22, &ip, 20);
+    memcpy(d + 42, &tcp, 20);
+    for (uint32_t k = 0; k < len; k++) {
+        d[62 + k] = (uint8_t)((seq + k) * 3);
+    }
+    p->len = 62 + len;
+    p->hash = 1;
+    memcpy(p->tun_addr, dst, 16);
+}
+
+TEST(udptun_rx_merges_tcp_segments_of_a_datagram)
+{
+    /* The sender's segments leave as one UDP_SEGMENT message, arrive as
+     * one UDP_GRO datagram and are merged into one super-frame. */
+    enum { N = 20, MSS = 1000 };
+    struct dp_pool *pool = dp_pool_create(N, 2048);
+    struct dp_pool *rx_pool = dp_pool_create(8, DP_MAX_FRAME);
+    struct dp_packet *pkts[N], *rx[DP_BATCH_MAX];
+    struct dp_port_config cfg = {.udp_port = TUN_PORT,
+                                 .sport_min = 49400,
+                                 .sport_count = 1,
+                                 .tun_hdr_len = dp_tunnel_hdr_len_vxlan};
+    uint8_t a_addr[16], b_addr[16];
+    struct dp_port *a, *b;
+    uint32_t frames = 0, bytes = 0, bad = 0, seq = 1000;
+
+    if (!CHECK(netns_setup())) {
+        dp_pool_destroy(pool);
+        dp_pool_destroy(rx_pool);
+        return;
+    }
+    v4mapped(a_addr, "127.0.0.1");
+    v4mapped(b_addr, "127.0.0.4");
+    memcpy(cfg.local_addr, b_addr, 16);
+    CHECK_EQ(open_port("ta", a_addr, 49152, &a), 0);
+    CHECK_EQ(dp_port_udptun_class.open("tb", &cfg, &b), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        pkts[i] = dp_pool_get(pool);
+        tcp_in_vxlan(pkts[i], 1000 + i * MSS, MSS, b_addr);
+    }
+    CHECK_EQ(dp_port_tx(a, pkts, N), N);
+
+    uint64_t deadline = now_ms() + 2000;
+    while (bytes < N * MSS && now_ms() < deadline) {
+        int m = dp_port_rx(b, rx_pool, rx, DP_BATCH_MAX);
+        if (!m) {
+            usleep(1000);
+        }
+        for (int k = 0; k < m; k++) {
+            struct dp_packet *p = rx[k];
+            uint32_t payload = p->len - 62;
+            if (p->len <= 62 || ntohl(rd32(p->data + 42 + 4)) != seq ||
+                (payload > MSS &&
+                 (p->ol.gso_type != DP_GSO_TCPV4 || p->ol.gso_size != MSS ||
+                  p->ol.csum_start != 34))) {
+                bad++;
+            }
+            for (uint32_t i = 0; i < payload; i++) {
+                bad += p->data[62 + i] != (uint8_t)((seq + i) * 3);
+            }
+            seq += payload;
+            bytes += payload;
+            frames++;
+            dp_packet_free(p);
+        }
+    }
+    CHECK_EQ(bytes, N * MSS);
+    CHECK_EQ(bad, 0);
+    CHECK(frames <= 2); /* one datagram on loopback: one frame */
+    CHECK_EQ(b->stats.rx_packets, N);
+    printf("    %u segments arrived as %u frame(s)\n", N, frames);
+    for (int i = 0; i < N; i++) {
+        dp_packet_free(pkts[i]);
+    }
+    dp_port_close(a);
+    dp_port_close(b);
+    dp_pool_destroy(pool);
+    dp_pool_destroy(rx_pool);
 }
 
 TEST(udptun_open_errors_and_port_fallback)
