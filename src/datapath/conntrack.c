@@ -1171,18 +1171,18 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
 
 int
 ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
-                  const struct ct_ref *const *refs, uint32_t want_gen, int i,
-                  int n, uint64_t now, struct ct_conn **conns)
+                  const struct ct_ref *refs, uint32_t want_gen, int n,
+                  uint64_t now, struct ct_conn **conns)
 {
-    int first = i;
+    int i;
 
-    for (int j = i; j < n; j++) {
-        const char *e = (const char *)&ct->conns[refs[j]->idx - 1];
+    for (i = 0; i < n; i++) {
+        const char *e = (const char *)&ct->conns[refs[i].idx - 1];
         __builtin_prefetch(e + offsetof(struct ct_conn, gen));
         __builtin_prefetch(e + offsetof(struct ct_conn, incarn));
     }
-    for (; i < n; i++) {
-        const struct ct_ref *r = refs[i];
+    for (i = 0; i < n; i++) {
+        const struct ct_ref *r = &refs[i];
         struct dp_packet *p = pkts[i];
         struct ct_conn *c = &ct->conns[r->idx - 1];
         if (r->incarn != c->incarn || c->expires <= now || c->gen != want_gen ||
@@ -1198,8 +1198,8 @@ ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
         p->hash = c->hash ? c->hash : 1;
         conns[i] = c;
     }
-    ct->stats.lookups += (uint64_t)(i - first);
-    ct->stats.hits += (uint64_t)(i - first);
+    ct->stats.lookups += (uint64_t)i;
+    ct->stats.hits += (uint64_t)i;
     return i;
 }
 

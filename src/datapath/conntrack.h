@@ -222,16 +222,16 @@ void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
 /* ct_process_fast() for packets whose connections a flow cache remembered
  * (refs[k], idx not 0, set by ct_ref_set() for a packet with the same key
  * and direction that took the fast path), with no key built and no
- * lookup: from index 'i' on, finishes every packet whose remembered
- * connection is still the same use of its entry, live, admitted under
- * 'want_gen' and on the fast path (as ct_process_fast()), setting
- * conns[k] and the packet's flow hash (the connection's, as a lookup
- * would have given).  The packets must be whole TCP or UDP segments.
- * Stops at the first packet that needs more and returns its index (n
- * when all were finished); that packet and the rest need the full way. */
+ * lookup: finishes every packet whose remembered connection is still the
+ * same use of its entry, live, admitted under 'want_gen' and on the fast
+ * path (as ct_process_fast()), setting conns[k] and the packet's flow
+ * hash (the connection's, as a lookup would have given).  The packets
+ * must be whole TCP or UDP segments.  Stops at the first packet that
+ * needs more and returns its index (n when all were finished); that
+ * packet and the rest need the full way. */
 int ct_process_cached(struct ct_table *, struct dp_packet *const *pkts,
-                      const struct ct_ref *const *refs, uint32_t want_gen,
-                      int i, int n, uint64_t now_ms, struct ct_conn **conns);
+                      const struct ct_ref *refs, uint32_t want_gen, int n,
+                      uint64_t now_ms, struct ct_conn **conns);
 
 /* The established fast path over prepared packets: from index 'i' on,
  * finishes every packet that is ESTABLISHED on a connection admitted

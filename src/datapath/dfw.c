@@ -788,8 +788,8 @@ dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
 
 int
 dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
-                 struct dp_packet **pkts, const struct ct_ref *const *refs,
-                 int n, uint64_t now_ms)
+                 struct dp_packet **pkts, const struct ct_ref *refs, int n,
+                 uint64_t now_ms)
 {
     struct ct_conn *conns[DP_BATCH_MAX];
     struct rule_run run = {UINT32_MAX, 0, 0};
@@ -798,7 +798,7 @@ dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
     if (unlikely(!th->ct)) {
         return 0;
     }
-    k = ct_process_cached(th->ct, pkts, refs, vnic->rules_version, 0, n, now_ms,
+    k = ct_process_cached(th->ct, pkts, refs, vnic->rules_version, n, now_ms,
                           conns);
     for (int i = 0; i < k; i++) {
         run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);

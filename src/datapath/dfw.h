@@ -222,8 +222,8 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
  * like dfw_check().  Returns how many of the first packets passed; the
  * rest need dfw_check_vnic(). */
 int dfw_check_cached(struct dfw_thread *, const struct dfw_vnic *vnic,
-                     struct dp_packet **pkts, const struct ct_ref *const *refs,
-                     int n, uint64_t now_ms);
+                     struct dp_packet **pkts, const struct ct_ref *refs, int n,
+                     uint64_t now_ms);
 
 /* Packet thread: frees up to 'budget' expired connections. */
 void dfw_expire(struct dfw_thread *, uint64_t now_ms, size_t budget);

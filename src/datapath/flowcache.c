@@ -59,8 +59,8 @@ move_away(struct dp_fc *fc, struct dp_fc_entry *e, uint64_t uid)
 
 void
 dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
-             uint16_t in_port, uint64_t uid, enum dp_fc_kind kind,
-             uint32_t target, const struct ct_ref *ct)
+             uint64_t uid, enum dp_fc_kind kind, uint32_t target,
+             const struct ct_ref *ct)
 {
     struct dp_fc_entry *a = dp_fc_slot(fc, hash, 0);
     struct dp_fc_entry *b = dp_fc_slot(fc, hash, 1);
@@ -69,9 +69,9 @@ dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
     if (target > DP_FC_TARGET_MAX) {
         return;
     }
-    if (replaceable(a, uid) || dp_fc_match(a, k, hash, in_port, uid)) {
+    if (replaceable(a, uid) || dp_fc_match(a, k, hash, uid)) {
         e = a; /* free, stale, or this key's own */
-    } else if (replaceable(b, uid) || dp_fc_match(b, k, hash, in_port, uid)) {
+    } else if (replaceable(b, uid) || dp_fc_match(b, k, hash, uid)) {
         e = b;
     } else if (++fc->misses % 8) {
         return; /* both taken: only every 8th such miss does any work */
@@ -86,9 +86,8 @@ dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
     e->tables_uid = uid;
     e->sig = hash;
     e->action = (uint32_t)kind << 24 | target;
-    e->in_port = in_port;
     e->ct_bits = ct ? ct->bits : 0;
     e->ct_idx = ct ? ct->idx : 0;
     e->ct_incarn = ct ? ct->incarn : 0;
-    e->pad = 0;
+    memset(e->pad, 0, sizeof e->pad);
 }

@@ -3,8 +3,9 @@
  *
  * Key: a whole IPv4 TCP or UDP frame's headers as they are on the wire:
  * destination and source MAC, EtherType (so no VLAN tag), IPv4 version and
- * header length (so no options), protocol, addresses and L4 ports, plus
- * the VIF it came from and the tables snapshot in force.  Value: where
+ * header length (so no options), protocol, addresses and L4 ports, with
+ * the VIF it came from in place of the IP checksum; an entry also holds
+ * the tables snapshot it was made under.  Value: where
  * the pipeline sent the last such frame (a remote endpoint through the
  * segment's tunnel, or a local port) and, behind a stateful firewall, its
  * tracked connection (struct ct_ref).  A hit skips the MAC-table lookup,
@@ -45,7 +46,8 @@ enum dp_fc_kind {
 };
 
 /* The headers a decision depends on: frame bytes [0,16) and [22,38) as
- * little-endian words, with TOS, TTL and the IP checksum masked out. */
+ * little-endian words, with TOS and TTL masked out and the VIF's port
+ * number in place of the IP checksum (bytes 24-25). */
 struct dp_fc_key {
     uint64_t w[4];
 };
@@ -55,11 +57,10 @@ struct dp_fc_entry {
     uint64_t tables_uid; /* dp_tables.uid it was made under; 0: free */
     uint32_t sig;        /* dp_fc_hash() of the key */
     uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
-    uint16_t in_port;
-    uint16_t ct_bits;   /* struct ct_ref's 'bits' */
-    uint32_t ct_idx;    /* struct ct_ref's 'idx'; 0: no firewall */
-    uint32_t ct_incarn; /* struct ct_ref's 'incarn' */
-    uint32_t pad;
+    uint32_t ct_idx;     /* struct ct_ref's 'idx'; 0: no firewall */
+    uint32_t ct_incarn;  /* struct ct_ref's 'incarn' */
+    uint16_t ct_bits;    /* struct ct_ref's 'bits' */
+    uint16_t pad[3];
 };
 BUILD_ASSERT(sizeof(struct dp_fc_entry) == 64);
 
@@ -74,21 +75,25 @@ struct dp_fc {
 struct dp_fc *dp_fc_create(void);
 void dp_fc_destroy(struct dp_fc *); /* NULL is fine */
 
-/* Fills 'k' from parsed 'p'; false when the frame is not one the cache
- * takes (not a whole IPv4 TCP/UDP frame without VLAN tag and IP
- * options). */
+/* Fills 'k' from parsed 'p', which came from port 'in_port'; false when
+ * the frame is not one the cache takes (not a whole IPv4 TCP/UDP frame
+ * without VLAN tag and IP options). */
 static inline bool
-dp_fc_key(const struct dp_packet *p, struct dp_fc_key *k)
+dp_fc_key(const struct dp_packet *p, uint16_t in_port, struct dp_fc_key *k)
 {
-    if (!(p->pflags & DP_PF_IPV4) || p->pflags & (DP_PF_VLAN | DP_PF_FRAG) ||
-        p->l3_ofs != ETH_HDR_LEN || p->l4_ofs != ETH_HDR_LEN + 20 ||
+    uint32_t ofs; /* l3_ofs and l4_ofs, adjacent: one compare */
+
+    memcpy(&ofs, &p->l3_ofs, sizeof ofs);
+    if ((p->pflags & (DP_PF_IPV4 | DP_PF_VLAN | DP_PF_FRAG)) != DP_PF_IPV4 ||
+        ofs != (ETH_HDR_LEN | (uint32_t)(ETH_HDR_LEN + 20) << 16) ||
         (p->ip_proto != IPPROTO_TCP_ && p->ip_proto != IPPROTO_UDP_)) {
         return false;
     }
     memcpy(&k->w[0], p->data, 16);
     memcpy(&k->w[2], p->data + 22, 16);
     k->w[1] &= 0x00ffffffffffffffull; /* byte 15: TOS */
-    k->w[2] &= 0xffffffff0000ff00ull; /* bytes 22, 24, 25: TTL, checksum */
+    /* Bytes 22 (TTL) and 24-25 (checksum) out, the port in. */
+    k->w[2] = (k->w[2] & 0xffffffff0000ff00ull) | (uint64_t)in_port << 16;
     return true;
 }
 
@@ -116,13 +121,6 @@ dp_fc_slot(const struct dp_fc *fc, uint32_t hash, int which)
     return &fc->e[(which ? hash >> (32 - DP_FC_BITS) : hash) & mask];
 }
 
-static inline void
-dp_fc_prefetch(const struct dp_fc *fc, uint32_t hash)
-{
-    __builtin_prefetch(dp_fc_slot(fc, hash, 0));
-    __builtin_prefetch(dp_fc_slot(fc, hash, 1));
-}
-
 static inline bool
 dp_fc_key_eq(const struct dp_fc_key *a, const struct dp_fc_key *b)
 {
@@ -130,33 +128,39 @@ dp_fc_key_eq(const struct dp_fc_key *a, const struct dp_fc_key *b)
              (a->w[3] ^ b->w[3]));
 }
 
-/* The entry for 'k' from 'in_port' under tables 'uid', or NULL. */
+/* Whether 'e' is the entry for 'k' (of hash 'hash') under tables 'uid'. */
 static inline bool
 dp_fc_match(const struct dp_fc_entry *e, const struct dp_fc_key *k,
-            uint32_t hash, uint16_t in_port, uint64_t uid)
+            uint32_t hash, uint64_t uid)
 {
-    return e->sig == hash && e->tables_uid == uid && e->in_port == in_port &&
-           dp_fc_key_eq(&e->key, k);
+    return e->sig == hash && e->tables_uid == uid && dp_fc_key_eq(&e->key, k);
 }
 
-/* The entry for 'k' from 'in_port' under tables 'uid', or NULL. */
+/* The entry for 'k' under tables 'uid' in its candidate slots 'a' and 'b'
+ * (as dp_fc_slot() gave them), or NULL. */
+static inline const struct dp_fc_entry *
+dp_fc_find(const struct dp_fc_entry *a, const struct dp_fc_entry *b,
+           const struct dp_fc_key *k, uint32_t hash, uint64_t uid)
+{
+    if (dp_fc_match(a, k, hash, uid)) {
+        return a;
+    }
+    return dp_fc_match(b, k, hash, uid) ? b : NULL;
+}
+
+/* The entry for 'k' under tables 'uid', or NULL. */
 static inline const struct dp_fc_entry *
 dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
-             uint16_t in_port, uint64_t uid)
+             uint64_t uid)
 {
-    const struct dp_fc_entry *e = dp_fc_slot(fc, hash, 0);
-
-    if (dp_fc_match(e, k, hash, in_port, uid)) {
-        return e;
-    }
-    e = dp_fc_slot(fc, hash, 1);
-    return dp_fc_match(e, k, hash, in_port, uid) ? e : NULL;
+    return dp_fc_find(dp_fc_slot(fc, hash, 0), dp_fc_slot(fc, hash, 1), k, hash,
+                      uid);
 }
 
 /* Remembers a decision for 'k' (see the top of the file for when a live
  * entry is replaced). */
 void dp_fc_insert(struct dp_fc *, const struct dp_fc_key *k, uint32_t hash,
-                  uint16_t in_port, uint64_t uid, enum dp_fc_kind kind,
-                  uint32_t target, const struct ct_ref *ct);
+                  uint64_t uid, enum dp_fc_kind kind, uint32_t target,
+                  const struct ct_ref *ct);
 
 #endif

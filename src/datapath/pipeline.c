@@ -827,24 +827,18 @@ fwd_prefetch_routes(const struct fwd_prefetch *fp)
     }
 }
 
-/* A flow-cache hit, copied out of its entry (a later miss of the same
- * batch may replace the entry). */
-struct fc_hit {
-    uint32_t action; /* as dp_fc_entry; 0 (DP_FC_FREE): a miss */
-    struct ct_ref ct;
-};
-
-/* Forwards 'pkt' as the flow cache remembered. */
+/* Forwards 'pkt' from 'vif' in segment 'seg' as the flow cache
+ * remembered ('action' as in struct dp_fc_entry). */
 static inline void
 fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
-        struct dp_packet *pkt, const struct fc_hit *h, const struct dp_vif *vif)
+        struct dp_packet *pkt, uint32_t action, const struct dp_vif *vif,
+        const struct dp_segment *seg)
 {
-    uint32_t target = h->action & DP_FC_TARGET_MAX;
+    uint32_t target = action & DP_FC_TARGET_MAX;
 
     pl->ctr.flow_cache_hits++;
-    if (h->action >> 24 == DP_FC_REMOTE) {
-        struct tunnel_dest td = {&t->segments[pkt->segment], &t->vteps[target],
-                                 vif->lport};
+    if (action >> 24 == DP_FC_REMOTE) {
+        struct tunnel_dest td = {seg, &t->vteps[target], vif->lport};
         pl->ctr.l2_remote++;
         emit_tunnel(pl, t, pkt, &td);
     } else {
@@ -906,17 +900,65 @@ from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
+/* The frames of a batch from a VIF that hit the flow cache, in batch
+ * order. */
+struct fc_hits {
+    int n;
+    struct dp_packet *pkts[DP_BATCH_MAX];
+    struct ct_ref refs[DP_BATCH_MAX]; /* remembered connections */
+    uint32_t actions[DP_BATCH_MAX];   /* as struct dp_fc_entry */
+    uint8_t pos[DP_BATCH_MAX];        /* place in the batch */
+};
+
+#define FC_NO_KEY 0xff /* fc_slow.key[] of a frame the cache does not take */
+
+/* The frames that take the full way, in batch order. */
+struct fc_slow {
+    int n;
+    struct dp_packet *pkts[DP_BATCH_MAX];
+    uint8_t key[DP_BATCH_MAX]; /* index into the batch's keys, or FC_NO_KEY */
+    uint8_t pos[DP_BATCH_MAX]; /* place in the batch */
+};
+
+/* Appends the hits from 'from' on to the frames of 'slow', keeping batch
+ * order: hits that failed the firewall's cached check take the full way. */
+static void
+fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow,
+                const uint8_t *key_of_pos)
+{
+    struct fc_slow merged;
+    int i = 0, j = from;
+
+    merged.n = 0;
+    while (i < slow->n || j < h->n) {
+        int m = merged.n++;
+        if (j == h->n || (i < slow->n && slow->pos[i] < h->pos[j])) {
+            merged.pkts[m] = slow->pkts[i];
+            merged.key[m] = slow->key[i];
+            merged.pos[m] = slow->pos[i++];
+        } else {
+            merged.pkts[m] = h->pkts[j];
+            merged.key[m] = key_of_pos[h->pos[j]];
+            merged.pos[m] = h->pos[j++];
+        }
+    }
+    *slow = merged;
+}
+
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their slots
  *    prefetched;
- * 2. flow cache lookups; SpoofGuard for the misses (a hit's headers
+ * 2. flow cache lookups; for the misses SpoofGuard (a hit's headers
  *    passed it under these tables already: the cache keys on the source
- *    MAC and IP), punting, and the misses' forwarding lookups prefetched
- *    (struct fwd_prefetch);
+ *    MAC and IP), punting (for a whole IPv4 TCP/UDP frame, whether it is
+ *    punted depends on its segment and UDP port only: a hit's frame
+ *    would not be) and their forwarding lookups prefetched (struct
+ *    fwd_prefetch);
  * 3. with a stateful firewall, the hits' established check on their
- *    remembered connections (dfw_check_cached()), then the OUT check of
- *    the rest;
- * 4. forwarding frame by frame, as the cache said or the full way,
+ *    remembered connections (dfw_check_cached()); from the first hit that
+ *    needs more, hits take the full way too; then the OUT check of all
+ *    that take the full way;
+ * 4. forwarding in batch order, as the cache said or the full way,
  *    remembering what the full way decided.
  * The cache serves VIFs with a stateful firewall (and every VIF with
  * flow_cache_all); without a firewall its hash is the frames' flow hash. */
@@ -928,15 +970,17 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     const struct dfw_vnic *fw = vif->fw;
     bool stateful = fw && fw->cls;
     struct dp_fc *fc = stateful || pl->fc_all ? pl->fc : NULL;
-    struct dp_packet *keep[DP_BATCH_MAX], *slow[DP_BATCH_MAX];
-    uint8_t verdicts[DP_BATCH_MAX], at[DP_BATCH_MAX];
+    struct dp_packet *keep[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX], key_of_pos[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
     struct dp_fc_key keys[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
+    const struct dp_fc_entry *slots[DP_BATCH_MAX][2];
     bool eligible[DP_BATCH_MAX];
-    struct fc_hit hits[DP_BATCH_MAX];
+    struct fc_hits hits;
+    struct fc_slow slow;
     struct fwd_prefetch fp;
-    int k = 0, m = 0, n_slow = 0;
+    int k = 0, passed;
 
     if (!fc) {
         from_vif_batch_uncached(pl, t, pkts, n, in_port);
@@ -948,30 +992,40 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         if (unlikely(!vif_ingress(pl, vif, pkt))) {
             continue;
         }
-        eligible[k] = dp_fc_key(pkt, &keys[k]);
+        eligible[k] = dp_fc_key(pkt, in_port, &keys[k]);
         if (eligible[k]) {
-            hashes[k] = dp_fc_hash(fc, &keys[k]);
-            dp_fc_prefetch(fc, hashes[k]);
+            uint32_t h = dp_fc_hash(fc, &keys[k]);
+            hashes[k] = h;
+            slots[k][0] = dp_fc_slot(fc, h, 0);
+            slots[k][1] = dp_fc_slot(fc, h, 1);
+            __builtin_prefetch(slots[k][0]);
+            __builtin_prefetch(slots[k][1]);
         }
         keep[k++] = pkt;
     }
 
     fwd_prefetch_init(&fp, t, vif);
-    for (int i = 0; i < k; i++) {
+    hits.n = slow.n = 0;
+    for (int i = 0, pos = 0; i < k; i++) {
         struct dp_packet *pkt = keep[i];
-        struct fc_hit hit = {0, {0, 0, 0}};
         if (eligible[i]) {
-            const struct dp_fc_entry *e =
-                dp_fc_lookup(fc, &keys[i], hashes[i], in_port, t->uid);
+            const struct dp_fc_entry *e = dp_fc_find(
+                slots[i][0], slots[i][1], &keys[i], hashes[i], t->uid);
             if (!stateful) {
                 pkt->hash = hashes[i];
             }
             if (e && (!stateful || e->ct_idx)) {
-                hit = (struct fc_hit){e->action,
-                                      {e->ct_idx, e->ct_incarn, e->ct_bits}};
+                int h = hits.n++;
+                hits.pkts[h] = pkt;
+                hits.refs[h] =
+                    (struct ct_ref){e->ct_idx, e->ct_incarn, e->ct_bits};
+                hits.actions[h] = e->action;
+                hits.pos[h] = (uint8_t)pos;
+                key_of_pos[pos++] = (uint8_t)i;
+                continue;
             }
         }
-        if (!hit.action && unlikely(fw != NULL) && fw->spoofguard &&
+        if (unlikely(fw != NULL) && fw->spoofguard &&
             !dfw_spoofguard_ok(fw, pkt)) {
             drop(pl, pkt, DP_DROP_SPOOFGUARD);
             continue;
@@ -979,71 +1033,67 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
             continue;
         }
-        if (!hit.action) {
-            fwd_prefetch_add(&fp, t, pkt);
-        }
-        at[m] = (uint8_t)i;
-        hits[m] = hit;
-        keep[m++] = pkt;
+        fwd_prefetch_add(&fp, t, pkt);
+        slow.pkts[slow.n] = pkt;
+        slow.key[slow.n] = eligible[i] ? (uint8_t)i : FC_NO_KEY;
+        slow.pos[slow.n++] = (uint8_t)pos;
+        key_of_pos[pos++] = eligible[i] ? (uint8_t)i : FC_NO_KEY;
     }
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
 
+    passed = hits.n;
     if (stateful) {
-        /* Hits first, on their remembered connections; from the first
-         * that needs more, hits take the full way too. */
-        const struct ct_ref *hit_refs[DP_BATCH_MAX];
-        int n_hits = 0, passed;
-        for (int i = 0; i < m; i++) {
-            if (hits[i].action) {
-                slow[n_hits] = keep[i];
-                hit_refs[n_hits++] = &hits[i].ct;
+        if (hits.n) {
+            passed = dfw_check_cached(pl->fw, fw, hits.pkts, hits.refs, hits.n,
+                                      fw_now(pl));
+            if (unlikely(passed < hits.n)) {
+                fc_hits_to_slow(&hits, passed, &slow, key_of_pos);
             }
         }
-        passed = n_hits ? dfw_check_cached(pl->fw, fw, slow, hit_refs, n_hits,
-                                           fw_now(pl))
-                        : 0;
-        for (int i = 0, h = 0; i < m; i++) {
-            if (hits[i].action && h++ >= passed) {
-                hits[i].action = 0;
-            }
-            if (!hits[i].action) {
-                slow[n_slow++] = keep[i];
-            }
-        }
-        if (n_slow) {
-            dfw_check_vnic(pl->fw, t->fw_sets, slow, n_slow, fw, vif->lport,
-                           true, fw_now(pl), verdicts, refs);
+        if (slow.n) {
+            dfw_check_vnic(pl->fw, t->fw_sets, slow.pkts, slow.n, fw,
+                           vif->lport, true, fw_now(pl), verdicts, refs);
         }
     }
 
-    for (int i = 0, s = 0; i < m; i++) {
-        struct dp_packet *pkt = keep[i];
-        const struct ct_ref *ref = NULL;
-        struct fc_decision dec;
-
-        if (hits[i].action) {
-            fc_emit(pl, t, pkt, &hits[i], vif);
+    if (likely(!slow.n)) {
+        /* Hits only (they passed ingress: the VIF has a segment). */
+        const struct dp_segment *seg =
+            passed ? &t->segments[vif->segment] : NULL;
+        for (int h = 0; h < passed; h++) {
+            fc_emit(pl, t, hits.pkts[h], hits.actions[h], vif, seg);
+        }
+        return;
+    }
+    for (int h = 0, s = 0; h < passed || s < slow.n;) {
+        if (s == slow.n || (h < passed && hits.pos[h] < slow.pos[s])) {
+            fc_emit(pl, t, hits.pkts[h], hits.actions[h], vif,
+                    &t->segments[vif->segment]);
+            h++;
             continue;
         }
-        if (stateful) {
-            uint8_t v = verdicts[s];
-            ref = &refs[s++];
-            if (unlikely(v != DP_DROP_NONE)) {
-                if (v == DP_DROP_FW_REJECT) {
-                    reject_out(pl, t, pkt, in_port);
-                }
-                drop(pl, pkt, (enum dp_drop)v);
-                continue;
+        struct dp_packet *pkt = slow.pkts[s];
+        const struct ct_ref *ref = stateful ? &refs[s] : NULL;
+        uint8_t key = slow.key[s];
+        struct fc_decision dec;
+
+        if (stateful && unlikely(verdicts[s] != DP_DROP_NONE)) {
+            if (verdicts[s] == DP_DROP_FW_REJECT) {
+                reject_out(pl, t, pkt, in_port);
             }
+            drop(pl, pkt, (enum dp_drop)verdicts[s]);
+            s++;
+            continue;
         }
-        if (!eligible[at[i]]) {
+        s++;
+        if (key == FC_NO_KEY) {
             vif_forward(pl, t, pkt, in_port, NULL);
             continue;
         }
         vif_forward(pl, t, pkt, in_port, &dec);
         if (dec.kind != DP_FC_FREE && (!ref || ref->idx)) {
-            dp_fc_insert(fc, &keys[at[i]], hashes[at[i]], in_port, t->uid,
-                         dec.kind, dec.target, ref);
+            dp_fc_insert(fc, &keys[key], hashes[key], t->uid, dec.kind,
+                         dec.target, ref);
         }
     }
 }

@@ -1424,6 +1424,61 @@ TEST(flow_cache_follows_the_connection)
     teardown();
 }
 
+/* One batch mixing hits and packets that take the full way (a new
+ * connection's SYN, a FIN that ends the cached check, and what follows
+ * it) leaves in the order it came, hits included. */
+TEST(flow_cache_keeps_batch_order)
+{
+    uint8_t f[2048];
+    uint32_t len;
+    struct dp_packet *p;
+    const struct dp_counters *c;
+    static const struct {
+        uint16_t sport;
+        uint8_t flags;
+        uint32_t seq;
+    } batch[] = {
+        {40400, TCP_ACK, 110},           /* hit */
+        {40401, TCP_SYN, 7000},          /* new: the full way */
+        {40400, TCP_ACK, 111},           /* hit, behind the SYN */
+        {40400, TCP_FIN | TCP_ACK, 112}, /* fails the cached check */
+        {40400, TCP_ACK, 113},           /* behind the FIN: full way */
+    };
+
+    setup();
+    c = dp_pipeline_counters(pl);
+    open_a_to_b(40400, 100);
+    for (uint32_t i = 0; i < 3; i++) { /* established, cached, a hit */
+        len = tcp_frame(f, &A, &B, 4, 40400, 80, TCP_ACK, 101 + i, 10, 1);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(c->flow_cache_hits, 1);
+    while ((p = take_parsed(PORT_B)) != NULL) {
+        dp_packet_free(p);
+    }
+
+    for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
+        len = tcp_frame(f, &A, &B, 4, batch[i].sport, 80, batch[i].flags,
+                        batch[i].seq, 10, 1);
+        dp_dummy_inject(ports[PORT_A], f, len);
+    }
+    run_from(PORT_A);
+    CHECK_EQ(c->flow_cache_hits, 3);
+    for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
+        p = take_parsed(PORT_B);
+        CHECK(p != NULL);
+        if (!p) {
+            break;
+        }
+        const uint8_t *tcp = p->data + p->l4_ofs;
+        CHECK_EQ(rd16(tcp) == htons(batch[i].sport), true);
+        CHECK_EQ(ntohl(rd32(tcp + 4)), batch[i].seq);
+        dp_packet_free(p);
+    }
+    CHECK(take_parsed(PORT_B) == NULL);
+    teardown();
+}
+
 /* A dropping rule reaches packets the cache would pass: the vNIC's new
  * rules come with new tables, which no cache entry matches. */
 TEST(flow_cache_never_outlives_a_drop)

@@ -82,30 +82,30 @@ TEST(key_takes_plain_ipv4_tcp_udp_only)
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
                 80, 0, 64, 0, false);
     CHECK(parse_into(&p, f, len));
-    CHECK(dp_fc_key(&p, &k));
+    CHECK(dp_fc_key(&p, 5, &k));
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_UDP_, 1000,
                 53, 0, 64, 0, false);
     CHECK(parse_into(&p, f, len));
-    CHECK(dp_fc_key(&p, &k));
+    CHECK(dp_fc_key(&p, 5, &k));
 
     /* Not taken: a VLAN tag, IP options, ICMP, a fragment. */
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
                 80, 0, 64, 0, true);
     CHECK(parse_into(&p, f, len));
-    CHECK(!dp_fc_key(&p, &k));
+    CHECK(!dp_fc_key(&p, 5, &k));
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
                 80, 0, 64, 4, false);
     CHECK(parse_into(&p, f, len));
-    CHECK(!dp_fc_key(&p, &k));
+    CHECK(!dp_fc_key(&p, 5, &k));
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_ICMP_, 0, 0,
                 0, 64, 0, false);
     CHECK(parse_into(&p, f, len));
-    CHECK(!dp_fc_key(&p, &k));
+    CHECK(!dp_fc_key(&p, 5, &k));
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_UDP_, 1000,
                 53, 0, 64, 0, false);
     f[20] = 0x20; /* more fragments */
     CHECK(parse_into(&p, f, len));
-    CHECK(!dp_fc_key(&p, &k));
+    CHECK(!dp_fc_key(&p, 5, &k));
 }
 
 TEST(key_ignores_tos_ttl_and_checksum_only)
@@ -117,11 +117,11 @@ TEST(key_ignores_tos_ttl_and_checksum_only)
 
     len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
                 80, 0, 64, 0, false);
-    CHECK(parse_into(&p, f, len) && dp_fc_key(&p, &k));
+    CHECK(parse_into(&p, f, len) && dp_fc_key(&p, 5, &k));
     frame(g, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000, 80,
           0xb8, 3, 0, false);
     g[24] = 0x12, g[25] = 0x34; /* checksum */
-    CHECK(parse_into(&q, g, len) && dp_fc_key(&q, &k2));
+    CHECK(parse_into(&q, g, len) && dp_fc_key(&q, 5, &k2));
     CHECK(dp_fc_key_eq(&k, &k2));
 
     /* Every byte a decision depends on changes the key. */
@@ -132,11 +132,24 @@ TEST(key_ignores_tos_ttl_and_checksum_only)
         if (deps[i] == 23) {
             g[23] = IPPROTO_UDP_;
         }
-        if (!parse_into(&q, g, len) || !dp_fc_key(&q, &k2)) {
+        if (!parse_into(&q, g, len) || !dp_fc_key(&q, 5, &k2)) {
             continue; /* no longer a frame the cache takes: also fine */
         }
         CHECK(!dp_fc_key_eq(&k, &k2));
     }
+
+    /* The same frame from another port is another key. */
+    CHECK(parse_into(&q, f, len) && dp_fc_key(&q, 6, &k2));
+    CHECK(!dp_fc_key_eq(&k, &k2));
+}
+
+/* A key as dp_fc_key() would make for flow 'i' from port 'port'. */
+static void
+flow_key(struct dp_fc_key *k, uint32_t i, uint16_t port)
+{
+    memset(k, 0, sizeof *k);
+    k->w[2] = (uint64_t)port << 16;
+    k->w[3] = (uint64_t)i << 32 | 0x0100000a;
 }
 
 TEST(table_finds_what_it_holds_under_its_tables_only)
@@ -152,19 +165,17 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
      * nearly every one. */
     for (int round = 0; round < 16; round++) {
         for (uint32_t i = 0; i < N; i++) {
-            memset(&k, 0, sizeof k);
-            k.w[3] = (uint64_t)i << 32 | 0x0100000a;
+            flow_key(&k, i, 5);
             uint32_t h = dp_fc_hash(fc, &k);
-            if (!dp_fc_lookup(fc, &k, h, 5, 42)) {
-                dp_fc_insert(fc, &k, h, 5, 42, DP_FC_REMOTE, i % 100, &ref);
+            if (!dp_fc_lookup(fc, &k, h, 42)) {
+                dp_fc_insert(fc, &k, h, 42, DP_FC_REMOTE, i % 100, &ref);
             }
         }
     }
     for (uint32_t i = 0; i < N; i++) {
-        memset(&k, 0, sizeof k);
-        k.w[3] = (uint64_t)i << 32 | 0x0100000a;
+        flow_key(&k, i, 5);
         uint32_t h = dp_fc_hash(fc, &k);
-        const struct dp_fc_entry *e = dp_fc_lookup(fc, &k, h, 5, 42);
+        const struct dp_fc_entry *e = dp_fc_lookup(fc, &k, h, 42);
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
@@ -172,16 +183,17 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
             CHECK_EQ(e->ct_incarn, 3);
         }
         /* Never under other tables or from another port. */
-        CHECK(!dp_fc_lookup(fc, &k, h, 5, 43));
-        CHECK(!dp_fc_lookup(fc, &k, h, 6, 42));
+        CHECK(!dp_fc_lookup(fc, &k, h, 43));
+        flow_key(&k, i, 6);
+        CHECK(!dp_fc_lookup(fc, &k, dp_fc_hash(fc, &k), 42));
     }
     CHECK(found >= N * 99 / 100);
 
     /* VTEP indexes past 24 bits are not cached. */
     memset(&k, 0xab, sizeof k);
     uint32_t h = dp_fc_hash(fc, &k);
-    dp_fc_insert(fc, &k, h, 5, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL);
-    CHECK(!dp_fc_lookup(fc, &k, h, 5, 44));
+    dp_fc_insert(fc, &k, h, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL);
+    CHECK(!dp_fc_lookup(fc, &k, h, 44));
     dp_fc_destroy(fc);
 }
 

@@ -82,6 +82,7 @@ setup(uint8_t flags, bool spoofguard)
     dp_pipeline_options_default(&o);
     o.punt_ring = ring;
     o.punt_fd = efd;
+    o.flow_cache_all = true; /* the cache never serves what is punted */
     pl = dp_pipeline_create(pool, &o);
     open_ports();
     tables = build(flags, spoofguard);
@@ -220,6 +221,35 @@ TEST(dhcp4_punted_not_forwarded)
     run_from(2);
     CHECK_EQ(dp_dummy_sent_count(ports[3]), 1);
     CHECK(!dp_ring_nonempty(ring));
+    teardown();
+}
+
+/* Flow cache hits skip punting: a unicast UDP flow to port 67 is punted
+ * every time, never remembered; other ports are. */
+TEST(dhcp4_to_port_67_never_served_by_the_flow_cache)
+{
+    uint8_t f[600];
+    uint32_t len;
+
+    setup(DP_PUNT_DHCP4, false);
+    for (int i = 0; i < 3; i++) {
+        len = dhcp4_frame(f, &mac_a, 67, (uint32_t)i * 100);
+        memcpy(f, &mac_b, sizeof mac_b); /* unicast to B */
+        dp_dummy_inject(ports[2], f, len);
+        run_from(2);
+    }
+    CHECK_EQ(dp_dummy_sent_count(ports[3]), 0);
+    CHECK_EQ(dp_pipeline_counters(pl)->punted, 3);
+    CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 0);
+
+    for (int i = 0; i < 3; i++) {
+        len = dhcp4_frame(f, &mac_a, 68, 10);
+        memcpy(f, &mac_b, sizeof mac_b);
+        dp_dummy_inject(ports[2], f, len);
+        run_from(2);
+    }
+    CHECK_EQ(dp_dummy_sent_count(ports[3]), 3);
+    CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 2);
     teardown();
 }
 
