@@ -212,6 +212,7 @@ enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
 struct ct_ref {
     uint32_t idx;    /* entry index + 1; 0: none */
     uint32_t incarn; /* the entry's use when remembered */
+    uint32_t hash;   /* the connection's flow hash (never 0) */
     uint16_t bits;   /* internal: the packets' direction and fast flags */
 };
 
@@ -268,9 +269,9 @@ size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
 /* The first bytes of every connection, so that the firewall's per-packet
  * check reads them inline. */
 struct ct_conn_head {
-    struct ct_key key; /* canonical */
-    uint32_t rule_id;  /* rule that admitted it */
-    uint32_t gen;      /* policy generation it was admitted under */
+    uint32_t incarn;  /* internal */
+    uint32_t gen;     /* policy generation it was admitted under */
+    uint32_t rule_id; /* rule that admitted it */
 };
 
 /* Accessors for the pipeline. */

@@ -19,9 +19,10 @@
  * plain L2 unicast decisions are cached: ARP/ND, routed, flooded,
  * punted and IPv6 frames always take the full way.
  *
- * 32,768 entries (2 MiB per packet thread, touched only as used); each
- * key has two candidate slots from two parts of its hash, as in a cuckoo
- * table.  A miss takes a free or stale candidate; when both are live,
+ * 32,768 entries (2 MiB per packet thread, page-aligned so an entry is
+ * one cache line, mapped on first use, as a huge page if the kernel
+ * gives one); each key has two candidate slots from two parts of its
+ * hash, as in a cuckoo table.  A miss takes a free or stale candidate; when both are live,
  * every 8th such miss moves the occupant of one to its other slot if that
  * one is free or stale, else replaces it, so a flood of new flows neither
  * churns the cache nor costs much. */
@@ -59,8 +60,9 @@ struct dp_fc_entry {
     uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
     uint32_t ct_idx;     /* struct ct_ref's 'idx'; 0: no firewall */
     uint32_t ct_incarn;  /* struct ct_ref's 'incarn' */
+    uint32_t ct_hash;    /* struct ct_ref's 'hash' */
     uint16_t ct_bits;    /* struct ct_ref's 'bits' */
-    uint16_t pad[3];
+    uint16_t pad;
 };
 BUILD_ASSERT(sizeof(struct dp_fc_entry) == 64);
 

@@ -1017,8 +1017,8 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             if (e && (!stateful || e->ct_idx)) {
                 int h = hits.n++;
                 hits.pkts[h] = pkt;
-                hits.refs[h] =
-                    (struct ct_ref){e->ct_idx, e->ct_incarn, e->ct_bits};
+                hits.refs[h] = (struct ct_ref){e->ct_idx, e->ct_incarn,
+                                               e->ct_hash, e->ct_bits};
                 hits.actions[h] = e->action;
                 hits.pos[h] = (uint8_t)pos;
                 key_of_pos[pos++] = (uint8_t)i;

@@ -96,6 +96,36 @@ xmalloc_huge(size_t size)
     return p;
 }
 
+void *
+map_zeroed(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    (void)madvise(p, size, MADV_HUGEPAGE); /* advice only */
+    return p;
+}
+
+void *
+xmap_zeroed(size_t size)
+{
+    void *p = map_zeroed(size);
+    if (!p) {
+        out_of_memory(size);
+    }
+    return p;
+}
+
+void
+unmap_zeroed(void *p, size_t size)
+{
+    if (p) {
+        munmap(p, size);
+    }
+}
+
 uint64_t
 time_nsec(void)
 {

@@ -30,6 +30,15 @@ void *xmalloc_aligned(size_t align, size_t size); /* free with free() */
  * the kernel is asked to back it with transparent huge pages, so a lookup
  * costs no TLB miss.  Free with free(). */
 void *xmalloc_huge(size_t size);
+/* Zeroed, page-aligned memory mapped on demand, for big tables of a packet
+ * thread (conntrack, flow cache): untouched parts cost address space, not
+ * RSS; transparent huge pages are asked for, because packets probe such
+ * tables at random and with 4 KiB pages would miss the TLB on most
+ * lookups.  NULL when out of address space.  Free with unmap_zeroed(),
+ * same size; NULL is fine. */
+void *map_zeroed(size_t size);
+void *xmap_zeroed(size_t size); /* aborts instead of NULL, as xmalloc() */
+void unmap_zeroed(void *p, size_t size);
 
 /* Monotonic time in nanoseconds. */
 uint64_t time_nsec(void);

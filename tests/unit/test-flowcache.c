@@ -156,7 +156,7 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
 {
     struct dp_fc *fc = dp_fc_create();
     struct dp_fc_key k;
-    struct ct_ref ref = {7, 3, 0};
+    struct ct_ref ref = {7, 3, 0, 0};
     enum { N = 10000 };
     int found = 0;
 
