@@ -847,6 +847,25 @@ fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
+/* The checks a frame from a VIF passes before the firewall: SpoofGuard
+ * (with 'fw') and punting; false when the frame was consumed (dropped or
+ * punted), else its forwarding lookup is prefetched. */
+static inline __attribute__((always_inline)) bool
+vif_admit(struct dp_pipeline *pl, const struct dp_tables *t,
+          const struct dfw_vnic *fw, struct dp_packet *pkt,
+          struct fwd_prefetch *fp)
+{
+    if (unlikely(fw != NULL) && fw->spoofguard && !dfw_spoofguard_ok(fw, pkt)) {
+        drop(pl, pkt, DP_DROP_SPOOFGUARD);
+        return false;
+    }
+    if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
+        return false;
+    }
+    fwd_prefetch_add(fp, t, pkt);
+    return true;
+}
+
 /* from_vif_batch() without the flow cache: ingress and SpoofGuard for
  * all frames, their lookups prefetched, the firewall's OUT check of the
  * whole batch, if any, then forwarding frame by frame. */
@@ -865,19 +884,10 @@ from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
     for (int i = 0; i < n; i++) {
         struct dp_packet *pkt = pkts[i];
         pkt->in_port = in_port;
-        if (unlikely(!vif_ingress(pl, vif, pkt))) {
-            continue;
+        if (likely(vif_ingress(pl, vif, pkt)) &&
+            vif_admit(pl, t, fw, pkt, &fp)) {
+            keep[k++] = pkt;
         }
-        if (unlikely(fw != NULL) && fw->spoofguard &&
-            !dfw_spoofguard_ok(fw, pkt)) {
-            drop(pl, pkt, DP_DROP_SPOOFGUARD);
-            continue;
-        }
-        if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
-            continue;
-        }
-        fwd_prefetch_add(&fp, t, pkt);
-        keep[k++] = pkt;
     }
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
     if (likely(!fw) || !fw->cls) {
@@ -910,21 +920,19 @@ struct fc_hits {
     uint8_t pos[DP_BATCH_MAX];        /* place in the batch */
 };
 
-#define FC_NO_KEY 0xff /* fc_slow.key[] of a frame the cache does not take */
+#define FC_NO_KEY 0xff /* key_of_pos[] of a frame the cache does not take */
 
 /* The frames that take the full way, in batch order. */
 struct fc_slow {
     int n;
     struct dp_packet *pkts[DP_BATCH_MAX];
-    uint8_t key[DP_BATCH_MAX]; /* index into the batch's keys, or FC_NO_KEY */
     uint8_t pos[DP_BATCH_MAX]; /* place in the batch */
 };
 
 /* Appends the hits from 'from' on to the frames of 'slow', keeping batch
  * order: hits that failed the firewall's cached check take the full way. */
 static void
-fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow,
-                const uint8_t *key_of_pos)
+fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow)
 {
     struct fc_slow merged;
     int i = 0, j = from;
@@ -934,11 +942,9 @@ fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow,
         int m = merged.n++;
         if (j == h->n || (i < slow->n && slow->pos[i] < h->pos[j])) {
             merged.pkts[m] = slow->pkts[i];
-            merged.key[m] = slow->key[i];
             merged.pos[m] = slow->pos[i++];
         } else {
             merged.pkts[m] = h->pkts[j];
-            merged.key[m] = key_of_pos[h->pos[j]];
             merged.pos[m] = h->pos[j++];
         }
     }
@@ -1025,17 +1031,10 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                 continue;
             }
         }
-        if (unlikely(fw != NULL) && fw->spoofguard &&
-            !dfw_spoofguard_ok(fw, pkt)) {
-            drop(pl, pkt, DP_DROP_SPOOFGUARD);
+        if (!vif_admit(pl, t, fw, pkt, &fp)) {
             continue;
         }
-        if (unlikely(punt(pl, t, pkt))) { /* before the firewall */
-            continue;
-        }
-        fwd_prefetch_add(&fp, t, pkt);
         slow.pkts[slow.n] = pkt;
-        slow.key[slow.n] = eligible[i] ? (uint8_t)i : FC_NO_KEY;
         slow.pos[slow.n++] = (uint8_t)pos;
         key_of_pos[pos++] = eligible[i] ? (uint8_t)i : FC_NO_KEY;
     }
@@ -1047,7 +1046,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             passed = dfw_check_cached(pl->fw, fw, hits.pkts, hits.refs, hits.n,
                                       fw_now(pl));
             if (unlikely(passed < hits.n)) {
-                fc_hits_to_slow(&hits, passed, &slow, key_of_pos);
+                fc_hits_to_slow(&hits, passed, &slow);
             }
         }
         if (slow.n) {
@@ -1074,7 +1073,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         }
         struct dp_packet *pkt = slow.pkts[s];
         const struct ct_ref *ref = stateful ? &refs[s] : NULL;
-        uint8_t key = slow.key[s];
+        uint8_t key = key_of_pos[slow.pos[s]];
         struct fc_decision dec;
 
         if (stateful && unlikely(verdicts[s] != DP_DROP_NONE)) {

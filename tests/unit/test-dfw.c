@@ -1471,7 +1471,7 @@ TEST(flow_cache_keeps_batch_order)
             break;
         }
         const uint8_t *tcp = p->data + p->l4_ofs;
-        CHECK_EQ(rd16(tcp) == htons(batch[i].sport), true);
+        CHECK_EQ(ntohs(rd16(tcp)), batch[i].sport);
         CHECK_EQ(ntohl(rd32(tcp + 4)), batch[i].seq);
         dp_packet_free(p);
     }
