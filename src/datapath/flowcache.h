@@ -1,5 +1,5 @@
 /* A per-thread exact-match cache of the L2 pipeline's decisions for
- * established traffic from VIFs (decision 49).
+ * established traffic from VIFs (decisions 51 and 53).
  *
  * Key: a whole IPv4 TCP or UDP frame's headers as they are on the wire:
  * destination and source MAC, EtherType (so no VLAN tag), IPv4 version and
