@@ -43,7 +43,9 @@
 #      E2E_DEADLINE (170), LAB_KEEP=1 keeps the lab's work directory.
 #      E2E_PARTS (default "rtt tcp udp"): which measurements to run, e.g.
 #      E2E_PARTS=tcp for the TCP figure alone; "idle" (not in the default)
-#      logs the packet threads' CPU over IDLE_SECS (10) s of no traffic; E2E_PASSES (default
+#      logs the packet threads' CPU over IDLE_SECS (10) s of no traffic;
+#      "light" (not in the default) logs it over LIGHT_SECS (8) s of steady
+#      one-way UDP at LIGHT_PPS (2000) frames/s (udpgen pace); E2E_PASSES (default
 #      "weft kernel"): which passes.  Results of parts not run print as 0.
 #      WEFT_AGENT_B=PATH: A/B mode for the weft pass: REPS rounds, each
 #      measuring the default agent (A) and then PATH (B) with fresh agents,
@@ -75,6 +77,8 @@ UDP_WARMUP=${UDP_WARMUP:-1.5}
 UDP_WINDOW=${UDP_WINDOW:-3}
 RTT_COUNT=${RTT_COUNT:-500}
 IDLE_SECS=${IDLE_SECS:-10}
+LIGHT_SECS=${LIGHT_SECS:-8}
+LIGHT_PPS=${LIGHT_PPS:-2000}
 DEADLINE=${E2E_DEADLINE:-170}
 PARTS=" ${E2E_PARTS:-rtt tcp udp} "
 PASSES=" ${E2E_PASSES:-weft kernel} "
@@ -311,6 +315,17 @@ measure_all() { # TAG [HOSTS for counters]
     cpu_mark
     sleep "$IDLE_SECS"
     cpu_report "$tag: idle for $IDLE_SECS s"
+  fi
+  if [[ $PARTS == *" light "* ]]; then
+    # Light, steady traffic: the packet threads' CPU while one frame comes
+    # every 1/LIGHT_PPS s (what spinning after each frame costs).
+    UDP_RUN=$((UDP_RUN + 1))
+    lab_bg lab_exec vm2 "$UDPGEN" sink $((UDP_PORT + UDP_RUN)) $((LIGHT_SECS + 5))
+    sleep 0.2
+    cpu_mark
+    lab_exec vm1 "$UDPGEN" pace "$VM2_IP" $((UDP_PORT + UDP_RUN)) "$LIGHT_SECS" "$LIGHT_PPS" >&2 ||
+      die "$tag: paced UDP"
+    cpu_report "$tag: $LIGHT_PPS frames/s for $LIGHT_SECS s"
   fi
   if [[ $PARTS == *" rtt "* ]]; then
     measure_rtt "$tag" "$VM2_IP" || die "$tag: RTT measurement"

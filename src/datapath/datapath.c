@@ -20,7 +20,13 @@
 #ifndef DP_IDLE_SPIN_US
 #define DP_IDLE_SPIN_US 200
 #endif
-#define IDLE_SPIN_NS    ((uint64_t)DP_IDLE_SPIN_US * 1000)
+#define IDLE_SPIN_NS ((uint64_t)DP_IDLE_SPIN_US * 1000)
+/* The share of one CPU that spinning may take over time, and how much
+ * spin time can be saved up for a burst (struct spin_budget). */
+#ifndef DP_SPIN_BUDGET_PCT
+#define DP_SPIN_BUDGET_PCT 5
+#endif
+#define SPIN_BURST_NS   (50 * IDLE_SPIN_NS)
 #define DP_SLICE_NS     100000 /* packet thread's time slice (the minimum) */
 #define POLL_TIMEOUT_MS 1000
 #define CTL_DUMP_CHUNK  1024  /* connections per dump request */
@@ -207,6 +213,37 @@ set_short_slice(void)
     }
 }
 
+/* Spin time as a token bucket, in ns: it fills at DP_SPIN_BUDGET_PCT % of
+ * the time that passes, up to SPIN_BURST_NS, and each spin after a frame
+ * takes what it may use from it (the unused rest goes back when a frame
+ * ends the spin early).  Sparse request/response traffic, such as a ping's
+ * reply coming back 100-150 us after its request, always finds it full;
+ * steady light traffic (a frame every millisecond, each followed by a
+ * 200 us spin) cannot make an idle agent use more than that share of a CPU. */
+struct spin_budget {
+    uint64_t tokens; /* ns of spinning allowed now */
+    uint64_t at;     /* time of the last refill */
+};
+
+static uint64_t
+spin_budget_take(struct spin_budget *b, uint64_t now, uint64_t want)
+{
+    uint64_t add = (now - b->at) / 100 * DP_SPIN_BUDGET_PCT;
+    uint64_t got;
+
+    b->tokens = MIN(b->tokens + MIN(add, SPIN_BURST_NS), SPIN_BURST_NS);
+    b->at = now;
+    got = MIN(want, b->tokens);
+    b->tokens -= got;
+    return got;
+}
+
+static void
+spin_budget_refund(struct spin_budget *b, uint64_t unused)
+{
+    b->tokens = MIN(b->tokens + unused, SPIN_BURST_NS);
+}
+
 static void *
 packet_thread(void *dp_)
 {
@@ -215,6 +252,8 @@ packet_thread(void *dp_)
     struct pollfd *fds = NULL;
     uint32_t fds_cap = 0;
     uint64_t idle_since = 0; /* time of the first empty round, 0: busy */
+    uint64_t spin_ns = 0;    /* how long this idle period may spin */
+    struct spin_budget budget = {SPIN_BURST_NS, time_nsec()};
 
     set_short_slice();
 
@@ -250,7 +289,13 @@ packet_thread(void *dp_)
         }
         if (work) {
             dp_pipeline_flush(dp->pipeline, t);
-            idle_since = 0;
+            if (idle_since) {
+                uint64_t spun = time_nsec() - idle_since;
+                if (spun < spin_ns) {
+                    spin_budget_refund(&budget, spin_ns - spun);
+                }
+                idle_since = 0;
+            }
             continue;
         }
         dp_pipeline_idle(dp->pipeline);
@@ -258,8 +303,8 @@ packet_thread(void *dp_)
             continue;
         }
         /* Nothing came in: watch every port with one poll(), first without
-         * sleeping until DP_IDLE_SPIN_US have passed since the last frame,
-         * then sleeping.  A wake-up from poll() costs ~50 us when the
+         * sleeping until DP_IDLE_SPIN_US have passed since the last frame
+         * (as far as the spin budget allows), then sleeping.  A wake-up from poll() costs ~50 us when the
          * thread's vCPU has halted (bench/wakeup-pingpong.c), so the spin
          * is long enough to take the reply to what we just forwarded (a
          * ping's came back 100-150 us later in bench/e2e-datapath.sh)
@@ -272,10 +317,11 @@ packet_thread(void *dp_)
         uint64_t now = time_nsec();
         if (!idle_since) {
             idle_since = now;
+            spin_ns = spin_budget_take(&budget, now, IDLE_SPIN_NS);
         }
         while (!atomic_load_explicit(&dp->ctl_req, memory_order_relaxed) &&
                !dp_ring_nonempty(dp->inject_ring)) {
-            bool sleep = now - idle_since >= IDLE_SPIN_NS;
+            bool sleep = now - idle_since >= spin_ns;
             bool ready = wait_for_work(dp, t, &fds, &fds_cap,
                                        sleep ? POLL_TIMEOUT_MS : 0);
             if (ready || sleep) {
