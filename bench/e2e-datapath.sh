@@ -42,12 +42,21 @@
 #      UDP_SECS (5), UDP_WARMUP (1.5), UDP_WINDOW (3), RTT_COUNT (500),
 #      E2E_DEADLINE (170), LAB_KEEP=1 keeps the lab's work directory.
 #      E2E_PARTS (default "rtt tcp udp"): which measurements to run, e.g.
-#      E2E_PARTS=tcp for the TCP figure alone; E2E_PASSES (default
+#      E2E_PARTS=tcp for the TCP figure alone; "idle" (not in the default)
+#      logs the packet threads' CPU over IDLE_SECS (10) s of no traffic;
+#      "light" (not in the default) logs it over LIGHT_SECS (8) s of steady
+#      one-way UDP at LIGHT_PPS (2000) frames/s (udpgen pace); E2E_PASSES (default
 #      "weft kernel"): which passes.  Results of parts not run print as 0.
 #      WEFT_AGENT_B=PATH: A/B mode for the weft pass: REPS rounds, each
 #      measuring the default agent (A) and then PATH (B) with fresh agents,
 #      alternating, so both see the same share of the machine's noise; every
 #      run is logged, and e2e_*_b lines give B's best.
+#      WEFT_OPTIONS, WEFT_OPTIONS_B: a JSON object merged into the agents'
+#      "options" for A (the plain weft pass) and for B, e.g.
+#      WEFT_AGENT_B=build/release/bin/weft-agent WEFT_OPTIONS_B='{"busy_poll":
+#      true}' measures busy polling against the default with one binary.
+#      E2E_KERNEL_ROUNDS=1 (A/B mode): the kernel is measured in every
+#      round too, after A and B, instead of once at the end.
 #      E2E_PERF=SECS: during the first weft TCP run, `perf record -g` both
 #      agents for SECS s (LAB_KEEP=1 to keep LAB_DIR/perf-hN.data) and
 #      count their recvmmsg/sendmmsg/poll calls (logged).
@@ -67,10 +76,17 @@ UDP_SECS=${UDP_SECS:-5}
 UDP_WARMUP=${UDP_WARMUP:-1.5}
 UDP_WINDOW=${UDP_WINDOW:-3}
 RTT_COUNT=${RTT_COUNT:-500}
+IDLE_SECS=${IDLE_SECS:-10}
+LIGHT_SECS=${LIGHT_SECS:-8}
+LIGHT_PPS=${LIGHT_PPS:-2000}
 DEADLINE=${E2E_DEADLINE:-170}
 PARTS=" ${E2E_PARTS:-rtt tcp udp} "
 PASSES=" ${E2E_PASSES:-weft kernel} "
 AGENT_B=${WEFT_AGENT_B:-}
+OPTIONS_A=${WEFT_OPTIONS:-}
+OPTIONS_B=${WEFT_OPTIONS_B:-}
+KERNEL_ROUNDS=
+[ -n "$AGENT_B" ] && [[ $PASSES == *" kernel "* ]] && KERNEL_ROUNDS=${E2E_KERNEL_ROUNDS:-}
 PERF_SECS=${E2E_PERF:-}
 UDP_PORT=9000 # + run number
 UDP_RUN=0
@@ -124,6 +140,7 @@ lab_segment bench "$VNI" vxlan || die "lab_segment"
 lab_vm h1 vm1 "$VM1_MAC" "$VM1_IP/24" || die "lab_vm vm1"
 lab_vm h2 vm2 "$VM2_MAC" "$VM2_IP/24" || die "lab_vm vm2"
 lab_write_configs || die "lab_write_configs"
+for h in h1 h2; do cp "$(lab_agent_config $h)" "$LAB_DIR/$h.base.json"; done
 
 # ---- CPU accounting (diagnostics) ------------------------------------------
 source "$REPO/bench/e2e-lib.sh"
@@ -291,8 +308,29 @@ measure_all() { # TAG [HOSTS for counters]
   shift
   lab_ping vm1 "$VM2_IP" 3 >/dev/null || die "$tag: vm1 cannot ping vm2"
   lab_ping vm2 "$VM1_IP" 3 >/dev/null || die "$tag: vm2 cannot ping vm1"
+  if [[ $PARTS == *" idle "* ]]; then
+    # An idle agent must sleep: its packet thread's CPU over IDLE_SECS s
+    # without traffic (after the pings above have ended).
+    sleep 1
+    cpu_mark
+    sleep "$IDLE_SECS"
+    cpu_report "$tag: idle for $IDLE_SECS s"
+  fi
+  if [[ $PARTS == *" light "* ]]; then
+    # Light, steady traffic: the packet threads' CPU while one frame comes
+    # every 1/LIGHT_PPS s (what spinning after each frame costs).
+    UDP_RUN=$((UDP_RUN + 1))
+    lab_bg lab_exec vm2 "$UDPGEN" sink $((UDP_PORT + UDP_RUN)) $((LIGHT_SECS + 5))
+    sleep 0.2
+    cpu_mark
+    lab_exec vm1 "$UDPGEN" pace "$VM2_IP" $((UDP_PORT + UDP_RUN)) "$LIGHT_SECS" "$LIGHT_PPS" >&2 ||
+      die "$tag: paced UDP"
+    cpu_report "$tag: $LIGHT_PPS frames/s for $LIGHT_SECS s"
+  fi
   if [[ $PARTS == *" rtt "* ]]; then
     measure_rtt "$tag" "$VM2_IP" || die "$tag: RTT measurement"
+    R[rttall50_$tag]="${R[rttall50_$tag]:+${R[rttall50_$tag]} }${R[p50_$tag]}"
+    R[rttall99_$tag]="${R[rttall99_$tag]:+${R[rttall99_$tag]} }${R[p99_$tag]}"
   fi
   if [[ $PARTS == *" tcp "* ]]; then
     for ((i = 1; i <= REPS; i++)); do
@@ -306,9 +344,16 @@ measure_all() { # TAG [HOSTS for counters]
   fi
 }
 
-# weft_agents AGENT: (re)starts both agents from binary AGENT.
+# weft_agents AGENT [OPTIONS]: (re)starts both agents from binary AGENT,
+# with the JSON object OPTIONS merged into their config's "options".
 weft_agents() {
+  local h o=${2:-}
   LAB_AGENT=$1
+  [ -n "$o" ] || o='{}'
+  for h in h1 h2; do
+    jq --argjson o "$o" '.options = ((.options // {}) + $o)' \
+      "$LAB_DIR/$h.base.json" >"$(lab_agent_config $h)" || die "options: $o"
+  done
   lab_start_agent h1 || die "agent on h1"
   lab_start_agent h2 || die "agent on h2"
 }
@@ -317,36 +362,7 @@ weft_agents_stop() {
   lab_stop_agent h2 || die "agent on h2 did not stop cleanly"
 }
 
-# ---- pass (a): Weft ----------------------------------------------------------
-AGENT_A=$LAB_AGENT
-if [[ $PASSES == *" weft "* ]] && [ -z "$AGENT_B" ]; then
-  log "pass weft: $AGENT_A in h1 and h2"
-  weft_agents "$AGENT_A"
-  measure_all weft h1 h2
-  for h in h1 h2; do
-    log "weft: $h ports:"
-    lab_ctl "$h" ports >&2
-  done
-  weft_agents_stop
-elif [[ $PASSES == *" weft "* ]]; then
-  [ -x "$AGENT_B" ] || die "WEFT_AGENT_B: $AGENT_B not found"
-  log "pass weft, A/B: A = $AGENT_A, B = $AGENT_B, $REPS rounds, interleaved"
-  reps=$REPS
-  REPS=1
-  for ((round = 1; round <= reps; round++)); do
-    for ab in a b; do
-      if [ "$ab" = a ]; then agent=$AGENT_A tag=weft; else agent=$AGENT_B tag=weft_b; fi
-      log "round $round: $ab"
-      weft_agents "$agent"
-      measure_all "$tag" h1 h2
-      weft_agents_stop
-    done
-  done
-  REPS=$reps
-fi
-LAB_AGENT=$AGENT_A
-
-# ---- pass (b): Linux bridge + kernel VXLAN -------------------------------
+# ---- the kernel's datapath (pass b) -------------------------------------
 kernel_host() { # HOST LOCAL_IP PEER_IP VM REMOTE_MAC
   local h=$1 ip=$2 peer=$3 vm=$4 rmac=$5
   lab_exec "$h" ip link add br0 type bridge stp_state 0 forward_delay 0 \
@@ -360,10 +376,61 @@ kernel_host() { # HOST LOCAL_IP PEER_IP VM REMOTE_MAC
     lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 dst "$peer" self permanent &&
     lab_exec "$h" bridge fdb add "$rmac" dev vxlan0 master static
 }
-if [[ $PASSES == *" kernel "* ]]; then
-  log "pass kernel: Linux bridge + VXLAN in h1 and h2"
+kernel_up() {
   kernel_host h1 "$H1_IP" "$H2_IP" vm1 "$VM2_MAC" || die "kernel bridge/VXLAN on h1"
   kernel_host h2 "$H2_IP" "$H1_IP" vm2 "$VM1_MAC" || die "kernel bridge/VXLAN on h2"
+}
+# kernel_down: undoes kernel_up, so that agents can take the VIFs again.
+kernel_down() {
+  local h
+  for h in h1 h2; do
+    lab_exec "$h" ip link del vxlan0 && lab_exec "$h" ip link del br0 ||
+      die "kernel bridge/VXLAN teardown on $h"
+  done
+}
+
+# ---- pass (a): Weft ----------------------------------------------------------
+AGENT_A=$LAB_AGENT
+if [[ $PASSES == *" weft "* ]] && [ -z "$AGENT_B" ]; then
+  log "pass weft: $AGENT_A in h1 and h2"
+  weft_agents "$AGENT_A" "$OPTIONS_A"
+  measure_all weft h1 h2
+  for h in h1 h2; do
+    log "weft: $h ports:"
+    lab_ctl "$h" ports >&2
+  done
+  weft_agents_stop
+elif [[ $PASSES == *" weft "* ]]; then
+  [ -x "$AGENT_B" ] || die "WEFT_AGENT_B: $AGENT_B not found"
+  log "pass weft, A/B: A = $AGENT_A, B = $AGENT_B, $REPS rounds, interleaved"
+  reps=$REPS
+  REPS=1
+  for ((round = 1; round <= reps; round++)); do
+    for ab in a b; do
+      if [ "$ab" = a ]; then
+        agent=$AGENT_A tag=weft opts=$OPTIONS_A
+      else
+        agent=$AGENT_B tag=weft_b opts=$OPTIONS_B
+      fi
+      log "round $round: $ab"
+      weft_agents "$agent" "$opts"
+      measure_all "$tag" h1 h2
+      weft_agents_stop
+    done
+    if [ -n "$KERNEL_ROUNDS" ]; then
+      log "round $round: kernel"
+      kernel_up
+      measure_all kernel
+      kernel_down
+    fi
+  done
+  REPS=$reps
+fi
+LAB_AGENT=$AGENT_A
+
+if [[ $PASSES == *" kernel "* ]] && [ -z "$KERNEL_ROUNDS" ]; then
+  log "pass kernel: Linux bridge + VXLAN in h1 and h2"
+  kernel_up
   measure_all kernel
 fi
 
@@ -395,6 +462,12 @@ e2e_tcp_runs_dp_cpu_per_gbps: $(r tcpcpu_weft)
 e2e_tcp_runs_dp_cpu_per_gbps_b: $(r tcpcpu_weft_b)
 e2e_rtt_p50_us_b: $(r p50_weft_b) us
 e2e_rtt_p99_us_b: $(r p99_weft_b) us
+e2e_rtt_runs_p50_us: $(r rttall50_weft)
+e2e_rtt_runs_p50_us_b: $(r rttall50_weft_b)
+e2e_rtt_runs_p99_us: $(r rttall99_weft)
+e2e_rtt_runs_p99_us_b: $(r rttall99_weft_b)
+e2e_rtt_runs_p50_us_kernel: $(r rttall50_kernel)
+e2e_rtt_runs_p99_us_kernel: $(r rttall99_kernel)
 EOF
 fi
 log "done in $SECONDS s"

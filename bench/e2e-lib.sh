@@ -45,16 +45,27 @@ cpu_report() {
   log "$1: $msg"
 }
 
+# _cpu_steal: the machine's steal ticks (time the hypervisor ran someone
+# else while a vCPU wanted to run) and total ticks.
+_cpu_steal() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+
 # measure_rtt TAG IP: ping vm1 -> IP, RTT_COUNT samples 10 ms apart;
 # R[p50_TAG], R[p99_TAG] in microseconds (R: the caller's declare -A).
 measure_rtt() {
-  local tag=$1 ip=$2 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n
+  local tag=$1 ip=$2 out=$LAB_DIR/ping-$1.txt sorted=$LAB_DIR/rtt-$1.txt n st0 st1
+  st0=$(_cpu_steal)
+  cpu_mark
   lab_exec vm1 timeout $((RTT_COUNT / 50 + 20)) \
     ping -n -c "$RTT_COUNT" -i 0.01 -W 1 "$ip" >"$out" 2>&1
   sed -nE 's/.* time=([0-9.]+) ms.*/\1/p' "$out" |
     awk '{ printf "%.1f\n", $1 * 1000 }' | sort -n >"$sorted"
   n=$(wc -l <"$sorted")
-  log "$tag: ping: $(grep -E 'packets transmitted' "$out")"
+  st1=$(_cpu_steal)
+  cpu_report "$tag: ping"
+  log "$tag: ping: $(grep -E 'packets transmitted' "$out");" \
+    "$(awk '$1 > 1000 { n++ } END { print n + 0 }' "$sorted") samples over 1 ms;" \
+    "steal $(awk -v a="$st0" -v b="$st1" 'BEGIN { split(a, x); split(b, y)
+      printf "%.1f", (y[2] - x[2] > 0 ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0) }')% of CPU time"
   [ "$n" -ge $((RTT_COUNT / 2)) ] || { log "$tag: only $n RTT samples"; return 1; }
   R[p50_$tag]=$(awk -v n="$n" 'NR == int(n * 0.50 + 0.999999) { print; exit }' "$sorted")
   R[p99_$tag]=$(awk -v n="$n" 'NR == int(n * 0.99 + 0.999999) { print; exit }' "$sorted")

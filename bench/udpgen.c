@@ -9,6 +9,10 @@
  *       SECONDS (at most 60) or MAX_PACKETS (default 1e9), whichever comes
  *       first.  Prints "sent N packets in T s: R pps".
  *
+ *   udpgen pace DST_IPV4 PORT SECONDS PPS
+ *       Sends one 18-byte datagram every 1/PPS s (PPS at most 100000),
+ *       evenly spaced, for SECONDS (at most 60): steady light traffic.
+ *
  *   udpgen sink PORT SECONDS
  *       Binds PORT (so the destination answers no ICMP port-unreachable)
  *       and stays for SECONDS (at most 120) without reading: the benchmark
@@ -45,6 +49,7 @@ usage(void)
 {
     fprintf(stderr, "usage: udpgen send DST_IPV4 PORT SECONDS [PAYLOAD] "
                     "[MAX_PACKETS]\n"
+                    "       udpgen pace DST_IPV4 PORT SECONDS PPS\n"
                     "       udpgen sink PORT SECONDS\n");
     return 2;
 }
@@ -141,6 +146,62 @@ do_send(int argc, char **argv)
 }
 
 static int
+do_pace(int argc, char **argv)
+{
+    struct sockaddr_in dst = {.sin_family = AF_INET};
+    static const unsigned char payload[18];
+    unsigned long long sent = 0, total;
+    unsigned long errors = 0;
+    struct timespec t;
+    double secs, pps;
+    long step_ns;
+    int port, fd;
+
+    if (argc != 4 || inet_pton(AF_INET, argv[0], &dst.sin_addr) != 1 ||
+        (port = parse_port(argv[1])) < 0) {
+        return usage();
+    }
+    dst.sin_port = htons((unsigned short)port);
+    secs = atof(argv[2]);
+    pps = atof(argv[3]);
+    if (!(secs > 0) || secs > MAX_SEND_SECS || !(pps >= 1) || pps > 100000) {
+        fprintf(stderr,
+                "udpgen: SECONDS must be in (0, %g], PPS in "
+                "[1, 100000]\n",
+                MAX_SEND_SECS);
+        return 2;
+    }
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) {
+        perror("udpgen: socket");
+        return 1;
+    }
+    step_ns = (long)(1e9 / pps);
+    total = (unsigned long long)(secs * pps);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double start = now_sec();
+    while (sent < total) {
+        if (send(fd, payload, sizeof payload, 0) < 0) {
+            errors++;
+        }
+        sent++;
+        t.tv_nsec += step_ns;
+        while (t.tv_nsec >= 1000000000L) {
+            t.tv_nsec -= 1000000000L;
+            t.tv_sec++;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) ==
+               EINTR) {
+        }
+    }
+    double end = now_sec();
+    printf("paced %llu packets in %.3f s: %.0f pps (%lu send errors)\n", sent,
+           end - start, (double)sent / (end - start), errors);
+    close(fd);
+    return 0;
+}
+
+static int
 do_sink(int argc, char **argv)
 {
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -178,6 +239,9 @@ main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "send")) {
         return do_send(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "pace")) {
+        return do_pace(argc - 2, argv + 2);
     }
     if (!strcmp(argv[1], "sink")) {
         return do_sink(argc - 2, argv + 2);

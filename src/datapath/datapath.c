@@ -4,19 +4,33 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "datapath/port.h"
 #include "lib/log.h"
 
-#define IDLE_ROUNDS_BEFORE_SLEEP 32 /* poll()s without sleeping first */
-#define POLL_TIMEOUT_MS          1000
-#define CTL_DUMP_CHUNK           1024  /* connections per dump request */
-#define CTL_SCAN_CHUNK           65536 /* table entries looked at per request */
+/* How long the thread keeps polling without sleeping after the last frame
+ * (overridable for benchmarks). */
+#ifndef DP_IDLE_SPIN_US
+#define DP_IDLE_SPIN_US 200
+#endif
+#define IDLE_SPIN_NS ((uint64_t)DP_IDLE_SPIN_US * 1000)
+/* The share of one CPU that spinning may take over time, and how much
+ * spin time can be saved up for a burst (struct spin_budget). */
+#ifndef DP_SPIN_BUDGET_PCT
+#define DP_SPIN_BUDGET_PCT 5
+#endif
+#define SPIN_BURST_NS   (50 * IDLE_SPIN_NS)
+#define DP_SLICE_NS     100000 /* packet thread's time slice (the minimum) */
+#define POLL_TIMEOUT_MS 1000
+#define CTL_DUMP_CHUNK  1024  /* connections per dump request */
+#define CTL_SCAN_CHUNK  65536 /* table entries looked at per request */
 
 /* A request from the control side, served by the packet thread. */
 enum ctl_kind { CTL_CT_DUMP, CTL_CT_STATS, CTL_CT_FLUSH_ZONE };
@@ -167,18 +181,87 @@ drain_inject(struct datapath *dp, const struct dp_tables *t)
     return n;
 }
 
+/* The kernel's struct sched_attr, first version (glibc 2.36 has no
+ * sched_setattr() and <linux/sched/types.h> clashes with <sched.h>). */
+struct dp_sched_attr {
+    uint32_t size;
+    uint32_t policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime; /* SCHED_OTHER: the time slice asked for, ns */
+    uint64_t deadline;
+    uint64_t period;
+};
+
+/* Asks the scheduler for a short time slice (still SCHED_OTHER, no
+ * privilege needed).  EEVDF lets a waking task with a shorter slice than
+ * the running one preempt it at once; with the default slice, a packet
+ * thread woken on a CPU that runs some busy process waited up to a tick
+ * (4 ms at HZ=250) behind it: the 4 ms RTT outliers in bench/RESULTS.md.
+ * Kernels before 6.12 ignore the slice. */
+static void
+set_short_slice(void)
+{
+    struct dp_sched_attr attr = {
+        .size = sizeof attr, .policy = SCHED_OTHER, .runtime = DP_SLICE_NS};
+
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0) {
+        LOG_INFO("datapath",
+                 "msg=\"cannot shorten the time slice\" error=\"%s\"",
+                 strerror(errno));
+    }
+}
+
+/* Spin time as a token bucket, in ns: it fills at DP_SPIN_BUDGET_PCT % of
+ * the time that passes, up to SPIN_BURST_NS, and each spin after a frame
+ * takes what it may use from it (the unused rest goes back when a frame
+ * ends the spin early).  Sparse request/response traffic, such as a ping's
+ * reply coming back 100-150 us after its request, always finds it full;
+ * steady light traffic (a frame every millisecond, each followed by a
+ * 200 us spin) cannot make an idle agent use more than that share of a CPU. */
+struct spin_budget {
+    uint64_t tokens; /* ns of spinning allowed now */
+    uint64_t at;     /* time of the last refill */
+};
+
+static uint64_t
+spin_budget_take(struct spin_budget *b, uint64_t now, uint64_t want)
+{
+    uint64_t add = (now - b->at) / 100 * DP_SPIN_BUDGET_PCT;
+    uint64_t got;
+
+    b->tokens = MIN(b->tokens + MIN(add, SPIN_BURST_NS), SPIN_BURST_NS);
+    b->at = now;
+    got = MIN(want, b->tokens);
+    b->tokens -= got;
+    return got;
+}
+
+static void
+spin_budget_refund(struct spin_budget *b, uint64_t unused)
+{
+    b->tokens = MIN(b->tokens + unused, SPIN_BURST_NS);
+}
+
 static void *
 packet_thread(void *dp_)
 {
     struct datapath *dp = dp_;
     struct dp_packet *pkts[DP_BATCH_MAX];
     struct pollfd *fds = NULL;
-    uint32_t fds_cap = 0, idle = 0;
+    uint32_t fds_cap = 0;
+    uint64_t idle_since = 0; /* time of the first empty round, 0: busy */
+    uint64_t spin_ns = 0;    /* how long this idle period may spin */
+    struct spin_budget budget = {SPIN_BURST_NS, time_nsec()};
+
+    set_short_slice();
 
     while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
         struct dp_tables *t =
             atomic_load_explicit(&dp->tables, memory_order_acquire);
         uint32_t work = 0;
+        bool spin = dp->opts.busy_poll;
 
         atomic_store_explicit(&dp->seen_generation, t->generation,
                               memory_order_release);
@@ -197,6 +280,7 @@ packet_thread(void *dp_)
             if (!p) {
                 continue;
             }
+            spin |= p->busy_poll;
             int n = dp_port_rx(p, dp->pool, pkts, DP_BATCH_MAX);
             if (n > 0) {
                 dp_pipeline_run(dp->pipeline, t, (uint16_t)i, pkts, n);
@@ -205,31 +289,46 @@ packet_thread(void *dp_)
         }
         if (work) {
             dp_pipeline_flush(dp->pipeline, t);
-            idle = 0;
+            if (idle_since) {
+                uint64_t spun = time_nsec() - idle_since;
+                if (spun < spin_ns) {
+                    spin_budget_refund(&budget, spin_ns - spun);
+                }
+                idle_since = 0;
+            }
             continue;
         }
         dp_pipeline_idle(dp->pipeline);
-        if (dp->opts.busy_poll) {
+        if (spin) {
             continue;
         }
         /* Nothing came in: watch every port with one poll(), first without
-         * sleeping (IDLE_ROUNDS_BEFORE_SLEEP times, so a frame right behind
-         * is still taken at once), then sleeping.  Spinning on a receive
+         * sleeping until DP_IDLE_SPIN_US have passed since the last frame
+         * (as far as the spin budget allows), then sleeping.  A wake-up from poll() costs ~50 us when the
+         * thread's vCPU has halted (bench/wakeup-pingpong.c), so the spin
+         * is long enough to take the reply to what we just forwarded (a
+         * ping's came back 100-150 us later in bench/e2e-datapath.sh)
+         * without one.  Each round yields, so the spin never keeps a woken
+         * VM process or the peer agent off the CPU.  Spinning on a receive
          * call per port cost one system call per port per round: in an
          * iperf3 run ~90,000 mostly empty recvmmsg() calls a second per
          * agent, ten per super-frame.  Control requests, injected frames
          * and new tables wake the poll() (wake()). */
+        uint64_t now = time_nsec();
+        if (!idle_since) {
+            idle_since = now;
+            spin_ns = spin_budget_take(&budget, now, IDLE_SPIN_NS);
+        }
         while (!atomic_load_explicit(&dp->ctl_req, memory_order_relaxed) &&
                !dp_ring_nonempty(dp->inject_ring)) {
-            bool sleep = ++idle >= IDLE_ROUNDS_BEFORE_SLEEP;
+            bool sleep = now - idle_since >= spin_ns;
             bool ready = wait_for_work(dp, t, &fds, &fds_cap,
                                        sleep ? POLL_TIMEOUT_MS : 0);
-            if (sleep) {
-                idle = 0;
-            }
             if (ready || sleep) {
                 break;
             }
+            sched_yield(); /* a woken task on our CPU goes first */
+            now = time_nsec();
         }
     }
     free(fds);

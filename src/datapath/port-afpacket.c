@@ -190,6 +190,7 @@ afp_open(const char *devname, const struct dp_port_config *cfg,
     p->up.class = &dp_port_afpacket_class;
     strncpy(p->up.name, devname, sizeof p->up.name - 1);
     p->up.offloads = cfg ? cfg->offloads : false;
+    p->up.busy_poll = cfg ? cfg->busy_poll : false;
     p->fd = -1;
     p->rx_hint = AFP_HINT_MIN;
     if (strlen(devname) >= IFNAMSIZ) {

@@ -241,6 +241,7 @@ ut_open(const char *devname, const struct dp_port_config *cfg,
     strncpy(p->up.name, devname, sizeof p->up.name - 1);
     p->up.mtu = UT_GSO_MAX_BYTES; /* largest UDP payload we can send */
     p->up.offloads = false;
+    p->up.busy_poll = cfg->busy_poll;
     p->rx_fd = -1;
     p->udp_port = cfg->udp_port;
     p->tun_hdr_len = cfg->tun_hdr_len;

@@ -37,7 +37,8 @@ struct dp_port_config {
     uint8_t local_addr[16]; /* tunnel: local underlay IPv4-mapped or IPv6 */
     uint16_t sport_min;     /* tunnel: source ports for flow entropy */
     uint16_t sport_count;   /* ...how many, 0 = default */
-    bool busy_poll;         /* never sleep in the kernel for RX */
+    bool busy_poll;         /* never sleep: the packet thread spins while
+                             * the port is in use (dp_port.busy_poll) */
     /* tunnel: length of the encapsulation header at the start of a
      * received UDP payload, 0 if it is not one to merge behind (tunnel.h).
      * When set, consecutive TCP segments of one flow are merged on receipt
@@ -83,6 +84,7 @@ struct dp_port {
     char name[IFNAMSIZ];
     uint32_t mtu;               /* largest frame (without offloads) in bytes */
     bool offloads;              /* pkt->ol is exchanged with this port */
+    bool busy_poll;             /* opened with busy_poll (see config) */
     struct dp_port_stats stats; /* maintained by the provider */
 };
 
