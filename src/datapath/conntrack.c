@@ -98,7 +98,7 @@ struct ct_conn {
     struct ct_tcp_dir tcp[2];
     uint8_t pad2[32];
 };
-BUILD_ASSERT(sizeof(struct ct_conn) == 192);
+BUILD_ASSERT(sizeof(struct ct_conn) == CT_CONN_BYTES);
 BUILD_ASSERT(offsetof(struct ct_conn, key) == 64);
 BUILD_ASSERT(offsetof(struct ct_conn, tcp) == 128);
 BUILD_ASSERT(offsetof(struct ct_conn, rule_id) ==
@@ -1151,18 +1151,21 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
     ref->bits = (uint16_t)(dir ? F_FAST | REF_DIR : F_FAST | F_FAST0);
 }
 
+const void *
+ct_conns_base(const struct ct_table *ct)
+{
+    return ct->conns;
+}
+
 int
 ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
-                  const struct ct_ref *refs, uint32_t want_gen, int n,
+                  const struct ct_ref *const *refs, uint32_t want_gen, int n,
                   uint64_t now, struct ct_conn **conns)
 {
     int i;
 
     for (i = 0; i < n; i++) {
-        __builtin_prefetch(&ct->conns[refs[i].idx - 1]); /* line 0 only */
-    }
-    for (i = 0; i < n; i++) {
-        const struct ct_ref *r = &refs[i];
+        const struct ct_ref *r = refs[i];
         struct dp_packet *p = pkts[i];
         struct ct_conn *c = &ct->conns[r->idx - 1];
         if (r->incarn != c->incarn || c->expires <= now || c->gen != want_gen ||

@@ -216,12 +216,26 @@ struct ct_ref {
     uint16_t bits;   /* internal: the packets' direction and fast flags */
 };
 
+#define CT_CONN_BYTES 192 /* sizeof (struct ct_conn), checked in conntrack.c */
+
+/* The table's connection array: it never moves (ct_prefetch_ref()). */
+const void *ct_conns_base(const struct ct_table *);
+
+/* Prefetches the line of a remembered connection that ct_process_cached()
+ * reads and writes; 'base' is ct_conns_base(). */
+static inline void
+ct_prefetch_ref(const void *base, const struct ct_ref *r)
+{
+    __builtin_prefetch((const char *)base +
+                       (size_t)(r->idx - 1) * CT_CONN_BYTES);
+}
+
 /* Remembers 'c', the connection of prepared packet 'cp', in 'ref'. */
 void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
                 const struct ct_pkt *cp, struct ct_ref *ref);
 
 /* ct_process_fast() for packets whose connections a flow cache remembered
- * (refs[k], idx not 0, set by ct_ref_set() for a packet with the same key
+ * (*refs[k], idx not 0, their lines prefetched with ct_prefetch_ref(), set by ct_ref_set() for a packet with the same key
  * and direction that took the fast path), with no key built and no
  * lookup: finishes every packet whose remembered connection is still the
  * same use of its entry, live, admitted under 'want_gen' and on the fast
@@ -231,8 +245,8 @@ void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
  * needs more and returns its index (n when all were finished); that
  * packet and the rest need the full way. */
 int ct_process_cached(struct ct_table *, struct dp_packet *const *pkts,
-                      const struct ct_ref *refs, uint32_t want_gen, int n,
-                      uint64_t now_ms, struct ct_conn **conns);
+                      const struct ct_ref *const *refs, uint32_t want_gen,
+                      int n, uint64_t now_ms, struct ct_conn **conns);
 
 /* The established fast path over prepared packets: from index 'i' on,
  * finishes every packet that is ESTABLISHED on a connection admitted

@@ -788,8 +788,8 @@ dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
 
 int
 dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
-                 struct dp_packet **pkts, const struct ct_ref *refs, int n,
-                 uint64_t now_ms)
+                 struct dp_packet **pkts, const struct ct_ref *const *refs,
+                 int n, uint64_t now_ms)
 {
     struct ct_conn *conns[DP_BATCH_MAX];
     struct rule_run run = {UINT32_MAX, 0, 0};
@@ -807,6 +807,12 @@ dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
     th->stats.checked += (uint64_t)k;
     th->stats.established += (uint64_t)k;
     return k;
+}
+
+const void *
+dfw_conns_base(const struct dfw_thread *th)
+{
+    return th->ct ? ct_conns_base(th->ct) : NULL;
 }
 
 /* ---- Reject answers. ---- */

@@ -217,13 +217,19 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
 
 /* Packet thread: the check of 'n' packets of one vNIC (cls not NULL) whose
  * connections a flow cache remembered (refs[i], from dfw_check_vnic() of
- * an earlier packet with the same headers, same vNIC and direction): the
+ * an earlier packet with the same headers, same vNIC and direction,
+ * prefetched with ct_prefetch_ref() and dfw_conns_base()): the
  * established fast path without a lookup (ct_process_cached()), counted
  * like dfw_check().  Returns how many of the first packets passed; the
  * rest need dfw_check_vnic(). */
 int dfw_check_cached(struct dfw_thread *, const struct dfw_vnic *vnic,
-                     struct dp_packet **pkts, const struct ct_ref *refs, int n,
-                     uint64_t now_ms);
+                     struct dp_packet **pkts, const struct ct_ref *const *refs,
+                     int n, uint64_t now_ms);
+
+/* Packet thread: the base address for ct_prefetch_ref() of the
+ * connections that dfw_check_cached() will look at, NULL if there is no
+ * connection table yet. */
+const void *dfw_conns_base(const struct dfw_thread *);
 
 /* Packet thread: frees up to 'budget' expired connections. */
 void dfw_expire(struct dfw_thread *, uint64_t now_ms, size_t budget);

@@ -89,9 +89,5 @@ dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
     e->tables_uid = uid;
     e->sig = hash;
     e->action = (uint32_t)kind << 24 | target;
-    e->ct_bits = ct ? ct->bits : 0;
-    e->ct_idx = ct ? ct->idx : 0;
-    e->ct_incarn = ct ? ct->incarn : 0;
-    e->ct_hash = ct ? ct->hash : 0;
-    e->pad = 0;
+    e->ct = ct ? *ct : (struct ct_ref){0, 0, 0, 0};
 }

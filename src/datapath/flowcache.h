@@ -58,11 +58,7 @@ struct dp_fc_entry {
     uint64_t tables_uid; /* dp_tables.uid it was made under; 0: free */
     uint32_t sig;        /* dp_fc_hash() of the key */
     uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
-    uint32_t ct_idx;     /* struct ct_ref's 'idx'; 0: no firewall */
-    uint32_t ct_incarn;  /* struct ct_ref's 'incarn' */
-    uint32_t ct_hash;    /* struct ct_ref's 'hash' */
-    uint16_t ct_bits;    /* struct ct_ref's 'bits' */
-    uint16_t pad;
+    struct ct_ref ct;    /* the connection; ct.idx 0: no firewall */
 };
 BUILD_ASSERT(sizeof(struct dp_fc_entry) == 64);
 

@@ -911,14 +911,21 @@ from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
 }
 
 /* The frames of a batch from a VIF that hit the flow cache, in batch
- * order. */
+ * order, with their entries' remembered connections (entry.ct: the entry
+ * is found from it).  Entries stay as they are until the batch's first
+ * dp_fc_insert(). */
 struct fc_hits {
     int n;
     struct dp_packet *pkts[DP_BATCH_MAX];
-    struct ct_ref refs[DP_BATCH_MAX]; /* remembered connections */
-    uint32_t actions[DP_BATCH_MAX];   /* as struct dp_fc_entry */
-    uint8_t pos[DP_BATCH_MAX];        /* place in the batch */
+    const struct ct_ref *refs[DP_BATCH_MAX];
+    uint8_t pos[DP_BATCH_MAX]; /* place in the batch */
 };
+
+static inline uint32_t
+fc_hit_action(const struct fc_hits *h, int i)
+{
+    return CONTAINER_OF(h->refs[i], const struct dp_fc_entry, ct)->action;
+}
 
 #define FC_NO_KEY 0xff /* key_of_pos[] of a frame the cache does not take */
 
@@ -983,9 +990,11 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     uint32_t hashes[DP_BATCH_MAX];
     const struct dp_fc_entry *slots[DP_BATCH_MAX][2];
     bool eligible[DP_BATCH_MAX];
+    uint32_t actions[DP_BATCH_MAX];
     struct fc_hits hits;
     struct fc_slow slow;
     struct fwd_prefetch fp;
+    const void *conns = NULL;
     int k = 0, passed;
 
     if (!fc) {
@@ -1011,6 +1020,9 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 
     fwd_prefetch_init(&fp, t, vif);
+    if (stateful) {
+        conns = dfw_conns_base(pl->fw); /* NULL: no table, no hit passes */
+    }
     hits.n = slow.n = 0;
     for (int i = 0, pos = 0; i < k; i++) {
         struct dp_packet *pkt = keep[i];
@@ -1020,13 +1032,14 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             if (!stateful) {
                 pkt->hash = hashes[i];
             }
-            if (e && (!stateful || e->ct_idx)) {
+            if (e && (!stateful || e->ct.idx)) {
                 int h = hits.n++;
                 hits.pkts[h] = pkt;
-                hits.refs[h] = (struct ct_ref){e->ct_idx, e->ct_incarn,
-                                               e->ct_hash, e->ct_bits};
-                hits.actions[h] = e->action;
+                hits.refs[h] = &e->ct;
                 hits.pos[h] = (uint8_t)pos;
+                if (conns) {
+                    ct_prefetch_ref(conns, &e->ct);
+                }
                 key_of_pos[pos++] = (uint8_t)i;
                 continue;
             }
@@ -1060,13 +1073,16 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         const struct dp_segment *seg =
             passed ? &t->segments[vif->segment] : NULL;
         for (int h = 0; h < passed; h++) {
-            fc_emit(pl, t, hits.pkts[h], hits.actions[h], vif, seg);
+            fc_emit(pl, t, hits.pkts[h], fc_hit_action(&hits, h), vif, seg);
         }
         return;
     }
+    for (int h = 0; h < passed; h++) { /* before dp_fc_insert() below */
+        actions[h] = fc_hit_action(&hits, h);
+    }
     for (int h = 0, s = 0; h < passed || s < slow.n;) {
         if (s == slow.n || (h < passed && hits.pos[h] < slow.pos[s])) {
-            fc_emit(pl, t, hits.pkts[h], hits.actions[h], vif,
+            fc_emit(pl, t, hits.pkts[h], actions[h], vif,
                     &t->segments[vif->segment]);
             h++;
             continue;

@@ -179,8 +179,8 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
-            CHECK_EQ(e->ct_idx, 7);
-            CHECK_EQ(e->ct_incarn, 3);
+            CHECK_EQ(e->ct.idx, 7);
+            CHECK_EQ(e->ct.incarn, 3);
         }
         /* Never under other tables or from another port. */
         CHECK(!dp_fc_lookup(fc, &k, h, 43));
