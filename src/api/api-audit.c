@@ -9,6 +9,41 @@
 
 #include "store/store.h"
 
+static int64_t audit_max_age_ms = (int64_t)AUDIT_DEFAULT_DAYS * 86400 * 1000;
+
+void
+audit_set_max_age_ms(int64_t max_age_ms)
+{
+    audit_max_age_ms = max_age_ms > 0 ? max_age_ms : 0;
+}
+
+int
+audit_txn_prune(struct store_txn *txn, int64_t cutoff_ms)
+{
+    struct store_kv *kvs;
+    int deleted = 0, error;
+    size_t n;
+
+    error = store_txn_range(txn, "a/", "a0", AUDIT_PRUNE_BATCH, &kvs, &n);
+    if (error) {
+        return -error;
+    }
+    for (size_t i = 0; i < n && !error; i++) {
+        json_t *rec = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL);
+        json_t *t = json_object_get(rec, "time");
+        /* An entry without a readable time was not written by us: old. */
+        bool old = !json_is_integer(t) || json_integer_value(t) < cutoff_ms;
+        json_decref(rec);
+        if (!old) {
+            break;
+        }
+        error = store_txn_delete(txn, kvs[i].key);
+        deleted += !error;
+    }
+    store_kvs_free(kvs, n);
+    return error ? -error : deleted;
+}
+
 int
 audit_txn_record(struct store_txn *txn, const struct api_principal *who,
                  const char *method, const char *path)
@@ -30,6 +65,10 @@ audit_txn_record(struct store_txn *txn, const struct api_principal *who,
     error = store_txn_put(txn, key, text, strlen(text));
     free(text);
     json_decref(rec);
+    if (!error && audit_max_age_ms) {
+        int r = audit_txn_prune(txn, api_now_ms() - audit_max_age_ms);
+        error = r < 0 ? -r : 0;
+    }
     return error;
 }
 

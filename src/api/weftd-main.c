@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api-audit.h"
 #include "api/api-router.h"
 #include "api/weftd.h"
 #include "lib/log.h"
@@ -31,6 +32,9 @@ usage(FILE *f)
             "  --threads N         HTTP threads (default 2)\n"
             "  --retention N       revisions of history kept (default "
             "100000, 0 = all)\n"
+            "  --audit-days N      days the audit log keeps an entry "
+            "(default 90,\n"
+            "                      0 = forever)\n"
             "  --vni-range A-B     VNI pool (default 5000-16777215)\n"
             "  --max-body BYTES    request body limit (default 64 MiB)\n"
             "  --watch-buffer BYTES  bytes a streaming watch may queue for\n"
@@ -84,6 +88,7 @@ main(int argc, char *argv[])
         {"controller-port", required_argument, NULL, 'P'},
         {"no-controller", no_argument, NULL, 'N'},
         {"keepalive-ms", required_argument, NULL, 'K'},
+        {"audit-days", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -92,6 +97,7 @@ main(int argc, char *argv[])
         .port = 8443,
         .threads = 2,
         .retention_revs = 100000,
+        .audit_days = AUDIT_DEFAULT_DAYS,
         .vni_min = 5000,
         .vni_max = 16777215,
         .max_body = 64u << 20,
@@ -136,6 +142,12 @@ main(int argc, char *argv[])
             if (!parse_u64(optarg, UINT64_MAX / 2, &cfg.retention_revs)) {
                 goto bad;
             }
+            break;
+        case 'A':
+            if (!parse_u64(optarg, 36500, &v)) {
+                goto bad;
+            }
+            cfg.audit_days = (uint32_t)v;
             break;
         case 'v': {
             unsigned long lo, hi;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/api-audit.h"
 #include "api/api-auth.h"
 #include "api/api-router.h"
 #include "api/api-watch.h"
@@ -71,6 +72,8 @@ weftd_start(const struct weftd_config *cfg, struct weftd **wp)
     };
     char path[PATH_MAX], *cert = NULL, *key = NULL;
     int error;
+
+    audit_set_max_age_ms((int64_t)cfg->audit_days * 86400 * 1000);
 
     *wp = NULL;
     if (cfg->insecure_http && !weftd_is_loopback(cfg->listen)) {

@@ -17,6 +17,7 @@ struct weftd_config {
     const char *key_file;    /* TLS key, NULL = state dir */
     unsigned threads;        /* HTTP threads */
     uint64_t retention_revs; /* history kept by compaction, 0 = all */
+    uint32_t audit_days;     /* audit log entries' maximum age, 0 = all */
     uint32_t vni_min;        /* VNI pool */
     uint32_t vni_max;
     size_t max_body;     /* request body limit */
