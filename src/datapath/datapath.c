@@ -303,17 +303,17 @@ packet_thread(void *dp_)
             continue;
         }
         /* Nothing came in: watch every port with one poll(), first without
-         * sleeping until DP_IDLE_SPIN_US have passed since the last frame
-         * (as far as the spin budget allows), then sleeping.  A wake-up from poll() costs ~50 us when the
-         * thread's vCPU has halted (bench/wakeup-pingpong.c), so the spin
-         * is long enough to take the reply to what we just forwarded (a
-         * ping's came back 100-150 us later in bench/e2e-datapath.sh)
-         * without one.  Each round yields, so the spin never keeps a woken
-         * VM process or the peer agent off the CPU.  Spinning on a receive
-         * call per port cost one system call per port per round: in an
-         * iperf3 run ~90,000 mostly empty recvmmsg() calls a second per
-         * agent, ten per super-frame.  Control requests, injected frames
-         * and new tables wake the poll() (wake()). */
+         * sleeping until DP_IDLE_SPIN_US have passed since the last frame (as
+         * far as the spin budget allows), then sleeping.  A wake-up from poll()
+         * costs ~50 us when the thread's vCPU has halted
+         * (bench/wakeup-pingpong.c), so the spin is long enough to take the
+         * reply to what we just forwarded (a ping's came back 100-150 us later
+         * in bench/e2e-datapath.sh) without one.  Each round yields, so the
+         * spin never keeps a woken VM process or the peer agent off the CPU.
+         * Spinning on a receive call per port cost one system call per port per
+         * round: in an iperf3 run ~90,000 mostly empty recvmmsg() calls a
+         * second per agent, ten per super-frame.  Control requests, injected
+         * frames and new tables wake the poll() (wake()). */
         uint64_t now = time_nsec();
         if (!idle_since) {
             idle_since = now;
