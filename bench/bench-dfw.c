@@ -18,6 +18,10 @@
  *                            IN check, ACK out) before the clock starts.
  *   dfw_est_10k_rules_cost_pct   100 * (1 - 10k-rules rate / off rate)
  *   dfw_est_10k_rules_extra_ns   the same as ns per packet
+ *   dfw_est6_off_mpps, dfw_est6_10k_rules_mpps, dfw_est6_10k_rules_cost_pct
+ *                            the same over IPv6 (78-byte frames, the client
+ *                            fd00:16::1, servers fd00:1::1..200), off and
+ *                            10,000 rules only (PARTS est6)
  *   dfw_new_conn_10k_rules_per_s  new TCP connections per second on one
  *                            core: a SYN with a fresh 5-tuple from the VIF
  *                            through the pipeline (parse, SpoofGuard,
@@ -37,9 +41,10 @@
  * (the machine is shared and noisy); new connections: best of 3 runs.
  *
  * Usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]: PARTS is a comma list
- * of mem, est, new (default all).  For instruction counts under callgrind:
- *   bench-dfw once RULES FLOWS PACKETS   one established run, no repeats
- *   (RULES -1: firewall off). */
+ * of mem, est, est6, new (default all).  For instruction counts under
+ * callgrind:
+ *   bench-dfw once RULES FLOWS PACKETS [6]   one established run, no
+ *   repeats (RULES -1: firewall off; 6: IPv6). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +61,7 @@
 #include "lib/util.h"
 
 #define FRAME_LEN   64
+#define FRAME6_LEN  78 /* Ethernet, IPv6, TCP, 4 bytes of payload */
 #define N_SERVERS   200
 #define N_VTEPS     10
 #define CLIENT_IP   0xac100001 /* 172.16.0.1 */
@@ -63,6 +69,31 @@
 #define LPORT       1 /* the client vNIC: its firewall zone */
 
 static const struct eth_addr mac_client = {{0x02, 0, 0, 0, 0, 0x01}};
+
+/* The address family of the established and handshake frames: 4 or 6. */
+static int family = 4;
+
+static uint32_t
+frame_len(void)
+{
+    return family == 6 ? FRAME6_LEN : FRAME_LEN;
+}
+
+/* fd00:16::1, the client, and fd00:1::(1 + s), server 's'. */
+static void
+client_ip6(uint8_t a[16])
+{
+    memset(a, 0, 16);
+    a[0] = 0xfd, a[2] = 0x00, a[3] = 0x16, a[15] = 1;
+}
+
+static void
+server_ip6(uint8_t a[16], uint32_t s)
+{
+    memset(a, 0, 16);
+    a[0] = 0xfd, a[3] = 0x01;
+    a[14] = (uint8_t)((1 + s) >> 8), a[15] = (uint8_t)(1 + s);
+}
 
 static struct eth_addr
 server_mac(uint32_t s)
@@ -74,8 +105,9 @@ server_mac(uint32_t s)
 /* ---- Frames. ---- */
 
 /* Flow 'flow': 172.16.0.1:(1024 + flow % 64000) <-> server
- * 10.1.0.(1 + s):80 with s = (flow / 64000 + flow) % N_SERVERS. */
-static void
+ * 10.1.0.(1 + s):80 with s = (flow / 64000 + flow) % N_SERVERS (with
+ * family 6, fd00:16::1 <-> fd00:1::(1 + s)).  Returns the length. */
+static uint32_t
 tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
 {
     uint32_t s = (flow / 64000 + flow) % N_SERVERS;
@@ -83,13 +115,7 @@ tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
     uint16_t cport = (uint16_t)(1024 + flow % 64000), sport = 80;
     struct eth_addr smac = server_mac(s);
     struct eth_hdr eth = {reply ? mac_client : smac, reply ? smac : mac_client,
-                          htons(ETH_TYPE_IPV4)};
-    struct ipv4_hdr ip = {.ver_ihl = 0x45,
-                          .tot_len = htons(40), /* + Ethernet padding */
-                          .ttl = 64,
-                          .proto = IPPROTO_TCP_,
-                          .src = htonl(reply ? sv : cl),
-                          .dst = htonl(reply ? cl : sv)};
+                          htons(family == 6 ? ETH_TYPE_IPV6 : ETH_TYPE_IPV4)};
     struct tcp_hdr t = {.src = htons(reply ? sport : cport),
                         .dst = htons(reply ? cport : sport),
                         .seq = htonl(reply ? 5000 : 1001),
@@ -97,14 +123,38 @@ tcp_frame(uint8_t *f, uint32_t flow, uint8_t flags, bool reply)
                         .off = 5 << 4,
                         .flags = flags,
                         .win = htons(65535)};
+    uint32_t l4;
+
     if (flags == TCP_SYN) {
         t.ack = 0;
         t.seq = htonl(1000);
     }
-    memset(f, 0, FRAME_LEN);
+    memset(f, 0, FRAME6_LEN);
     memcpy(f, &eth, 14);
-    memcpy(f + 14, &ip, 20);
-    memcpy(f + 34, &t, 20);
+    if (family == 6) {
+        struct ipv6_hdr ip = {.ver_tc_flow = htonl(6u << 28),
+                              .payload_len = htons(24),
+                              .next = IPPROTO_TCP_,
+                              .hop_limit = 64};
+        uint8_t c[16], v[16];
+        client_ip6(c);
+        server_ip6(v, s);
+        memcpy(&ip.src, reply ? v : c, 16);
+        memcpy(&ip.dst, reply ? c : v, 16);
+        memcpy(f + 14, &ip, 40);
+        l4 = 54;
+    } else {
+        struct ipv4_hdr ip = {.ver_ihl = 0x45,
+                              .tot_len = htons(40), /* + Ethernet padding */
+                              .ttl = 64,
+                              .proto = IPPROTO_TCP_,
+                              .src = htonl(reply ? sv : cl),
+                              .dst = htonl(reply ? cl : sv)};
+        memcpy(f + 14, &ip, 20);
+        l4 = 34;
+    }
+    memcpy(f + l4, &t, 20);
+    return frame_len();
 }
 
 /* The same frame as received from the server's VTEP (GENEVE). */
@@ -119,8 +169,8 @@ tunnel_frame(uint8_t *f, uint32_t flow, uint8_t flags)
     memcpy(f, &gh, 8);
     memcpy(f + 8, &opt, 4);
     memcpy(f + 12, &lport, 4);
-    tcp_frame(f + DP_GENEVE_OVERHEAD, flow, flags, true);
-    return FRAME_LEN + DP_GENEVE_OVERHEAD;
+    return DP_GENEVE_OVERHEAD +
+           tcp_frame(f + DP_GENEVE_OVERHEAD, flow, flags, true);
 }
 
 /* ---- Rules: 'n' rules over 1000 groups, the allowing rule last. ---- */
@@ -151,10 +201,12 @@ policy_build(struct policy *pol, uint32_t n)
         }
         as_db_set(pol->db, s, m, 10);
     }
-    struct as_prefix clients = {4, 12, {172, 16, 0, 0}};
-    struct as_prefix servers = {4, 16, {10, 1, 0, 0}};
-    as_db_set(pol->db, SET_CLIENTS, &clients, 1);
-    as_db_set(pol->db, SET_SERVERS, &servers, 1);
+    struct as_prefix clients[2] = {{4, 12, {172, 16, 0, 0}},
+                                   {6, 32, {0xfd, 0, 0, 0x16}}};
+    struct as_prefix servers[2] = {{4, 16, {10, 1, 0, 0}},
+                                   {6, 32, {0xfd, 0, 0, 0x01}}};
+    as_db_set(pol->db, SET_CLIENTS, clients, 2);
+    as_db_set(pol->db, SET_SERVERS, servers, 2);
     pol->ix = as_index_build(pol->db);
 
     struct cls_rule *r = xcalloc(n, sizeof *r);
@@ -265,16 +317,17 @@ env_create(struct env *e, const struct policy *pol)
         }
     }
     if (pol) {
-        uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        uint8_t ips[2][16] = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}};
         uint32_t a = htonl(CLIENT_IP);
-        memcpy(ip + 12, &a, 4);
+        memcpy(ips[0] + 12, &a, 4);
+        client_ip6(ips[1]);
         struct dfw_vnic_config vc = {
             .cls = policy_compile(pol),
             .rules_version = 1,
             .spoofguard = true,
             .mac = mac_client,
-            .ips = (const uint8_t(*)[16])ip,
-            .n_ips = 1,
+            .ips = (const uint8_t(*)[16])ips,
+            .n_ips = 2,
         };
         struct dfw_vnic *v = dfw_vnic_create(&vc);
         /* The sets object owns its index: give it a copy. */
@@ -324,8 +377,7 @@ inject(struct env *e, uint16_t port, uint32_t first, uint32_t n,
 static uint32_t
 make_syn(uint8_t *f, uint32_t flow)
 {
-    tcp_frame(f, flow, TCP_SYN, false);
-    return FRAME_LEN;
+    return tcp_frame(f, flow, TCP_SYN, false);
 }
 
 static uint32_t
@@ -337,8 +389,7 @@ make_synack(uint8_t *f, uint32_t flow)
 static uint32_t
 make_ack(uint8_t *f, uint32_t flow)
 {
-    tcp_frame(f, flow, TCP_ACK, false);
-    return FRAME_LEN;
+    return tcp_frame(f, flow, TCP_ACK, false);
 }
 
 /* Opens 'n_flows' connections through the pipeline (three-way
@@ -369,8 +420,8 @@ handshake(struct env *e, uint32_t n_flows)
 struct est {
     struct env e;
     const struct policy *pol;
-    uint32_t n_flows, next;
-    uint8_t *tmpl;
+    uint32_t n_flows, next, len;
+    uint8_t *tmpl; /* n_flows frames of FRAME6_LEN bytes, 'len' used */
 };
 
 static void
@@ -383,9 +434,10 @@ est_create(struct est *x, const struct policy *pol, uint32_t n_flows)
     if (pol) {
         handshake(&x->e, n_flows);
     }
-    x->tmpl = xmalloc((size_t)n_flows * FRAME_LEN);
+    x->tmpl = xmalloc((size_t)n_flows * FRAME6_LEN);
     for (uint32_t f = 0; f < n_flows; f++) {
-        tcp_frame(x->tmpl + (size_t)f * FRAME_LEN, f, TCP_ACK | TCP_PSH, false);
+        x->len = tcp_frame(x->tmpl + (size_t)f * FRAME6_LEN, f,
+                           TCP_ACK | TCP_PSH, false);
     }
 }
 
@@ -401,8 +453,8 @@ est_run(struct est *x, uint64_t n_packets)
         struct dp_packet *pkts[DP_BATCH_MAX];
         for (int i = 0; i < DP_BATCH_MAX; i++) {
             struct dp_packet *p = dp_pool_get(e->pool);
-            memcpy(p->data, x->tmpl + (size_t)x->next * FRAME_LEN, FRAME_LEN);
-            p->len = FRAME_LEN;
+            memcpy(p->data, x->tmpl + (size_t)x->next * FRAME6_LEN, x->len);
+            p->len = x->len;
             pkts[i] = p;
             if (++x->next == x->n_flows) {
                 x->next = 0;
@@ -455,10 +507,10 @@ static double
 run_new(const struct policy *pol, uint64_t n_conns)
 {
     struct env e;
-    uint8_t syn[FRAME_LEN];
+    uint8_t syn[FRAME6_LEN];
 
     env_create(&e, pol);
-    tcp_frame(syn, 0, TCP_SYN, false);
+    tcp_frame(syn, 0, TCP_SYN, false); /* family 4 here */
     uint64_t before = tx_packets(&e);
     uint64_t start = time_nsec(), done = 0;
     while (done < n_conns) {
@@ -640,13 +692,83 @@ run_ct_1m(double *bytes_per_entry, double *lookup_ns)
     dp_pool_destroy(pool);
 }
 
+/* ---- Established traffic, all configurations in turns. ---- */
+
+struct est_cfg {
+    const char *name;
+    int rules; /* 0: firewall off */
+};
+
+/* Measures 'n' configurations over address family 'fam': all set up
+ * first, then measured in turns so that each sees the same share of the
+ * machine's noise; best round of each.  The last one is the one the cost
+ * figures compare with the first (off). */
+static void
+run_est(int fam, const char *prefix, const struct est_cfg *cfgs, size_t n,
+        uint64_t n_packets, uint32_t n_flows)
+{
+    enum { ROUNDS = 10, MAX_CFG = 4 };
+    struct policy pols[MAX_CFG];
+    struct est xs[MAX_CFG];
+    double mpps[MAX_CFG];
+
+    family = fam;
+    fprintf(stderr, "bench-dfw: established, IPv%d: %u connections\n", fam,
+            n_flows);
+    for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+        if (cfgs[c].rules) {
+            policy_build(&pols[c], (uint32_t)cfgs[c].rules);
+        }
+        est_create(&xs[c], cfgs[c].rules ? &pols[c] : NULL, n_flows);
+        est_run(&xs[c], n_packets / ROUNDS); /* warm up */
+        mpps[c] = 0;
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+            double m = est_run(&xs[c], n_packets / ROUNDS);
+            mpps[c] = MAX(mpps[c], m);
+        }
+    }
+    for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+        est_destroy(&xs[c]);
+        if (cfgs[c].rules) {
+            policy_free(&pols[c]);
+        }
+        printf("%s_%s_mpps: %.2f Mpps\n", prefix, cfgs[c].name, mpps[c]);
+    }
+    size_t last = MIN(n, MAX_CFG) - 1;
+    printf("%s_%s_cost_pct: %.1f %%\n", prefix, cfgs[last].name,
+           100.0 * (1.0 - mpps[last] / mpps[0]));
+    if (fam == 4) {
+        printf("%s_%s_extra_ns: %.1f ns\n", prefix, cfgs[last].name,
+               1e3 / mpps[last] - 1e3 / mpps[0]);
+    }
+    fflush(stdout);
+    family = 4;
+}
+
+/* Whether comma list 'parts' names 'part'. */
+static bool
+has_part(const char *parts, const char *part)
+{
+    size_t n = strlen(part);
+    for (const char *p = parts; p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (!strncmp(p, part, n) && (p[n] == ',' || !p[n])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 main(int argc, char *argv[])
 {
-    if (argc == 5 && !strcmp(argv[1], "once")) {
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "once")) {
         int rules = atoi(argv[2]);
         struct policy pol;
         struct est x;
+        family = argc == 6 && atoi(argv[5]) == 6 ? 6 : 4;
         if (rules > 0) {
             policy_build(&pol, (uint32_t)rules);
         }
@@ -662,59 +784,28 @@ main(int argc, char *argv[])
 
     uint64_t n_packets = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
     uint64_t n_conns = argc > 2 ? strtoull(argv[2], NULL, 10) : 3000000;
-    const char *parts = argc > 3 ? argv[3] : "mem,est,new";
+    const char *parts = argc > 3 ? argv[3] : "mem,est,est6,new";
     uint32_t n_flows = argc > 4 ? (uint32_t)atoi(argv[4]) : 10000;
-    static const struct {
-        const char *name;
-        int rules;
-    } cfgs[] = {
+    static const struct est_cfg cfgs[] = {
         {"off", 0}, {"10_rules", 10}, {"1k_rules", 1000}, {"10k_rules", 10000}};
-    double mpps[ARRAY_SIZE(cfgs)];
 
     /* Memory first, in a fresh heap: later frees would let malloc reuse
      * already-resident memory and hide part of the growth. */
-    if (strstr(parts, "mem")) {
+    if (has_part(parts, "mem")) {
         double bpe, lookup_ns;
         run_ct_1m(&bpe, &lookup_ns);
         printf("ct_bytes_per_entry: %.1f bytes\n", bpe);
         printf("ct_lookup_1m_ns: %.1f ns\n", lookup_ns);
         fflush(stdout);
     }
-    if (strstr(parts, "est")) {
-        /* All four set up first, then measured in turns so that each sees
-         * the same share of the machine's noise; best round of each. */
-        enum { N_CFG = ARRAY_SIZE(cfgs), ROUNDS = 10 };
-        struct policy pols[N_CFG];
-        struct est xs[N_CFG];
-        fprintf(stderr, "bench-dfw: established: %u connections\n", n_flows);
-        for (size_t c = 0; c < N_CFG; c++) {
-            if (cfgs[c].rules) {
-                policy_build(&pols[c], (uint32_t)cfgs[c].rules);
-            }
-            est_create(&xs[c], cfgs[c].rules ? &pols[c] : NULL, n_flows);
-            est_run(&xs[c], n_packets / ROUNDS); /* warm up */
-            mpps[c] = 0;
-        }
-        for (int r = 0; r < ROUNDS; r++) {
-            for (size_t c = 0; c < N_CFG; c++) {
-                double m = est_run(&xs[c], n_packets / ROUNDS);
-                mpps[c] = MAX(mpps[c], m);
-            }
-        }
-        for (size_t c = 0; c < N_CFG; c++) {
-            est_destroy(&xs[c]);
-            if (cfgs[c].rules) {
-                policy_free(&pols[c]);
-            }
-            printf("dfw_est_%s_mpps: %.2f Mpps\n", cfgs[c].name, mpps[c]);
-        }
-        printf("dfw_est_10k_rules_cost_pct: %.1f %%\n",
-               100.0 * (1.0 - mpps[3] / mpps[0]));
-        printf("dfw_est_10k_rules_extra_ns: %.1f ns\n",
-               1e3 / mpps[3] - 1e3 / mpps[0]);
-        fflush(stdout);
+    if (has_part(parts, "est")) {
+        run_est(4, "dfw_est", cfgs, ARRAY_SIZE(cfgs), n_packets, n_flows);
     }
-    if (strstr(parts, "new")) {
+    if (has_part(parts, "est6")) {
+        const struct est_cfg cfgs6[] = {cfgs[0], cfgs[3]};
+        run_est(6, "dfw_est6", cfgs6, ARRAY_SIZE(cfgs6), n_packets, n_flows);
+    }
+    if (has_part(parts, "new")) {
         struct policy pol;
         policy_build(&pol, 10000);
         double best = 0;
