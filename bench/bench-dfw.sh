@@ -2,7 +2,8 @@
 # Distributed-firewall benchmark (make bench-dfw): runs
 # build/release/bench/bench-dfw, which measures the firewall in the real
 # in-memory pipeline (dummy ports, like bench-dp): established traffic with
-# the firewall off and with 10, 1k and 10k rules, new connections per
+# the firewall off and with 10, 1k and 10k rules (and over IPv6, off and
+# 10k rules), new connections per
 # second, the classifier alone, and conntrack memory and lookups at 1M
 # entries (see bench/bench-dfw.c for what each figure means).
 #

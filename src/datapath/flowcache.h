@@ -1,11 +1,12 @@
 /* A per-thread exact-match cache of the L2 pipeline's decisions for
- * established traffic from VIFs (decisions 51 and 53).
+ * established traffic from VIFs (decisions 51, 53 and 55).
  *
- * Key: a whole IPv4 TCP or UDP frame's headers as they are on the wire:
- * destination and source MAC, EtherType (so no VLAN tag), IPv4 version and
- * header length (so no options), protocol, addresses and L4 ports, with
- * the VIF it came from in place of the IP checksum; an entry also holds
- * the tables snapshot it was made under.  Value: where
+ * Key: a whole IPv4 or IPv6 TCP or UDP frame's headers as they are on
+ * the wire: destination and source MAC, EtherType (so no VLAN tag), for
+ * IPv4 version and header length (so no options), for IPv6 the next
+ * header (so no extension headers), protocol, addresses and L4 ports, with
+ * the VIF it came from (struct dp_fc_key, struct dp_fc_key6); an entry
+ * also holds the tables snapshot it was made under.  Value: where
  * the pipeline sent the last such frame (a remote endpoint through the
  * segment's tunnel, or a local port) and, behind a stateful firewall, its
  * tracked connection (struct ct_ref).  A hit skips the MAC-table lookup,
@@ -16,13 +17,14 @@
  * Entries are keyed on the tables object's uid, so a new snapshot
  * (a MAC moved, a port gone, a firewall changed) never reuses one; a
  * freed or reused connection is detected by its incarnation.  Only
- * plain L2 unicast decisions are cached: ARP/ND, routed, flooded,
- * punted and IPv6 frames always take the full way.
+ * plain L2 unicast decisions are cached: ARP/ND, routed, flooded and
+ * punted frames always take the full way.
  *
- * 32,768 entries (2 MiB per packet thread, page-aligned so an entry is
- * one cache line, mapped on first use, as a huge page if the kernel
- * gives one); each key has two candidate slots from two parts of its
- * hash, as in a cuckoo table.  A miss takes a free or stale candidate; when both are live,
+ * One table per family, each 2 MiB per packet thread, page-aligned and
+ * mapped on first use (as a huge page if the kernel gives one): 32,768
+ * IPv4 entries of one cache line, 16,384 IPv6 entries of two.  Each key
+ * has two candidate slots from two parts of its hash, as in a cuckoo
+ * table.  A miss takes a free or stale candidate; when both are live,
  * every 8th such miss moves the occupant of one to its other slot if that
  * one is free or stale, else replaces it, so a flood of new flows neither
  * churns the cache nor costs much. */
@@ -38,7 +40,8 @@
 #include "datapath/proto.h"
 #include "lib/util.h"
 
-#define DP_FC_BITS 15 /* 32,768 entries */
+#define DP_FC_BITS  15 /* 32,768 IPv4 entries */
+#define DP_FC6_BITS 14 /* 16,384 IPv6 entries */
 
 enum dp_fc_kind {
     DP_FC_FREE,
@@ -53,25 +56,63 @@ struct dp_fc_key {
     uint64_t w[4];
 };
 
-struct dp_fc_entry {
-    struct dp_fc_key key;
+/* The same for IPv6: frame bytes [0,14) with the VIF's port number in
+ * place of bytes 14-15 (version, traffic class, flow label), bytes
+ * [20,21) (next header) and [22,58) (addresses and L4 ports): hop limit,
+ * payload length, traffic class and flow label out. */
+struct dp_fc_key6 {
+    uint64_t w[7];
+};
+
+/* What an entry remembers, after its key. */
+struct dp_fc_val {
     uint64_t tables_uid; /* dp_tables.uid it was made under; 0: free */
-    uint32_t sig;        /* dp_fc_hash() of the key */
+    uint32_t sig;        /* the key's hash */
     uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
     struct ct_ref ct;    /* the connection; ct.idx 0: no firewall */
 };
+BUILD_ASSERT(sizeof(struct dp_fc_val) == 32);
+
+struct dp_fc_entry { /* one cache line */
+    struct dp_fc_key key;
+    struct dp_fc_val v;
+};
 BUILD_ASSERT(sizeof(struct dp_fc_entry) == 64);
+
+struct dp_fc_entry6 { /* two cache lines */
+    struct dp_fc_key6 key;
+    uint64_t pad;
+    struct dp_fc_val v;
+    uint64_t pad2[4];
+};
+BUILD_ASSERT(sizeof(struct dp_fc_entry6) == 128);
 
 #define DP_FC_TARGET_MAX 0xffffff /* larger VTEP indexes are not cached */
 
 struct dp_fc {
-    struct dp_fc_entry *e; /* 1 << DP_FC_BITS */
-    uint64_t seed[4];
+    struct dp_fc_entry *e;   /* 1 << DP_FC_BITS */
+    struct dp_fc_entry6 *e6; /* 1 << DP_FC6_BITS */
+    uint64_t seed[8];
     uint32_t misses; /* paces replacement of live entries */
 };
 
 struct dp_fc *dp_fc_create(void);
 void dp_fc_destroy(struct dp_fc *); /* NULL is fine */
+
+/* Which table a frame's key is for. */
+enum dp_fc_family {
+    DP_FC_NONE, /* not a frame the cache takes */
+    DP_FC_V4,
+    DP_FC_V6,
+};
+
+static inline uint64_t
+dp_fc_rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* Fills 'k' from parsed 'p', which came from port 'in_port'; false when
  * the frame is not one the cache takes (not a whole IPv4 TCP/UDP frame
@@ -95,13 +136,35 @@ dp_fc_key(const struct dp_packet *p, uint16_t in_port, struct dp_fc_key *k)
     return true;
 }
 
-/* The key's hash, never 0: it is also the frame's flow hash (outer UDP
- * source port) when no firewall supplies one. */
-static inline uint32_t
-dp_fc_hash(const struct dp_fc *fc, const struct dp_fc_key *k)
+/* The same for a whole IPv6 TCP/UDP frame without VLAN tag and extension
+ * headers. */
+static inline bool
+dp_fc_key6(const struct dp_packet *p, uint16_t in_port, struct dp_fc_key6 *k)
 {
-    uint64_t h = (k->w[0] + fc->seed[0]) * (k->w[1] + fc->seed[1]) +
-                 (k->w[2] + fc->seed[2]) * (k->w[3] + fc->seed[3]);
+    uint32_t ofs;
+    const uint8_t *d = p->data;
+
+    memcpy(&ofs, &p->l3_ofs, sizeof ofs);
+    if ((p->pflags & (DP_PF_IPV6 | DP_PF_VLAN | DP_PF_FRAG)) != DP_PF_IPV6 ||
+        ofs != (ETH_HDR_LEN | (uint32_t)(ETH_HDR_LEN + 40) << 16) ||
+        (p->ip_proto != IPPROTO_TCP_ && p->ip_proto != IPPROTO_UDP_)) {
+        return false;
+    }
+    k->w[0] = dp_fc_rd64(d);
+    k->w[1] = (dp_fc_rd64(d + 8) & 0x0000ffffffffffffull) | /* [14,16) */
+              (uint64_t)in_port << 48;
+    k->w[2] = dp_fc_rd64(d + 20) & 0xffffffffffff00ffull; /* byte 21 */
+    k->w[3] = dp_fc_rd64(d + 28);
+    k->w[4] = dp_fc_rd64(d + 36);
+    k->w[5] = dp_fc_rd64(d + 44);
+    k->w[6] = dp_fc_rd64(d + 52) & 0x0000ffffffffffffull; /* [58,60) */
+    return true;
+}
+
+/* A 64-bit sum of products folded to a 32-bit hash, never 0. */
+static inline uint32_t
+dp_fc_fold(uint64_t h)
+{
     /* The products' low bits see only the factors' low bits: fold the
      * high half down and mix once more, so every result bit (ECMP and
      * the slot index use the low ones) depends on the whole key. */
@@ -109,6 +172,24 @@ dp_fc_hash(const struct dp_fc *fc, const struct dp_fc_key *k)
     h *= 0x9e3779b97f4a7c15ull;
     uint32_t r = (uint32_t)(h >> 32);
     return r ? r : 1;
+}
+
+/* The key's hash, never 0: it is also the frame's flow hash (outer UDP
+ * source port) when no firewall supplies one. */
+static inline uint32_t
+dp_fc_hash(const struct dp_fc *fc, const struct dp_fc_key *k)
+{
+    return dp_fc_fold((k->w[0] + fc->seed[0]) * (k->w[1] + fc->seed[1]) +
+                      (k->w[2] + fc->seed[2]) * (k->w[3] + fc->seed[3]));
+}
+
+static inline uint32_t
+dp_fc_hash6(const struct dp_fc *fc, const struct dp_fc_key6 *k)
+{
+    return dp_fc_fold((k->w[0] + fc->seed[0]) * (k->w[1] + fc->seed[1]) +
+                      (k->w[2] + fc->seed[2]) * (k->w[3] + fc->seed[3]) +
+                      (k->w[4] + fc->seed[4]) * (k->w[5] + fc->seed[5]) +
+                      (k->w[6] + fc->seed[6]) * fc->seed[7]);
 }
 
 /* The key's two candidate slots. */
@@ -119,6 +200,13 @@ dp_fc_slot(const struct dp_fc *fc, uint32_t hash, int which)
     return &fc->e[(which ? hash >> (32 - DP_FC_BITS) : hash) & mask];
 }
 
+static inline struct dp_fc_entry6 *
+dp_fc_slot6(const struct dp_fc *fc, uint32_t hash, int which)
+{
+    uint32_t mask = (1u << DP_FC6_BITS) - 1;
+    return &fc->e6[(which ? hash >> (32 - DP_FC6_BITS) : hash) & mask];
+}
+
 static inline bool
 dp_fc_key_eq(const struct dp_fc_key *a, const struct dp_fc_key *b)
 {
@@ -126,28 +214,55 @@ dp_fc_key_eq(const struct dp_fc_key *a, const struct dp_fc_key *b)
              (a->w[3] ^ b->w[3]));
 }
 
+static inline bool
+dp_fc_key6_eq(const struct dp_fc_key6 *a, const struct dp_fc_key6 *b)
+{
+    return !((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+             (a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4]) | (a->w[5] ^ b->w[5]) |
+             (a->w[6] ^ b->w[6]));
+}
+
 /* Whether 'e' is the entry for 'k' (of hash 'hash') under tables 'uid'. */
 static inline bool
 dp_fc_match(const struct dp_fc_entry *e, const struct dp_fc_key *k,
             uint32_t hash, uint64_t uid)
 {
-    return e->sig == hash && e->tables_uid == uid && dp_fc_key_eq(&e->key, k);
+    return e->v.sig == hash && e->v.tables_uid == uid &&
+           dp_fc_key_eq(&e->key, k);
 }
 
-/* The entry for 'k' under tables 'uid' in its candidate slots 'a' and 'b'
- * (as dp_fc_slot() gave them), or NULL. */
-static inline const struct dp_fc_entry *
+static inline bool
+dp_fc_match6(const struct dp_fc_entry6 *e, const struct dp_fc_key6 *k,
+             uint32_t hash, uint64_t uid)
+{
+    return e->v.sig == hash && e->v.tables_uid == uid &&
+           dp_fc_key6_eq(&e->key, k);
+}
+
+/* What the entry for 'k' under tables 'uid' in its candidate slots 'a'
+ * and 'b' (as dp_fc_slot() gave them) remembers, or NULL. */
+static inline const struct dp_fc_val *
 dp_fc_find(const struct dp_fc_entry *a, const struct dp_fc_entry *b,
            const struct dp_fc_key *k, uint32_t hash, uint64_t uid)
 {
     if (dp_fc_match(a, k, hash, uid)) {
-        return a;
+        return &a->v;
     }
-    return dp_fc_match(b, k, hash, uid) ? b : NULL;
+    return dp_fc_match(b, k, hash, uid) ? &b->v : NULL;
 }
 
-/* The entry for 'k' under tables 'uid', or NULL. */
-static inline const struct dp_fc_entry *
+static inline const struct dp_fc_val *
+dp_fc_find6(const struct dp_fc_entry6 *a, const struct dp_fc_entry6 *b,
+            const struct dp_fc_key6 *k, uint32_t hash, uint64_t uid)
+{
+    if (dp_fc_match6(a, k, hash, uid)) {
+        return &a->v;
+    }
+    return dp_fc_match6(b, k, hash, uid) ? &b->v : NULL;
+}
+
+/* What the entry for 'k' under tables 'uid' remembers, or NULL. */
+static inline const struct dp_fc_val *
 dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
              uint64_t uid)
 {
@@ -155,10 +270,21 @@ dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
                       uid);
 }
 
+static inline const struct dp_fc_val *
+dp_fc_lookup6(const struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
+              uint64_t uid)
+{
+    return dp_fc_find6(dp_fc_slot6(fc, hash, 0), dp_fc_slot6(fc, hash, 1), k,
+                       hash, uid);
+}
+
 /* Remembers a decision for 'k' (see the top of the file for when a live
  * entry is replaced). */
 void dp_fc_insert(struct dp_fc *, const struct dp_fc_key *k, uint32_t hash,
                   uint64_t uid, enum dp_fc_kind kind, uint32_t target,
                   const struct ct_ref *ct);
+void dp_fc_insert6(struct dp_fc *, const struct dp_fc_key6 *k, uint32_t hash,
+                   uint64_t uid, enum dp_fc_kind kind, uint32_t target,
+                   const struct ct_ref *ct);
 
 #endif

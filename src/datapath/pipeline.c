@@ -924,7 +924,7 @@ struct fc_hits {
 static inline uint32_t
 fc_hit_action(const struct fc_hits *h, int i)
 {
-    return CONTAINER_OF(h->refs[i], const struct dp_fc_entry, ct)->action;
+    return CONTAINER_OF(h->refs[i], const struct dp_fc_val, ct)->action;
 }
 
 #define FC_NO_KEY 0xff /* key_of_pos[] of a frame the cache does not take */
@@ -963,9 +963,9 @@ fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow)
  *    prefetched;
  * 2. flow cache lookups; for the misses SpoofGuard (a hit's headers
  *    passed it under these tables already: the cache keys on the source
- *    MAC and IP), punting (for a whole IPv4 TCP/UDP frame, whether it is
- *    punted depends on its segment and UDP port only: a hit's frame
- *    would not be) and their forwarding lookups prefetched (struct
+ *    MAC and IP), punting (for a whole IPv4 or IPv6 TCP/UDP frame,
+ *    whether it is punted depends on its segment and UDP port only: a
+ *    hit's frame would not be) and their forwarding lookups prefetched (struct
  *    fwd_prefetch);
  * 3. with a stateful firewall, the hits' established check on their
  *    remembered connections (dfw_check_cached()); from the first hit that
@@ -987,9 +987,10 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     uint8_t verdicts[DP_BATCH_MAX], key_of_pos[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
     struct dp_fc_key keys[DP_BATCH_MAX];
+    struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
-    const struct dp_fc_entry *slots[DP_BATCH_MAX][2];
-    bool eligible[DP_BATCH_MAX];
+    const void *slots[DP_BATCH_MAX][2];
+    uint8_t fam[DP_BATCH_MAX]; /* enum dp_fc_family */
     uint32_t actions[DP_BATCH_MAX];
     struct fc_hits hits;
     struct fc_slow slow;
@@ -1007,14 +1008,28 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         if (unlikely(!vif_ingress(pl, vif, pkt))) {
             continue;
         }
-        eligible[k] = dp_fc_key(pkt, in_port, &keys[k]);
-        if (eligible[k]) {
+        if (dp_fc_key(pkt, in_port, &keys[k])) {
             uint32_t h = dp_fc_hash(fc, &keys[k]);
+            fam[k] = DP_FC_V4;
             hashes[k] = h;
             slots[k][0] = dp_fc_slot(fc, h, 0);
             slots[k][1] = dp_fc_slot(fc, h, 1);
             __builtin_prefetch(slots[k][0]);
             __builtin_prefetch(slots[k][1]);
+        } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
+            uint32_t h = dp_fc_hash6(fc, &keys6[k]);
+            const struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
+            const struct dp_fc_entry6 *b = dp_fc_slot6(fc, h, 1);
+            fam[k] = DP_FC_V6;
+            hashes[k] = h;
+            slots[k][0] = a;
+            slots[k][1] = b;
+            __builtin_prefetch(a);
+            __builtin_prefetch(&a->v);
+            __builtin_prefetch(b);
+            __builtin_prefetch(&b->v);
+        } else {
+            fam[k] = DP_FC_NONE;
         }
         keep[k++] = pkt;
     }
@@ -1026,19 +1041,23 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     hits.n = slow.n = 0;
     for (int i = 0, pos = 0; i < k; i++) {
         struct dp_packet *pkt = keep[i];
-        if (eligible[i]) {
-            const struct dp_fc_entry *e = dp_fc_find(
-                slots[i][0], slots[i][1], &keys[i], hashes[i], t->uid);
+        if (fam[i] != DP_FC_NONE) {
+            const struct dp_fc_val *v =
+                likely(fam[i] == DP_FC_V4)
+                    ? dp_fc_find(slots[i][0], slots[i][1], &keys[i], hashes[i],
+                                 t->uid)
+                    : dp_fc_find6(slots[i][0], slots[i][1], &keys6[i],
+                                  hashes[i], t->uid);
             if (!stateful) {
                 pkt->hash = hashes[i];
             }
-            if (e && (!stateful || e->ct.idx)) {
+            if (v && (!stateful || v->ct.idx)) {
                 int h = hits.n++;
                 hits.pkts[h] = pkt;
-                hits.refs[h] = &e->ct;
+                hits.refs[h] = &v->ct;
                 hits.pos[h] = (uint8_t)pos;
                 if (conns) {
-                    ct_prefetch_ref(conns, &e->ct);
+                    ct_prefetch_ref(conns, &v->ct);
                 }
                 key_of_pos[pos++] = (uint8_t)i;
                 continue;
@@ -1049,7 +1068,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         }
         slow.pkts[slow.n] = pkt;
         slow.pos[slow.n++] = (uint8_t)pos;
-        key_of_pos[pos++] = eligible[i] ? (uint8_t)i : FC_NO_KEY;
+        key_of_pos[pos++] = fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY;
     }
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
 
@@ -1106,9 +1125,15 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             continue;
         }
         vif_forward(pl, t, pkt, in_port, &dec);
-        if (dec.kind != DP_FC_FREE && (!ref || ref->idx)) {
+        if (dec.kind == DP_FC_FREE || (ref && !ref->idx)) {
+            continue;
+        }
+        if (fam[key] == DP_FC_V4) {
             dp_fc_insert(fc, &keys[key], hashes[key], t->uid, dec.kind,
                          dec.target, ref);
+        } else {
+            dp_fc_insert6(fc, &keys6[key], hashes[key], t->uid, dec.kind,
+                          dec.target, ref);
         }
     }
 }

@@ -1344,12 +1344,13 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
 /* Opens TCP connection A:sport -> B:80 (SYN, SYN+ACK) with A's initial
  * sequence number 'isn'. */
 static void
-open_a_to_b(uint16_t sport, uint32_t isn)
+open_a_to_b(int fam, uint16_t sport, uint32_t isn)
 {
     uint8_t f[2048];
-    uint32_t len = tcp_frame(f, &A, &B, 4, sport, 80, TCP_SYN, isn, 0, 0);
+    uint32_t len = tcp_frame(f, &A, &B, fam, sport, 80, TCP_SYN, isn, 0, 0);
     send_vif(PORT_A, f, len);
-    len = tcp_frame(f, &B, &A, 4, 80, sport, TCP_SYN | TCP_ACK, 9, isn + 1, 0);
+    len =
+        tcp_frame(f, &B, &A, fam, 80, sport, TCP_SYN | TCP_ACK, 9, isn + 1, 0);
     send_vif(PORT_B, f, len);
 }
 
@@ -1357,7 +1358,8 @@ open_a_to_b(uint16_t sport, uint32_t isn)
  * packets pass on the remembered connection, and every way a connection
  * stops being fast (a FIN, expiry, a freed and reused entry) sends the
  * packet back through conntrack. */
-TEST(flow_cache_follows_the_connection)
+static void
+flow_cache_follows_the_connection(int fam)
 {
     uint8_t f[2048];
     uint32_t len;
@@ -1365,10 +1367,11 @@ TEST(flow_cache_follows_the_connection)
 
     setup();
     c = dp_pipeline_counters(pl);
-    open_a_to_b(40100, 100);
+    open_a_to_b(fam, 40100, 100);
     uint64_t rule_pkts = rule(10).packets;
     for (uint32_t i = 0; i < 5; i++) {
-        len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_ACK, 101 + i * 10, 10, 10);
+        len =
+            tcp_frame(f, &A, &B, fam, 40100, 80, TCP_ACK, 101 + i * 10, 10, 10);
         send_vif(PORT_A, f, len);
     }
     CHECK_EQ(sent(PORT_B), 6);
@@ -1380,9 +1383,9 @@ TEST(flow_cache_follows_the_connection)
 
     /* A FIN needs conntrack: it is no hit, and afterwards the connection
      * is no longer fast, so the next ACK is none either. */
-    len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_FIN | TCP_ACK, 151, 10, 0);
+    len = tcp_frame(f, &A, &B, fam, 40100, 80, TCP_FIN | TCP_ACK, 151, 10, 0);
     send_vif(PORT_A, f, len);
-    len = tcp_frame(f, &A, &B, 4, 40100, 80, TCP_ACK, 152, 10, 0);
+    len = tcp_frame(f, &A, &B, fam, 40100, 80, TCP_ACK, 152, 10, 0);
     send_vif(PORT_A, f, len);
     CHECK_EQ(c->flow_cache_hits, 3);
     CHECK_EQ(sent(PORT_B), 8);
@@ -1391,9 +1394,9 @@ TEST(flow_cache_follows_the_connection)
      * (the zone flushed): the next packet is picked up afresh (loose
      * mode), not passed on the stale reference, and the one after that
      * refills the cache. */
-    open_a_to_b(40200, 500);
+    open_a_to_b(fam, 40200, 500);
     for (uint32_t i = 0; i < 3; i++) {
-        len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 501 + i, 10, 1);
+        len = tcp_frame(f, &A, &B, fam, 40200, 80, TCP_ACK, 501 + i, 10, 1);
         send_vif(PORT_A, f, len);
     }
     CHECK_EQ(c->flow_cache_hits, 4);
@@ -1401,13 +1404,13 @@ TEST(flow_cache_follows_the_connection)
     ct_flush_zone(dfw_thread_ct(dp_pipeline_dfw(pl)), ZONE_A);
     CHECK_EQ(conns_in_zone(ZONE_A), 0);
     for (uint32_t i = 0; i < 2; i++) {
-        len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 504 + i, 10, 1);
+        len = tcp_frame(f, &A, &B, fam, 40200, 80, TCP_ACK, 504 + i, 10, 1);
         send_vif(PORT_A, f, len);
     }
     CHECK_EQ(c->flow_cache_hits, 4);
     CHECK_EQ(ct_stats().inserts, inserts + 1);
     CHECK_EQ(conns_in_zone(ZONE_A), 1);
-    len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 506, 10, 1);
+    len = tcp_frame(f, &A, &B, fam, 40200, 80, TCP_ACK, 506, 10, 1);
     send_vif(PORT_A, f, len);
     CHECK_EQ(c->flow_cache_hits, 5);
 
@@ -1416,7 +1419,7 @@ TEST(flow_cache_follows_the_connection)
      * too). */
     fake_now += 43200ull * 1000 + 1000;
     inserts = ct_stats().inserts;
-    len = tcp_frame(f, &A, &B, 4, 40200, 80, TCP_ACK, 507, 10, 1);
+    len = tcp_frame(f, &A, &B, fam, 40200, 80, TCP_ACK, 507, 10, 1);
     send_vif(PORT_A, f, len);
     CHECK_EQ(c->flow_cache_hits, 5);
     CHECK_EQ(ct_stats().inserts, inserts + 2);
@@ -1424,10 +1427,21 @@ TEST(flow_cache_follows_the_connection)
     teardown();
 }
 
+TEST(flow_cache_follows_the_connection_v4)
+{
+    flow_cache_follows_the_connection(4);
+}
+
+TEST(flow_cache_follows_the_connection_v6)
+{
+    flow_cache_follows_the_connection(6);
+}
+
 /* One batch mixing hits and packets that take the full way (a new
  * connection's SYN, a FIN that ends the cached check, and what follows
  * it) leaves in the order it came, hits included. */
-TEST(flow_cache_keeps_batch_order)
+static void
+flow_cache_keeps_batch_order(int fam)
 {
     uint8_t f[2048];
     uint32_t len;
@@ -1447,9 +1461,9 @@ TEST(flow_cache_keeps_batch_order)
 
     setup();
     c = dp_pipeline_counters(pl);
-    open_a_to_b(40400, 100);
+    open_a_to_b(fam, 40400, 100);
     for (uint32_t i = 0; i < 3; i++) { /* established, cached, a hit */
-        len = tcp_frame(f, &A, &B, 4, 40400, 80, TCP_ACK, 101 + i, 10, 1);
+        len = tcp_frame(f, &A, &B, fam, 40400, 80, TCP_ACK, 101 + i, 10, 1);
         send_vif(PORT_A, f, len);
     }
     CHECK_EQ(c->flow_cache_hits, 1);
@@ -1458,7 +1472,7 @@ TEST(flow_cache_keeps_batch_order)
     }
 
     for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
-        len = tcp_frame(f, &A, &B, 4, batch[i].sport, 80, batch[i].flags,
+        len = tcp_frame(f, &A, &B, fam, batch[i].sport, 80, batch[i].flags,
                         batch[i].seq, 10, 1);
         dp_dummy_inject(ports[PORT_A], f, len);
     }
@@ -1479,9 +1493,20 @@ TEST(flow_cache_keeps_batch_order)
     teardown();
 }
 
+TEST(flow_cache_keeps_batch_order_v4)
+{
+    flow_cache_keeps_batch_order(4);
+}
+
+TEST(flow_cache_keeps_batch_order_v6)
+{
+    flow_cache_keeps_batch_order(6);
+}
+
 /* A dropping rule reaches packets the cache would pass: the vNIC's new
  * rules come with new tables, which no cache entry matches. */
-TEST(flow_cache_never_outlives_a_drop)
+static void
+flow_cache_never_outlives_a_drop(int fam)
 {
     uint8_t f[2048];
     uint32_t len;
@@ -1490,9 +1515,9 @@ TEST(flow_cache_never_outlives_a_drop)
     };
 
     setup();
-    open_a_to_b(40300, 100);
+    open_a_to_b(fam, 40300, 100);
     for (uint32_t i = 0; i < 3; i++) {
-        len = tcp_frame(f, &A, &B, 4, 40300, 80, TCP_ACK, 101 + i, 10, 1);
+        len = tcp_frame(f, &A, &B, fam, 40300, 80, TCP_ACK, 101 + i, 10, 1);
         send_vif(PORT_A, f, len);
     }
     CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
@@ -1500,10 +1525,20 @@ TEST(flow_cache_never_outlives_a_drop)
     build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
           vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
           sets(false));
-    len = tcp_frame(f, &A, &B, 4, 40300, 80, TCP_ACK, 104, 10, 1);
+    len = tcp_frame(f, &A, &B, fam, 40300, 80, TCP_ACK, 104, 10, 1);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 4);
     CHECK_EQ(drops(DP_DROP_FW_DROP), 1);
     CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
     teardown();
+}
+
+TEST(flow_cache_never_outlives_a_drop_v4)
+{
+    flow_cache_never_outlives_a_drop(4);
+}
+
+TEST(flow_cache_never_outlives_a_drop_v6)
+{
+    flow_cache_never_outlives_a_drop(6);
 }

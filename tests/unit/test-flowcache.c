@@ -1,7 +1,8 @@
 /* Unit tests of the flow cache (flowcache.h): which frames it keys and on
- * what, the table's placement and staleness rules, and a differential
- * test of the whole pipeline with the cache against the pipeline
- * without it, over random traffic and a table change mid-way. */
+ * what (IPv4 and IPv6), the tables' placement and staleness rules, and a
+ * differential test of the whole pipeline with the cache against the
+ * pipeline without it, over random traffic of both families and a table
+ * change mid-way. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,60 @@ frame(uint8_t *f, const struct eth_addr *dst, const struct eth_addr *src,
     memcpy(f + o, &ip, 20);
     memset(f + o + 20, 1, (size_t)opts); /* NOPs */
     o += 20 + (uint32_t)opts;
+    memset(f + o, 0, l4_len + 16);
+    f[o] = (uint8_t)(sport >> 8), f[o + 1] = (uint8_t)sport;
+    f[o + 2] = (uint8_t)(dport >> 8), f[o + 3] = (uint8_t)dport;
+    if (proto == IPPROTO_TCP_) {
+        f[o + 12] = 5 << 4;
+        f[o + 13] = 0x10; /* ACK */
+    } else {
+        f[o + 4] = (uint8_t)((l4_len + 16) >> 8);
+        f[o + 5] = (uint8_t)(l4_len + 16);
+    }
+    return o + l4_len + 16;
+}
+
+/* The same over IPv6 from fd00::'sip' to fd00::'dip': 'ext' adds a
+ * destination-options header, 'frag' a fragment header (first fragment);
+ * 'tc' and 'flow' go into the traffic class and flow label. */
+static uint32_t
+frame6(uint8_t *f, const struct eth_addr *dst, const struct eth_addr *src,
+       uint8_t sip, uint8_t dip, uint8_t proto, uint16_t sport, uint16_t dport,
+       uint8_t tc, uint32_t flow, uint8_t hops, bool ext, bool frag, bool vlan)
+{
+    uint32_t o = 12, l4_len = proto == IPPROTO_TCP_ ? 20 : 8;
+    uint32_t ext_len = (ext ? 8 : 0) + (frag ? 8 : 0);
+    uint32_t pl_len = ext_len + l4_len + 16;
+    uint8_t first = ext ? 60 : frag ? 44 : proto;
+
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    if (vlan) {
+        f[o++] = 0x81, f[o++] = 0x00, f[o++] = 0x00, f[o++] = 0x07;
+    }
+    f[o++] = 0x86, f[o++] = 0xdd;
+    uint32_t vtf = htonl(6u << 28 | (uint32_t)tc << 20 | (flow & 0xfffff));
+    memcpy(f + o, &vtf, 4);
+    f[o + 4] = (uint8_t)(pl_len >> 8), f[o + 5] = (uint8_t)pl_len;
+    f[o + 6] = first;
+    f[o + 7] = hops;
+    memset(f + o + 8, 0, 32);
+    f[o + 8] = 0xfd, f[o + 23] = sip;
+    f[o + 24] = 0xfd, f[o + 39] = dip;
+    o += 40;
+    if (ext) { /* destination options: 6 bytes of PadN */
+        memset(f + o, 0, 8);
+        f[o] = frag ? 44 : proto;
+        f[o + 2] = 1, f[o + 3] = 4;
+        o += 8;
+    }
+    if (frag) { /* offset 0, more fragments */
+        memset(f + o, 0, 8);
+        f[o] = proto;
+        f[o + 3] = 1;
+        f[o + 7] = 9;
+        o += 8;
+    }
     memset(f + o, 0, l4_len + 16);
     f[o] = (uint8_t)(sport >> 8), f[o + 1] = (uint8_t)sport;
     f[o + 2] = (uint8_t)(dport >> 8), f[o + 3] = (uint8_t)dport;
@@ -143,6 +198,86 @@ TEST(key_ignores_tos_ttl_and_checksum_only)
     CHECK(!dp_fc_key_eq(&k, &k2));
 }
 
+TEST(key6_takes_plain_ipv6_tcp_udp_only)
+{
+    uint8_t f[256];
+    struct dp_packet p;
+    struct dp_fc_key6 k;
+    struct dp_fc_key k4;
+    uint32_t len;
+
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_TCP_, 1000, 80, 0, 0, 64,
+                 false, false, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(dp_fc_key6(&p, 5, &k));
+    CHECK(!dp_fc_key(&p, 5, &k4)); /* and not as IPv4 */
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_UDP_, 1000, 53, 0, 0, 64,
+                 false, false, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(dp_fc_key6(&p, 5, &k));
+
+    /* Not taken: an extension header, a fragment, a VLAN tag, ICMPv6;
+     * nor IPv4. */
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_TCP_, 1000, 80, 0, 0, 64,
+                 true, false, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key6(&p, 5, &k));
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_UDP_, 1000, 53, 0, 0, 64,
+                 false, true, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key6(&p, 5, &k));
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_TCP_, 1000, 80, 0, 0, 64,
+                 false, false, true);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key6(&p, 5, &k));
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_ICMPV6_, 0, 0, 0, 0, 64,
+                 false, false, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key6(&p, 5, &k));
+    len = frame(f, &mac_b, &mac_a, 0x0a000001, 0x0a000002, IPPROTO_TCP_, 1000,
+                80, 0, 64, 0, false);
+    CHECK(parse_into(&p, f, len));
+    CHECK(!dp_fc_key6(&p, 5, &k));
+}
+
+TEST(key6_ignores_class_label_hops_and_length_only)
+{
+    uint8_t f[256], g[256];
+    struct dp_packet p, q;
+    struct dp_fc_key6 k = {{0}}, k2 = {{0}};
+    uint32_t len;
+
+    len = frame6(f, &mac_b, &mac_a, 1, 2, IPPROTO_TCP_, 1000, 80, 0, 0, 64,
+                 false, false, false);
+    CHECK(parse_into(&p, f, len) && dp_fc_key6(&p, 5, &k));
+    frame6(g, &mac_b, &mac_a, 1, 2, IPPROTO_TCP_, 1000, 80, 0xb8, 0x12345, 3,
+           false, false, false);
+    g[18] = 0, g[19] = 32;      /* payload length (the rest: padding) */
+    g[58] = 0x55, g[59] = 0x66; /* TCP sequence number */
+    CHECK(parse_into(&q, g, len) && dp_fc_key6(&q, 5, &k2));
+    CHECK(dp_fc_key6_eq(&k, &k2));
+
+    /* Every byte a decision depends on changes the key: the MACs, the
+     * next header, each address's first and last bytes, the ports. */
+    static const int deps[] = {0,  5,  6,  11, 20, 22, 29, 37,
+                               38, 45, 53, 54, 55, 56, 57};
+    for (size_t i = 0; i < sizeof deps / sizeof deps[0]; i++) {
+        memcpy(g, f, len);
+        g[deps[i]] ^= 0x01;
+        if (deps[i] == 20) {
+            g[20] = IPPROTO_UDP_;
+        }
+        if (!parse_into(&q, g, len) || !dp_fc_key6(&q, 5, &k2)) {
+            continue; /* no longer a frame the cache takes: also fine */
+        }
+        CHECK(!dp_fc_key6_eq(&k, &k2));
+    }
+
+    /* The same frame from another port is another key. */
+    CHECK(parse_into(&q, f, len) && dp_fc_key6(&q, 6, &k2));
+    CHECK(!dp_fc_key6_eq(&k, &k2));
+}
+
 /* A key as dp_fc_key() would make for flow 'i' from port 'port'. */
 static void
 flow_key(struct dp_fc_key *k, uint32_t i, uint16_t port)
@@ -175,7 +310,7 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
     for (uint32_t i = 0; i < N; i++) {
         flow_key(&k, i, 5);
         uint32_t h = dp_fc_hash(fc, &k);
-        const struct dp_fc_entry *e = dp_fc_lookup(fc, &k, h, 42);
+        const struct dp_fc_val *e = dp_fc_lookup(fc, &k, h, 42);
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
@@ -194,6 +329,56 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
     uint32_t h = dp_fc_hash(fc, &k);
     dp_fc_insert(fc, &k, h, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL);
     CHECK(!dp_fc_lookup(fc, &k, h, 44));
+    dp_fc_destroy(fc);
+}
+
+/* An IPv6 key as dp_fc_key6() would make for flow 'i' from 'port'. */
+static void
+flow_key6(struct dp_fc_key6 *k, uint32_t i, uint16_t port)
+{
+    memset(k, 0, sizeof *k);
+    k->w[1] = (uint64_t)port << 48;
+    k->w[2] = 0xfd0006;
+    k->w[6] = (uint64_t)i << 16;
+}
+
+TEST(table6_finds_what_it_holds_under_its_tables_only)
+{
+    struct dp_fc *fc = dp_fc_create();
+    struct dp_fc_key6 k;
+    struct dp_fc_key k4;
+    struct ct_ref ref = {9, 4, 0, 0};
+    enum { N = 5000 };
+    int found = 0;
+
+    /* 5,000 flows in 16,384 entries, as above. */
+    for (int round = 0; round < 16; round++) {
+        for (uint32_t i = 0; i < N; i++) {
+            flow_key6(&k, i, 5);
+            uint32_t h = dp_fc_hash6(fc, &k);
+            if (!dp_fc_lookup6(fc, &k, h, 42)) {
+                dp_fc_insert6(fc, &k, h, 42, DP_FC_LOCAL, i % 50, &ref);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        flow_key6(&k, i, 5);
+        uint32_t h = dp_fc_hash6(fc, &k);
+        const struct dp_fc_val *e = dp_fc_lookup6(fc, &k, h, 42);
+        if (e) {
+            found++;
+            CHECK_EQ(e->action, (uint32_t)DP_FC_LOCAL << 24 | i % 50);
+            CHECK_EQ(e->ct.idx, 9);
+            CHECK_EQ(e->ct.incarn, 4);
+        }
+        CHECK(!dp_fc_lookup6(fc, &k, h, 43));
+        /* The IPv4 table is another table: nothing there. */
+        memcpy(&k4, &k, sizeof k4);
+        CHECK(!dp_fc_lookup(fc, &k4, h, 42));
+        flow_key6(&k, i, 6);
+        CHECK(!dp_fc_lookup6(fc, &k, dp_fc_hash6(fc, &k), 42));
+    }
+    CHECK(found >= N * 99 / 100);
     dp_fc_destroy(fc);
 }
 
@@ -316,11 +501,20 @@ TEST(pipeline_with_cache_matches_pipeline_without)
             uint8_t f[256];
             const struct eth_addr *dst = dsts[rand_r(&seed) % 6];
             uint8_t proto = rand_r(&seed) % 8 ? IPPROTO_TCP_ : IPPROTO_UDP_;
-            uint32_t len = frame(
-                f, dst, &mac_a, 0x0a000001, 0x0a000002 + rand_r(&seed) % 3,
-                proto, (uint16_t)(1000 + rand_r(&seed) % 8), 80,
-                (uint8_t)(rand_r(&seed) % 2), 64, rand_r(&seed) % 16 ? 0 : 4,
-                rand_r(&seed) % 16 == 0);
+            uint32_t len;
+            if (rand_r(&seed) % 3) {
+                len = frame(
+                    f, dst, &mac_a, 0x0a000001, 0x0a000002 + rand_r(&seed) % 3,
+                    proto, (uint16_t)(1000 + rand_r(&seed) % 8), 80,
+                    (uint8_t)(rand_r(&seed) % 2), 64,
+                    rand_r(&seed) % 16 ? 0 : 4, rand_r(&seed) % 16 == 0);
+            } else { /* IPv6, some with an extension header or a tag */
+                len = frame6(
+                    f, dst, &mac_a, 1, (uint8_t)(2 + rand_r(&seed) % 3), proto,
+                    (uint16_t)(1000 + rand_r(&seed) % 8), 80,
+                    (uint8_t)(rand_r(&seed) % 2), rand_r(&seed) % 2, 64,
+                    rand_r(&seed) % 16 == 0, false, rand_r(&seed) % 16 == 0);
+            }
             dp_dummy_inject(on.ports[in], f, len);
             dp_dummy_inject(off.ports[in], f, len);
         }
@@ -356,7 +550,8 @@ TEST(pipeline_with_cache_matches_pipeline_without)
 
 /* With the cache, every packet of a flow keeps one flow hash (outer UDP
  * source port): the first one, which missed, too. */
-TEST(flow_keeps_one_hash_through_miss_and_hits)
+static void
+flow_keeps_one_hash(int fam)
 {
     struct rig r;
     uint8_t f[256], buf[4096], peer[16];
@@ -366,8 +561,11 @@ TEST(flow_keeps_one_hash_through_miss_and_hits)
     struct dp_tables *t = tables(&r, vtep1, 5);
     for (int i = 0; i < 5; i++) {
         struct dp_packet *pkts[DP_BATCH_MAX];
-        uint32_t len = frame(f, &mac_c, &mac_a, 0x0a000001, 0x0a000003,
-                             IPPROTO_TCP_, 4242, 80, 0, 64, 0, false);
+        uint32_t len = fam == 6
+                           ? frame6(f, &mac_c, &mac_a, 1, 3, IPPROTO_TCP_, 4242,
+                                    80, 0, (uint32_t)i, 64, false, false, false)
+                           : frame(f, &mac_c, &mac_a, 0x0a000001, 0x0a000003,
+                                   IPPROTO_TCP_, 4242, 80, 0, 64, 0, false);
         dp_dummy_inject(r.ports[2], f, len);
         int k = dp_port_rx(r.ports[2], r.pool, pkts, DP_BATCH_MAX);
         dp_pipeline_run(r.pl, t, 2, pkts, k);
@@ -384,4 +582,15 @@ TEST(flow_keeps_one_hash_through_miss_and_hits)
     CHECK_EQ(dp_pipeline_counters(r.pl)->flow_cache_hits, 4);
     dp_tables_free(t);
     rig_close(&r);
+}
+
+TEST(flow_keeps_one_hash_through_miss_and_hits_v4)
+{
+    flow_keeps_one_hash(4);
+}
+
+/* (the flow label changes from packet to packet: the same flow still) */
+TEST(flow_keeps_one_hash_through_miss_and_hits_v6)
+{
+    flow_keeps_one_hash(6);
 }
