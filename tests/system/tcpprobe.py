@@ -3,7 +3,8 @@
 namespace).  Every mode is bounded in time.
 
   tcpprobe.py serve SECONDS PORT...   TCP servers that answer "ok\n" to each
-                                      line, and UDP echo on the same ports
+                                      line, and UDP echo on the same ports,
+                                      over IPv4 and IPv6
   tcpprobe.py tcp IP PORT [TIMEOUT]   prints open | refused | timeout | error
   tcpprobe.py udp IP PORT [TIMEOUT]   prints answered | unreachable |
                                       refused | timeout
@@ -30,15 +31,28 @@ def family(ip):
 def serve(seconds, ports):
     end = time.time() + seconds
     listeners, udps, conns = [], [], []
+    # IPv4, and IPv6 where the namespace has it (IPV6_V6ONLY: a socket
+    # per family, so an IPv4 probe never arrives as a mapped address).
+    fams = [(socket.AF_INET, "0.0.0.0")]
+    if socket.has_ipv6:
+        fams.append((socket.AF_INET6, "::"))
     for port in ports:
-        for fam, addr in ((socket.AF_INET, "0.0.0.0"),):
-            t = socket.socket(fam, socket.SOCK_STREAM)
-            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            t.bind((addr, port))
+        for fam, addr in fams:
+            try:
+                t = socket.socket(fam, socket.SOCK_STREAM)
+                u = socket.socket(fam, socket.SOCK_DGRAM)
+                for x in (t, u):
+                    if fam == socket.AF_INET6:
+                        x.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                t.bind((addr, port))
+                u.bind((addr, port))
+            except OSError:
+                if fam == socket.AF_INET:
+                    raise
+                continue  # IPv6 off in this namespace: IPv4 only
             t.listen(64)
             listeners.append(t)
-            u = socket.socket(fam, socket.SOCK_DGRAM)
-            u.bind((addr, port))
             udps.append(u)
     while time.time() < end:
         r, _, _ = select.select(listeners + udps + conns, [], [], 0.5)

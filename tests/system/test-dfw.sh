@@ -4,14 +4,16 @@
 # `weft` CLI in terms of tag-based groups, default rule drop.
 #
 #   h1 198.18.0.1: web 198.19.5.10 (tier|web), app 198.19.5.20 (tier|app),
-#                  db 198.19.5.30 (tier|db)
+#                  db 198.19.5.30 (tier|db); the three also have
+#                  fd00:19:5::10, ::20, ::30
 #   h2 198.18.0.2: client 198.19.5.100, web2 198.19.5.11 (tier|web),
 #                  app-b: where app's port moves (same MAC and IP)
 #
 # Every VM serves TCP and UDP on 80, 8080, 5432, 53 (tcpprobe.py serve).
 # Allowed: client->web:80, web->app:8080, app->db:5432 (stateful);
 # client->db:5432 and UDP to db:53 are rejected; everything else is
-# dropped by the default rule.  Checked with real connections both ways:
+# dropped by the default rule.  Checked with real connections both ways
+# (the tiers over IPv6 too, a bulk transfer through the flow cache):
 # the allowed pairs, every other pair of tiers in both directions, VM to VM
 # inside a tier, reject answers (RST, ICMP unreachable), rule counters and
 # log lines, a rule deleted mid-connection, the app VM's port moving to h2,
@@ -34,12 +36,12 @@ setup() {
   lab_weftd_start || return 1
   lab_cp_host h1 198.18.0.1 && lab_cp_host h2 198.18.0.2 || return 1
   lab_segment tiers 7101 geneve || return 1
-  lab_vm h1 web 02:00:71:00:00:10 198.19.5.10/24 &&
-    lab_vm h1 app 02:00:71:00:00:20 198.19.5.20/24 &&
-    lab_vm h1 db 02:00:71:00:00:30 198.19.5.30/24 &&
+  lab_vm h1 web 02:00:71:00:00:10 198.19.5.10/24 fd00:19:5::10/64 &&
+    lab_vm h1 app 02:00:71:00:00:20 198.19.5.20/24 fd00:19:5::20/64 &&
+    lab_vm h1 db 02:00:71:00:00:30 198.19.5.30/24 fd00:19:5::30/64 &&
     lab_vm h2 client 02:00:71:00:01:00 198.19.5.100/24 &&
     lab_vm h2 web2 02:00:71:00:00:11 198.19.5.11/24 &&
-    lab_vm h2 app-b 02:00:71:00:00:20 198.19.5.20/24 || return 1
+    lab_vm h2 app-b 02:00:71:00:00:20 198.19.5.20/24 fd00:19:5::20/64 || return 1
   lab_start_cp_agent h1 && lab_start_cp_agent h2 || return 1
   for vm in web app db client web2 app-b; do
     lab_bg lab_exec "$vm" timeout 290 /usr/bin/python3 "$PROBE" serve 285 80 8080 5432 53
@@ -50,16 +52,19 @@ setup() {
 }
 require "lab, weftd, two enrolled agents, servers in every VM" setup
 
-# port VM HOST [TAG]: the CLI call creating VM's port.
+# port VM HOST [TAG]: the CLI call creating VM's port (its IPv4 address,
+# and its IPv6 one if it has one).
 port() {
-  local tag=()
+  local tag=() ip6=()
   [ -n "${3:-}" ] && tag=(--tag "$3")
+  [ -n "$(lab_vm_ip "$1" 6)" ] && ip6=(--ip "$(lab_vm_ip "$1" 6)")
   W port create "$1" --segment tiers --mac "$(lab_vm_mac "$1")" \
-    --ip "$(lab_vm_ip "$1")" --host "$2" --vif "v-$1" "${tag[@]}"
+    --ip "$(lab_vm_ip "$1")" "${ip6[@]}" --host "$2" --vif "v-$1" "${tag[@]}"
 }
 
 topology() {
-  W segment create tiers --vni 7101 --subnet 198.19.5.1/24 &&
+  W segment create tiers --vni 7101 --subnet 198.19.5.1/24 \
+    --subnet fd00:19:5::1/64 &&
     port web h1 'tier|web' && port app h1 'tier|app' && port db h1 'tier|db' &&
     port client h2 && port web2 h2 'tier|web'
 }
@@ -103,6 +108,29 @@ check "client -> web:80 allowed (across hosts)" expect client web 80 open
 check "client -> web2:80 allowed (web2 is in tier web too)" expect client web2 80 open
 check "web -> app:8080 allowed (same host)" expect web app 8080 open
 check "app -> db:5432 allowed (same host)" expect app db 5432 open
+
+# expect6 FROM TO PORT WANT: expect over IPv6.
+expect6() {
+  local got
+  got=$(P "$1" tcp "$(lab_vm_ip "$2" 6)" "$3" 1.5)
+  echo "$1 -> $2:$3 over IPv6 = $got (want $4)"
+  [ "$got" = "$4" ]
+}
+check "IPv6: web -> app:8080 allowed" expect6 web app 8080 open
+check "IPv6: app -> db:5432 allowed" expect6 app db 5432 open
+check "IPv6: web -> db:5432 dropped" expect6 web db 5432 timeout
+check "IPv6: db -> app:8080 dropped (no rule that way)" expect6 db app 8080 timeout
+# fc_hits HOST: the agent's flow-cache hit counter.
+fc_hits() { lab_ctl "$1" counters | sed -n 's/^flow_cache_hits *\([0-9]*\).*/\1/p'; }
+bulk6() {
+  local before after
+  before=$(fc_hits h1)
+  P web bulk fd00:19:5::20 8080 8 20 | tee /dev/stderr | grep -q "bulk OK" || return 1
+  after=$(fc_hits h1)
+  echo "h1 flow_cache_hits: ${before:-?} -> ${after:-?}"
+  [ -n "$before" ] && [ -n "$after" ] && [ "$after" -ge $((before + 50)) ]
+}
+check "IPv6: an 8 MiB transfer web -> app:8080 passes, its packets flow-cache hits on h1" bulk6
 matrix() {
   local bad=0 f t p n=0 dir=$LAB_DIR/matrix pids=()
   mkdir -p "$dir"
