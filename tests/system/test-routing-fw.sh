@@ -53,41 +53,9 @@ setup() {
     lab_segment app 7402 && lab_vm h1 app1 02:00:74:00:02:10 198.19.2.10/24 fd00:19:2::10/64 &&
     lab_segment db 7403 && lab_vm h2 db1 02:00:74:00:03:10 198.19.3.10/24 fd00:19:3::10/64 || return 1
   lab_start_cp_agent h1 && lab_start_cp_agent h2 || return 1
-  # tcpprobe.py serve listens on IPv4 only: this server is the same
-  # ("ok\n" per line received) on one dual-stack socket per port.
-  cat >"$LAB_DIR/serve.py" <<'EOF'
-import select, socket, sys, time
-end = time.time() + float(sys.argv[1])
-ls, conns = [], []
-for port in map(int, sys.argv[2:]):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", port))
-    s.listen(64)
-    ls.append(s)
-while time.time() < end:
-    r, _, _ = select.select(ls + conns, [], [], 0.5)
-    for s in r:
-        if s in ls:
-            conns.append(s.accept()[0])
-            continue
-        try:
-            data = s.recv(4096)
-        except OSError:
-            data = b""
-        try:
-            if data:
-                s.sendall(b"ok\n" * data.count(b"\n"))
-                continue
-        except OSError:
-            pass
-        conns.remove(s)
-        s.close()
-EOF
   local vm
   for vm in web1 web2 app1 db1; do
-    lab_bg lab_exec "$vm" timeout 125 /usr/bin/python3 "$LAB_DIR/serve.py" 120 "${PORTS[@]}"
+    lab_bg lab_exec "$vm" timeout 125 /usr/bin/python3 "$PROBE" serve 120 "${PORTS[@]}"
   done
   for vm in web1 web2 app1 db1; do
     lab_wait_listen "$vm" 8080 10 || return 1
