@@ -27,6 +27,7 @@
 #include "datapath/parse.h"
 #include "datapath/punt.h"
 #include "datapath/ra.h"
+#include "lib/hash.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -342,12 +343,42 @@ is_mac_zero(const struct eth_addr *m)
     return eth_addr_equals(m, &zero);
 }
 
+/* The MAC of one static binding, in the set of those of a segment, so
+ * that a port whose MAC is already bound is found in O(1), not by a scan
+ * of the bindings so far (O(ports^2) per segment and configuration). */
+struct ad_mac {
+    struct hmap_node node; /* in the set, by hash_mac() */
+    struct eth_addr mac;
+};
+
+static uint32_t
+hash_mac(const struct eth_addr *m)
+{
+    return hash_bytes(m->b, ETH_ADDR_LEN, 0);
+}
+
+/* Whether set 'macs' (of struct ad_mac) holds 'mac'. */
+static bool
+mac_in_set(const struct hmap *macs, const struct eth_addr *mac)
+{
+    const struct ad_mac *m;
+
+    HMAP_FOR_EACH_WITH_HASH (m, node, hash_mac(mac), macs) {
+        if (eth_addr_equals(&m->mac, mac)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* DHCPv4 of 'cs' into 'seg' (created, reconfigured or removed). */
 static void
 configure_v4(struct agent_dhcp *ad, struct ad_segment *seg,
              const struct cfg_segment *cs, uint64_t now_ms)
 {
     struct dhcp_static_binding *st = NULL;
+    struct hmap macs = HMAP_INITIALIZER;
+    struct ad_mac *macs_of;
     uint32_t dns[MAX_DNS4], gw = 0, n_dns = 0, n_st = 0, n_routes = 0;
     struct dhcp_route routes[MAX_ROUTES];
     uint8_t plen = 0;
@@ -374,22 +405,26 @@ configure_v4(struct agent_dhcp *ad, struct ad_segment *seg,
     }
     uint32_t mask = ~0u << (32 - plen);
     st = xcalloc(cs->n_ports ? cs->n_ports : 1, sizeof *st);
+    /* One binding per MAC: a port whose MAC an earlier port's binding
+     * holds is left out (st[k] and macs_of[k] go together). */
+    macs_of = xcalloc(cs->n_ports ? cs->n_ports : 1, sizeof *macs_of);
     for (uint32_t p = 0; p < cs->n_ports; p++) {
         const struct cfg_port *cp = &cs->ports[p];
-        bool dup = false;
-        for (uint32_t k = 0; k < n_st; k++) {
-            dup |= eth_addr_equals(&st[k].mac, &cp->mac);
-        }
+        bool dup = mac_in_set(&macs, &cp->mac);
         for (uint32_t i = 0; i < cp->n_ips && !dup; i++) {
             uint32_t a;
             if (v4_of(&cp->ips[i], &a) && (a & mask) == (gw & mask) &&
                 a != gw && (a & ~mask) && (a & ~mask) != ~mask) {
+                macs_of[n_st].mac = cp->mac;
+                hmap_insert(&macs, &macs_of[n_st].node, hash_mac(&cp->mac));
                 st[n_st].mac = cp->mac;
                 st[n_st++].ip = a;
                 break;
             }
         }
     }
+    hmap_destroy(&macs);
+    free(macs_of);
     for (uint32_t i = 0; i < cs->dhcp.n_dns && n_dns < MAX_DNS4; i++) {
         if (v4_of(&cs->dhcp.dns[i], &dns[n_dns])) {
             n_dns++;

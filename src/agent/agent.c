@@ -16,6 +16,8 @@
 #include "datapath/datapath.h"
 #include "datapath/lpm.h"
 #include "datapath/port.h"
+#include "lib/hash.h"
+#include "lib/hmap.h"
 #include "lib/log.h"
 
 #define RETRY_NS    1000000000ull /* pending ports: retry every second */
@@ -24,6 +26,7 @@
 
 /* One datapath port index. */
 struct agent_port {
+    struct hmap_node node;  /* in agent.by_name (VIFs with an ifname) */
     char ifname[IFNAMSIZ];  /* interface (VIF) or label (tunnel); "" free */
     struct dp_port *port;   /* NULL while pending */
     bool offloads;          /* opened with virtio-net headers */
@@ -38,6 +41,8 @@ struct agent {
     struct agent_port *ports;     /* index = datapath port index */
     uint32_t n_ports;             /* slots in use: highest index + 1 */
     uint32_t cap;                 /* slots allocated */
+    struct hmap by_name;          /* VIF slots with an ifname, by ifname */
+    uint32_t free_hint;           /* VIF slots below it are all taken */
     uint64_t generation;          /* of the last published snapshot */
     struct agent_dfw *dfw;        /* firewall objects (controller mode) */
     struct agent_dhcp *dhcp;      /* DHCPv4/DHCPv6/RA services */
@@ -69,6 +74,8 @@ agent_create(void)
     a->dhcp = agent_dhcp_create(a->dp, NULL);
     a->ports = xcalloc(a->cap, sizeof *a->ports);
     a->n_ports = DP_PORT_FIRST_VIF;
+    hmap_init(&a->by_name);
+    a->free_hint = DP_PORT_FIRST_VIF;
     strcpy(a->ports[DP_PORT_GENEVE].ifname, "geneve");
     strcpy(a->ports[DP_PORT_VXLAN].ifname, "vxlan");
     return a;
@@ -86,6 +93,7 @@ agent_destroy(struct agent *a)
         dp_port_close(a->ports[i].port);
     }
     agent_close_retired(a);
+    hmap_destroy(&a->by_name);
     free(a->ports);
     agent_config_free(a->cfg);
     agent_dfw_destroy(a->dfw);
@@ -132,40 +140,91 @@ open_port(struct agent *a, uint32_t index)
     return 0;
 }
 
-static uint32_t
-find_or_alloc_slot(struct agent *a, const char *ifname)
-{
-    uint32_t free_slot = UINT32_MAX;
+/* ---- VIF slots ----
+ *
+ * A VIF's slot is found by name through 'by_name', not by a scan of the
+ * slots: tables are built by looking up every configured VIF, which a scan
+ * made O(VIFs^2).  A slot is in 'by_name' exactly while its ifname is set
+ * (find_or_alloc_slot() sets it, free_slot() clears it; nothing else
+ * changes a VIF's name).  A new VIF takes the lowest free slot, as a scan
+ * would find it; the scan starts at 'free_hint', so the slots of one
+ * agent_apply() cost one pass in all. */
 
-    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
-        if (!strcmp(a->ports[i].ifname, ifname)) {
-            return i;
-        }
-        if (!a->ports[i].ifname[0] && free_slot == UINT32_MAX) {
-            free_slot = i;
-        }
-    }
-    if (free_slot == UINT32_MAX) {
-        if (a->n_ports == a->cap) {
-            a->cap *= 2;
-            a->ports = xrealloc(a->ports, a->cap * sizeof *a->ports);
-        }
-        free_slot = a->n_ports++;
-    }
-    memset(&a->ports[free_slot], 0, sizeof a->ports[free_slot]);
-    snprintf(a->ports[free_slot].ifname, IFNAMSIZ, "%s", ifname);
-    return free_slot;
-}
-
+/* The VIF slot of interface 'ifname', or UINT32_MAX if none ("" names no
+ * slot: free slots are not looked up by their empty name). */
 static uint32_t
 slot_of(const struct agent *a, const char *ifname)
 {
-    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
-        if (!strcmp(a->ports[i].ifname, ifname)) {
-            return i;
+    const struct agent_port *ap;
+
+    HMAP_FOR_EACH_WITH_HASH (ap, node, hash_str(ifname), &a->by_name) {
+        if (!strcmp(ap->ifname, ifname)) {
+            return (uint32_t)(ap - a->ports);
         }
     }
     return UINT32_MAX;
+}
+
+/* Makes room for one more slot.  'by_name' points into 'ports', so it is
+ * rebuilt when the array grows (O(slots) per doubling). */
+static void
+grow_ports(struct agent *a)
+{
+    a->cap *= 2;
+    a->ports = xrealloc(a->ports, a->cap * sizeof *a->ports);
+    hmap_destroy(&a->by_name);
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        struct agent_port *ap = &a->ports[i];
+        if (ap->ifname[0]) {
+            hmap_insert(&a->by_name, &ap->node, ap->node.hash);
+        }
+    }
+}
+
+/* The VIF slot of 'ifname': its own, else the lowest free one (cleared and
+ * named 'ifname'), else a new one. */
+static uint32_t
+find_or_alloc_slot(struct agent *a, const char *ifname)
+{
+    uint32_t slot = slot_of(a, ifname);
+    struct agent_port *ap;
+
+    if (slot != UINT32_MAX) {
+        return slot;
+    }
+    for (slot = a->free_hint; slot < a->n_ports; slot++) {
+        if (!a->ports[slot].ifname[0]) {
+            break;
+        }
+    }
+    if (slot == a->n_ports) {
+        if (a->n_ports == a->cap) {
+            grow_ports(a);
+        }
+        a->n_ports++;
+    }
+    ap = &a->ports[slot];
+    memset(ap, 0, sizeof *ap);
+    snprintf(ap->ifname, IFNAMSIZ, "%s", ifname);
+    if (ap->ifname[0]) {
+        hmap_insert(&a->by_name, &ap->node, hash_str(ap->ifname));
+        a->free_hint = slot + 1;
+    }
+    return slot;
+}
+
+/* Frees VIF slot 'slot' for reuse (its device is the caller's to close).
+ * Freeing a free slot again is harmless. */
+static void
+free_slot(struct agent *a, uint32_t slot)
+{
+    struct agent_port *ap = &a->ports[slot];
+
+    if (ap->ifname[0]) {
+        hmap_remove(&a->by_name, &ap->node);
+    }
+    memset(ap, 0, sizeof *ap);
+    a->free_hint = MIN(a->free_hint, slot);
 }
 
 /* Adds 'cfg's routers and static routes, and the router attachment of
@@ -406,7 +465,7 @@ agent_apply(struct agent *a, struct agent_config *cfg)
                 retired[n_retired++] = ap->port;
             }
             if (!ap->wanted) {
-                memset(ap, 0, sizeof *ap); /* slot free for reuse */
+                free_slot(a, i);
             } else {
                 ap->port = NULL; /* reopen with the new offload setting */
                 ap->last_error = 0;
@@ -589,7 +648,7 @@ patch_port(struct agent *a, struct dp_tables *t, const struct dstate_op *op,
     uint32_t slot;
 
     if (!p->ifname[0]) {
-        return false; /* slot_of() would find a free slot */
+        return false; /* no interface, no slot of its own */
     }
     slot = slot_of(a, p->ifname);
     if (!op->add) {
@@ -658,7 +717,7 @@ commit_slots(struct agent *a, struct dp_tables *t,
             if (ap->port) {
                 (*retired)[n_retired++] = ap->port;
             }
-            memset(ap, 0, sizeof *ap); /* slot free for reuse */
+            free_slot(a, slot);
         } else if (!ap->port && !ap->next_retry_ns) {
             open_port(a, slot); /* claimed now: pending if it fails */
         }

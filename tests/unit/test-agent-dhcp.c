@@ -7,7 +7,9 @@
  * (and a malformed file ignored).  With 2,000 segments: a new
  * configuration takes over the servers (and leases) of the segments that
  * stay, by name, as a scan of the old ones would, and saved leases go
- * back to their own segments. */
+ * back to their own segments.  Static DHCPv4 bindings: one per MAC, the
+ * first port with a usable address winning, in a small segment and in one
+ * of 6,000 ports checked against a scan. */
 #include "agent/agent-dhcp.h"
 
 #include <arpa/inet.h>
@@ -329,12 +331,13 @@ TEST(lease_file_round_trip)
 
 #define MANY 2000
 
-/* Segment names of many_config(): "m<k>" for key k. */
+/* The slot of port "p<k>" of many_config() (or "q<k>" of dup_config()):
+ * k + 2. */
 static uint32_t
 many_slot_of(const void *aux, const char *ifname)
 {
     (void)aux;
-    return (uint32_t)atoi(ifname + 1) + 2; /* "p<k>" */
+    return (uint32_t)atoi(ifname + 1) + 2;
 }
 
 static struct eth_addr
@@ -529,5 +532,184 @@ TEST(many_segments_restore_their_own_leases)
     agent_dhcp_destroy(ad);
     unlink(path);
     rmdir(dir);
+    agent_config_free(c);
+}
+
+/* ---- Static bindings: one per MAC ---- */
+
+static struct eth_addr
+dup_mac(uint32_t m)
+{
+    struct eth_addr e = {{0x02, 0x44, 0, 0, (uint8_t)(m >> 8), (uint8_t)m}};
+    return e;
+}
+
+/* Segment "d" with DHCPv4 on 10.9.0.0/16 (gateway 10.9.0.1) and 'n'
+ * ports: port k is "q<k>" (slot k + 2 by many_slot_of()), id k + 1, MAC
+ * dup_mac(macs[k]) and IPv4 address ips[k] (host order; 0: only an IPv6
+ * address). */
+static struct agent_config *
+dup_config(const uint32_t *macs, const uint32_t *ips, uint32_t n)
+{
+    struct agent_config *c = calloc(1, sizeof *c);
+    struct cfg_segment *s;
+
+    c->n_segments = 1;
+    c->segments = s = calloc(1, sizeof *s);
+    strcpy(s->name, "d");
+    s->vni = 7001;
+    s->router = CFG_NO_ROUTER;
+    s->router_mac = rtr;
+    s->n_gateways = 1;
+    s->gateways = calloc(1, sizeof *s->gateways);
+    ip_set(&s->gateways[0].ip, AF_INET, "10.9.0.1");
+    s->gateways[0].plen = 16;
+    s->dhcp.enabled = true;
+    s->n_ports = n;
+    s->ports = calloc(n ? n : 1, sizeof *s->ports);
+    for (uint32_t k = 0; k < n; k++) {
+        struct cfg_port *p = &s->ports[k];
+        uint32_t a = htonl(ips[k]);
+
+        p->id = k + 1;
+        snprintf(p->ifname, sizeof p->ifname, "q%u", k);
+        p->mac = dup_mac(macs[k]);
+        p->n_ips = 1;
+        p->ips = calloc(1, sizeof *p->ips);
+        if (ips[k]) {
+            ip_set(&p->ips[0], AF_INET, "0.0.0.0");
+            memcpy(p->ips[0].b + 12, &a, 4);
+        } else {
+            ip_set(&p->ips[0], AF_INET6, "fd00:9::99");
+        }
+    }
+    return c;
+}
+
+/* Services configured with 'c' at 1 s, answers captured. */
+static struct agent_dhcp *
+dup_start(const struct agent_config *c)
+{
+    struct agent_dhcp *ad = agent_dhcp_create(NULL, NULL);
+
+    agent_dhcp_set_output(ad, capture, NULL);
+    agent_dhcp_configure(ad, c, many_slot_of, NULL, 1000);
+    return ad;
+}
+
+/* The address (host order) offered to a DISCOVER from MAC dup_mac(m) on
+ * port k of segment 0, or 0 if there is no one answer. */
+static uint32_t
+dup_offer(struct agent_dhcp *ad, uint32_t k, uint32_t m)
+{
+    struct eth_addr mac = dup_mac(m);
+    struct dp_punt_entry e;
+    uint32_t yi;
+
+    dhcp_entry(&e, (uint16_t)(k + 2), DHCP_DISCOVER, NULL, NULL);
+    memcpy(e.frame + 6, mac.b, 6);       /* source MAC */
+    memcpy(e.frame + 42 + 28, mac.b, 6); /* chaddr */
+    n_out = 0;
+    agent_dhcp_input(ad, &e, 1000);
+    if (n_out != 1) {
+        return 0;
+    }
+    memcpy(&yi, out[0] + 42 + 16, 4);
+    return ntohl(yi);
+}
+
+TEST(duplicate_macs_first_bound_port_wins)
+{
+    /* MAC 1: bound by port 0 (.10); ports 1 and 6 are left out, so .20
+     * stays free for MAC 3 (were port 1 kept, the server would refuse
+     * the configuration: a MAC bound twice).  MAC 4: port 3 has no
+     * usable IPv4 address, so it binds nothing and port 4 binds MAC 4
+     * (.40).  MAC 5 has only an IPv6 address. */
+    static const uint32_t macs[] = {1, 1, 3, 4, 4, 5, 1};
+    static const uint32_t ips[] = {0x0a09000a, 0x0a090014, 0x0a090014,
+                                   0x0a630005, 0x0a090028, 0,
+                                   0x0a09003c};
+    struct agent_config *c = dup_config(macs, ips, 7);
+    struct agent_dhcp *ad = dup_start(c);
+
+    if (!CHECK(agent_dhcp_v4(ad, 0) != NULL)) {
+        goto out;
+    }
+    CHECK_EQ(dup_offer(ad, 0, 1), 0x0a09000a);
+    CHECK_EQ(dup_offer(ad, 1, 1), 0x0a09000a); /* from another port too */
+    CHECK_EQ(dup_offer(ad, 2, 3), 0x0a090014);
+    CHECK_EQ(dup_offer(ad, 4, 4), 0x0a090028);
+    CHECK_EQ(dup_offer(ad, 5, 5), 0);
+    CHECK_EQ(dup_offer(ad, 0, 9), 0); /* a MAC of no port */
+    CHECK_EQ(dhcp_leases_count(dhcp_server_leases(agent_dhcp_v4(ad, 0))), 3);
+
+    /* Configured again (the server reconfigured): the same bindings. */
+    agent_dhcp_configure(ad, c, many_slot_of, NULL, 2000);
+    CHECK_EQ(dup_offer(ad, 6, 1), 0x0a09000a);
+    CHECK_EQ(dup_offer(ad, 2, 3), 0x0a090014);
+    CHECK_EQ(dup_offer(ad, 3, 4), 0x0a090028);
+out:
+    agent_dhcp_destroy(ad);
+    agent_config_free(c);
+}
+
+#define DUP_PORTS 6000
+
+TEST(thousands_of_ports_in_one_segment_one_binding_per_mac)
+{
+    static uint32_t macs[DUP_PORTS], ips[DUP_PORTS];
+    static uint32_t want[DUP_PORTS], first_port[DUP_PORTS];
+    static bool bound[DUP_PORTS];
+    struct agent_config *c;
+    struct agent_dhcp *ad;
+    uint32_t n_bound = 0, n_macs = 0, n_late = 0;
+    bool ok = true;
+
+    /* Every third port reuses the MAC of an earlier one (spread over the
+     * whole segment); every seventh port has no IPv4 address, so a later
+     * port with its MAC binds it. */
+    for (uint32_t k = 0; k < DUP_PORTS; k++) {
+        uint32_t j = k ? (uint32_t)((k * 2654435761ull) >> 16) % k : 0;
+        macs[k] = k % 3 == 2 ? macs[j] : k;
+        ips[k] = k % 7 == 3 ? 0 : 0x0a090000 + 10 + k;
+    }
+    /* The reference: a scan of the bindings made so far, per port. */
+    for (uint32_t m = 0; m < DUP_PORTS; m++) {
+        first_port[m] = UINT32_MAX;
+    }
+    for (uint32_t k = 0; k < DUP_PORTS; k++) {
+        bool dup = false;
+        for (uint32_t j = 0; j < k; j++) {
+            dup |= bound[j] && macs[j] == macs[k];
+        }
+        if (first_port[macs[k]] == UINT32_MAX) {
+            first_port[macs[k]] = k;
+            n_macs++;
+        }
+        if (!dup && ips[k]) {
+            bound[k] = true;
+            want[macs[k]] = ips[k];
+            n_bound++;
+            n_late += first_port[macs[k]] != k;
+        }
+    }
+    /* The cases occur: MACs on several ports, MACs bound by none, MACs
+     * bound by a port after their first. */
+    CHECK(n_macs < DUP_PORTS && n_bound < n_macs && n_late > 0);
+
+    c = dup_config(macs, ips, DUP_PORTS);
+    ad = dup_start(c);
+    if (!CHECK(agent_dhcp_v4(ad, 0) != NULL)) {
+        goto out;
+    }
+    for (uint32_t m = 0; ok && m < DUP_PORTS; m++) {
+        if (first_port[m] != UINT32_MAX) {
+            ok &= CHECK_EQ(dup_offer(ad, first_port[m], m), want[m]);
+        }
+    }
+    CHECK_EQ(dhcp_leases_count(dhcp_server_leases(agent_dhcp_v4(ad, 0))),
+             n_bound);
+out:
+    agent_dhcp_destroy(ad);
     agent_config_free(c);
 }
