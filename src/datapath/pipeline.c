@@ -828,7 +828,7 @@ fwd_prefetch_routes(const struct fwd_prefetch *fp)
 }
 
 /* Forwards 'pkt' from 'vif' in segment 'seg' as the flow cache
- * remembered ('action' as in struct dp_fc_entry). */
+ * remembered ('action' as in struct dp_fc_val). */
 static inline void
 fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
         struct dp_packet *pkt, uint32_t action, const struct dp_vif *vif,
@@ -911,9 +911,9 @@ from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
 }
 
 /* The frames of a batch from a VIF that hit the flow cache, in batch
- * order, with their entries' remembered connections (entry.ct: the entry
- * is found from it).  Entries stay as they are until the batch's first
- * dp_fc_insert(). */
+ * order, with their entries' remembered connections (dp_fc_val.ct: the
+ * value, of either family's entry, is found from it).  Entries stay as
+ * they are until the batch's first dp_fc_insert(). */
 struct fc_hits {
     int n;
     struct dp_packet *pkts[DP_BATCH_MAX];
