@@ -712,10 +712,14 @@ run_est(int fam, const char *prefix, const struct est_cfg *cfgs, size_t n,
     struct est xs[MAX_CFG];
     double mpps[MAX_CFG];
 
+    if (n == 0 || n > MAX_CFG) {
+        fprintf(stderr, "bench-dfw: %zu configurations (1..%d)\n", n, MAX_CFG);
+        exit(1);
+    }
     family = fam;
     fprintf(stderr, "bench-dfw: established, IPv%d: %u connections\n", fam,
             n_flows);
-    for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+    for (size_t c = 0; c < n; c++) {
         if (cfgs[c].rules) {
             policy_build(&pols[c], (uint32_t)cfgs[c].rules);
         }
@@ -724,19 +728,19 @@ run_est(int fam, const char *prefix, const struct est_cfg *cfgs, size_t n,
         mpps[c] = 0;
     }
     for (int r = 0; r < ROUNDS; r++) {
-        for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+        for (size_t c = 0; c < n; c++) {
             double m = est_run(&xs[c], n_packets / ROUNDS);
             mpps[c] = MAX(mpps[c], m);
         }
     }
-    for (size_t c = 0; c < n && c < MAX_CFG; c++) {
+    for (size_t c = 0; c < n; c++) {
         est_destroy(&xs[c]);
         if (cfgs[c].rules) {
             policy_free(&pols[c]);
         }
         printf("%s_%s_mpps: %.2f Mpps\n", prefix, cfgs[c].name, mpps[c]);
     }
-    size_t last = MIN(n, MAX_CFG) - 1;
+    size_t last = n - 1;
     printf("%s_%s_cost_pct: %.1f %%\n", prefix, cfgs[last].name,
            100.0 * (1.0 - mpps[last] / mpps[0]));
     if (fam == 4) {

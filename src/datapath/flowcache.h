@@ -106,14 +106,6 @@ enum dp_fc_family {
     DP_FC_V6,
 };
 
-static inline uint64_t
-dp_fc_rd64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* Fills 'k' from parsed 'p', which came from port 'in_port'; false when
  * the frame is not one the cache takes (not a whole IPv4 TCP/UDP frame
  * without VLAN tag and IP options). */
@@ -150,14 +142,14 @@ dp_fc_key6(const struct dp_packet *p, uint16_t in_port, struct dp_fc_key6 *k)
         (p->ip_proto != IPPROTO_TCP_ && p->ip_proto != IPPROTO_UDP_)) {
         return false;
     }
-    k->w[0] = dp_fc_rd64(d);
-    k->w[1] = (dp_fc_rd64(d + 8) & 0x0000ffffffffffffull) | /* [14,16) */
+    k->w[0] = rd64(d);
+    k->w[1] = (rd64(d + 8) & 0x0000ffffffffffffull) | /* [14,16) */
               (uint64_t)in_port << 48;
-    k->w[2] = dp_fc_rd64(d + 20) & 0xffffffffffff00ffull; /* byte 21 */
-    k->w[3] = dp_fc_rd64(d + 28);
-    k->w[4] = dp_fc_rd64(d + 36);
-    k->w[5] = dp_fc_rd64(d + 44);
-    k->w[6] = dp_fc_rd64(d + 52) & 0x0000ffffffffffffull; /* [58,60) */
+    k->w[2] = rd64(d + 20) & 0xffffffffffff00ffull; /* byte 21 */
+    k->w[3] = rd64(d + 28);
+    k->w[4] = rd64(d + 36);
+    k->w[5] = rd64(d + 44);
+    k->w[6] = rd64(d + 52) & 0x0000ffffffffffffull; /* [58,60) */
     return true;
 }
 

@@ -192,6 +192,14 @@ rd32(const void *p)
     return v;
 }
 
+static inline uint64_t
+rd64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 static inline uint32_t
 vni_get(const uint8_t vni[3])
 {

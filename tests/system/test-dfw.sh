@@ -96,11 +96,11 @@ require "realized" lab_weft_wait 30
 check "group web's effective members: web and web2" \
   eval 'out=$(W group members web -o json); echo "$out"; echo "$out" | grep -q "ports/web\"" && echo "$out" | grep -q "ports/web2\"" && ! echo "$out" | grep -q "ports/app\""'
 
-# expect FROM TO PORT WANT
+# expect FROM TO PORT WANT [FAMILY]: one TCP probe (IPv4 unless FAMILY 6).
 expect() {
-  local got
-  got=$(P "$1" tcp "$(lab_vm_ip "$2")" "$3" 1.5)
-  echo "$1 -> $2:$3 = $got (want $4)"
+  local got fam=${5:-4}
+  got=$(P "$1" tcp "$(lab_vm_ip "$2" "$fam")" "$3" 1.5)
+  echo "$1 -> $2:$3 over IPv$fam = $got (want $4)"
   [ "$got" = "$4" ]
 }
 
@@ -109,23 +109,17 @@ check "client -> web2:80 allowed (web2 is in tier web too)" expect client web2 8
 check "web -> app:8080 allowed (same host)" expect web app 8080 open
 check "app -> db:5432 allowed (same host)" expect app db 5432 open
 
-# expect6 FROM TO PORT WANT: expect over IPv6.
-expect6() {
-  local got
-  got=$(P "$1" tcp "$(lab_vm_ip "$2" 6)" "$3" 1.5)
-  echo "$1 -> $2:$3 over IPv6 = $got (want $4)"
-  [ "$got" = "$4" ]
-}
-check "IPv6: web -> app:8080 allowed" expect6 web app 8080 open
-check "IPv6: app -> db:5432 allowed" expect6 app db 5432 open
-check "IPv6: web -> db:5432 dropped" expect6 web db 5432 timeout
-check "IPv6: db -> app:8080 dropped (no rule that way)" expect6 db app 8080 timeout
+check "IPv6: web -> app:8080 allowed" expect web app 8080 open 6
+check "IPv6: app -> db:5432 allowed" expect app db 5432 open 6
+check "IPv6: web -> db:5432 dropped" expect web db 5432 timeout 6
+check "IPv6: db -> app:8080 dropped (no rule that way)" expect db app 8080 timeout 6
 # fc_hits HOST: the agent's flow-cache hit counter.
 fc_hits() { lab_ctl "$1" counters | sed -n 's/^flow_cache_hits *\([0-9]*\).*/\1/p'; }
 bulk6() {
   local before after
   before=$(fc_hits h1)
-  P web bulk fd00:19:5::20 8080 8 20 | tee /dev/stderr | grep -q "bulk OK" || return 1
+  P web bulk "$(lab_vm_ip app 6)" 8080 8 20 | tee /dev/stderr | grep -q "bulk OK" ||
+    return 1
   after=$(fc_hits h1)
   echo "h1 flow_cache_hits: ${before:-?} -> ${after:-?}"
   [ -n "$before" ] && [ -n "$after" ] && [ "$after" -ge $((before + 50)) ]
