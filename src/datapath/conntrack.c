@@ -12,8 +12,9 @@
  * Expiry.  Each timeout class has a doubly linked list (by index).  An
  * entry's 'expires' moves forward with every packet, but the entry is
  * moved to its list's tail only when 'expires' got ahead of its list
- * position ('list_exp') by the class's granularity (at most a second):
- * most packets touch no other entry.  Lists stay sorted by 'list_exp', so
+ * position by the class's granularity (at most a second): most packets
+ * touch no other entry.  An entry keeps that moment, its position plus
+ * the granularity, as 'requeue_at'.  Lists stay sorted by position, so
  * the sweep stops at the first head that is not due; a due head that was
  * refreshed since goes back to the tail.  Lookups check 'expires' exactly.
  *
@@ -71,22 +72,23 @@ struct ct_tcp_dir {
     uint32_t fin_end; /* seq just after our FIN: the peer's ack of it */
 };
 
-/* Laid out for the flow cache's hits (ct_process_cached()): all they read
+/* Laid out for the flow cache's hits (ct_cached_pass()): all they read
  * and write is in the first 64 bytes, one cache line (entries are 192
  * bytes in a page-aligned table), so the hot part of 10,000 connections
  * fits in a core's L2 next to the flow cache.  A lookup reads line 0
  * and the key in line 1; the TCP window state (slow paths only) is in
  * line 2. */
 struct ct_conn {
-    /* Line 0: an established packet's checks and updates. */
-    uint32_t incarn;   /* bumped when the entry is freed (struct ct_ref) */
-    uint32_t gen;      /* (ct_conn_head) */
-    uint32_t rule_id;  /* (ct_conn_head) */
-    uint16_t flags;    /* F_* */
-    uint8_t state;     /* enum ct_state */
-    uint8_t tclass;    /* enum ct_timeout, TC_FREE when unused */
-    uint64_t expires;  /* ms */
-    uint64_t list_exp; /* position in the expiry list, ms */
+    /* Line 0 (struct ct_conn_hot): an established packet's checks and
+     * updates. */
+    uint32_t incarn;     /* bumped when the entry is freed (struct ct_ref) */
+    uint32_t gen;        /* policy generation it was admitted under */
+    uint32_t rule_id;    /* rule that admitted it */
+    uint16_t flags;      /* F_* */
+    uint8_t state;       /* enum ct_state */
+    uint8_t tclass;      /* enum ct_timeout, TC_FREE when unused */
+    uint64_t expires;    /* ms */
+    uint64_t requeue_at; /* expiry-list position + the class's gran, ms */
     uint64_t packets[2], bytes[2];
     /* Line 1: the lookup's key, the hash, the expiry list. */
     struct ct_key key; /* canonical */
@@ -101,10 +103,21 @@ struct ct_conn {
 BUILD_ASSERT(sizeof(struct ct_conn) == CT_CONN_BYTES);
 BUILD_ASSERT(offsetof(struct ct_conn, key) == 64);
 BUILD_ASSERT(offsetof(struct ct_conn, tcp) == 128);
-BUILD_ASSERT(offsetof(struct ct_conn, rule_id) ==
-             offsetof(struct ct_conn_head, rule_id));
-BUILD_ASSERT(offsetof(struct ct_conn, gen) ==
-             offsetof(struct ct_conn_head, gen));
+#define SAME_AS_HOT(F)                                                         \
+    BUILD_ASSERT(offsetof(struct ct_conn, F) == offsetof(struct ct_conn_hot, F))
+SAME_AS_HOT(incarn);
+SAME_AS_HOT(gen);
+SAME_AS_HOT(rule_id);
+SAME_AS_HOT(flags);
+SAME_AS_HOT(tclass);
+SAME_AS_HOT(expires);
+SAME_AS_HOT(requeue_at);
+SAME_AS_HOT(packets);
+SAME_AS_HOT(bytes);
+#undef SAME_AS_HOT
+BUILD_ASSERT(sizeof(struct ct_conn_hot) == 64);
+BUILD_ASSERT(CT_REF_FAST == (F_FAST | F_FAST0));
+BUILD_ASSERT(!(CT_REF_FAST & CT_REF_DIR));
 
 struct ct_table {
     struct ct_config cfg;
@@ -155,7 +168,7 @@ ct_create(const struct ct_config *cfg)
         CT_TIMEOUTS(CT_TIMEOUT_DEFAULT)
 #undef CT_TIMEOUT_DEFAULT
     };
-    if (!cfg->max_entries || cfg->max_entries >= (1u << 30)) {
+    if (!cfg->max_entries || cfg->max_entries > CT_MAX_ENTRIES) {
         errno = EINVAL;
         return NULL;
     }
@@ -698,14 +711,10 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
     uint64_t exp = now + ct->timeout[tc];
 
     c->expires = exp;
-    if (tc != c->tclass) {
+    if (tc != c->tclass || exp >= c->requeue_at) {
         list_remove(ct, c);
         c->tclass = tc;
-        c->list_exp = exp;
-        list_append(ct, c);
-    } else if (exp >= c->list_exp + ct->gran[tc]) {
-        list_remove(ct, c);
-        c->list_exp = exp;
+        c->requeue_at = exp + ct->gran[tc];
         list_append(ct, c);
     }
 }
@@ -723,7 +732,7 @@ ct_expire(struct ct_table *ct, uint64_t now, size_t budget)
     for (int tc = 0; tc < CT_N_TIMEOUTS && budget; tc++) {
         while (budget && ct->head[tc] != NIL) {
             struct ct_conn *c = &ct->conns[ct->head[tc]];
-            if (c->list_exp > now) {
+            if (c->requeue_at - ct->gran[tc] > now) { /* list position */
                 break;
             }
             budget--;
@@ -733,7 +742,7 @@ ct_expire(struct ct_table *ct, uint64_t now, size_t budget)
                 freed++;
             } else { /* refreshed since it was queued: requeue */
                 list_remove(ct, c);
-                c->list_exp = c->expires;
+                c->requeue_at = c->expires + ct->gran[tc];
                 list_append(ct, c);
             }
         }
@@ -1132,9 +1141,6 @@ ct_process_fast(struct ct_table *ct, const struct ct_pkt *cps,
     return i;
 }
 
-#define REF_DIR 0x0001 /* ct_ref.bits: the reply direction */
-BUILD_ASSERT(!((F_FAST | F_FAST0) & REF_DIR));
-
 void
 ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
            const struct ct_pkt *cp, struct ct_ref *ref)
@@ -1145,10 +1151,10 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
      * a reference: the connection's F_SD never changes and every packet
      * with this key and direction has the same 'sd' as 'cp', which
      * passed it. */
-    ref->idx = conn_index(ct, c) + 1;
+    ref->ofs = (conn_index(ct, c) + 1) * CT_CONN_BYTES;
     ref->incarn = c->incarn;
     ref->hash = c->hash ? c->hash : 1;
-    ref->bits = (uint16_t)(dir ? F_FAST | REF_DIR : F_FAST | F_FAST0);
+    ref->bits = (uint16_t)(dir ? F_FAST | CT_REF_DIR : F_FAST | F_FAST0);
 }
 
 const void *
@@ -1157,32 +1163,50 @@ ct_conns_base(const struct ct_table *ct)
     return ct->conns;
 }
 
+void
+ct_cached_begin(struct ct_table *ct, uint32_t want_gen, uint64_t now,
+                struct ct_cached *cc)
+{
+    cc->base = (const char *)ct->conns;
+    cc->timeout = ct->timeout;
+    cc->ct = ct;
+    cc->now = now;
+    cc->want = (uint64_t)want_gen << 32;
+}
+
+void
+ct_cached_end(struct ct_cached *cc, int n_passed)
+{
+    cc->ct->stats.lookups += (uint64_t)n_passed;
+    cc->ct->stats.hits += (uint64_t)n_passed;
+}
+
+void
+ct_cached_requeue(struct ct_table *ct, struct ct_conn_hot *hot)
+{
+    struct ct_conn *c = (struct ct_conn *)(void *)hot;
+
+    list_remove(ct, c);
+    c->requeue_at = c->expires + ct->gran[c->tclass];
+    list_append(ct, c);
+}
+
 int
 ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
                   const struct ct_ref *const *refs, uint32_t want_gen, int n,
                   uint64_t now, struct ct_conn **conns)
 {
+    struct ct_cached cc;
     int i;
 
+    ct_cached_begin(ct, want_gen, now, &cc);
     for (i = 0; i < n; i++) {
-        const struct ct_ref *r = refs[i];
-        struct dp_packet *p = pkts[i];
-        struct ct_conn *c = &ct->conns[r->idx - 1];
-        if (r->incarn != c->incarn || c->expires <= now || c->gen != want_gen ||
-            !(c->flags & r->bits & (F_FAST | F_FAST0)) ||
-            (p->ip_proto == IPPROTO_TCP_ &&
-             p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
+        conns[i] = ct_cached_pass(&cc, pkts[i], refs[i]);
+        if (!conns[i]) {
             break;
         }
-        int dir = r->bits & REF_DIR;
-        c->packets[dir]++;
-        c->bytes[dir] += p->len;
-        refresh(ct, c, now, false);
-        p->hash = r->hash;
-        conns[i] = c;
     }
-    ct->stats.lookups += (uint64_t)i;
-    ct->stats.hits += (uint64_t)i;
+    ct_cached_end(&cc, i);
     return i;
 }
 
@@ -1250,7 +1274,8 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
     }
     c->tclass = (uint8_t)class_of(c);
     set_fast(c);
-    c->expires = c->list_exp = now + ct->timeout[c->tclass];
+    c->expires = now + ct->timeout[c->tclass];
+    c->requeue_at = c->expires + ct->gran[c->tclass];
     list_append(ct, c);
     slot_insert(ct, c);
     ct->stats.n_conns++;

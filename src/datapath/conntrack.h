@@ -35,8 +35,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "datapath/packet.h"
+#include "datapath/proto.h"
 
 /* Connection states.  TCP uses SYN_SENT..CLOSED; UDP, ICMP and other
  * protocols use FIRST (only the opener has sent) and REPLIED. */
@@ -86,7 +88,8 @@ enum ct_timeout {
 };
 
 struct ct_config {
-    uint32_t max_entries; /* hard bound on tracked connections (>= 1) */
+    uint32_t max_entries; /* hard bound on tracked connections, 1 to
+                           * CT_MAX_ENTRIES */
     bool strict;          /* TCP: only a SYN opens, and sequence numbers,
                            * acknowledgements and RSTs must be in window.
                            * Off: the state machine only, and a mid-stream
@@ -100,6 +103,10 @@ struct ct_config {
 
 /* Defaults: 'max_entries' 1,000,000, strict off, timeouts as above. */
 void ct_config_default(struct ct_config *);
+
+/* The most connections one table holds (a struct ct_ref's 32-bit offset
+ * must reach every entry). */
+#define CT_MAX_ENTRIES (1u << 24)
 
 /* What a packet is to the connection tracker. */
 enum ct_verdict {
@@ -210,40 +217,110 @@ enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
  * how the remembered packets relate to it.  Valid while the table lives;
  * a stale one is detected, never followed. */
 struct ct_ref {
-    uint32_t idx;    /* entry index + 1; 0: none */
+    uint32_t ofs;    /* (entry index + 1) * CT_CONN_BYTES; 0: none */
     uint32_t incarn; /* the entry's use when remembered */
     uint32_t hash;   /* the connection's flow hash (never 0) */
-    uint16_t bits;   /* internal: the packets' direction and fast flags */
+    uint16_t bits;   /* the packets' fast flag (CT_REF_FAST) and CT_REF_DIR */
 };
 
 #define CT_CONN_BYTES 192 /* sizeof (struct ct_conn), checked in conntrack.c */
+#define CT_REF_DIR    0x0001 /* ct_ref.bits: the reply direction */
+#define CT_REF_FAST   0x0c00 /* ct_ref.bits: the conn flags that must be set */
+
+/* The first cache line of every connection: all that a flow cache hit
+ * reads and writes (ct_cached_pass()).  The fields marked internal belong
+ * to conntrack.c. */
+struct ct_conn_hot {
+    uint32_t incarn;     /* bumped when the entry is freed (struct ct_ref) */
+    uint32_t gen;        /* policy generation it was admitted under */
+    uint32_t rule_id;    /* rule that admitted it */
+    uint16_t flags;      /* internal */
+    uint8_t state;       /* internal: enum ct_state */
+    uint8_t tclass;      /* internal: timeout class */
+    uint64_t expires;    /* ms */
+    uint64_t requeue_at; /* internal: when a refresh moves it in its
+                          * expiry list, ms */
+    uint64_t packets[2], bytes[2];
+};
 
 /* The table's connection array: it never moves (ct_prefetch_ref()). */
 const void *ct_conns_base(const struct ct_table *);
 
-/* Prefetches the line of a remembered connection that ct_process_cached()
+static inline struct ct_conn_hot *
+ct_ref_conn(const void *base, const struct ct_ref *r)
+{
+    return (struct ct_conn_hot *)((char *)base + r->ofs - CT_CONN_BYTES);
+}
+
+/* Prefetches the line of a remembered connection that ct_cached_pass()
  * reads and writes; 'base' is ct_conns_base(). */
 static inline void
 ct_prefetch_ref(const void *base, const struct ct_ref *r)
 {
-    __builtin_prefetch((const char *)base +
-                       (size_t)(r->idx - 1) * CT_CONN_BYTES);
+    __builtin_prefetch(ct_ref_conn(base, r));
 }
 
 /* Remembers 'c', the connection of prepared packet 'cp', in 'ref'. */
 void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
                 const struct ct_pkt *cp, struct ct_ref *ref);
 
-/* ct_process_fast() for packets whose connections a flow cache remembered
- * (*refs[k], idx not 0, their lines prefetched with ct_prefetch_ref(), set by ct_ref_set() for a packet with the same key
- * and direction that took the fast path), with no key built and no
- * lookup: finishes every packet whose remembered connection is still the
- * same use of its entry, live, admitted under 'want_gen' and on the fast
- * path (as ct_process_fast()), setting conns[k] and the packet's flow
- * hash (the connection's, as a lookup would have given).  The packets
- * must be whole TCP or UDP segments.  Stops at the first packet that
- * needs more and returns its index (n when all were finished); that
- * packet and the rest need the full way. */
+/* ct_process_fast() for packets whose connections a flow cache remembered,
+ * one packet at a time, for a caller that fuses it with its own work on
+ * the packet: ct_cached_begin() once, ct_cached_pass() for each packet in
+ * order until one fails or all are done, ct_cached_end() with the number
+ * that passed.  No table call may come in between. */
+struct ct_cached {
+    const char *base;        /* ct_conns_base() */
+    const uint64_t *timeout; /* per timeout class, ms */
+    struct ct_table *ct;
+    uint64_t now;  /* ms */
+    uint64_t want; /* want_gen << 32: ct_conn_hot's incarn, gen */
+};
+
+void ct_cached_begin(struct ct_table *, uint32_t want_gen, uint64_t now_ms,
+                     struct ct_cached *);
+void ct_cached_end(struct ct_cached *, int n_passed);
+/* Out of line part of ct_cached_pass(). */
+void ct_cached_requeue(struct ct_table *, struct ct_conn_hot *);
+
+/* Finishes packet 'p' if its remembered connection 'r' (ofs not 0, set
+ * by ct_ref_set() for a packet with the same key and direction that took
+ * the fast path) is still the same use of its entry, live, admitted under
+ * 'want_gen' and on the fast path, as ct_process_fast() would: counts it,
+ * refreshes the connection's expiry, sets the packet's flow hash (the
+ * connection's, as a lookup would have given) and returns the
+ * connection.  Else returns NULL and changes nothing: the packet needs
+ * the full way.  'p' must be a whole TCP or UDP segment. */
+static inline struct ct_conn *
+ct_cached_pass(const struct ct_cached *cc, struct dp_packet *p,
+               const struct ct_ref *r)
+{
+    struct ct_conn_hot *c = ct_ref_conn(cc->base, r);
+    uint64_t use;
+
+    memcpy(&use, c, sizeof use); /* incarn, gen: one compare for both */
+    if (use != (cc->want | r->incarn) || c->expires <= cc->now ||
+        !(c->flags & r->bits & CT_REF_FAST) ||
+        (p->ip_proto == IPPROTO_TCP_ &&
+         p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
+        return NULL;
+    }
+    int dir = r->bits & CT_REF_DIR;
+    c->packets[dir]++;
+    c->bytes[dir] += p->len;
+    uint64_t exp = cc->now + cc->timeout[c->tclass];
+    c->expires = exp;
+    if (unlikely(exp >= c->requeue_at)) {
+        ct_cached_requeue(cc->ct, c);
+    }
+    p->hash = r->hash;
+    return (struct ct_conn *)(void *)c;
+}
+
+/* ct_cached_pass() over packets pkts[0..n-1] with references refs[k]
+ * (their lines prefetched with ct_prefetch_ref()), setting conns[k].
+ * Stops at the first packet that needs more and returns its index (n
+ * when all were finished); that packet and the rest need the full way. */
 int ct_process_cached(struct ct_table *, struct dp_packet *const *pkts,
                       const struct ct_ref *const *refs, uint32_t want_gen,
                       int n, uint64_t now_ms, struct ct_conn **conns);
@@ -280,25 +357,17 @@ void ct_set_strict(struct ct_table *, bool strict);
  * poll-loop iteration (or every millisecond or so). */
 size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
 
-/* The first bytes of every connection, so that the firewall's per-packet
- * check reads them inline. */
-struct ct_conn_head {
-    uint32_t incarn;  /* internal */
-    uint32_t gen;     /* policy generation it was admitted under */
-    uint32_t rule_id; /* rule that admitted it */
-};
-
 /* Accessors for the pipeline. */
 static inline uint32_t
 ct_conn_rule(const struct ct_conn *c)
 {
-    return ((const struct ct_conn_head *)(const void *)c)->rule_id;
+    return ((const struct ct_conn_hot *)(const void *)c)->rule_id;
 }
 
 static inline uint32_t
 ct_conn_gen(const struct ct_conn *c)
 {
-    return ((const struct ct_conn_head *)(const void *)c)->gen;
+    return ((const struct ct_conn_hot *)(const void *)c)->gen;
 }
 /* Re-admits the connection under a new rule/generation (revalidation
  * after a policy change found it still allowed). */

@@ -628,14 +628,8 @@ check_slow(struct check_ctx *cx, const struct dfw_vnic *vn,
     }
 }
 
-/* Counts runs of packets to one rule with one counter update. */
-struct rule_run {
-    uint32_t id;
-    uint64_t packets, bytes;
-};
-
-static inline void
-run_flush(struct dfw_thread *th, struct rule_run *r)
+void
+dfw_rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
 {
     if (r->packets && r->id <= DFW_MAX_RULE_ID) {
         struct rule_ctr *c = atomic_load_explicit(
@@ -648,17 +642,6 @@ run_flush(struct dfw_thread *th, struct rule_run *r)
         ctr_add(&c->bytes, r->bytes);
     }
     r->packets = r->bytes = 0;
-}
-
-static inline void
-run_add(struct dfw_thread *th, struct rule_run *r, uint32_t id, uint32_t bytes)
-{
-    if (unlikely(id != r->id)) {
-        run_flush(th, r);
-        r->id = id;
-    }
-    r->packets++;
-    r->bytes += bytes;
 }
 
 /* The packet's flow hash for tunnel entropy, from conntrack's hash (both
@@ -688,7 +671,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
     uint32_t gens[DP_BATCH_MAX];
     struct check_ctx cx = {th, get_ct(th), sets,
                            sets ? sets->asx : th->empty_asx, now_ms};
-    struct rule_run run = {UINT32_MAX, 0, 0};
+    struct dfw_rule_run run = {UINT32_MAX, 0, 0};
     uint64_t est = 0;
 
 #define VNIC(I) (vnics ? vnics[I] : vnic1)
@@ -724,7 +707,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
         int k = ct_process_fast(cx.ct, cps, pre, gens, i, n, now_ms, conns);
         est += (uint64_t)(k - i);
         for (; i < k; i++) {
-            run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
+            dfw_rule_run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
             set_flow_hash(pkts[i], &cps[i]);
             verdicts[i] = DP_DROP_NONE;
             if (refs) {
@@ -742,17 +725,17 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             ct_process_prepared(cx.ct, &cps[i], pre[i], now_ms, &c);
         if ((v == CT_ESTABLISHED || v == CT_RELATED) &&
             ct_conn_gen(c) == vn->rules_version) {
-            run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
+            dfw_rule_run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
             verdicts[i] = DP_DROP_NONE;
             est++;
             if (refs) {
-                refs[i].idx = 0; /* not the fast path: not remembered */
+                refs[i].ofs = 0; /* not the fast path: not remembered */
             }
         } else {
             if (refs) {
-                refs[i].idx = 0;
+                refs[i].ofs = 0;
             }
-            run_flush(th, &run);
+            dfw_rule_run_flush(th, &run);
             verdicts[i] =
                 check_slow(&cx, vn, pkts[i], &cps[i], v, c,
                            vnics ? zones[i] : zone1, vnics ? dir_out[i] : dir1);
@@ -762,7 +745,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
         }
     }
 #undef VNIC
-    run_flush(th, &run);
+    dfw_rule_run_flush(th, &run);
     th->stats.established += est;
 }
 
@@ -786,26 +769,42 @@ dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
                 now_ms, verdicts, refs);
 }
 
+bool
+dfw_cached_begin(struct dfw_thread *th, const struct dfw_vnic *vnic,
+                 uint64_t now_ms, struct dfw_cached *dc)
+{
+    if (unlikely(!th->ct)) {
+        return false;
+    }
+    ct_cached_begin(th->ct, vnic->rules_version, now_ms, &dc->ct);
+    dc->th = th;
+    dc->run = (struct dfw_rule_run){UINT32_MAX, 0, 0};
+    return true;
+}
+
+void
+dfw_cached_end(struct dfw_cached *dc, int n_passed)
+{
+    ct_cached_end(&dc->ct, n_passed);
+    dfw_rule_run_flush(dc->th, &dc->run);
+    dc->th->stats.checked += (uint64_t)n_passed;
+    dc->th->stats.established += (uint64_t)n_passed;
+}
+
 int
 dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
                  struct dp_packet **pkts, const struct ct_ref *const *refs,
                  int n, uint64_t now_ms)
 {
-    struct ct_conn *conns[DP_BATCH_MAX];
-    struct rule_run run = {UINT32_MAX, 0, 0};
+    struct dfw_cached dc;
     int k;
 
-    if (unlikely(!th->ct)) {
+    if (!dfw_cached_begin(th, vnic, now_ms, &dc)) {
         return 0;
     }
-    k = ct_process_cached(th->ct, pkts, refs, vnic->rules_version, n, now_ms,
-                          conns);
-    for (int i = 0; i < k; i++) {
-        run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
+    for (k = 0; k < n && dfw_cached_pass(&dc, pkts[k], refs[k]); k++) {
     }
-    run_flush(th, &run);
-    th->stats.checked += (uint64_t)k;
-    th->stats.established += (uint64_t)k;
+    dfw_cached_end(&dc, k);
     return k;
 }
 

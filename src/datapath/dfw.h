@@ -215,13 +215,62 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
                     uint32_t zone, bool dir_out, uint64_t now_ms,
                     uint8_t *verdicts, struct ct_ref *refs);
 
-/* Packet thread: the check of 'n' packets of one vNIC (cls not NULL) whose
- * connections a flow cache remembered (refs[i], from dfw_check_vnic() of
- * an earlier packet with the same headers, same vNIC and direction,
+/* Per-rule packet and byte counts of a run of packets to one rule, added
+ * to the rule's counters in one update when the rule changes or the run
+ * ends (dfw_rule_run_flush()). */
+struct dfw_rule_run {
+    uint32_t id; /* UINT32_MAX: none yet */
+    uint64_t packets, bytes;
+};
+void dfw_rule_run_flush(struct dfw_thread *, struct dfw_rule_run *);
+
+static inline void
+dfw_rule_run_add(struct dfw_thread *th, struct dfw_rule_run *r, uint32_t id,
+                 uint32_t bytes)
+{
+    if (unlikely(id != r->id)) {
+        dfw_rule_run_flush(th, r);
+        r->id = id;
+    }
+    r->packets++;
+    r->bytes += bytes;
+}
+
+/* Packet thread: the check of packets of one vNIC (cls not NULL) whose
+ * connections a flow cache remembered (from dfw_check_vnic() of an
+ * earlier packet with the same headers, same vNIC and direction,
  * prefetched with ct_prefetch_ref() and dfw_conns_base()): the
- * established fast path without a lookup (ct_process_cached()), counted
- * like dfw_check().  Returns how many of the first packets passed; the
- * rest need dfw_check_vnic(). */
+ * established fast path without a lookup (ct_cached_pass()), counted
+ * like dfw_check().  One packet at a time, for a caller that fuses it
+ * with forwarding: dfw_cached_begin() (false: no connection table, no
+ * packet passes), dfw_cached_pass() for each packet in batch order until
+ * one fails (it and the rest need dfw_check_vnic()), dfw_cached_end()
+ * with the number that passed.  No other firewall call in between. */
+struct dfw_cached {
+    struct ct_cached ct;
+    struct dfw_thread *th;
+    struct dfw_rule_run run;
+};
+
+bool dfw_cached_begin(struct dfw_thread *, const struct dfw_vnic *vnic,
+                      uint64_t now_ms, struct dfw_cached *);
+void dfw_cached_end(struct dfw_cached *, int n_passed);
+
+static inline bool
+dfw_cached_pass(struct dfw_cached *dc, struct dp_packet *p,
+                const struct ct_ref *r)
+{
+    struct ct_conn *c = ct_cached_pass(&dc->ct, p, r);
+
+    if (!c) {
+        return false;
+    }
+    dfw_rule_run_add(dc->th, &dc->run, ct_conn_rule(c), p->len);
+    return true;
+}
+
+/* The same over pkts[0..n-1] with refs[k]: returns how many of the first
+ * packets passed. */
 int dfw_check_cached(struct dfw_thread *, const struct dfw_vnic *vnic,
                      struct dp_packet **pkts, const struct ct_ref *const *refs,
                      int n, uint64_t now_ms);

@@ -69,7 +69,7 @@ struct dp_fc_val {
     uint64_t tables_uid; /* dp_tables.uid it was made under; 0: free */
     uint32_t sig;        /* the key's hash */
     uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
-    struct ct_ref ct;    /* the connection; ct.idx 0: no firewall */
+    struct ct_ref ct;    /* the connection; ct.ofs 0: no firewall */
 };
 BUILD_ASSERT(sizeof(struct dp_fc_val) == 32);
 

@@ -996,7 +996,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     struct fc_slow slow;
     struct fwd_prefetch fp;
     const void *conns = NULL;
-    int k = 0, passed;
+    int k = 0, passed, sent;
 
     if (!fc) {
         from_vif_batch_uncached(pl, t, pkts, n, in_port);
@@ -1051,7 +1051,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             if (!stateful) {
                 pkt->hash = hashes[i];
             }
-            if (v && (!stateful || v->ct.idx)) {
+            if (v && (!stateful || v->ct.ofs)) {
                 int h = hits.n++;
                 hits.pkts[h] = pkt;
                 hits.refs[h] = &v->ct;
@@ -1073,33 +1073,52 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
 
     passed = hits.n;
-    if (stateful) {
-        if (hits.n) {
-            passed = dfw_check_cached(pl->fw, fw, hits.pkts, hits.refs, hits.n,
-                                      fw_now(pl));
-            if (unlikely(passed < hits.n)) {
-                fc_hits_to_slow(&hits, passed, &slow);
+    sent = 0;
+    if (likely(!slow.n) && hits.n) {
+        /* Hits only (they passed ingress: the VIF has a segment): each
+         * is checked and sent in one go; from the first that fails the
+         * firewall's check, the rest take the full way. */
+        const struct dp_segment *seg = &t->segments[vif->segment];
+        if (!stateful) {
+            for (int h = 0; h < hits.n; h++) {
+                fc_emit(pl, t, hits.pkts[h], fc_hit_action(&hits, h), vif, seg);
             }
+            return;
         }
-        if (slow.n) {
-            dfw_check_vnic(pl->fw, t->fw_sets, slow.pkts, slow.n, fw,
-                           vif->lport, true, fw_now(pl), verdicts, refs);
+        struct dfw_cached dc;
+        if (dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc)) {
+            for (; sent < hits.n &&
+                   dfw_cached_pass(&dc, hits.pkts[sent], hits.refs[sent]);
+                 sent++) {
+                fc_emit(pl, t, hits.pkts[sent], fc_hit_action(&hits, sent), vif,
+                        seg);
+            }
+            dfw_cached_end(&dc, sent);
         }
+        if (likely(sent == hits.n)) {
+            return;
+        }
+        passed = sent;
+        fc_hits_to_slow(&hits, passed, &slow);
+    } else if (stateful && hits.n) {
+        passed = dfw_check_cached(pl->fw, fw, hits.pkts, hits.refs, hits.n,
+                                  fw_now(pl));
+        if (unlikely(passed < hits.n)) {
+            fc_hits_to_slow(&hits, passed, &slow);
+        }
+    }
+    if (stateful && slow.n) {
+        dfw_check_vnic(pl->fw, t->fw_sets, slow.pkts, slow.n, fw, vif->lport,
+                       true, fw_now(pl), verdicts, refs);
+    }
+    if (!slow.n) {
+        return; /* no hits either */
     }
 
-    if (likely(!slow.n)) {
-        /* Hits only (they passed ingress: the VIF has a segment). */
-        const struct dp_segment *seg =
-            passed ? &t->segments[vif->segment] : NULL;
-        for (int h = 0; h < passed; h++) {
-            fc_emit(pl, t, hits.pkts[h], fc_hit_action(&hits, h), vif, seg);
-        }
-        return;
-    }
-    for (int h = 0; h < passed; h++) { /* before dp_fc_insert() below */
+    for (int h = sent; h < passed; h++) { /* before dp_fc_insert() below */
         actions[h] = fc_hit_action(&hits, h);
     }
-    for (int h = 0, s = 0; h < passed || s < slow.n;) {
+    for (int h = sent, s = 0; h < passed || s < slow.n;) {
         if (s == slow.n || (h < passed && hits.pos[h] < slow.pos[s])) {
             fc_emit(pl, t, hits.pkts[h], actions[h], vif,
                     &t->segments[vif->segment]);
@@ -1125,7 +1144,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             continue;
         }
         vif_forward(pl, t, pkt, in_port, &dec);
-        if (dec.kind == DP_FC_FREE || (ref && !ref->idx)) {
+        if (dec.kind == DP_FC_FREE || (ref && !ref->ofs)) {
             continue;
         }
         if (fam[key] == DP_FC_V4) {

@@ -1437,27 +1437,22 @@ TEST(flow_cache_follows_the_connection_v6)
     flow_cache_follows_the_connection(6);
 }
 
-/* One batch mixing hits and packets that take the full way (a new
- * connection's SYN, a FIN that ends the cached check, and what follows
- * it) leaves in the order it came, hits included. */
+struct order_pkt {
+    uint16_t sport;
+    uint8_t flags;
+    uint32_t seq;
+};
+
+/* A batch after an established, cached connection A:40400 -> B:80 leaves
+ * in the order it came, hits included, and 'hits' of it hit the cache. */
 static void
-flow_cache_keeps_batch_order(int fam)
+flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
+                       uint64_t hits)
 {
     uint8_t f[2048];
     uint32_t len;
     struct dp_packet *p;
     const struct dp_counters *c;
-    static const struct {
-        uint16_t sport;
-        uint8_t flags;
-        uint32_t seq;
-    } batch[] = {
-        {40400, TCP_ACK, 110},           /* hit */
-        {40401, TCP_SYN, 7000},          /* new: the full way */
-        {40400, TCP_ACK, 111},           /* hit, behind the SYN */
-        {40400, TCP_FIN | TCP_ACK, 112}, /* fails the cached check */
-        {40400, TCP_ACK, 113},           /* behind the FIN: full way */
-    };
 
     setup();
     c = dp_pipeline_counters(pl);
@@ -1471,14 +1466,14 @@ flow_cache_keeps_batch_order(int fam)
         dp_packet_free(p);
     }
 
-    for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
+    for (size_t i = 0; i < n; i++) {
         len = tcp_frame(f, &A, &B, fam, batch[i].sport, 80, batch[i].flags,
                         batch[i].seq, 10, 1);
         dp_dummy_inject(ports[PORT_A], f, len);
     }
     run_from(PORT_A);
-    CHECK_EQ(c->flow_cache_hits, 3);
-    for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
+    CHECK_EQ(c->flow_cache_hits, 1 + hits);
+    for (size_t i = 0; i < n; i++) {
         p = take_parsed(PORT_B);
         CHECK(p != NULL);
         if (!p) {
@@ -1491,6 +1486,49 @@ flow_cache_keeps_batch_order(int fam)
     }
     CHECK(take_parsed(PORT_B) == NULL);
     teardown();
+}
+
+/* One batch mixing hits and packets that take the full way (a new
+ * connection's SYN, a FIN that ends the cached check, and what follows
+ * it). */
+static void
+flow_cache_keeps_batch_order(int fam)
+{
+    static const struct order_pkt batch[] = {
+        {40400, TCP_ACK, 110},           /* hit */
+        {40401, TCP_SYN, 7000},          /* new: the full way */
+        {40400, TCP_ACK, 111},           /* hit, behind the SYN */
+        {40400, TCP_FIN | TCP_ACK, 112}, /* fails the cached check */
+        {40400, TCP_ACK, 113},           /* behind the FIN: full way */
+    };
+
+    flow_cache_keeps_order(fam, batch, ARRAY_SIZE(batch), 2);
+}
+
+/* A batch of hits only, checked and sent one by one: from the hit that
+ * fails the check (a FIN), the rest take the full way behind it. */
+static void
+flow_cache_keeps_order_of_hits(int fam)
+{
+    static const struct order_pkt batch[] = {
+        {40400, TCP_ACK, 110},           /* hit */
+        {40400, TCP_ACK, 111},           /* hit */
+        {40400, TCP_FIN | TCP_ACK, 112}, /* fails the cached check */
+        {40400, TCP_ACK, 113},           /* behind the FIN: full way */
+        {40400, TCP_ACK, 114},           /* behind the FIN: full way */
+    };
+
+    flow_cache_keeps_order(fam, batch, ARRAY_SIZE(batch), 2);
+}
+
+TEST(flow_cache_keeps_order_of_hits_v4)
+{
+    flow_cache_keeps_order_of_hits(4);
+}
+
+TEST(flow_cache_keeps_order_of_hits_v6)
+{
+    flow_cache_keeps_order_of_hits(6);
 }
 
 TEST(flow_cache_keeps_batch_order_v4)

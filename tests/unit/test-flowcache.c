@@ -320,7 +320,7 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
-            CHECK_EQ(e->ct.idx, 7);
+            CHECK_EQ(e->ct.ofs, 7);
             CHECK_EQ(e->ct.incarn, 3);
         }
         /* Never under other tables or from another port. */
@@ -374,7 +374,7 @@ TEST(table6_finds_what_it_holds_under_its_tables_only)
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_LOCAL << 24 | i % 50);
-            CHECK_EQ(e->ct.idx, 9);
+            CHECK_EQ(e->ct.ofs, 9);
             CHECK_EQ(e->ct.incarn, 4);
         }
         CHECK(!dp_fc_lookup6(fc, &k, h, 43));
