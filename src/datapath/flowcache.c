@@ -81,21 +81,41 @@ holds(const struct fc_table *tb, char *e, const void *k, uint32_t hash,
            !memcmp(e, k, tb->key_bytes);
 }
 
-/* Moves live entry 'e' to its other slot if that one is replaceable. */
-static bool
-move_away(const struct fc_table *tb, char *e, uint64_t uid)
+/* The other slot of live entry 'e' (itself if both are the same). */
+static char *
+other_slot(const struct fc_table *tb, char *e)
 {
     uint32_t sig = val_of(tb, e)->sig;
     char *other = table_slot(tb, sig, 0);
 
-    if (other == e) {
-        other = table_slot(tb, sig, 1);
-    }
+    return other != e ? other : table_slot(tb, sig, 1);
+}
+
+/* Moves live entry 'e' to its other slot if that one is replaceable. */
+static bool
+move_away(const struct fc_table *tb, char *e, uint64_t uid)
+{
+    char *other = other_slot(tb, e);
+
     if (other == e || !replaceable(tb, other, uid)) {
         return false;
     }
     memcpy(other, e, tb->stride);
     return true;
+}
+
+/* move_away(), first moving the entry in the other slot to its own other
+ * slot if need be: a cuckoo path of two moves, enough to place nearly
+ * every flow at the loads the tables run at. */
+static bool
+move_away_2(const struct fc_table *tb, char *e, uint64_t uid)
+{
+    char *other = other_slot(tb, e);
+
+    if (move_away(tb, e, uid)) {
+        return true;
+    }
+    return other != e && move_away(tb, other, uid) && move_away(tb, e, uid);
 }
 
 static void
@@ -116,9 +136,9 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
         e = b;
     } else if (++fc->misses % 8) {
         return; /* both taken: only every 8th such miss does any work */
-    } else if (move_away(tb, a, uid)) {
+    } else if (move_away_2(tb, a, uid)) {
         e = a;
-    } else if (move_away(tb, b, uid)) {
+    } else if (move_away_2(tb, b, uid)) {
         e = b;
     } else {
         e = fc->misses & 8 ? a : b;

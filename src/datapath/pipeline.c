@@ -910,71 +910,44 @@ from_vif_batch_uncached(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
-/* The frames of a batch from a VIF that hit the flow cache, in batch
- * order, with their entries' remembered connections (dp_fc_val.ct: the
- * value, of either family's entry, is found from it).  Entries stay as
- * they are until the batch's first dp_fc_insert(). */
-struct fc_hits {
-    int n;
-    struct dp_packet *pkts[DP_BATCH_MAX];
-    const struct ct_ref *refs[DP_BATCH_MAX];
-    uint8_t pos[DP_BATCH_MAX]; /* place in the batch */
-};
+#define FC_NO_KEY 0xff /* fc_slow.key of a frame the cache does not take */
 
-static inline uint32_t
-fc_hit_action(const struct fc_hits *h, int i)
-{
-    return CONTAINER_OF(h->refs[i], const struct dp_fc_val, ct)->action;
-}
-
-#define FC_NO_KEY 0xff /* key_of_pos[] of a frame the cache does not take */
-
-/* The frames that take the full way, in batch order. */
+/* The frames of a batch from a VIF that take the full way, in batch
+ * order, with the index of their flow cache keys. */
 struct fc_slow {
     int n;
     struct dp_packet *pkts[DP_BATCH_MAX];
-    uint8_t pos[DP_BATCH_MAX]; /* place in the batch */
+    uint8_t key[DP_BATCH_MAX]; /* index in keys[]/keys6[], or FC_NO_KEY */
 };
 
-/* Appends the hits from 'from' on to the frames of 'slow', keeping batch
- * order: hits that failed the firewall's cached check take the full way. */
-static void
-fc_hits_to_slow(const struct fc_hits *h, int from, struct fc_slow *slow)
+static inline void
+fc_slow_add(struct fc_slow *slow, struct dp_packet *pkt, uint8_t key)
 {
-    struct fc_slow merged;
-    int i = 0, j = from;
-
-    merged.n = 0;
-    while (i < slow->n || j < h->n) {
-        int m = merged.n++;
-        if (j == h->n || (i < slow->n && slow->pos[i] < h->pos[j])) {
-            merged.pkts[m] = slow->pkts[i];
-            merged.pos[m] = slow->pos[i++];
-        } else {
-            merged.pkts[m] = h->pkts[j];
-            merged.pos[m] = h->pos[j++];
-        }
-    }
-    *slow = merged;
+    slow->pkts[slow->n] = pkt;
+    slow->key[slow->n++] = key;
 }
 
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their slots
  *    prefetched;
- * 2. flow cache lookups; for the misses SpoofGuard (a hit's headers
- *    passed it under these tables already: the cache keys on the source
- *    MAC and IP), punting (for a whole IPv4 or IPv6 TCP/UDP frame,
- *    whether it is punted depends on its segment and UDP port only: a
- *    hit's frame would not be) and their forwarding lookups prefetched (struct
- *    fwd_prefetch);
- * 3. with a stateful firewall, the hits' established check on their
- *    remembered connections (dfw_check_cached()); from the first hit that
- *    needs more, hits take the full way too; then the OUT check of all
- *    that take the full way;
- * 4. forwarding in batch order, as the cache said or the full way,
- *    remembering what the full way decided.
- * The cache serves VIFs with a stateful firewall (and every VIF with
- * flow_cache_all); without a firewall its hash is the frames' flow hash. */
+ * 2. flow cache lookups; for a stateful firewall, a hit's remembered
+ *    connection prefetched;
+ * 3. in batch order, hits checked on their remembered connections
+ *    (dfw_cached_pass()) and sent as the cache said; from the first hit
+ *    that fails the check, hits take the full way too, behind it.  The
+ *    others pass SpoofGuard (a hit's headers passed it under these tables
+ *    already: the cache keys on the source MAC and IP) and punting (for a
+ *    whole IPv4 or IPv6 TCP/UDP frame, whether it is punted depends on its
+ *    segment and UDP port only: a hit's frame would not be), with their
+ *    forwarding lookups prefetched (struct fwd_prefetch);
+ * 4. the OUT check of all that take the full way, then their forwarding,
+ *    remembering what it decided.
+ * So the frames of one flow leave in order (all of a flow's frames in a
+ * batch share its key, hence its lookup: entries stay as they are until
+ * step 4's first dp_fc_insert()), and hits may leave ahead of other
+ * flows' frames that take the full way.  The cache serves VIFs with a
+ * stateful firewall (and every VIF with flow_cache_all); without a
+ * firewall its hash is the frames' flow hash. */
 static void
 from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                struct dp_packet **pkts, int n, uint16_t in_port)
@@ -984,19 +957,18 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     bool stateful = fw && fw->cls;
     struct dp_fc *fc = stateful || pl->fc_all ? pl->fc : NULL;
     struct dp_packet *keep[DP_BATCH_MAX];
-    uint8_t verdicts[DP_BATCH_MAX], key_of_pos[DP_BATCH_MAX];
+    uint8_t verdicts[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
     struct dp_fc_key keys[DP_BATCH_MAX];
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
     const void *slots[DP_BATCH_MAX][2];
     uint8_t fam[DP_BATCH_MAX]; /* enum dp_fc_family */
-    uint32_t actions[DP_BATCH_MAX];
-    struct fc_hits hits;
+    const struct dp_fc_val *vals[DP_BATCH_MAX];
     struct fc_slow slow;
     struct fwd_prefetch fp;
-    const void *conns = NULL;
-    int k = 0, passed, sent;
+    struct dfw_cached dc;
+    int k = 0;
 
     if (!fc) {
         from_vif_batch_uncached(pl, t, pkts, n, in_port);
@@ -1034,100 +1006,78 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         keep[k++] = pkt;
     }
 
-    fwd_prefetch_init(&fp, t, vif);
-    if (stateful) {
-        conns = dfw_conns_base(pl->fw); /* NULL: no table, no hit passes */
+    if (!k) {
+        return;
     }
-    hits.n = slow.n = 0;
-    for (int i = 0, pos = 0; i < k; i++) {
-        struct dp_packet *pkt = keep[i];
+
+    /* 2. */
+    const void *conns = stateful ? dfw_conns_base(pl->fw) : NULL;
+    for (int i = 0; i < k; i++) {
+        const struct dp_fc_val *v = NULL;
         if (fam[i] != DP_FC_NONE) {
-            const struct dp_fc_val *v =
-                likely(fam[i] == DP_FC_V4)
+            v = likely(fam[i] == DP_FC_V4)
                     ? dp_fc_find(slots[i][0], slots[i][1], &keys[i], hashes[i],
                                  t->uid)
                     : dp_fc_find6(slots[i][0], slots[i][1], &keys6[i],
                                   hashes[i], t->uid);
             if (!stateful) {
-                pkt->hash = hashes[i];
+                keep[i]->hash = hashes[i];
+            } else if (v && (!conns || !v->ct.ofs)) {
+                v = NULL; /* no connection to check it on */
+            } else if (v) {
+                ct_prefetch_ref(conns, &v->ct);
             }
-            if (v && (!stateful || v->ct.ofs)) {
-                int h = hits.n++;
-                hits.pkts[h] = pkt;
-                hits.refs[h] = &v->ct;
-                hits.pos[h] = (uint8_t)pos;
-                if (conns) {
-                    ct_prefetch_ref(conns, &v->ct);
-                }
-                key_of_pos[pos++] = (uint8_t)i;
+        }
+        vals[i] = v;
+    }
+
+    /* 3. (every frame kept passed ingress: the VIF has a segment) */
+    const struct dp_segment *seg = &t->segments[vif->segment];
+    bool checking =
+        stateful && conns && dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc);
+    int sent = 0;
+    fwd_prefetch_init(&fp, t, vif);
+    slow.n = 0;
+    for (int i = 0; i < k; i++) {
+        struct dp_packet *pkt = keep[i];
+        const struct dp_fc_val *v = vals[i];
+        if (v) {
+            if (!stateful || (checking && dfw_cached_pass(&dc, pkt, &v->ct))) {
+                fc_emit(pl, t, pkt, v->action, vif, seg);
+                sent++;
                 continue;
             }
+            /* This flow's frames from here on, and the other hits' too
+             * (the rest of the batch is not checked), take the full way. */
+            if (checking) {
+                dfw_cached_end(&dc, sent);
+                checking = false;
+            }
+            fc_slow_add(&slow, pkt, (uint8_t)i);
+            continue;
         }
         if (!vif_admit(pl, t, fw, pkt, &fp)) {
             continue;
         }
-        slow.pkts[slow.n] = pkt;
-        slow.pos[slow.n++] = (uint8_t)pos;
-        key_of_pos[pos++] = fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY;
+        fc_slow_add(&slow, pkt, fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY);
+    }
+    if (checking) {
+        dfw_cached_end(&dc, sent);
+    }
+    if (likely(!slow.n)) {
+        return;
     }
     fwd_prefetch_routes(&fp); /* arrives while the firewall works */
 
-    passed = hits.n;
-    sent = 0;
-    if (likely(!slow.n) && hits.n) {
-        /* Hits only (they passed ingress: the VIF has a segment): each
-         * is checked and sent in one go; from the first that fails the
-         * firewall's check, the rest take the full way. */
-        const struct dp_segment *seg = &t->segments[vif->segment];
-        if (!stateful) {
-            for (int h = 0; h < hits.n; h++) {
-                fc_emit(pl, t, hits.pkts[h], fc_hit_action(&hits, h), vif, seg);
-            }
-            return;
-        }
-        struct dfw_cached dc;
-        if (dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc)) {
-            for (; sent < hits.n &&
-                   dfw_cached_pass(&dc, hits.pkts[sent], hits.refs[sent]);
-                 sent++) {
-                fc_emit(pl, t, hits.pkts[sent], fc_hit_action(&hits, sent), vif,
-                        seg);
-            }
-            dfw_cached_end(&dc, sent);
-        }
-        if (likely(sent == hits.n)) {
-            return;
-        }
-        passed = sent;
-        fc_hits_to_slow(&hits, passed, &slow);
-    } else if (stateful && hits.n) {
-        passed = dfw_check_cached(pl->fw, fw, hits.pkts, hits.refs, hits.n,
-                                  fw_now(pl));
-        if (unlikely(passed < hits.n)) {
-            fc_hits_to_slow(&hits, passed, &slow);
-        }
-    }
-    if (stateful && slow.n) {
+    /* 4. */
+    if (stateful) {
         dfw_check_vnic(pl->fw, t->fw_sets, slow.pkts, slow.n, fw, vif->lport,
                        true, fw_now(pl), verdicts, refs);
     }
-    if (!slow.n) {
-        return; /* no hits either */
-    }
-
-    for (int h = sent; h < passed; h++) { /* before dp_fc_insert() below */
-        actions[h] = fc_hit_action(&hits, h);
-    }
-    for (int h = sent, s = 0; h < passed || s < slow.n;) {
-        if (s == slow.n || (h < passed && hits.pos[h] < slow.pos[s])) {
-            fc_emit(pl, t, hits.pkts[h], actions[h], vif,
-                    &t->segments[vif->segment]);
-            h++;
-            continue;
-        }
+    for (int s = 0; s < slow.n; s++) {
         struct dp_packet *pkt = slow.pkts[s];
         const struct ct_ref *ref = stateful ? &refs[s] : NULL;
-        uint8_t key = key_of_pos[slow.pos[s]];
+        uint8_t key = slow.key[s];
         struct fc_decision dec;
 
         if (stateful && unlikely(verdicts[s] != DP_DROP_NONE)) {
@@ -1135,10 +1085,8 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                 reject_out(pl, t, pkt, in_port);
             }
             drop(pl, pkt, (enum dp_drop)verdicts[s]);
-            s++;
             continue;
         }
-        s++;
         if (key == FC_NO_KEY) {
             vif_forward(pl, t, pkt, in_port, NULL);
             continue;

@@ -1443,8 +1443,9 @@ struct order_pkt {
     uint32_t seq;
 };
 
-/* A batch after an established, cached connection A:40400 -> B:80 leaves
- * in the order it came, hits included, and 'hits' of it hit the cache. */
+/* A batch (at most 8 frames) after an established, cached connection
+ * A:40400 -> B:80 leaves in the order it came per connection, and 'hits'
+ * of it hit the cache. */
 static void
 flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
                        uint64_t hits)
@@ -1454,6 +1455,9 @@ flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
     struct dp_packet *p;
     const struct dp_counters *c;
 
+    if (!CHECK(n <= 8)) {
+        return;
+    }
     setup();
     c = dp_pipeline_counters(pl);
     open_a_to_b(fam, 40400, 100);
@@ -1473,6 +1477,10 @@ flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
     }
     run_from(PORT_A);
     CHECK_EQ(c->flow_cache_hits, 1 + hits);
+    /* Every frame leaves once, and each connection's in the order they
+     * came (a hit may pass another connection's frame that takes the
+     * full way). */
+    bool out[8] = {false};
     for (size_t i = 0; i < n; i++) {
         p = take_parsed(PORT_B);
         CHECK(p != NULL);
@@ -1480,8 +1488,16 @@ flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
             break;
         }
         const uint8_t *tcp = p->data + p->l4_ofs;
-        CHECK_EQ(ntohs(rd16(tcp)), batch[i].sport);
-        CHECK_EQ(ntohl(rd32(tcp + 4)), batch[i].seq);
+        uint16_t sport = ntohs(rd16(tcp));
+        uint32_t seq = ntohl(rd32(tcp + 4));
+        size_t j = 0;
+        while (j < n && (out[j] || batch[j].sport != sport)) {
+            j++; /* this connection's first frame not out yet */
+        }
+        CHECK(j < n && batch[j].seq == seq);
+        if (j < n) {
+            out[j] = true;
+        }
         dp_packet_free(p);
     }
     CHECK(take_parsed(PORT_B) == NULL);
