@@ -5,8 +5,16 @@
  * options are walked the same way.  Replies are written by a small
  * cursor that refuses to overrun DHCP6_REPLY_MAX (it cannot, with the
  * limits on DNS servers, domain and IAs, but a bound is cheaper than a
- * proof).  Bindings are few (the local ports of one segment on one host),
- * so a linear search by MAC is all the indexing they need. */
+ * proof).
+ *
+ * A segment may have thousands of local ports, so leases are found by hash
+ * (lib/hmap.h), never by a scan: 'by_mac' gives the lease of a client's MAC
+ * for every message, and on reconfiguration a temporary index of the old
+ * leases by MAC and address carries their state over.  Both answer as the
+ * scans from the start of the array they replace: with duplicate keys, the
+ * first lease wins.  The lease array changes only in config_install(),
+ * which rebuilds 'by_mac' there; messages change leases in place but never
+ * their MAC, so the index stays valid between configurations. */
 #include "datapath/dhcp6.h"
 
 #include <arpa/inet.h>
@@ -15,6 +23,8 @@
 #include <string.h>
 
 #include "datapath/csum.h"
+#include "lib/hash.h"
+#include "lib/hmap.h"
 #include "lib/util.h"
 
 #define OPT_CLIENTID     1
@@ -291,12 +301,72 @@ dhcp6_parse(const uint8_t *p, size_t len, struct dhcp6_msg *m)
     return DHCP6_DROP_NONE;
 }
 
+/* ---- Lease indexes ---- */
+
+/* A lease in an index of leases, by its position in the array (which
+ * config_install() replaces as a whole). */
+struct lease_ref {
+    struct hmap_node node; /* in the index, by lease_hash() */
+    size_t i;              /* into the indexed array */
+};
+
+/* The hash of a key: 'mac', and 'addr' unless it is NULL. */
+static uint32_t
+lease_hash(const struct eth_addr *mac, const uint8_t *addr)
+{
+    uint32_t h = hash_bytes(mac->b, ETH_ADDR_LEN, 0);
+    return addr ? hash_bytes(addr, 16, h) : h;
+}
+
+/* The position of the lease of 'leases' that 'index' holds for 'mac' (and
+ * 'addr' unless NULL), whose lease_hash() is 'hash'; SIZE_MAX if none. */
+static size_t
+index_find(const struct hmap *index, const struct dhcp6_lease *leases,
+           const struct eth_addr *mac, const uint8_t *addr, uint32_t hash)
+{
+    const struct lease_ref *r;
+
+    HMAP_FOR_EACH_WITH_HASH (r, node, hash, index) {
+        const struct dhcp6_lease *l = &leases[r->i];
+        if (eth_addr_equals(&l->mac, mac) &&
+            (!addr || !memcmp(l->addr, addr, 16))) {
+            return r->i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Fills the empty 'index' with the first of 'leases[0 .. n)' for each MAC
+ * (and address, if 'by_addr'), so that index_find() answers as a scan from
+ * the start would.  Returns its nodes (room for 'n'), for the caller to
+ * free after hmap_destroy(). */
+static struct lease_ref *
+index_build(struct hmap *index, const struct dhcp6_lease *leases, size_t n,
+            bool by_addr)
+{
+    struct lease_ref *refs = xcalloc(n ? n : 1, sizeof *refs);
+    size_t n_refs = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *addr = by_addr ? leases[i].addr : NULL;
+        uint32_t hash = lease_hash(&leases[i].mac, addr);
+
+        if (index_find(index, leases, &leases[i].mac, addr, hash) == SIZE_MAX) {
+            refs[n_refs].i = i;
+            hmap_insert(index, &refs[n_refs++].node, hash);
+        }
+    }
+    return refs;
+}
+
 /* ---- Configuration ---- */
 
 struct dhcp6_server {
     struct dhcp6_config cfg;    /* arrays below, owned */
     struct dhcp6_lease *leases; /* one per binding */
     size_t n_leases;
+    struct hmap by_mac;         /* the first lease of each MAC */
+    struct lease_ref *mac_refs; /* by_mac's nodes: room for n_leases */
     uint8_t (*prefixes)[16];
     uint8_t *prefix_lens;
     uint8_t (*dns)[16];
@@ -394,13 +464,16 @@ dup_or_null(const void *p, size_t n, size_t size)
 }
 
 /* Installs a checked 'c' into 's', carrying over the state of bindings
- * whose MAC keeps its address. */
+ * whose MAC keeps its address (the first old lease with both, if several
+ * have), and rebuilds 's->by_mac' for the new leases. */
 static void
 config_install(struct dhcp6_server *s, const struct dhcp6_config *c,
                const uint8_t *wire, size_t wire_len)
 {
     struct dhcp6_lease *old = s->leases;
     size_t n_old = s->n_leases;
+    struct hmap old_index = HMAP_INITIALIZER;
+    struct lease_ref *old_refs = index_build(&old_index, old, n_old, true);
 
     free(s->prefixes);
     free(s->prefix_lens);
@@ -428,15 +501,20 @@ config_install(struct dhcp6_server *s, const struct dhcp6_config *c,
         struct dhcp6_lease *l = &s->leases[i];
         l->mac = c->bindings[i].mac;
         memcpy(l->addr, c->bindings[i].addr, 16);
-        for (size_t k = 0; k < n_old; k++) {
-            if (eth_addr_equals(&old[k].mac, &l->mac) &&
-                !memcmp(old[k].addr, l->addr, 16)) {
-                *l = old[k];
-                break;
-            }
+        size_t k = index_find(&old_index, old, &l->mac, l->addr,
+                              lease_hash(&l->mac, l->addr));
+        if (k != SIZE_MAX) {
+            *l = old[k];
         }
     }
+    hmap_destroy(&old_index);
+    free(old_refs);
     free(old);
+    /* A new index rather than the old one emptied: its buckets fit the
+     * new leases, however many the old configuration had. */
+    hmap_destroy(&s->by_mac);
+    free(s->mac_refs);
+    s->mac_refs = index_build(&s->by_mac, s->leases, s->n_leases, false);
     s->duid[0] = 0;
     s->duid[1] = DUID_LL;
     s->duid[2] = 0;
@@ -456,6 +534,7 @@ dhcp6_server_create(const struct dhcp6_config *c, struct dhcp6_server **out)
         return EINVAL;
     }
     *out = xcalloc(1, sizeof **out);
+    hmap_init(&(*out)->by_mac);
     config_install(*out, c, wire, wire_len);
     return 0;
 }
@@ -477,6 +556,8 @@ void
 dhcp6_server_destroy(struct dhcp6_server *s)
 {
     if (s) {
+        hmap_destroy(&s->by_mac);
+        free(s->mac_refs);
         free(s->leases);
         free(s->prefixes);
         free(s->prefix_lens);
@@ -580,15 +661,14 @@ put_ia(struct cursor *c, const struct dhcp6_server *s,
     c->p[start + 3] = (uint8_t)l;
 }
 
+/* The lease of the client 'mac' (the first, if several bindings have the
+ * MAC), or NULL. */
 static struct dhcp6_lease *
 lease_of(struct dhcp6_server *s, const struct eth_addr *mac)
 {
-    for (size_t i = 0; i < s->n_leases; i++) {
-        if (eth_addr_equals(&s->leases[i].mac, mac)) {
-            return &s->leases[i];
-        }
-    }
-    return NULL;
+    size_t i =
+        index_find(&s->by_mac, s->leases, mac, NULL, lease_hash(mac, NULL));
+    return i != SIZE_MAX ? &s->leases[i] : NULL;
 }
 
 static bool
