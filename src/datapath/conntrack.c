@@ -1191,25 +1191,6 @@ ct_cached_requeue(struct ct_table *ct, struct ct_conn_hot *hot)
     list_append(ct, c);
 }
 
-int
-ct_process_cached(struct ct_table *ct, struct dp_packet *const *pkts,
-                  const struct ct_ref *const *refs, uint32_t want_gen, int n,
-                  uint64_t now, struct ct_conn **conns)
-{
-    struct ct_cached cc;
-    int i;
-
-    ct_cached_begin(ct, want_gen, now, &cc);
-    for (i = 0; i < n; i++) {
-        conns[i] = ct_cached_pass(&cc, pkts[i], refs[i]);
-        if (!conns[i]) {
-            break;
-        }
-    }
-    ct_cached_end(&cc, i);
-    return i;
-}
-
 void
 ct_process_batch(struct ct_table *ct, struct dp_packet **pkts,
                  const uint32_t *zones, const uint8_t *dir_out, int n,

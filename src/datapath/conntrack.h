@@ -317,14 +317,6 @@ ct_cached_pass(const struct ct_cached *cc, struct dp_packet *p,
     return (struct ct_conn *)(void *)c;
 }
 
-/* ct_cached_pass() over packets pkts[0..n-1] with references refs[k]
- * (their lines prefetched with ct_prefetch_ref()), setting conns[k].
- * Stops at the first packet that needs more and returns its index (n
- * when all were finished); that packet and the rest need the full way. */
-int ct_process_cached(struct ct_table *, struct dp_packet *const *pkts,
-                      const struct ct_ref *const *refs, uint32_t want_gen,
-                      int n, uint64_t now_ms, struct ct_conn **conns);
-
 /* The established fast path over prepared packets: from index 'i' on,
  * finishes every packet that is ESTABLISHED on a connection admitted
  * under generation want_gen[k] and needs no state change (for TCP: an

@@ -791,23 +791,6 @@ dfw_cached_end(struct dfw_cached *dc, int n_passed)
     dc->th->stats.established += (uint64_t)n_passed;
 }
 
-int
-dfw_check_cached(struct dfw_thread *th, const struct dfw_vnic *vnic,
-                 struct dp_packet **pkts, const struct ct_ref *const *refs,
-                 int n, uint64_t now_ms)
-{
-    struct dfw_cached dc;
-    int k;
-
-    if (!dfw_cached_begin(th, vnic, now_ms, &dc)) {
-        return 0;
-    }
-    for (k = 0; k < n && dfw_cached_pass(&dc, pkts[k], refs[k]); k++) {
-    }
-    dfw_cached_end(&dc, k);
-    return k;
-}
-
 const void *
 dfw_conns_base(const struct dfw_thread *th)
 {

@@ -269,14 +269,8 @@ dfw_cached_pass(struct dfw_cached *dc, struct dp_packet *p,
     return true;
 }
 
-/* The same over pkts[0..n-1] with refs[k]: returns how many of the first
- * packets passed. */
-int dfw_check_cached(struct dfw_thread *, const struct dfw_vnic *vnic,
-                     struct dp_packet **pkts, const struct ct_ref *const *refs,
-                     int n, uint64_t now_ms);
-
 /* Packet thread: the base address for ct_prefetch_ref() of the
- * connections that dfw_check_cached() will look at, NULL if there is no
+ * connections that dfw_cached_pass() will look at, NULL if there is no
  * connection table yet. */
 const void *dfw_conns_base(const struct dfw_thread *);
 

@@ -12,7 +12,7 @@
  * tracked connection (struct ct_ref).  A hit skips the MAC-table lookup,
  * the flow hash (the cache's own hash serves, or the connection's) and
  * the conntrack lookup; the firewall's established checks still run on
- * the remembered connection (dfw_check_cached()).
+ * the remembered connection (dfw_cached_pass()).
  *
  * Entries are keyed on the tables object's uid, so a new snapshot
  * (a MAC moved, a port gone, a firewall changed) never reuses one; a

@@ -3,8 +3,9 @@
  * explicit clock, UDP replies, ICMP echo and ICMP/ICMPv6 errors as RELATED,
  * IPv6, zones, the bounded table (refusal and reclaiming expired entries),
  * flush by rule, the dump API, a randomized run against a naive model
- * of which connections are live, and the batched fast path against the
- * one-packet path.  Frames are built here and go through
+ * of which connections are live, the batched fast path against the
+ * one-packet path, and the flow cache's check on a remembered
+ * connection.  Frames are built here and go through
  * dp_parse() as in the datapath. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -451,6 +452,65 @@ TEST(udp_reply_and_timeouts)
     b.port = 54;
     udp(&b, &a, 1);
     CHECK_EQ(run(ct, 30), CT_NEW);
+    ct_destroy(ct);
+}
+
+/* The flow cache's check (ct_cached_pass()) on a remembered UDP
+ * connection: it counts and refreshes as a lookup would, keeps the
+ * expiry lists right when a refresh moves the entry, and refuses a
+ * connection under another rules generation, an expired one and a
+ * reused entry. */
+TEST(cached_pass_checks_counts_and_refreshes)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    struct ct_cached cc;
+    struct ct_conn_info info;
+    struct ct_ref ref;
+
+    udp(&a, &b, 20);
+    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
+    struct ct_conn *c = last_conn;
+    udp(&b, &a, 100);
+    CHECK_EQ(run(ct, 20), CT_ESTABLISHED); /* replied: on the fast path */
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, 30), CT_ESTABLISHED);
+    ct_ref_set(ct, c, &last_cp, &ref);
+    CHECK(ref.ofs != 0);
+
+    pkt->hash = 0;
+    ct_cached_begin(ct, 0, 40, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &ref) == c);
+    ct_cached_end(&cc, 1);
+    CHECK(pkt->hash != 0);
+    ct_conn_get_info(ct, c, 40, &info);
+    CHECK_EQ(info.packets[0], 3);
+    CHECK_EQ(info.bytes[0], 3 * (14 + 20 + 8 + 20));
+    CHECK_EQ(info.expires_in_ms, 120000);
+
+    /* Another generation: refused, nothing counted. */
+    ct_cached_begin(ct, 1, 50, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
+    ct_conn_get_info(ct, c, 50, &info);
+    CHECK_EQ(info.packets[0], 3);
+
+    /* A minute later: the refresh moves the entry in its list, so the
+     * sweep at its old expiry keeps it and the one at its new frees it. */
+    ct_cached_begin(ct, 0, 60040, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &ref) == c);
+    CHECK_EQ(ct_expire(ct, 120041, 100), 0);
+    CHECK_EQ(expires_in(ct, c, 120041), 60000 - 1);
+    CHECK_EQ(ct_expire(ct, 180040, 100), 1);
+
+    /* Expired and freed: the remembered use is stale, also once the
+     * entry is reused. */
+    ct_cached_begin(ct, 0, 180050, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
+    udp(&a, &b, 20);
+    CHECK_EQ(run_commit(ct, 180060, 3), CT_NEW);
+    CHECK(last_conn == c); /* the same entry, another use */
+    ct_cached_begin(ct, 0, 180070, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
     ct_destroy(ct);
 }
 
