@@ -116,6 +116,8 @@ SAME_AS_HOT(packets);
 SAME_AS_HOT(bytes);
 #undef SAME_AS_HOT
 BUILD_ASSERT(sizeof(struct ct_conn_hot) == 64);
+/* ct_cached_pass() loads incarn and gen as one word, incarn the low half. */
+BUILD_ASSERT(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
 BUILD_ASSERT(CT_REF_FAST == (F_FAST | F_FAST0));
 BUILD_ASSERT(!(CT_REF_FAST & CT_REF_DIR));
 
