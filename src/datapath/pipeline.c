@@ -1033,8 +1033,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
 
     /* 3. (every frame kept passed ingress: the VIF has a segment) */
     const struct dp_segment *seg = &t->segments[vif->segment];
-    bool checking =
-        stateful && conns && dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc);
+    bool checking = stateful && dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc);
     int sent = 0;
     fwd_prefetch_init(&fp, t, vif);
     slow.n = 0;
