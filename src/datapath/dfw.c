@@ -628,8 +628,16 @@ check_slow(struct check_ctx *cx, const struct dfw_vnic *vn,
     }
 }
 
-void
-dfw_rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
+/* Per-rule packet and byte counts of a run of packets to one rule, added
+ * to the rule's counters in one update when the rule changes or the run
+ * ends (rule_run_flush()). */
+struct dfw_rule_run {
+    uint32_t id; /* UINT32_MAX: none yet */
+    uint64_t packets, bytes;
+};
+
+static void
+rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
 {
     if (r->packets && r->id <= DFW_MAX_RULE_ID) {
         struct rule_ctr *c = atomic_load_explicit(
@@ -642,6 +650,18 @@ dfw_rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
         ctr_add(&c->bytes, r->bytes);
     }
     r->packets = r->bytes = 0;
+}
+
+static inline void
+rule_run_add(struct dfw_thread *th, struct dfw_rule_run *r, uint32_t id,
+             uint32_t bytes)
+{
+    if (unlikely(id != r->id)) {
+        rule_run_flush(th, r);
+        r->id = id;
+    }
+    r->packets++;
+    r->bytes += bytes;
 }
 
 /* The packet's flow hash for tunnel entropy, from conntrack's hash (both
@@ -707,7 +727,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
         int k = ct_process_fast(cx.ct, cps, pre, gens, i, n, now_ms, conns);
         est += (uint64_t)(k - i);
         for (; i < k; i++) {
-            dfw_rule_run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
+            rule_run_add(th, &run, ct_conn_rule(conns[i]), pkts[i]->len);
             set_flow_hash(pkts[i], &cps[i]);
             verdicts[i] = DP_DROP_NONE;
             if (refs) {
@@ -725,7 +745,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             ct_process_prepared(cx.ct, &cps[i], pre[i], now_ms, &c);
         if ((v == CT_ESTABLISHED || v == CT_RELATED) &&
             ct_conn_gen(c) == vn->rules_version) {
-            dfw_rule_run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
+            rule_run_add(th, &run, ct_conn_rule(c), pkts[i]->len);
             verdicts[i] = DP_DROP_NONE;
             est++;
             if (refs) {
@@ -735,7 +755,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             if (refs) {
                 refs[i].ofs = 0;
             }
-            dfw_rule_run_flush(th, &run);
+            rule_run_flush(th, &run);
             verdicts[i] =
                 check_slow(&cx, vn, pkts[i], &cps[i], v, c,
                            vnics ? zones[i] : zone1, vnics ? dir_out[i] : dir1);
@@ -745,7 +765,7 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
         }
     }
 #undef VNIC
-    dfw_rule_run_flush(th, &run);
+    rule_run_flush(th, &run);
     th->stats.established += est;
 }
 
@@ -778,17 +798,32 @@ dfw_cached_begin(struct dfw_thread *th, const struct dfw_vnic *vnic,
     }
     ct_cached_begin(th->ct, vnic->rules_version, now_ms, &dc->ct);
     dc->th = th;
-    dc->run = (struct dfw_rule_run){UINT32_MAX, 0, 0};
+    dc->passed = 0;
+    dc->run_rule = UINT32_MAX;
+    dc->run_from = dc->passed;
+    dc->run_bytes = 0;
     return true;
 }
 
 void
-dfw_cached_end(struct dfw_cached *dc, int n_passed)
+dfw_cached_new_run(struct dfw_cached *dc, uint32_t rule)
 {
-    ct_cached_end(&dc->ct, n_passed);
-    dfw_rule_run_flush(dc->th, &dc->run);
-    dc->th->stats.checked += (uint64_t)n_passed;
-    dc->th->stats.established += (uint64_t)n_passed;
+    struct dfw_rule_run run = {
+        dc->run_rule, (uint64_t)(dc->passed - dc->run_from), dc->run_bytes};
+
+    rule_run_flush(dc->th, &run);
+    dc->run_rule = rule;
+    dc->run_from = dc->passed;
+    dc->run_bytes = 0;
+}
+
+void
+dfw_cached_end(struct dfw_cached *dc)
+{
+    ct_cached_end(&dc->ct, dc->passed);
+    dfw_cached_new_run(dc, UINT32_MAX);
+    dc->th->stats.checked += (uint64_t)dc->passed;
+    dc->th->stats.established += (uint64_t)dc->passed;
 }
 
 const void *

@@ -215,27 +215,6 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
                     uint32_t zone, bool dir_out, uint64_t now_ms,
                     uint8_t *verdicts, struct ct_ref *refs);
 
-/* Per-rule packet and byte counts of a run of packets to one rule, added
- * to the rule's counters in one update when the rule changes or the run
- * ends (dfw_rule_run_flush()). */
-struct dfw_rule_run {
-    uint32_t id; /* UINT32_MAX: none yet */
-    uint64_t packets, bytes;
-};
-void dfw_rule_run_flush(struct dfw_thread *, struct dfw_rule_run *);
-
-static inline void
-dfw_rule_run_add(struct dfw_thread *th, struct dfw_rule_run *r, uint32_t id,
-                 uint32_t bytes)
-{
-    if (unlikely(id != r->id)) {
-        dfw_rule_run_flush(th, r);
-        r->id = id;
-    }
-    r->packets++;
-    r->bytes += bytes;
-}
-
 /* Packet thread: the check of packets of one vNIC (cls not NULL) whose
  * connections a flow cache remembered (from dfw_check_vnic() of an
  * earlier packet with the same headers, same vNIC and direction,
@@ -244,28 +223,42 @@ dfw_rule_run_add(struct dfw_thread *th, struct dfw_rule_run *r, uint32_t id,
  * like dfw_check().  One packet at a time, for a caller that fuses it
  * with forwarding: dfw_cached_begin() (false: no connection table, no
  * packet passes), dfw_cached_pass() for each packet in batch order until
- * one fails (it and the rest need dfw_check_vnic()), dfw_cached_end()
- * with the number that passed.  No other firewall call in between. */
+ * one fails (it and the rest need dfw_check_vnic()), dfw_cached_end().
+ * No other firewall call in between.  A rule's counters get the packets
+ * in runs of one rule: the packets of a run are counted once, when it
+ * ends (passed - run_from). */
 struct dfw_cached {
     struct ct_cached ct;
     struct dfw_thread *th;
-    struct dfw_rule_run run;
+    int passed;         /* packets that passed */
+    uint32_t run_rule;  /* rule of the packets passed since 'run_from' */
+    int run_from;       /* 'passed' when that run began */
+    uint64_t run_bytes; /* their bytes */
 };
 
 bool dfw_cached_begin(struct dfw_thread *, const struct dfw_vnic *vnic,
                       uint64_t now_ms, struct dfw_cached *);
-void dfw_cached_end(struct dfw_cached *, int n_passed);
+void dfw_cached_end(struct dfw_cached *);
+/* Out of line part of dfw_cached_pass(): adds the run of packets to one
+ * rule to that rule's counters and begins one of 'rule'. */
+void dfw_cached_new_run(struct dfw_cached *, uint32_t rule);
 
 static inline bool
 dfw_cached_pass(struct dfw_cached *dc, struct dp_packet *p,
                 const struct ct_ref *r)
 {
+    uint32_t len = p->len; /* read before ct_cached_pass() writes */
     struct ct_conn *c = ct_cached_pass(&dc->ct, p, r);
 
     if (!c) {
         return false;
     }
-    dfw_rule_run_add(dc->th, &dc->run, ct_conn_rule(c), p->len);
+    uint32_t rule = ct_conn_rule(c);
+    if (unlikely(rule != dc->run_rule)) {
+        dfw_cached_new_run(dc, rule);
+    }
+    dc->passed++;
+    dc->run_bytes += len;
     return true;
 }
 

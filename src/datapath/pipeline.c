@@ -827,20 +827,19 @@ fwd_prefetch_routes(const struct fwd_prefetch *fp)
     }
 }
 
-/* Forwards 'pkt' from 'vif' in segment 'seg' as the flow cache
- * remembered ('action' as in struct dp_fc_val). */
+/* Forwards 'pkt' as the flow cache remembered ('action' as in struct
+ * dp_fc_val); 'td' holds the segment and source port of the batch's VIF,
+ * its endpoint is set here.  The caller counts it in flow_cache_hits. */
 static inline void
 fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
-        struct dp_packet *pkt, uint32_t action, const struct dp_vif *vif,
-        const struct dp_segment *seg)
+        struct dp_packet *pkt, uint32_t action, struct tunnel_dest *td)
 {
     uint32_t target = action & DP_FC_TARGET_MAX;
 
-    pl->ctr.flow_cache_hits++;
     if (action >> 24 == DP_FC_REMOTE) {
-        struct tunnel_dest td = {seg, &t->vteps[target], vif->lport};
+        td->vtep = &t->vteps[target];
         pl->ctr.l2_remote++;
-        emit_tunnel(pl, t, pkt, &td);
+        emit_tunnel(pl, t, pkt, td);
     } else {
         pl->ctr.l2_local++;
         to_local(pl, t, pkt, (uint16_t)target);
@@ -927,6 +926,36 @@ fc_slow_add(struct fc_slow *slow, struct dp_packet *pkt, uint8_t key)
     slow->key[slow->n++] = key;
 }
 
+/* A frame from a VIF that the flow cache did not answer: SpoofGuard and
+ * punting (vif_admit()), then the full way, with the index of its flow
+ * cache key (FC_NO_KEY if it has none). */
+static inline __attribute__((always_inline)) void
+fc_miss(struct dp_pipeline *pl, const struct dp_tables *t,
+        const struct dfw_vnic *fw, struct dp_packet *pkt, uint8_t key,
+        struct fwd_prefetch *fp, struct fc_slow *slow)
+{
+    if (vif_admit(pl, t, fw, pkt, fp)) {
+        fc_slow_add(slow, pkt, key);
+    }
+}
+
+/* What from_vif_batch_cached() takes from 'v', the flow cache's answer
+ * for 'pkt' (of hash 'hash'), into '*val' (NULL before): behind a
+ * stateful firewall, a hit with its connection (in table 'conns'),
+ * prefetched; else any hit, and the hash is the frame's flow hash. */
+static inline __attribute__((always_inline)) void
+fc_found(struct dp_packet *pkt, uint32_t hash, const struct dp_fc_val *v,
+         const void *conns, const bool stateful, const struct dp_fc_val **val)
+{
+    if (!stateful) {
+        pkt->hash = hash;
+        *val = v;
+    } else if (v && likely(v->ct.ofs)) {
+        ct_prefetch_ref(conns, &v->ct);
+        *val = v;
+    }
+}
+
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their slots
  *    prefetched;
@@ -946,16 +975,17 @@ fc_slow_add(struct fc_slow *slow, struct dp_packet *pkt, uint8_t key)
  * batch share its key, hence its lookup: entries stay as they are until
  * step 4's first dp_fc_insert()), and hits may leave ahead of other
  * flows' frames that take the full way.  The cache serves VIFs with a
- * stateful firewall (and every VIF with flow_cache_all); without a
- * firewall its hash is the frames' flow hash. */
-static void
-from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
-               struct dp_packet **pkts, int n, uint16_t in_port)
+ * stateful firewall ('stateful', a constant: the function is made once
+ * with and once without) and, with flow_cache_all, every other VIF; there
+ * its hash is the frames' flow hash. */
+static inline __attribute__((always_inline)) void
+from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
+                      struct dp_packet **pkts, int n, uint16_t in_port,
+                      const bool stateful)
 {
     const struct dp_vif *vif = &t->vifs[in_port];
     const struct dfw_vnic *fw = vif->fw;
-    bool stateful = fw && fw->cls;
-    struct dp_fc *fc = stateful || pl->fc_all ? pl->fc : NULL;
+    struct dp_fc *fc = pl->fc;
     struct dp_packet *keep[DP_BATCH_MAX];
     uint8_t verdicts[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
@@ -963,17 +993,14 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
     const void *slots[DP_BATCH_MAX][2];
-    uint8_t fam[DP_BATCH_MAX]; /* enum dp_fc_family */
+    uint8_t fam[DP_BATCH_MAX];    /* enum dp_fc_family */
+    uint8_t by_fam[DP_BATCH_MAX]; /* IPv4 keys' indexes, then IPv6 keys' */
     const struct dp_fc_val *vals[DP_BATCH_MAX];
     struct fc_slow slow;
     struct fwd_prefetch fp;
     struct dfw_cached dc;
-    int k = 0;
+    int k = 0, n4 = 0, n6 = 0;
 
-    if (!fc) {
-        from_vif_batch_uncached(pl, t, pkts, n, in_port);
-        return;
-    }
     for (int i = 0; i < n; i++) {
         struct dp_packet *pkt = pkts[i];
         pkt->in_port = in_port;
@@ -988,6 +1015,7 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             slots[k][1] = dp_fc_slot(fc, h, 1);
             __builtin_prefetch(slots[k][0]);
             __builtin_prefetch(slots[k][1]);
+            by_fam[n4++] = (uint8_t)k;
         } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
             uint32_t h = dp_fc_hash6(fc, &keys6[k]);
             const struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
@@ -1000,9 +1028,11 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             __builtin_prefetch(&a->v);
             __builtin_prefetch(b);
             __builtin_prefetch(&b->v);
+            by_fam[DP_BATCH_MAX - ++n6] = (uint8_t)k;
         } else {
             fam[k] = DP_FC_NONE;
         }
+        vals[k] = NULL;
         keep[k++] = pkt;
     }
 
@@ -1010,58 +1040,72 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
         return;
     }
 
-    /* 2. */
+    /* 2.  Behind a stateful firewall every entry under these tables holds
+     * a connection of this thread's table (step 4 inserts no other), but
+     * a table that is not there (yet) has none to check. */
     const void *conns = stateful ? dfw_conns_base(pl->fw) : NULL;
-    for (int i = 0; i < k; i++) {
-        const struct dp_fc_val *v = NULL;
-        if (fam[i] != DP_FC_NONE) {
-            v = likely(fam[i] == DP_FC_V4)
-                    ? dp_fc_find(slots[i][0], slots[i][1], &keys[i], hashes[i],
-                                 t->uid)
-                    : dp_fc_find6(slots[i][0], slots[i][1], &keys6[i],
-                                  hashes[i], t->uid);
-            if (!stateful) {
-                keep[i]->hash = hashes[i];
-            } else if (v && (!conns || !v->ct.ofs)) {
-                v = NULL; /* no connection to check it on */
-            } else if (v) {
-                ct_prefetch_ref(conns, &v->ct);
-            }
+    if (!stateful || likely(conns != NULL)) {
+        uint64_t uid = t->uid;
+        for (int j = 0; j < n4; j++) {
+            int i = by_fam[j];
+            fc_found(
+                keep[i], hashes[i],
+                dp_fc_find(slots[i][0], slots[i][1], &keys[i], hashes[i], uid),
+                conns, stateful, &vals[i]);
         }
-        vals[i] = v;
+        for (int j = DP_BATCH_MAX - n6; j < DP_BATCH_MAX; j++) {
+            int i = by_fam[j];
+            fc_found(keep[i], hashes[i],
+                     dp_fc_find6(slots[i][0], slots[i][1], &keys6[i], hashes[i],
+                                 uid),
+                     conns, stateful, &vals[i]);
+        }
     }
 
     /* 3. (every frame kept passed ingress: the VIF has a segment) */
-    const struct dp_segment *seg = &t->segments[vif->segment];
-    bool checking = stateful && dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc);
-    int sent = 0;
+    struct tunnel_dest td = {&t->segments[vif->segment], NULL, vif->lport};
+    int i = 0;
     fwd_prefetch_init(&fp, t, vif);
     slow.n = 0;
-    for (int i = 0; i < k; i++) {
-        struct dp_packet *pkt = keep[i];
-        const struct dp_fc_val *v = vals[i];
-        if (v) {
-            if (!stateful || (checking && dfw_cached_pass(&dc, pkt, &v->ct))) {
-                fc_emit(pl, t, pkt, v->action, vif, seg);
-                sent++;
-                continue;
+    if (!stateful) {
+        int hits = 0;
+        for (; i < k; i++) {
+            if (vals[i]) {
+                fc_emit(pl, t, keep[i], vals[i]->action, &td);
+                hits++;
+            } else {
+                fc_miss(pl, t, fw, keep[i],
+                        fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY, &fp,
+                        &slow);
             }
-            /* This flow's frames from here on, and the other hits' too
-             * (the rest of the batch is not checked), take the full way. */
-            if (checking) {
-                dfw_cached_end(&dc, sent);
-                checking = false;
+        }
+        pl->ctr.flow_cache_hits += (uint64_t)hits;
+    } else if (dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc)) {
+        for (; i < k; i++) {
+            const struct dp_fc_val *v = vals[i];
+            if (v) {
+                if (unlikely(!dfw_cached_pass(&dc, keep[i], &v->ct))) {
+                    break; /* it and the rest of the batch: below */
+                }
+                fc_emit(pl, t, keep[i], v->action, &td);
+            } else {
+                fc_miss(pl, t, fw, keep[i],
+                        fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY, &fp,
+                        &slow);
             }
-            fc_slow_add(&slow, pkt, (uint8_t)i);
-            continue;
         }
-        if (!vif_admit(pl, t, fw, pkt, &fp)) {
-            continue;
-        }
-        fc_slow_add(&slow, pkt, fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY);
+        pl->ctr.flow_cache_hits += (uint64_t)dc.passed;
+        dfw_cached_end(&dc);
     }
-    if (checking) {
-        dfw_cached_end(&dc, sent);
+    /* From a hit that failed the check on: this flow's frames, and the
+     * other hits too (they are not checked), take the full way. */
+    for (; i < k; i++) {
+        if (vals[i]) {
+            fc_slow_add(&slow, keep[i], (uint8_t)i);
+        } else {
+            fc_miss(pl, t, fw, keep[i],
+                    fam[i] != DP_FC_NONE ? (uint8_t)i : FC_NO_KEY, &fp, &slow);
+        }
     }
     if (likely(!slow.n)) {
         return;
@@ -1075,7 +1119,6 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
     }
     for (int s = 0; s < slow.n; s++) {
         struct dp_packet *pkt = slow.pkts[s];
-        const struct ct_ref *ref = stateful ? &refs[s] : NULL;
         uint8_t key = slow.key[s];
         struct fc_decision dec;
 
@@ -1091,9 +1134,10 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             continue;
         }
         vif_forward(pl, t, pkt, in_port, &dec);
-        if (dec.kind == DP_FC_FREE || (ref && !ref->ofs)) {
+        if (dec.kind == DP_FC_FREE || (stateful && !refs[s].ofs)) {
             continue;
         }
+        const struct ct_ref *ref = stateful ? &refs[s] : NULL;
         if (fam[key] == DP_FC_V4) {
             dp_fc_insert(fc, &keys[key], hashes[key], t->uid, dec.kind,
                          dec.target, ref);
@@ -1101,6 +1145,23 @@ from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
             dp_fc_insert6(fc, &keys6[key], hashes[key], t->uid, dec.kind,
                           dec.target, ref);
         }
+    }
+}
+
+/* A batch from a VIF: through the flow cache (from_vif_batch_cached())
+ * behind a stateful firewall and, with flow_cache_all, everywhere. */
+static void
+from_vif_batch(struct dp_pipeline *pl, const struct dp_tables *t,
+               struct dp_packet **pkts, int n, uint16_t in_port)
+{
+    const struct dfw_vnic *fw = t->vifs[in_port].fw;
+
+    if (fw && fw->cls && pl->fc) {
+        from_vif_batch_cached(pl, t, pkts, n, in_port, true);
+    } else if (pl->fc_all && pl->fc) {
+        from_vif_batch_cached(pl, t, pkts, n, in_port, false);
+    } else {
+        from_vif_batch_uncached(pl, t, pkts, n, in_port);
     }
 }
 

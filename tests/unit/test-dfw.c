@@ -1354,6 +1354,22 @@ open_a_to_b(int fam, uint16_t sport, uint32_t isn)
     send_vif(PORT_B, f, len);
 }
 
+/* Opens TCP connection A:sport -> B:80 with ISN 100 and sends three ACKs
+ * on it: the first establishes it, the second takes conntrack's fast path
+ * and fills the flow cache, the third is a hit. */
+static void
+cache_a_to_b(int fam, uint16_t sport)
+{
+    uint8_t f[2048];
+
+    open_a_to_b(fam, sport, 100);
+    for (uint32_t i = 0; i < 3; i++) {
+        uint32_t len =
+            tcp_frame(f, &A, &B, fam, sport, 80, TCP_ACK, 101 + i, 10, 1);
+        send_vif(PORT_A, f, len);
+    }
+}
+
 /* The flow cache (flowcache.h) in front of the firewall: established
  * packets pass on the remembered connection, and every way a connection
  * stops being fast (a FIN, expiry, a freed and reused entry) sends the
@@ -1460,11 +1476,7 @@ flow_cache_keeps_order(int fam, const struct order_pkt *batch, size_t n,
     }
     setup();
     c = dp_pipeline_counters(pl);
-    open_a_to_b(fam, 40400, 100);
-    for (uint32_t i = 0; i < 3; i++) { /* established, cached, a hit */
-        len = tcp_frame(f, &A, &B, fam, 40400, 80, TCP_ACK, 101 + i, 10, 1);
-        send_vif(PORT_A, f, len);
-    }
+    cache_a_to_b(fam, 40400);
     CHECK_EQ(c->flow_cache_hits, 1);
     while ((p = take_parsed(PORT_B)) != NULL) {
         dp_packet_free(p);
@@ -1569,11 +1581,7 @@ flow_cache_never_outlives_a_drop(int fam)
     };
 
     setup();
-    open_a_to_b(fam, 40300, 100);
-    for (uint32_t i = 0; i < 3; i++) {
-        len = tcp_frame(f, &A, &B, fam, 40300, 80, TCP_ACK, 101 + i, 10, 1);
-        send_vif(PORT_A, f, len);
-    }
+    cache_a_to_b(fam, 40300);
     CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
     CHECK_EQ(sent(PORT_B), 4);
     build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
@@ -1595,4 +1603,57 @@ TEST(flow_cache_never_outlives_a_drop_v4)
 TEST(flow_cache_never_outlives_a_drop_v6)
 {
     flow_cache_never_outlives_a_drop(6);
+}
+
+/* A batch of hits on two cached connections of two rules, interleaved:
+ * each rule's packet and byte counters get exactly its connection's
+ * frames (the cached path counts them in runs of one rule). */
+static void
+flow_cache_counts_per_rule(int fam)
+{
+    uint8_t f[2048];
+
+    setup();
+    const struct dp_counters *c = dp_pipeline_counters(pl);
+    cache_a_to_b(fam, 40500);          /* rule 10: TCP to B:80 */
+    for (uint32_t i = 0; i < 3; i++) { /* rule 18: UDP to B:5000 */
+        uint32_t len = udp_frame(f, &A, &B, fam, 40600, 5000, 8);
+        send_vif(PORT_A, f, len);
+    }
+    CHECK_EQ(c->flow_cache_hits, 2);
+    struct dfw_rule_counters tcp0 = rule(10), udp0 = rule(18);
+
+    /* t t u t u u, each of another size */
+    static const bool is_tcp[] = {true, true, false, true, false, false};
+    uint64_t tcp_bytes = 0, udp_bytes = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(is_tcp); i++) {
+        uint32_t payload = 10 + (uint32_t)i * 7, len;
+        if (is_tcp[i]) {
+            len = tcp_frame(f, &A, &B, fam, 40500, 80, TCP_ACK,
+                            104 + (uint32_t)i * 100, 10, payload);
+            tcp_bytes += len;
+        } else {
+            len = udp_frame(f, &A, &B, fam, 40600, 5000, payload);
+            udp_bytes += len;
+        }
+        dp_dummy_inject(ports[PORT_A], f, len);
+    }
+    run_from(PORT_A);
+    CHECK_EQ(c->flow_cache_hits, 2 + ARRAY_SIZE(is_tcp));
+    CHECK_EQ(rule(10).packets, tcp0.packets + 3);
+    CHECK_EQ(rule(10).bytes, tcp0.bytes + tcp_bytes);
+    CHECK_EQ(rule(18).packets, udp0.packets + 3);
+    CHECK_EQ(rule(18).bytes, udp0.bytes + udp_bytes);
+    CHECK_EQ(rule(10).sessions, tcp0.sessions);
+    teardown();
+}
+
+TEST(flow_cache_counts_per_rule_v4)
+{
+    flow_cache_counts_per_rule(4);
+}
+
+TEST(flow_cache_counts_per_rule_v6)
+{
+    flow_cache_counts_per_rule(6);
 }
