@@ -19,7 +19,8 @@
 #include "datapath/route.h"
 #include "datapath/tunnel.h"
 
-#define EXPIRE_BUDGET 2048 /* connections expired per millisecond, at most */
+#define EXPIRE_BUDGET   2048 /* connections expired per millisecond, at most */
+#define EXPIRE_CATCH_UP 16   /* ... for at most this many ms since the last */
 
 /* A frame waiting for the IN check of local VIF 'port'. */
 struct in_pending {
@@ -113,7 +114,7 @@ dp_pipeline_dfw(const struct dp_pipeline *pl)
 static uint64_t
 read_clock(const struct dp_pipeline *pl)
 {
-    return pl->clock_ms ? pl->clock_ms(pl->clock_aux) : time_nsec() / 1000000;
+    return pl->clock_ms ? pl->clock_ms(pl->clock_aux) : time_msec_coarse();
 }
 
 uint64_t
@@ -122,7 +123,9 @@ dp_pipeline_now_ms(const struct dp_pipeline *pl)
     return read_clock(pl);
 }
 
-/* The firewall's clock: read once per run; expiry runs once per ms. */
+/* The firewall's clock: read once per run; expiry runs when it has
+ * moved (the default clock moves by kernel ticks of 1-4 ms), with the
+ * budget of the milliseconds since. */
 static uint64_t
 fw_now(struct dp_pipeline *pl)
 {
@@ -130,8 +133,10 @@ fw_now(struct dp_pipeline *pl)
         pl->now_ms = read_clock(pl);
         pl->now_valid = true;
         if (pl->now_ms != pl->expired_ms) {
+            uint64_t ms = pl->now_ms - pl->expired_ms;
             pl->expired_ms = pl->now_ms;
-            dfw_expire(pl->fw, pl->now_ms, EXPIRE_BUDGET);
+            dfw_expire(pl->fw, pl->now_ms,
+                       EXPIRE_BUDGET * MIN(ms, EXPIRE_CATCH_UP));
         }
     }
     return pl->now_ms;

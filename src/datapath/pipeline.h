@@ -71,7 +71,7 @@ struct dp_pipeline;
 struct dp_pipeline_options {
     struct dfw_options fw; /* firewall: conntrack size and mode, limits */
     /* Milliseconds of a monotonic clock for conntrack and rate limits;
-     * NULL: CLOCK_MONOTONIC.  Read at most once per dp_pipeline_run().
+     * NULL: time_msec_coarse().  Read at most once per dp_pipeline_run().
      * For tests and benchmarks. */
     uint64_t (*clock_ms)(void *aux);
     void *clock_aux;
