@@ -268,7 +268,10 @@ void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
  * one packet at a time, for a caller that fuses it with its own work on
  * the packet: ct_cached_begin() once, ct_cached_pass() for each packet in
  * order until one fails or all are done, ct_cached_end() with the number
- * that passed.  No table call may come in between. */
+ * that passed.  Other table calls may come in between (the pipeline's IN
+ * queue may be checked when it fills): struct ct_cached keeps only the
+ * array's base, which never moves, the clock and the generation, and each
+ * ct_cached_pass() checks its connection afresh. */
 struct ct_cached {
     const char *base;        /* ct_conns_base() */
     const uint64_t *timeout; /* per timeout class, ms */

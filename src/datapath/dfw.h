@@ -224,7 +224,8 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
  * with forwarding: dfw_cached_begin() (false: no connection table, no
  * packet passes), dfw_cached_pass() for each packet in batch order until
  * one fails (it and the rest need dfw_check_vnic()), dfw_cached_end().
- * No other firewall call in between.  A rule's counters get the packets
+ * Other firewall calls may come in between (as for ct_cached_begin()).
+ * A rule's counters get the packets
  * in runs of one rule: the packets of a run are counted once, when it
  * ends (passed - run_from). */
 struct dfw_cached {

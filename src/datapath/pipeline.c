@@ -124,7 +124,7 @@ dp_pipeline_now_ms(const struct dp_pipeline *pl)
 }
 
 /* The firewall's clock: read once per run; expiry runs when it has
- * moved (the default clock moves by kernel ticks of 1-4 ms), with the
+ * moved (the default clock moves by kernel ticks of 1-10 ms), with the
  * budget of the milliseconds since. */
 static uint64_t
 fw_now(struct dp_pipeline *pl)
@@ -133,7 +133,9 @@ fw_now(struct dp_pipeline *pl)
         pl->now_ms = read_clock(pl);
         pl->now_valid = true;
         if (pl->now_ms != pl->expired_ms) {
-            uint64_t ms = pl->now_ms - pl->expired_ms;
+            /* A clock set by a test may go back: one ms' budget then. */
+            uint64_t ms =
+                pl->now_ms > pl->expired_ms ? pl->now_ms - pl->expired_ms : 1;
             pl->expired_ms = pl->now_ms;
             dfw_expire(pl->fw, pl->now_ms,
                        EXPIRE_BUDGET * MIN(ms, EXPIRE_CATCH_UP));
@@ -1045,9 +1047,11 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
         return;
     }
 
-    /* 2.  Behind a stateful firewall every entry under these tables holds
-     * a connection of this thread's table (step 4 inserts no other), but
-     * a table that is not there (yet) has none to check. */
+    /* 2.  Behind a stateful firewall step 4 inserts only entries with a
+     * connection of this thread's table (entries that flow_cache_all made
+     * for other VIFs have none, ofs 0, but keys carry the VIF, so the ofs
+     * test is a guard); a table that is not there (yet) has none to
+     * check. */
     const void *conns = stateful ? dfw_conns_base(pl->fw) : NULL;
     if (!stateful || likely(conns != NULL)) {
         uint64_t uid = t->uid;

@@ -43,7 +43,7 @@ void unmap_zeroed(void *p, size_t size);
 /* Monotonic time in nanoseconds. */
 uint64_t time_nsec(void);
 /* The same clock in ms, as the kernel last ticked it (CLOCK_MONOTONIC_
- * COARSE: one tick is 1-4 ms): several times cheaper to read than
+ * COARSE: one tick is 1-10 ms): several times cheaper to read than
  * time_nsec() where the TSC is slow to read (decision 57). */
 uint64_t time_msec_coarse(void);
 

@@ -1657,3 +1657,47 @@ TEST(flow_cache_counts_per_rule_v6)
 {
     flow_cache_counts_per_rule(6);
 }
+
+/* One batch mixing IPv4 and IPv6 hits in which a hit fails the check
+ * (a FIN): the hits before it pass on the cache, it and every later frame
+ * take the full way, and the rule counts every frame once. */
+TEST(flow_cache_mixed_families_counts_once)
+{
+    static const struct {
+        int fam;
+        uint16_t sport;
+        uint8_t flags;
+    } batch[] = {
+        {4, 40700, TCP_ACK},           /* hit */
+        {6, 40800, TCP_ACK},           /* hit */
+        {4, 40700, TCP_ACK},           /* hit */
+        {6, 40800, TCP_FIN | TCP_ACK}, /* fails the cached check */
+        {4, 40700, TCP_ACK},           /* full way */
+        {6, 40800, TCP_ACK},           /* full way */
+    };
+    uint8_t f[2048];
+    uint64_t bytes = 0;
+    uint32_t seq[2] = {104, 104};
+
+    setup();
+    const struct dp_counters *c = dp_pipeline_counters(pl);
+    cache_a_to_b(4, 40700);
+    cache_a_to_b(6, 40800);
+    CHECK_EQ(c->flow_cache_hits, 2);
+    struct dfw_rule_counters r0 = rule(10);
+    uint64_t out0 = sent(PORT_B);
+    for (size_t i = 0; i < ARRAY_SIZE(batch); i++) {
+        uint32_t *s = &seq[batch[i].fam == 6];
+        uint32_t len = tcp_frame(f, &A, &B, batch[i].fam, batch[i].sport, 80,
+                                 batch[i].flags, *s, 10, 1 + (uint32_t)i);
+        *s += 1 + (uint32_t)i;
+        bytes += len;
+        dp_dummy_inject(ports[PORT_A], f, len);
+    }
+    run_from(PORT_A);
+    CHECK_EQ(c->flow_cache_hits, 2 + 3);
+    CHECK_EQ(sent(PORT_B), out0 + ARRAY_SIZE(batch));
+    CHECK_EQ(rule(10).packets, r0.packets + ARRAY_SIZE(batch));
+    CHECK_EQ(rule(10).bytes, r0.bytes + bytes);
+    teardown();
+}
