@@ -323,11 +323,17 @@ dp_parse(struct dp_packet *pkt)
 }
 
 /* Seeds, one per address family, so that an IPv4 and a non-IP frame that
- * happen to carry equal bytes do not collide by construction. */
+ * happen to carry equal bytes do not collide by construction.  L4_SEED
+ * has bits set in 8..31, which the L4 word (protocol, ports << 32) never
+ * has, so the multiply's second input is never 0. */
 #define FLOW_HASH_SEED_IPV4 0x243f6a8885a308d3ull
 #define FLOW_HASH_SEED_IPV6 0x13198a2e03707344ull
 #define FLOW_HASH_SEED_ETH  0xa4093822299f31d0ull
+#define FLOW_HASH_SEED_L4   0x082efa98ec4e6c89ull
 
+/* The flow hash picks the outer UDP source port, a tunnel socket and an
+ * ECMP member; nothing indexes a table with it, so one multiply per 16
+ * bytes of addresses mixes enough (decision 59). */
 uint32_t
 dp_flow_hash(const struct dp_packet *pkt)
 {
@@ -342,31 +348,29 @@ dp_flow_hash(const struct dp_packet *pkt)
         (pkt->ip_proto == IPPROTO_TCP_ || pkt->ip_proto == IPPROTO_UDP_)) {
         l4 |= (uint64_t)rd32(d + pkt->l4_ofs) << 32;
     }
+    l4 ^= FLOW_HASH_SEED_L4;
 
     if (likely(pkt->pflags & DP_PF_IPV4)) {
         const struct ipv4_hdr *ip = (const void *)(d + pkt->l3_ofs);
         uint64_t addrs;
 
         memcpy(&addrs, &ip->src, sizeof addrs); /* src and dst */
-        h = hash_mix64(addrs ^ FLOW_HASH_SEED_IPV4);
-        h = hash_mix64(h ^ l4);
+        h = hash_mum(addrs ^ FLOW_HASH_SEED_IPV4, l4);
     } else if (pkt->pflags & DP_PF_IPV6) {
         const uint8_t *a = d + pkt->l3_ofs + offsetof(struct ipv6_hdr, src);
         uint64_t w[4];
 
         memcpy(w, a, sizeof w); /* src and dst */
-        h = hash_mix64(w[0] ^ FLOW_HASH_SEED_IPV6);
-        h = hash_mix64(h ^ w[1]);
-        h = hash_mix64(h ^ w[2]);
-        h = hash_mix64(h ^ w[3]);
-        h = hash_mix64(h ^ l4);
+        h = hash_mum(w[0] ^ FLOW_HASH_SEED_IPV6, w[1] ^ FLOW_HASH_SEED_L4) ^
+            hash_mum(w[2] ^ FLOW_HASH_SEED_IPV4, w[3] ^ FLOW_HASH_SEED_ETH);
+        h = hash_mum(h ^ FLOW_HASH_SEED_IPV6, l4);
     } else if (pkt->len >= ETH_HDR_LEN) {
         uint64_t a, b = 0;
 
         memcpy(&a, d, 8);     /* dst and two bytes of src */
         memcpy(&b, d + 8, 4); /* rest of src */
-        h = hash_mix64(a ^ FLOW_HASH_SEED_ETH);
-        h = hash_mix64(h ^ b ^ (uint64_t)pkt->eth_type << 32);
+        h = hash_mum(a ^ FLOW_HASH_SEED_ETH,
+                     b ^ (uint64_t)pkt->eth_type << 32 ^ FLOW_HASH_SEED_L4);
     } else {
         h = hash_mix64(pkt->len ^ FLOW_HASH_SEED_ETH); /* not parsed */
     }

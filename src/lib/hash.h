@@ -19,6 +19,18 @@ hash_mix64(uint64_t h)
     return h;
 }
 
+/* One 64 x 64 -> 128-bit multiply, its halves xor-ed: every input bit
+ * reaches the middle bits of the result (the "mum" step of wyhash).
+ * About a third of hash_mix64()'s cost, but 0 when either input is 0, so
+ * callers xor in seeds that their inputs cannot cancel. */
+static inline uint64_t
+hash_mum(uint64_t a, uint64_t b)
+{
+    __uint128_t m = (__uint128_t)a * b;
+
+    return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
 static inline uint32_t
 hash_u64(uint64_t x, uint32_t basis)
 {
