@@ -6,6 +6,15 @@
  * check compares lengths that are already in registers.  Nothing allocates,
  * nothing dispatches through a pointer, and the frame is only read.
  *
+ * Two parsers.  dp_parse() first tries the frame nearly all traffic is
+ * (untagged IPv4, 20-byte header, not a fragment, TCP or UDP) with the
+ * general parser's tests for it merged into a few compares; any other
+ * frame, and any that would be dropped, goes to dp_parse_general(), which
+ * walks every header as described below.  Both give the same results
+ * (test-parse compares them on mutated frames, fuzz-parse on every input).
+ * The fast path took the parse from 86 to 40 instructions an encapsulated
+ * frame (callgrind, bench-dp encap).
+ *
  * Bounds.  Every read is preceded by a check against the end of the region
  * it belongs to: Ethernet and VLAN tags against the frame length, the IP
  * header against the frame, and everything after the IP header against the
@@ -266,7 +275,7 @@ eth_type_is_vlan(uint16_t type)
 }
 
 enum dp_drop
-dp_parse(struct dp_packet *pkt)
+dp_parse_general(struct dp_packet *pkt)
 {
     const uint8_t *d = pkt->data;
     uint32_t len = pkt->len;
@@ -320,6 +329,66 @@ dp_parse(struct dp_packet *pkt)
         return parse_arp(pkt, d, ofs, len);
     }
     return DP_DROP_NONE; /* some other ethertype: L2 only */
+}
+
+/* The common frame in one pass: untagged IPv4 with a 20-byte header, not
+ * a fragment, carrying a whole TCP or UDP header.  Each test below is one
+ * of dp_parse_general()'s for that frame, merged where the frame's shape
+ * makes several into one (version and IHL are one byte; the IP and L4
+ * lengths bound every read), so the fields come out exactly as there
+ * (test-parse and fuzz-parse compare the two).  Anything else, including
+ * every frame that would be dropped, goes to dp_parse_general(). */
+enum dp_drop
+dp_parse(struct dp_packet *pkt)
+{
+    const uint8_t *d = pkt->data;
+    uint32_t len = pkt->len;
+    uint32_t ip_len, l7;
+    uint8_t proto;
+
+    if (unlikely(len < ETH_HDR_LEN + IPV4_HDR_MIN) || d[6] & 1 ||
+        rd16(d + 12) != htons(ETH_TYPE_IPV4) || d[14] != 0x45) {
+        return dp_parse_general(pkt);
+    }
+    ip_len = ntohs(rd16(d + 16));
+    if (ip_len > len - ETH_HDR_LEN ||
+        rd16(d + 20) & htons(IPV4_MF | IPV4_OFFSET_MASK)) {
+        return dp_parse_general(pkt);
+    }
+    proto = d[23];
+    if (proto == IPPROTO_TCP_) {
+        uint32_t doff;
+
+        if (ip_len < IPV4_HDR_MIN + TCP_HDR_MIN) {
+            return dp_parse_general(pkt);
+        }
+        doff = (uint32_t)(d[ETH_HDR_LEN + IPV4_HDR_MIN + 12] >> 4) * 4;
+        if (doff < TCP_HDR_MIN || doff > ip_len - IPV4_HDR_MIN) {
+            return dp_parse_general(pkt);
+        }
+        l7 = ETH_HDR_LEN + IPV4_HDR_MIN + doff;
+    } else if (proto == IPPROTO_UDP_) {
+        uint32_t ulen;
+
+        if (ip_len < IPV4_HDR_MIN + UDP_HDR_LEN) {
+            return dp_parse_general(pkt);
+        }
+        ulen = ntohs(rd16(d + ETH_HDR_LEN + IPV4_HDR_MIN + 4));
+        if (ulen < UDP_HDR_LEN || ulen > ip_len - IPV4_HDR_MIN) {
+            return dp_parse_general(pkt);
+        }
+        l7 = ETH_HDR_LEN + IPV4_HDR_MIN + UDP_HDR_LEN;
+    } else {
+        return dp_parse_general(pkt);
+    }
+    pkt->l3_ofs = ETH_HDR_LEN;
+    pkt->l4_ofs = ETH_HDR_LEN + IPV4_HDR_MIN;
+    pkt->l7_ofs = (uint16_t)l7;
+    pkt->eth_type = ETH_TYPE_IPV4;
+    pkt->vlan_tci = 0;
+    pkt->ip_proto = proto;
+    pkt->pflags = DP_PF_IPV4;
+    return DP_DROP_NONE;
 }
 
 /* Seeds, one per address family, so that an IPv4 and a non-IP frame that

@@ -34,6 +34,10 @@
  * Never reads outside [data, data + len); never writes the frame. */
 enum dp_drop dp_parse(struct dp_packet *pkt);
 
+/* dp_parse() without its fast path for untagged IPv4 TCP/UDP frames: the
+ * same results for every frame.  For tests that compare the two. */
+enum dp_drop dp_parse_general(struct dp_packet *pkt);
+
 /* Flow hash over the parsed addresses, L4 protocol and ports (symmetric
  * is not required).  Call after a successful dp_parse(). Never returns 0.
  * IP: addresses, ip_proto and, for TCP and UDP, the ports, except in
