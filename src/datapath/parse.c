@@ -6,9 +6,10 @@
  * check compares lengths that are already in registers.  Nothing allocates,
  * nothing dispatches through a pointer, and the frame is only read.
  *
- * Two parsers.  dp_parse() first tries the frame nearly all traffic is
- * (untagged IPv4, 20-byte header, not a fragment, TCP or UDP) with the
- * general parser's tests for it merged into a few compares; any other
+ * Two parsers.  dp_parse() first tries the frames nearly all traffic is
+ * (untagged IPv4 with a 20-byte header and not a fragment, or untagged
+ * IPv6 without extension headers, carrying TCP or UDP) with the general
+ * parser's tests for them merged into a few compares; any other
  * frame, and any that would be dropped, goes to dp_parse_general(), which
  * walks every header as described below.  Both give the same results
  * (test-parse compares them on mutated frames, fuzz-parse on every input).
@@ -331,64 +332,103 @@ dp_parse_general(struct dp_packet *pkt)
     return DP_DROP_NONE; /* some other ethertype: L2 only */
 }
 
-/* The common frame in one pass: untagged IPv4 with a 20-byte header, not
- * a fragment, carrying a whole TCP or UDP header.  Each test below is one
- * of dp_parse_general()'s for that frame, merged where the frame's shape
- * makes several into one (version and IHL are one byte; the IP and L4
- * lengths bound every read), so the fields come out exactly as there
- * (test-parse and fuzz-parse compare the two).  Anything else, including
- * every frame that would be dropped, goes to dp_parse_general(). */
+/* dp_parse()'s fast path for the TCP or UDP header at 'l4' of an IP
+ * packet with 'avail' bytes after its IP header(s): the L7 offset, or 0
+ * when dp_parse_general() must look (another protocol, or a bad header).
+ * The tests are parse_l4()'s for a frame that is not a fragment. */
+static inline __attribute__((always_inline)) uint32_t
+fast_l4(const uint8_t *d, uint32_t l4, uint32_t avail, uint8_t proto)
+{
+    if (proto == IPPROTO_TCP_) {
+        uint32_t doff;
+
+        if (avail < TCP_HDR_MIN) {
+            return 0;
+        }
+        doff = (uint32_t)(d[l4 + 12] >> 4) * 4;
+        return doff >= TCP_HDR_MIN && doff <= avail ? l4 + doff : 0;
+    }
+    if (proto == IPPROTO_UDP_) {
+        uint32_t ulen;
+
+        if (avail < UDP_HDR_LEN) {
+            return 0;
+        }
+        ulen = ntohs(rd16(d + l4 + 4));
+        return ulen >= UDP_HDR_LEN && ulen <= avail ? l4 + UDP_HDR_LEN : 0;
+    }
+    return 0;
+}
+
+/* Sets the parse fields of a frame dp_parse()'s fast path took. */
+static inline __attribute__((always_inline)) enum dp_drop
+fast_done(struct dp_packet *pkt, uint16_t l4, uint32_t l7, uint16_t type,
+          uint8_t proto, uint8_t pflags)
+{
+    pkt->l3_ofs = ETH_HDR_LEN;
+    pkt->l4_ofs = l4;
+    pkt->l7_ofs = (uint16_t)l7;
+    pkt->eth_type = type;
+    pkt->vlan_tci = 0;
+    pkt->ip_proto = proto;
+    pkt->pflags = pflags;
+    return DP_DROP_NONE;
+}
+
+/* The common frames in one pass: untagged IPv4 with a 20-byte header and
+ * not a fragment, or untagged IPv6 without extension headers, carrying a
+ * whole TCP or UDP header.  Each test below is one of dp_parse_general()'s
+ * for such a frame, merged where the frame's shape makes several into one
+ * (IPv4 version and IHL are one byte; the IP length bounds every later
+ * read), so the fields come out exactly as there (test-parse and
+ * fuzz-parse compare the two).  Anything else, including every frame that
+ * would be dropped, goes to dp_parse_general(). */
 enum dp_drop
 dp_parse(struct dp_packet *pkt)
 {
     const uint8_t *d = pkt->data;
     uint32_t len = pkt->len;
-    uint32_t ip_len, l7;
-    uint8_t proto;
+    uint32_t l7;
 
-    if (unlikely(len < ETH_HDR_LEN + IPV4_HDR_MIN) || d[6] & 1 ||
-        rd16(d + 12) != htons(ETH_TYPE_IPV4) || d[14] != 0x45) {
+    if (unlikely(len < ETH_HDR_LEN + IPV4_HDR_MIN) || d[6] & 1) {
         return dp_parse_general(pkt);
     }
-    ip_len = ntohs(rd16(d + 16));
-    if (ip_len > len - ETH_HDR_LEN ||
-        rd16(d + 20) & htons(IPV4_MF | IPV4_OFFSET_MASK)) {
-        return dp_parse_general(pkt);
-    }
-    proto = d[23];
-    if (proto == IPPROTO_TCP_) {
-        uint32_t doff;
+    /* Each family ends in its own copy of fast_done() with constant
+     * offsets and flags, which GCC stores as merged immediates. */
+    if (likely(rd16(d + 12) == htons(ETH_TYPE_IPV4))) {
+        /* Bytes after the IP header; a total length below 20 wraps to a
+         * huge value, so one compare checks both of its bounds. */
+        uint32_t avail = ntohs(rd16(d + 16)) - IPV4_HDR_MIN;
 
-        if (ip_len < IPV4_HDR_MIN + TCP_HDR_MIN) {
+        if (d[14] != 0x45 || avail > len - ETH_HDR_LEN - IPV4_HDR_MIN ||
+            rd16(d + 20) & htons(IPV4_MF | IPV4_OFFSET_MASK)) {
             return dp_parse_general(pkt);
         }
-        doff = (uint32_t)(d[ETH_HDR_LEN + IPV4_HDR_MIN + 12] >> 4) * 4;
-        if (doff < TCP_HDR_MIN || doff > ip_len - IPV4_HDR_MIN) {
+        l7 = fast_l4(d, ETH_HDR_LEN + IPV4_HDR_MIN, avail, d[23]);
+        if (unlikely(!l7)) {
             return dp_parse_general(pkt);
         }
-        l7 = ETH_HDR_LEN + IPV4_HDR_MIN + doff;
-    } else if (proto == IPPROTO_UDP_) {
-        uint32_t ulen;
-
-        if (ip_len < IPV4_HDR_MIN + UDP_HDR_LEN) {
-            return dp_parse_general(pkt);
-        }
-        ulen = ntohs(rd16(d + ETH_HDR_LEN + IPV4_HDR_MIN + 4));
-        if (ulen < UDP_HDR_LEN || ulen > ip_len - IPV4_HDR_MIN) {
-            return dp_parse_general(pkt);
-        }
-        l7 = ETH_HDR_LEN + IPV4_HDR_MIN + UDP_HDR_LEN;
-    } else {
-        return dp_parse_general(pkt);
+        return fast_done(pkt, ETH_HDR_LEN + IPV4_HDR_MIN, l7, ETH_TYPE_IPV4,
+                         d[23], DP_PF_IPV4);
     }
-    pkt->l3_ofs = ETH_HDR_LEN;
-    pkt->l4_ofs = ETH_HDR_LEN + IPV4_HDR_MIN;
-    pkt->l7_ofs = (uint16_t)l7;
-    pkt->eth_type = ETH_TYPE_IPV4;
-    pkt->vlan_tci = 0;
-    pkt->ip_proto = proto;
-    pkt->pflags = DP_PF_IPV4;
-    return DP_DROP_NONE;
+    if (rd16(d + 12) == htons(ETH_TYPE_IPV6)) {
+        uint32_t pl_len;
+
+        if (len < ETH_HDR_LEN + IPV6_HDR_LEN || d[14] >> 4 != 6) {
+            return dp_parse_general(pkt);
+        }
+        pl_len = ntohs(rd16(d + 18));
+        if (pl_len > len - ETH_HDR_LEN - IPV6_HDR_LEN) {
+            return dp_parse_general(pkt);
+        }
+        l7 = fast_l4(d, ETH_HDR_LEN + IPV6_HDR_LEN, pl_len, d[20]);
+        if (unlikely(!l7)) {
+            return dp_parse_general(pkt);
+        }
+        return fast_done(pkt, ETH_HDR_LEN + IPV6_HDR_LEN, l7, ETH_TYPE_IPV6,
+                         d[20], DP_PF_IPV6);
+    }
+    return dp_parse_general(pkt);
 }
 
 /* Seeds, one per address family, so that an IPv4 and a non-IP frame that

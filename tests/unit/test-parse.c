@@ -1307,8 +1307,8 @@ TEST(parse_random_corruption)
     CHECK(n_ok > 0);
 }
 
-/* dp_parse()'s fast path (untagged IPv4 TCP/UDP) against the general
- * parser: IPv4 frames with the bytes the fast path reads set to boundary
+/* dp_parse()'s fast path (untagged IPv4 and IPv6 TCP/UDP) against the
+ * general parser: IPv4 and IPv6 frames with the bytes the fast path reads set to boundary
  * values, and random lengths, must give the same verdict and fields.  The
  * packets start filled with garbage, so a field the fast path forgot to
  * set shows. */
@@ -1328,19 +1328,35 @@ parse_both(const struct frame *f, struct dp_packet *fast,
 TEST(parse_fast_path_matches_general)
 {
     /* Offsets the fast path reads, and values around its limits. */
-    static const uint8_t at[] = {6, 12, 13, 14, 16, 17, 20, 21, 23, 38, 39, 46};
+    static const uint8_t at[] = {6,  12, 13, 14, 16, 17, 18, 19, 20,
+                                 21, 23, 38, 39, 46, 58, 59, 66};
     static const uint8_t vals[] = {0,    1,    4,    5,    6,    7,    8,
                                    0x11, 0x13, 0x14, 0x1b, 0x1c, 0x20, 0x27,
                                    0x28, 0x3f, 0x40, 0x45, 0x46, 0x50, 0x60,
                                    0x81, 0x86, 0xdd, 0xf0, 0xff};
-    static struct frame base[4], f;
+    static struct frame base[6], f;
     uint64_t seed = 0x1234567887654321ull;
-    int n_fast_shape = 0, n_dropped = 0, n_other = 0;
+    int n_fast_shape = 0, n_fast6 = 0, n_dropped = 0, n_other = 0;
 
     build_ipv4_tcp(&base[0], 1, 2, 20);
     build_ipv4_udp(&base[1], 1, 2, 20);
     build_ipv4_tcp(&base[2], 3, 4, 0);
     build_ipv4_icmp(&base[3]);
+    for (int v = 4; v < 6; v++) { /* IPv6 TCP, UDP: no extension headers */
+        uint32_t ip;
+
+        f_eth(&base[v], ETH_TYPE_IPV6);
+        ip = f_ipv6(&base[v], v == 4 ? IPPROTO_TCP_ : IPPROTO_UDP_);
+        if (v == 4) {
+            f_tcp(&base[v], 5, 6, 5);
+            f_fill(&base[v], 12, 0xee);
+        } else {
+            uint32_t udp = f_udp(&base[v], 5, 6);
+            f_fill(&base[v], 12, 0xee);
+            f_udp_done(&base[v], udp);
+        }
+        f_ipv6_done(&base[v], ip);
+    }
     for (int i = 0; i < 200000; i++) {
         const struct frame *b = &base[rnd(&seed) % ARRAY_SIZE(base)];
         int n_mut = (int)(rnd(&seed) % 4);
@@ -1367,17 +1383,22 @@ TEST(parse_fast_path_matches_general)
         CHECK_EQ(pf.pflags, pg.pflags);
         if (rg != DP_DROP_NONE) {
             n_dropped++;
-        } else if (pg.pflags == DP_PF_IPV4 && pg.l3_ofs == ETH_HDR_LEN &&
-                   pg.l4_ofs == ETH_HDR_LEN + 20 &&
+        } else if (pg.l3_ofs == ETH_HDR_LEN &&
+                   ((pg.pflags == DP_PF_IPV4 &&
+                     pg.l4_ofs == ETH_HDR_LEN + 20) ||
+                    (pg.pflags == DP_PF_IPV6 &&
+                     pg.l4_ofs == ETH_HDR_LEN + 40)) &&
                    (pg.ip_proto == IPPROTO_TCP_ ||
                     pg.ip_proto == IPPROTO_UDP_)) {
             n_fast_shape++;
+            n_fast6 += pg.pflags == DP_PF_IPV6;
         } else {
             n_other++;
         }
     }
     /* Each kind of outcome was seen many times. */
     CHECK(n_fast_shape > 10000);
+    CHECK(n_fast6 > 5000);
     CHECK(n_dropped > 10000);
     CHECK(n_other > 1000);
 }
