@@ -192,7 +192,9 @@ main(int argc, char *argv[])
         char *end;
         errno = 0;
         n_packets = strtoull(argv[1], &end, 10);
-        if (errno || end == argv[1] || *end || argv[1][0] == '-' ||
+        /* Digits only: strtoull() would take " -1" as 2^64 - 1. */
+        if (errno || end == argv[1] || *end ||
+            strspn(argv[1], "0123456789") != strlen(argv[1]) ||
             n_packets < DP_BATCH_MAX) {
             n_packets = 0;
         }

@@ -441,21 +441,26 @@ dp_parse(struct dp_packet *pkt)
 #define FLOW_HASH_SEED_L4   0x082efa98ec4e6c89ull
 
 /* The flow hash picks the outer UDP source port, a tunnel socket and an
- * ECMP member; nothing indexes a table with it, so one multiply per 16
- * bytes of addresses mixes enough (decision 59). */
+ * ECMP member; nothing indexes a table with it, so one multiply for IPv4
+ * (three for IPv6) mixes enough (decision 59). */
 uint32_t
 dp_flow_hash(const struct dp_packet *pkt)
 {
     const uint8_t *d = pkt->data;
-    uint64_t l4 = pkt->ip_proto;
+    uint64_t l4 = 0;
     uint64_t h;
     uint32_t r;
 
-    /* Ports of TCP and UDP, but never of a fragment: every fragment of a
-     * datagram must hash alike, and only the first one has ports. */
-    if (pkt->l4_ofs != DP_OFS_NONE && !(pkt->pflags & DP_PF_FRAG) &&
-        (pkt->ip_proto == IPPROTO_TCP_ || pkt->ip_proto == IPPROTO_UDP_)) {
-        l4 |= (uint64_t)rd32(d + pkt->l4_ofs) << 32;
+    /* Protocol and the ports of TCP and UDP, but neither of a fragment:
+     * every fragment of a datagram must hash alike, only the first one has
+     * ports, and in IPv6 the first one's protocol may come from behind
+     * extension headers that later fragments do not walk. */
+    if (!(pkt->pflags & DP_PF_FRAG)) {
+        l4 = pkt->ip_proto;
+        if (pkt->l4_ofs != DP_OFS_NONE &&
+            (pkt->ip_proto == IPPROTO_TCP_ || pkt->ip_proto == IPPROTO_UDP_)) {
+            l4 |= (uint64_t)rd32(d + pkt->l4_ofs) << 32;
+        }
     }
     l4 ^= FLOW_HASH_SEED_L4;
 

@@ -34,14 +34,15 @@
  * Never reads outside [data, data + len); never writes the frame. */
 enum dp_drop dp_parse(struct dp_packet *pkt);
 
-/* dp_parse() without its fast path for untagged IPv4 TCP/UDP frames: the
- * same results for every frame.  For tests that compare the two. */
+/* dp_parse() without its fast path for untagged IPv4 and IPv6 TCP/UDP
+ * frames: the same results for every frame.  For tests that compare the
+ * two. */
 enum dp_drop dp_parse_general(struct dp_packet *pkt);
 
 /* Flow hash over the parsed addresses, L4 protocol and ports (symmetric
  * is not required).  Call after a successful dp_parse(). Never returns 0.
- * IP: addresses, ip_proto and, for TCP and UDP, the ports, except in
- * fragments, so that all fragments of a datagram hash alike.  Other frames:
+ * IP: addresses, ip_proto and, for TCP and UDP, the ports; fragments
+ * only the addresses, so that all fragments of a datagram hash alike.  Other frames:
  * the Ethernet addresses and eth_type. */
 uint32_t dp_flow_hash(const struct dp_packet *pkt);
 

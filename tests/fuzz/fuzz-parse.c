@@ -12,8 +12,9 @@
  *     is set, DP_PF_LATER only with DP_PF_FRAG and without L4, ...);
  *   - the header fields behind the offsets agree with them (IP version,
  *     IPv4 header and total length, TCP data offset, UDP length);
- *   - the frame is unchanged, dp_parse_general() (the parser without its
- *     fast path) gives the same result and dp_flow_hash() is never 0. */
+ *   - the frame is unchanged, a second parse gives the same result, so
+ *     does dp_parse_general() (the parser without its fast path), and
+ *     dp_flow_hash() is never 0. */
 #include "datapath/parse.h"
 
 #include <stdbool.h>
@@ -186,8 +187,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FAIL("dp_flow_hash returned 0");
     }
 
-    /* Parsed again by the general parser alone (no fast path), from a
-     * packet whose parse fields hold the first result. */
+    /* Parsed again, from a packet whose parse fields hold the first
+     * result: by dp_parse() (the same result), then by the general parser
+     * alone, without the fast path (the same again). */
+    again = *p;
+    r2 = dp_parse(&again);
+    if (r2 != r || again.l3_ofs != p->l3_ofs || again.l4_ofs != p->l4_ofs ||
+        again.l7_ofs != p->l7_ofs || again.eth_type != p->eth_type ||
+        again.vlan_tci != p->vlan_tci || again.ip_proto != p->ip_proto ||
+        again.pflags != p->pflags) {
+        FAIL("second parse differs");
+    }
     again = *p;
     r2 = dp_parse_general(&again);
     if (r2 != r || again.l3_ofs != p->l3_ofs || again.l4_ofs != p->l4_ofs ||

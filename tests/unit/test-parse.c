@@ -1308,8 +1308,9 @@ TEST(parse_random_corruption)
 }
 
 /* dp_parse()'s fast path (untagged IPv4 and IPv6 TCP/UDP) against the
- * general parser: IPv4 and IPv6 frames with the bytes the fast path reads set to boundary
- * values, and random lengths, must give the same verdict and fields.  The
+ * general parser: IPv4 and IPv6 frames with the bytes the fast path reads
+ * set to boundary values, and random lengths, must give the same verdict
+ * and fields.  The
  * packets start filled with garbage, so a field the fast path forgot to
  * set shows. */
 static void
@@ -1534,6 +1535,34 @@ TEST(hash_fragments_and_non_ip)
     CHECK_EQ(hash_of(&f), h);
     ipv4_at(&f, 14)->frag_off = htons(20);
     CHECK_EQ(hash_of(&f), h);
+
+    /* IPv6: the first fragment has a destination options header behind
+     * the fragment header, so its ip_proto is UDP; a later fragment stops
+     * at the fragment header (ip_proto 60).  They still hash alike. */
+    {
+        uint32_t ip, udp;
+
+        f_eth(&f, ETH_TYPE_IPV6);
+        ip = f_ipv6(&f, IPV6_EXT_FRAGMENT);
+        f_frag6(&f, IPV6_EXT_DSTOPTS, 0, 1);
+        f_ext6(&f, IPPROTO_UDP_, 0);
+        udp = f_udp(&f, 7, 8);
+        f_fill(&f, 16, 0);
+        f_udp_done(&f, udp);
+        f_ipv6_done(&f, ip);
+        CHECK_EQ(parse_inplace(&f, &p), DP_DROP_NONE);
+        CHECK_EQ(p.ip_proto, IPPROTO_UDP_);
+        h = dp_flow_hash(&p);
+
+        f_eth(&f, ETH_TYPE_IPV6);
+        ip = f_ipv6(&f, IPV6_EXT_FRAGMENT);
+        f_frag6(&f, IPV6_EXT_DSTOPTS, 4, 0);
+        f_fill(&f, 24, 0);
+        f_ipv6_done(&f, ip);
+        CHECK_EQ(parse_inplace(&f, &p), DP_DROP_NONE);
+        CHECK_EQ(p.ip_proto, IPV6_EXT_DSTOPTS);
+        CHECK_EQ(dp_flow_hash(&p), h);
+    }
 
     /* ARP and other non-IP: by MAC addresses and ethertype. */
     build_arp(&f);
