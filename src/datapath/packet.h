@@ -31,6 +31,10 @@
 #define DP_PF_FRAG  0x08 /* IP fragment */
 #define DP_PF_LATER 0x10 /* non-first fragment: no L4 header */
 #define DP_PF_ARP   0x20 /* l3 is ARP (Ethernet/IPv4) */
+/* A whole TCP or UDP header right after an untagged IPv4 header without
+ * options or an IPv6 header without extension headers, not a fragment:
+ * the frames the flow cache takes (flowcache.h), in one test. */
+#define DP_PF_PLAIN 0x40
 
 /* Offload metadata, with the meaning of the virtio-net header: a VIF can
  * hand us a TCP "super-frame" of up to 64 KiB to be cut into gso_size

@@ -275,8 +275,8 @@ eth_type_is_vlan(uint16_t type)
     return type == ETH_TYPE_VLAN || type == ETH_TYPE_QINQ;
 }
 
-enum dp_drop
-dp_parse_general(struct dp_packet *pkt)
+static enum dp_drop
+parse_frame(struct dp_packet *pkt)
 {
     const uint8_t *d = pkt->data;
     uint32_t len = pkt->len;
@@ -330,6 +330,23 @@ dp_parse_general(struct dp_packet *pkt)
         return parse_arp(pkt, d, ofs, len);
     }
     return DP_DROP_NONE; /* some other ethertype: L2 only */
+}
+
+enum dp_drop
+dp_parse_general(struct dp_packet *pkt)
+{
+    enum dp_drop d = parse_frame(pkt);
+    uint16_t l4 = pkt->l4_ofs;
+
+    if (d == DP_DROP_NONE && pkt->l3_ofs == ETH_HDR_LEN &&
+        !(pkt->pflags & (DP_PF_VLAN | DP_PF_FRAG)) &&
+        (pkt->ip_proto == IPPROTO_TCP_ || pkt->ip_proto == IPPROTO_UDP_) &&
+        (pkt->pflags & DP_PF_IPV4   ? l4 == ETH_HDR_LEN + IPV4_HDR_MIN
+         : pkt->pflags & DP_PF_IPV6 ? l4 == ETH_HDR_LEN + IPV6_HDR_LEN
+                                    : false)) {
+        pkt->pflags |= DP_PF_PLAIN;
+    }
+    return d;
 }
 
 /* dp_parse()'s fast path for the TCP or UDP header at 'l4' of an IP
@@ -409,7 +426,7 @@ dp_parse(struct dp_packet *pkt)
             return dp_parse_general(pkt);
         }
         return fast_done(pkt, ETH_HDR_LEN + IPV4_HDR_MIN, l7, ETH_TYPE_IPV4,
-                         d[23], DP_PF_IPV4);
+                         d[23], DP_PF_IPV4 | DP_PF_PLAIN);
     }
     if (rd16(d + 12) == htons(ETH_TYPE_IPV6)) {
         uint32_t pl_len;
@@ -426,7 +443,7 @@ dp_parse(struct dp_packet *pkt)
             return dp_parse_general(pkt);
         }
         return fast_done(pkt, ETH_HDR_LEN + IPV6_HDR_LEN, l7, ETH_TYPE_IPV6,
-                         d[20], DP_PF_IPV6);
+                         d[20], DP_PF_IPV6 | DP_PF_PLAIN);
     }
     return dp_parse_general(pkt);
 }

@@ -31,6 +31,9 @@
  *  - First fragments get DP_PF_FRAG and a parsed L4 header (whose UDP length
  *    may exceed the fragment); later ones DP_PF_FRAG | DP_PF_LATER and no
  *    L4.  An IPv6 atomic fragment (offset 0, no M flag) is not a fragment.
+ *  - DP_PF_PLAIN is set exactly when l3_ofs is 14 (no tag), l4_ofs follows
+ *    a bare IPv4 or IPv6 header (34 or 54), the frame is not a fragment
+ *    and ip_proto is TCP or UDP; only then, so a dropped frame never has it.
  * Never reads outside [data, data + len); never writes the frame. */
 enum dp_drop dp_parse(struct dp_packet *pkt);
 

@@ -339,6 +339,12 @@ parse_consistent(const struct dp_packet *p)
     if (!(p->pflags & DP_PF_VLAN) && p->vlan_tci) {
         return false;
     }
+    if ((p->pflags & DP_PF_PLAIN) &&
+        (l3 != ETH_HDR_LEN || p->pflags & (DP_PF_VLAN | DP_PF_FRAG) ||
+         l4 != (p->pflags & DP_PF_IPV4 ? 34u : 54u) ||
+         (p->ip_proto != IPPROTO_TCP_ && p->ip_proto != IPPROTO_UDP_))) {
+        return false;
+    }
     return true;
 }
 
@@ -432,7 +438,7 @@ TEST(parse_ipv4_tcp)
     build_ipv4_tcp(&f, 1234, 80, 100);
     CHECK_EQ(parse_f(&f, &p), DP_DROP_NONE);
     CHECK_EQ(p.eth_type, ETH_TYPE_IPV4);
-    CHECK_EQ(p.pflags, DP_PF_IPV4);
+    CHECK_EQ(p.pflags, DP_PF_IPV4 | DP_PF_PLAIN);
     CHECK_EQ(p.l3_ofs, 14);
     CHECK_EQ(p.l4_ofs, 34);
     CHECK_EQ(p.l7_ofs, 54);
@@ -457,6 +463,7 @@ TEST(parse_ipv4_tcp_options)
     CHECK_EQ(p.l4_ofs, 38);
     CHECK_EQ(p.l7_ofs, 38 + 60);
     CHECK_EQ(p.l7_ofs, f.n);
+    CHECK_EQ(p.pflags, DP_PF_IPV4); /* IP options: not plain */
 }
 
 TEST(parse_ipv4_udp)
@@ -466,7 +473,7 @@ TEST(parse_ipv4_udp)
 
     build_ipv4_udp(&f, 5000, 53, 30);
     CHECK_EQ(parse_f(&f, &p), DP_DROP_NONE);
-    CHECK_EQ(p.pflags, DP_PF_IPV4);
+    CHECK_EQ(p.pflags, DP_PF_IPV4 | DP_PF_PLAIN);
     CHECK_EQ(p.ip_proto, IPPROTO_UDP_);
     CHECK_EQ(p.l4_ofs, 34);
     CHECK_EQ(p.l7_ofs, 42);
@@ -770,7 +777,7 @@ TEST(parse_ipv4_fragments)
     build_ipv4_tcp(&f, 1, 2, 0);
     ipv4_at(&f, 14)->frag_off = htons(IPV4_DF);
     CHECK_EQ(parse_f(&f, &p), DP_DROP_NONE);
-    CHECK_EQ(p.pflags, DP_PF_IPV4);
+    CHECK_EQ(p.pflags, DP_PF_IPV4 | DP_PF_PLAIN);
 
     /* A first fragment too short for its TCP header ("tiny fragment"). */
     build_ipv4_tcp(&f, 1, 2, 0);
@@ -1382,17 +1389,19 @@ TEST(parse_fast_path_matches_general)
         CHECK_EQ(pf.vlan_tci, pg.vlan_tci);
         CHECK_EQ(pf.ip_proto, pg.ip_proto);
         CHECK_EQ(pf.pflags, pg.pflags);
+        /* DP_PF_PLAIN exactly for the shape parse.h gives. */
+        uint8_t base_flags = pg.pflags & (uint8_t)~DP_PF_PLAIN;
+        bool plain =
+            rg == DP_DROP_NONE && pg.l3_ofs == ETH_HDR_LEN &&
+            ((base_flags == DP_PF_IPV4 && pg.l4_ofs == ETH_HDR_LEN + 20) ||
+             (base_flags == DP_PF_IPV6 && pg.l4_ofs == ETH_HDR_LEN + 40)) &&
+            (pg.ip_proto == IPPROTO_TCP_ || pg.ip_proto == IPPROTO_UDP_);
+        CHECK_EQ(!!(pg.pflags & DP_PF_PLAIN), plain);
         if (rg != DP_DROP_NONE) {
             n_dropped++;
-        } else if (pg.l3_ofs == ETH_HDR_LEN &&
-                   ((pg.pflags == DP_PF_IPV4 &&
-                     pg.l4_ofs == ETH_HDR_LEN + 20) ||
-                    (pg.pflags == DP_PF_IPV6 &&
-                     pg.l4_ofs == ETH_HDR_LEN + 40)) &&
-                   (pg.ip_proto == IPPROTO_TCP_ ||
-                    pg.ip_proto == IPPROTO_UDP_)) {
+        } else if (plain) {
             n_fast_shape++;
-            n_fast6 += pg.pflags == DP_PF_IPV6;
+            n_fast6 += base_flags == DP_PF_IPV6;
         } else {
             n_other++;
         }
