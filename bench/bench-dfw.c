@@ -44,7 +44,8 @@
  * of mem, est, est6, new (default all).  For instruction counts under
  * callgrind:
  *   bench-dfw once RULES FLOWS PACKETS [6]   one established run, no
- *   repeats (RULES -1: firewall off; 6: IPv6). */
+ *   repeats (RULES 0: firewall off; 6: IPv6).  Bad arguments: a usage
+ *   message and exit status 2. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -767,20 +768,74 @@ has_part(const char *parts, const char *part)
     return false;
 }
 
+/* Whether every item of comma list 'parts' is a part bench-dfw has. */
+static bool
+parts_known(const char *parts)
+{
+    static const char *const known[] = {"mem", "est", "est6", "new"};
+    const char *p = parts;
+
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        bool ok = false;
+        for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+            ok |= n == strlen(known[i]) && !strncmp(p, known[i], n);
+        }
+        if (!ok) {
+            return false;
+        }
+        if (!p[n]) {
+            return true;
+        }
+        p += n + 1;
+    }
+}
+
+/* str_to_u64() within [min, max]. */
+static bool
+arg_in(const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+    return str_to_u64(s, max, v) && *v >= min;
+}
+
+#define MAX_FLOWS 1000000 /* the conntrack table's default size */
+
+static int
+usage(void)
+{
+    fprintf(stderr,
+            "usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]\n"
+            "       bench-dfw once RULES FLOWS PACKETS [4|6]\n"
+            "  PACKETS  established packets per configuration, at least %d\n"
+            "           (default 10000000)\n"
+            "  CONNS    new connections per run, at least 1 (default 3000000)\n"
+            "  PARTS    comma list of mem, est, est6, new (default all)\n"
+            "  FLOWS    established connections, 1 to %d (default 10000)\n"
+            "  RULES    0 (firewall off) to 100000\n",
+            10 * DP_BATCH_MAX, MAX_FLOWS);
+    return 2;
+}
+
 int
 main(int argc, char *argv[])
 {
-    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "once")) {
-        int rules = atoi(argv[2]);
+    uint64_t rules, flows, n;
+
+    if (argc > 1 && !strcmp(argv[1], "once")) {
+        if ((argc != 5 && argc != 6) || !arg_in(argv[2], 0, 100000, &rules) ||
+            !arg_in(argv[3], 1, MAX_FLOWS, &flows) ||
+            !arg_in(argv[4], DP_BATCH_MAX, UINT64_MAX, &n) ||
+            (argc == 6 && strcmp(argv[5], "4") && strcmp(argv[5], "6"))) {
+            return usage();
+        }
         struct policy pol;
         struct est x;
-        family = argc == 6 && atoi(argv[5]) == 6 ? 6 : 4;
+        family = argc == 6 && !strcmp(argv[5], "6") ? 6 : 4;
         if (rules > 0) {
             policy_build(&pol, (uint32_t)rules);
         }
-        est_create(&x, rules > 0 ? &pol : NULL, (uint32_t)atoi(argv[3]));
-        printf("dfw_est_once_mpps: %.2f Mpps\n",
-               est_run(&x, strtoull(argv[4], NULL, 10)));
+        est_create(&x, rules > 0 ? &pol : NULL, (uint32_t)flows);
+        printf("dfw_est_once_mpps: %.2f Mpps\n", est_run(&x, n));
         est_destroy(&x);
         if (rules > 0) {
             policy_free(&pol);
@@ -788,10 +843,17 @@ main(int argc, char *argv[])
         return 0;
     }
 
-    uint64_t n_packets = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
-    uint64_t n_conns = argc > 2 ? strtoull(argv[2], NULL, 10) : 3000000;
+    uint64_t n_packets = 10000000, n_conns = 3000000, n_flows64 = 10000;
     const char *parts = argc > 3 ? argv[3] : "mem,est,est6,new";
-    uint32_t n_flows = argc > 4 ? (uint32_t)atoi(argv[4]) : 10000;
+    if (argc > 5 ||
+        (argc > 1 &&
+         !arg_in(argv[1], 10 * DP_BATCH_MAX, UINT64_MAX, &n_packets)) ||
+        (argc > 2 && !arg_in(argv[2], 1, UINT64_MAX, &n_conns)) ||
+        !parts_known(parts) ||
+        (argc > 4 && !arg_in(argv[4], 1, MAX_FLOWS, &n_flows64))) {
+        return usage();
+    }
+    uint32_t n_flows = (uint32_t)n_flows64;
     static const struct est_cfg cfgs[] = {
         {"off", 0}, {"10_rules", 10}, {"1k_rules", 1000}, {"10k_rules", 10000}};
 

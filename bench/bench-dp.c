@@ -13,7 +13,6 @@
  * min(flows, 65536) entries of the MAC table, so table size and cache
  * pressure grow with the flow count. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,16 +187,9 @@ main(int argc, char *argv[])
     for (size_t f = 0; f < ARRAY_SIZE(flows); f++) {
         known_flows |= only_flows && !strcmp(only_flows, flows[f].name);
     }
-    if (argc > 1) {
-        char *end;
-        errno = 0;
-        n_packets = strtoull(argv[1], &end, 10);
-        /* Digits only: strtoull() would take " -1" as 2^64 - 1. */
-        if (errno || end == argv[1] || *end ||
-            strspn(argv[1], "0123456789") != strlen(argv[1]) ||
-            n_packets < DP_BATCH_MAX) {
-            n_packets = 0;
-        }
+    if (argc > 1 && (!str_to_u64(argv[1], UINT64_MAX, &n_packets) ||
+                     n_packets < DP_BATCH_MAX)) {
+        n_packets = 0;
     }
     if (argc > 4 || !n_packets || !known_path || !known_flows) {
         fprintf(stderr,

@@ -3,8 +3,8 @@
  * logic (dhcp.h).
  *
  * Prints `name: value unit` lines:
- *   dp_encap_1k_mpps: the L2 overlay rate, measured as bench-dp measures
- *       it (64-byte UDP frames copied from 1,000 flow templates into pool
+ *   dp_routing_l2_encap_1k_mpps: the L2 overlay rate, measured as
+ *       bench-dp measures it (64-byte UDP frames copied from 1,000 flow templates into pool
  *       buffers, batches of 64 through dp_pipeline_run() from a VIF to
  *       1,000 MACs behind one remote endpoint, output ports counting only;
  *       best of 7 runs of 2M packets), in the same run as the routed
@@ -609,7 +609,7 @@ bench_routed(uint64_t n_packets)
         }
         return;
     }
-    printf("dp_encap_1k_mpps: %.2f Mpps\n", best[0]);
+    printf("dp_routing_l2_encap_1k_mpps: %.2f Mpps\n", best[0]);
     for (size_t c = 1; c < ARRAY_SIZE(cases); c++) {
         printf("dp_routed_%s_routes_mpps: %.2f Mpps\n", cases[c].name, best[c]);
     }
@@ -628,8 +628,20 @@ main(int argc, char *argv[])
         const char *name;
         size_t n;
     } sizes[] = {{"10", 10}, {"10k", 10000}, {"100k", 100000}};
-    uint64_t lookups = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000;
-    uint64_t packets = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
+    uint64_t lookups = 4000000, packets = 2000000;
+
+    if (argc > 3 ||
+        (argc > 1 &&
+         (!str_to_u64(argv[1], UINT64_MAX, &lookups) || lookups < 1000)) ||
+        (argc > 2 &&
+         (!str_to_u64(argv[2], UINT64_MAX, &packets) || packets < 64))) {
+        fprintf(stderr, "usage: bench-routing [LOOKUPS [PACKETS]]\n"
+                        "  LOOKUPS  LPM lookups per run, at least 1000 "
+                        "(default 4000000)\n"
+                        "  PACKETS  packets per pipeline run, at least 64 "
+                        "(default 2000000)\n");
+        return 2;
+    }
 
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
         bench_v4(sizes[i].n, sizes[i].name, lookups);

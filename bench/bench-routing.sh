@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Routing benchmarks (make bench-routing): build/release/bench/bench-routing,
 # in memory: LPM lookups, DHCP leases, and the routed pipeline against the
-# L2 overlay measured in the same run (dp_encap_1k_mpps,
+# L2 overlay measured in the same run (dp_routing_l2_encap_1k_mpps,
 # dp_routed_{10,10k,100k}_routes_mpps, dp_routed_100k_routes_cost_pct);
 # then bench/e2e-routing.sh, end to end in namespaces (root): routed vs
 # same-segment TCP throughput and RTT (e2e_*).

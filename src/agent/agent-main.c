@@ -245,10 +245,9 @@ main(int argc, char *argv[])
             break;
         case 'M':
         case 'K': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || (opt == 'M' && (v < 576 || v > 9216)) ||
-                (opt == 'K' && (v < 100 || v > 600000))) {
+            uint64_t v;
+            if (!str_to_u64(optarg, opt == 'M' ? 9216 : 600000, &v) ||
+                v < (opt == 'M' ? 576u : 100u)) {
                 fprintf(stderr, "weft-agent: bad value \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }

@@ -1,6 +1,5 @@
 /* weftd: the Weft management-plane daemon.  Parses flags, starts the
  * daemon (weftd.c) and waits for SIGTERM/SIGINT to stop it gracefully. */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 #include "api/api-router.h"
 #include "api/weftd.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 static void
 usage(FILE *f)
@@ -56,15 +56,6 @@ print_route(void *aux, const char *method, const char *path)
 {
     (void)aux;
     printf("%s %s\n", method, path);
-}
-
-static bool
-parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoull(s, &end, 10);
-    return *s && !*end && !errno && *v <= max && *s != '-';
 }
 
 int
@@ -118,7 +109,7 @@ main(int argc, char *argv[])
             cfg.listen = optarg;
             break;
         case 'p':
-            if (!parse_u64(optarg, 65535, &v)) {
+            if (!str_to_u64(optarg, 65535, &v)) {
                 goto bad;
             }
             cfg.port = (uint16_t)v;
@@ -133,18 +124,18 @@ main(int argc, char *argv[])
             cfg.key_file = optarg;
             break;
         case 't':
-            if (!parse_u64(optarg, 256, &v) || !v) {
+            if (!str_to_u64(optarg, 256, &v) || !v) {
                 goto bad;
             }
             cfg.threads = (unsigned)v;
             break;
         case 'r':
-            if (!parse_u64(optarg, UINT64_MAX / 2, &cfg.retention_revs)) {
+            if (!str_to_u64(optarg, UINT64_MAX / 2, &cfg.retention_revs)) {
                 goto bad;
             }
             break;
         case 'A':
-            if (!parse_u64(optarg, 36500, &v)) {
+            if (!str_to_u64(optarg, 36500, &v)) {
                 goto bad;
             }
             cfg.audit_days = (uint32_t)v;
@@ -161,13 +152,13 @@ main(int argc, char *argv[])
             break;
         }
         case 'b':
-            if (!parse_u64(optarg, 1ull << 32, &v) || v < 1024) {
+            if (!str_to_u64(optarg, 1ull << 32, &v) || v < 1024) {
                 goto bad;
             }
             cfg.max_body = (size_t)v;
             break;
         case 'W':
-            if (!parse_u64(optarg, 1ull << 32, &v) || v < 4096) {
+            if (!str_to_u64(optarg, 1ull << 32, &v) || v < 4096) {
                 goto bad;
             }
             cfg.watch_buffer = (size_t)v;
@@ -184,7 +175,7 @@ main(int argc, char *argv[])
             cfg.controller_listen = optarg;
             break;
         case 'P':
-            if (!parse_u64(optarg, 65535, &v)) {
+            if (!str_to_u64(optarg, 65535, &v)) {
                 goto bad;
             }
             cfg.controller_port = (int)v;
@@ -193,7 +184,7 @@ main(int argc, char *argv[])
             cfg.no_controller = true;
             break;
         case 'K':
-            if (!parse_u64(optarg, 600000, &v) || v < 100) {
+            if (!str_to_u64(optarg, 600000, &v) || v < 100) {
                 goto bad;
             }
             cfg.keepalive_ms = (unsigned)v;

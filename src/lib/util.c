@@ -141,3 +141,22 @@ time_msec_coarse(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+bool
+str_to_u64(const char *s, uint64_t max, uint64_t *v)
+{
+    uint64_t n = 0;
+
+    if (!s || !*s) {
+        return false;
+    }
+    for (; *s; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (d > 9 || d > max || n > (max - d) / 10) {
+            return false; /* not a digit, or past 'max' */
+        }
+        n = n * 10 + d;
+    }
+    *v = n;
+    return true;
+}

@@ -3,6 +3,7 @@
 #ifndef WEFT_UTIL_H
 #define WEFT_UTIL_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,11 @@ void *xmalloc_huge(size_t size);
 void *map_zeroed(size_t size);
 void *xmap_zeroed(size_t size); /* aborts instead of NULL, as xmalloc() */
 void unmap_zeroed(void *p, size_t size);
+
+/* Parses 's' as a decimal number of at most 'max': digits only (no sign,
+ * blank or base prefix, which strtoull() would take: " -1" is 2^64 - 1
+ * there), at least one.  False, with '*v' untouched, for anything else. */
+bool str_to_u64(const char *s, uint64_t max, uint64_t *v);
 
 /* Monotonic time in nanoseconds. */
 uint64_t time_nsec(void);

@@ -42,6 +42,14 @@ has_figures() {
   return "$rc"
 }
 
+# exits_usage CMD...: CMD exits with status 2 (a usage error), not with a
+# crash or another failure.
+exits_usage() {
+  local rc=0
+  "$@" >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || { echo "exit status $rc, want 2"; return 1; }
+}
+
 # rates_positive FILE: every *_mpps figure is above 0.
 rates_positive() {
   awk '$1 ~ /_mpps:$/ && $2 + 0 <= 0 { print "zero rate: " $0; bad = 1 }
@@ -65,7 +73,7 @@ check "bench-dp subset prints nothing else" \
   test "$(wc -l <"$OUT/bench-dp.out")" -eq 2
 for bad in --help 0 12x "-5" "640 encap 2k" "640 nopath" "640 encap 1k extra"; do
   # shellcheck disable=SC2086  # word splitting is the point
-  check_fails "bench-dp rejects arguments '$bad'" "$BENCH/bench-dp" $bad
+  check "bench-dp rejects arguments '$bad'" exits_usage "$BENCH/bench-dp" $bad
 done
 check "bench-dp explains its arguments" \
   bash -c "'$BENCH/bench-dp' --help 2>&1 | grep -q '^usage: bench-dp'"
@@ -84,11 +92,26 @@ check "bench-routing runs" run_bench bench-routing 1000 6400
 check "bench-routing prints only 'name: value unit'" \
   well_formed "$OUT/bench-routing.out"
 check "bench-routing prints the routed figures" \
-  has_figures "$OUT/bench-routing.out" dp_encap_1k_mpps \
+  has_figures "$OUT/bench-routing.out" dp_routing_l2_encap_1k_mpps \
   dp_routed_10_routes_mpps dp_routed_10k_routes_mpps \
   dp_routed_100k_routes_mpps dp_routed_100k_routes_cost_pct dhcp_leases_per_s
 check "bench-routing forwards something in every setup" \
   rates_positive "$OUT/bench-routing.out"
+
+# Bad arguments: a usage message and status 2, before any work.
+for bad in --help 0 " -1" 12x "640 100 est,bogus" "640 100 est," \
+  "640 0" "640 100 est 0" "640 100 est 2000000" "once 0 10" \
+  "once 0 10 10" "once -1 10 640" "once 0 10 640 5"; do
+  # shellcheck disable=SC2086  # word splitting is the point
+  check "bench-dfw rejects arguments '$bad'" exits_usage "$BENCH/bench-dfw" $bad
+done
+check "bench-dfw explains its arguments" \
+  bash -c "'$BENCH/bench-dfw' x 2>&1 | grep -q '^usage: bench-dfw'"
+for bad in --help 0 12x "1000 10" "1000 640 extra"; do
+  # shellcheck disable=SC2086
+  check "bench-routing rejects arguments '$bad'" \
+    exits_usage "$BENCH/bench-routing" $bad
+done
 
 rm -rf "$OUT"
 finish
