@@ -43,8 +43,8 @@
  * Usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]: PARTS is a comma list
  * of mem, est, est6, new (default all).  For instruction counts under
  * callgrind:
- *   bench-dfw once RULES FLOWS PACKETS [6]   one established run, no
- *   repeats (RULES 0: firewall off; 6: IPv6).  Bad arguments: a usage
+ *   bench-dfw once RULES FLOWS PACKETS [4|6]   one established run, no
+ *   repeats (RULES 0: firewall off; 6: IPv6; PACKETS at least 64).  Bad arguments: a usage
  *   message and exit status 2. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -811,8 +811,9 @@ usage(void)
             "  CONNS    new connections per run, at least 1 (default 3000000)\n"
             "  PARTS    comma list of mem, est, est6, new (default all)\n"
             "  FLOWS    established connections, 1 to %d (default 10000)\n"
-            "  RULES    0 (firewall off) to 100000\n",
-            10 * DP_BATCH_MAX, MAX_FLOWS);
+            "  RULES    0 (firewall off) to 100000; with once, PACKETS is\n"
+            "           at least %d\n",
+            10 * DP_BATCH_MAX, MAX_FLOWS, DP_BATCH_MAX);
     return 2;
 }
 

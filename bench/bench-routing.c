@@ -4,11 +4,11 @@
  *
  * Prints `name: value unit` lines:
  *   dp_routing_l2_encap_1k_mpps: the L2 overlay rate, measured as
- *       bench-dp measures it (64-byte UDP frames copied from 1,000 flow templates into pool
- *       buffers, batches of 64 through dp_pipeline_run() from a VIF to
- *       1,000 MACs behind one remote endpoint, output ports counting only;
- *       best of 7 runs of 2M packets), in the same run as the routed
- *       figures.
+ *       bench-dp measures it (64-byte UDP frames copied from 1,000 flow
+ *       templates into pool buffers, batches of 64 through
+ *       dp_pipeline_run() from a VIF to 1,000 MACs behind one remote
+ *       endpoint, output ports counting only; best of 7 runs of 2M
+ *       packets), in the same run as the routed figures.
  *   dp_routed_<n>_routes_mpps for n in 10, 10k, 100k: the same harness,
  *       segment A -> router -> segment B on another host (GENEVE): frames
  *       from A to the router MAC, 1,000 flows with destinations inside

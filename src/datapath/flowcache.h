@@ -192,8 +192,9 @@ dp_fc_slot6(const struct dp_fc *fc, uint32_t hash, int which)
     return &fc->e6[(which ? hash >> (32 - DP_FC6_BITS) : hash) & mask];
 }
 
-/* Key compares: with SSE4.1 (the release build's x86-64-v2) in 16-byte
- * halves, one test for all of them; else word by word. */
+/* Key compares: with SSE4.1 (the release build's x86-64-v2) 16 bytes at
+ * a time (IPv6's last 8 bytes in a vector of their own), the xors or-ed
+ * and tested once; else word by word. */
 #ifdef __SSE4_1__
 #include <smmintrin.h>
 

@@ -77,6 +77,16 @@ check_result(const struct dp_packet *p, enum dp_drop r)
     if (!(fl & DP_PF_VLAN) && p->vlan_tci) {
         FAIL("vlan_tci without DP_PF_VLAN");
     }
+    /* DP_PF_PLAIN exactly as parse.h defines it. */
+    bool plain = r == DP_DROP_NONE && l3 == ETH_HDR_LEN &&
+                 !(fl & (DP_PF_VLAN | DP_PF_FRAG)) &&
+                 (p->ip_proto == IPPROTO_TCP_ || p->ip_proto == IPPROTO_UDP_) &&
+                 ((fl & DP_PF_IPV4 && l4 == ETH_HDR_LEN + 20) ||
+                  (fl & DP_PF_IPV6 && l4 == ETH_HDR_LEN + 40));
+    if (!!(fl & DP_PF_PLAIN) != plain) {
+        FAIL("DP_PF_PLAIN %d, want %d (pflags %#x l3 %u l4 %u proto %u)",
+             !!(fl & DP_PF_PLAIN), plain, fl, l3, l4, p->ip_proto);
+    }
     if (l3 != DP_OFS_NONE) {
         uint32_t min_len = fl & DP_PF_ARP ? 28 : fl & DP_PF_IPV4 ? 20 : 40;
         bool tagged = fl & DP_PF_VLAN;

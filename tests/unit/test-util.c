@@ -81,5 +81,9 @@ TEST(str_to_u64_matches_reference)
         CHECK_EQ(v, n);
         CHECK(!str_to_u64(buf, n - 1, &v));
         CHECK(str_to_u64(buf, n, &v));
+        if (d > 0) {
+            CHECK(str_to_u64(buf, n + 1, &v));
+            CHECK_EQ(v, n);
+        }
     }
 }
