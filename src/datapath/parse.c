@@ -332,6 +332,8 @@ parse_frame(struct dp_packet *pkt)
     return DP_DROP_NONE; /* some other ethertype: L2 only */
 }
 
+/* parse_frame(), then DP_PF_PLAIN by its definition (parse.h): the fast
+ * path stores it with its other flags, this path tests for it after. */
 enum dp_drop
 dp_parse_general(struct dp_packet *pkt)
 {
