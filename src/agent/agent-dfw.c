@@ -394,7 +394,10 @@ sync_port(void *aux, const struct dstate_fw_port *p)
         vc.cls = n || pc->deflt != WEFT__FW_ACTION__ALLOW
                      ? compile(d, pc->idx, n, pc->deflt)
                      : NULL;
-        vc.rules_version = ++d->next_version;
+        if (++d->next_version == CT_GEN_DENIED) {
+            d->next_version = 1; /* that value marks denied connections */
+        }
+        vc.rules_version = d->next_version;
         vc.spoofguard = p->spoofguard;
         vc.mac = *p->mac;
         vc.ips = (const uint8_t(*)[16])ips;

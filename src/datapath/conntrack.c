@@ -1342,7 +1342,7 @@ ct_conn_format(const struct ct_conn_info *in, char *buf, size_t size)
                                          " tcp=pickup"};
     const char *fmt6 =
         "zone=%u %s %s%s%s%s%u -> %s%s%s%s%u %s dir=%s "
-        "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums%s";
+        "rule=%u pkts=%llu/%llu bytes=%llu/%llu expires=%llums%s%s";
     bool v6 = in->family == 6;
     return snprintf(
         buf, size, fmt6, in->zone, proto, v6 ? "[" : "", s, v6 ? "]" : "", ":",
@@ -1351,7 +1351,8 @@ ct_conn_format(const struct ct_conn_info *in, char *buf, size_t size)
         (unsigned long long)in->packets[0], (unsigned long long)in->packets[1],
         (unsigned long long)in->bytes[0], (unsigned long long)in->bytes[1],
         (unsigned long long)in->expires_in_ms,
-        checks[in->tcp_checks < 4 ? in->tcp_checks : 0]);
+        checks[in->tcp_checks < 4 ? in->tcp_checks : 0],
+        in->gen == CT_GEN_DENIED ? " denied" : "");
 }
 
 void

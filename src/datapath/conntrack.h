@@ -367,6 +367,28 @@ ct_conn_gen(const struct ct_conn *c)
 /* Re-admits the connection under a new rule/generation (revalidation
  * after a policy change found it still allowed). */
 void ct_conn_set_rule(struct ct_conn *, uint32_t rule_id, uint32_t gen);
+
+/* The generation of a connection that revalidation found refused: no
+ * rules generation takes this value.  A denied connection stays in the
+ * table until it expires or closes, so later packets of its flow, either
+ * way, find it (and are checked again) instead of opening a connection of
+ * their own by loose pickup, which would let the responder's next segment
+ * reopen the flow the rules just closed.  The fast paths never pass it:
+ * its generation matches no vNIC's. */
+#define CT_GEN_DENIED UINT32_MAX
+
+/* Marks the connection refused by rule 'rule_id' (see CT_GEN_DENIED). */
+static inline void
+ct_conn_deny(struct ct_conn *c, uint32_t rule_id)
+{
+    ct_conn_set_rule(c, rule_id, CT_GEN_DENIED);
+}
+
+static inline bool
+ct_conn_denied(const struct ct_conn *c)
+{
+    return ct_conn_gen(c) == CT_GEN_DENIED;
+}
 /* Removes one connection (e.g. revalidation found it now dropped). */
 void ct_conn_delete(struct ct_table *, struct ct_conn *);
 

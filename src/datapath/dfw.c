@@ -561,30 +561,44 @@ key_from_conn(const struct ct_conn_info *ci, struct cls_key *k)
     }
 }
 
-/* A connection admitted under other rules: classify it again as its first
- * packet would be. */
+/* A connection admitted under other rules, or denied: classify it again
+ * as its first packet would be.  Still allowed: re-admitted.  A stateless
+ * allow now: the entry goes and the packet passes.  Refused: the entry
+ * stays, denied (CT_GEN_DENIED), so the flow's later packets, either way,
+ * come back here instead of reopening it by loose pickup; they are
+ * dropped (or rejected) for as long as the rules refuse it, and a later
+ * rule change that allows it again re-admits it. */
 static uint8_t
 revalidate(struct check_ctx *cx, const struct dfw_vnic *vn,
            const struct dp_packet *p, struct ct_conn *c, uint32_t zone,
            bool out)
 {
+    bool denied = ct_conn_denied(c);
     struct ct_conn_info ci;
     struct cls_key k;
 
     ct_conn_get_info(cx->ct, c, cx->now, &ci);
     key_from_conn(&ci, &k);
     struct cls_result r = cls_lookup(vn->cls, cx->asx, &k);
-    cx->th->stats.revalidated++;
+    if (!denied) {
+        cx->th->stats.revalidated++;
+    }
     cx->th->stats.classified++;
     rule_count(cx->th, r.rule_id, p->len, false);
     if (r.action == CLS_ALLOW && !(r.flags & CLS_F_STATELESS)) {
         ct_conn_set_rule(c, r.rule_id, vn->rules_version);
         return DP_DROP_NONE;
     }
-    ct_conn_delete(cx->ct, c);
-    cx->th->stats.reval_dropped++;
-    if (r.action != CLS_ALLOW) {
-        log_conn(cx->th, cx->sets, &r, out, zone, p);
+    if (r.action == CLS_ALLOW) {
+        ct_conn_delete(cx->ct, c);
+    } else if (!denied) {
+        ct_conn_deny(c, r.rule_id);
+    }
+    if (!denied) {
+        cx->th->stats.reval_dropped++;
+        if (r.action != CLS_ALLOW) {
+            log_conn(cx->th, cx->sets, &r, out, zone, p);
+        }
     }
     return action_verdict(r.action);
 }

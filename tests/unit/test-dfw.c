@@ -445,6 +445,26 @@ conns_in_zone(uint32_t zone)
     return zc.n;
 }
 
+static bool
+count_denied(const struct ct_conn_info *ci, void *aux)
+{
+    struct zone_count *zc = aux;
+    zc->n += ci->zone == zc->zone && ci->gen == CT_GEN_DENIED;
+    return true;
+}
+
+/* Connections of 'zone' that revalidation denied (CT_GEN_DENIED). */
+static int
+denied_in_zone(uint32_t zone)
+{
+    struct zone_count zc = {zone, 0};
+    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
+    if (ct) {
+        ct_iterate(ct, fake_now, count_denied, &zc);
+    }
+    return zc.n;
+}
+
 static struct dfw_rule_counters
 rule(uint32_t id)
 {
@@ -475,6 +495,19 @@ checksums_ok(const struct dp_packet *p)
         sum = csum_pseudo_ipv6(l3 + 8, l3 + 24, p->ip_proto, l4_len);
     }
     return csum_finish(csum_partial(l4, l4_len, sum)) == 0;
+}
+
+/* Opens TCP connection A:sport -> B:80 (SYN, SYN+ACK) with A's initial
+ * sequence number 'isn'. */
+static void
+open_a_to_b(int fam, uint16_t sport, uint32_t isn)
+{
+    uint8_t f[2048];
+    uint32_t len = tcp_frame(f, &A, &B, fam, sport, 80, TCP_SYN, isn, 0, 0);
+    send_vif(PORT_A, f, len);
+    len =
+        tcp_frame(f, &B, &A, fam, 80, sport, TCP_SYN | TCP_ACK, 9, isn + 1, 0);
+    send_vif(PORT_B, f, len);
 }
 
 /* ---- Tests. ---- */
@@ -585,10 +618,7 @@ TEST(rule_change_to_drop_kills_established_connection)
     };
 
     setup();
-    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_SYN, 100, 0, 0);
-    send_vif(PORT_A, f, len);
-    len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_SYN | TCP_ACK, 9, 101, 0);
-    send_vif(PORT_B, f, len);
+    open_a_to_b(4, 40000, 100);
     len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 10, 0);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 2);
@@ -608,8 +638,8 @@ TEST(rule_change_to_drop_kills_established_connection)
     CHECK_EQ(st.revalidated, 1);
     CHECK_EQ(st.reval_dropped, 0);
 
-    /* Rule 10 replaced by a drop: the next packet, either way, dies and
-     * so does the connection. */
+    /* Rule 10 replaced by a drop: the next packet, either way, dies, and
+     * the connection stays in the table, denied. */
     build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 3, true),
           vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
           sets(false));
@@ -617,11 +647,77 @@ TEST(rule_change_to_drop_kills_established_connection)
     send_vif(PORT_B, f, len);
     CHECK_EQ(sent(PORT_A), 2);
     CHECK_EQ(drops(DP_DROP_FW_DROP), 1);
-    CHECK_EQ(conns_in_zone(ZONE_A), 0);
+    CHECK_EQ(conns_in_zone(ZONE_A), 1);
+    CHECK_EQ(denied_in_zone(ZONE_A), 1);
     len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 20, 0);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 2);
     CHECK_EQ(rule(30).packets, 2);
+    dfw_thread_stats(dp_pipeline_dfw(pl), &st);
+    CHECK_EQ(st.reval_dropped, 1); /* the connection, counted once */
+    teardown();
+}
+
+/* A connection the rules refuse now must not come back through loose
+ * pickup of the responder's next segment: with rules that drop A's
+ * opening direction but allow anything in, B's segment (a mid-stream
+ * pickup of B -> A, which those rules allow) would otherwise reopen the
+ * flow, and A's packets would pass as its replies. */
+TEST(denied_connection_is_not_reopened_by_pickup)
+{
+    uint8_t f[2048];
+    uint32_t len;
+    static const struct rdef v2[] = {
+        {30, CLS_DIR_OUT, -1, SET_B, 6, 80, 80, CLS_DROP, 0},
+        {31, CLS_DIR_IN, -1, -1, 6, 1, 65535, CLS_ALLOW, 0},
+    };
+    static const struct rdef v3[] = {
+        {40, CLS_DIR_OUT, -1, SET_B, 6, 80, 80, CLS_ALLOW, 0},
+    };
+
+    setup();
+    open_a_to_b(4, 40000, 100);
+    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 10, 0);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 2);
+    CHECK_EQ(sent(PORT_A), 1);
+
+    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets(false));
+    /* B's data segment: revalidated as A's connection, refused. */
+    len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_ACK | TCP_PSH, 10, 101, 5);
+    send_vif(PORT_B, f, len);
+    CHECK_EQ(sent(PORT_A), 1);
+    /* B retransmits: still A's connection, still refused, not picked up
+     * as B's own. */
+    send_vif(PORT_B, f, len);
+    CHECK_EQ(sent(PORT_A), 1);
+    CHECK_EQ(denied_in_zone(ZONE_A), 1);
+    CHECK_EQ(conns_in_zone(ZONE_A), 1);
+    /* And A's segments do not pass as replies. */
+    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 15, 0);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 2);
+    CHECK_EQ(rule(30).packets, 3);
+    CHECK_EQ(rule(31).packets, 0);
+    CHECK_EQ(drops(DP_DROP_FW_DROP), 3);
+    struct dfw_stats st;
+    dfw_thread_stats(dp_pipeline_dfw(pl), &st);
+    CHECK_EQ(st.reval_dropped, 1);
+
+    /* Rules that allow it again: the next packet re-admits it. */
+    build(vnic(&A, compile(v3, ARRAY_SIZE(v3), 99), 3, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets(false));
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 3);
+    CHECK_EQ(denied_in_zone(ZONE_A), 0);
+    CHECK_EQ(conns_in_zone(ZONE_A), 1);
+    len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_ACK, 15, 101, 0);
+    send_vif(PORT_B, f, len);
+    CHECK_EQ(sent(PORT_A), 2);
+    CHECK_EQ(rule(40).packets, 2);
     teardown();
 }
 
@@ -1339,19 +1435,6 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     for (int i = 0; i < N_PORTS; i++) {
         dp_port_close(ports[i]);
     }
-}
-
-/* Opens TCP connection A:sport -> B:80 (SYN, SYN+ACK) with A's initial
- * sequence number 'isn'. */
-static void
-open_a_to_b(int fam, uint16_t sport, uint32_t isn)
-{
-    uint8_t f[2048];
-    uint32_t len = tcp_frame(f, &A, &B, fam, sport, 80, TCP_SYN, isn, 0, 0);
-    send_vif(PORT_A, f, len);
-    len =
-        tcp_frame(f, &B, &A, fam, 80, sport, TCP_SYN | TCP_ACK, 9, isn + 1, 0);
-    send_vif(PORT_B, f, len);
 }
 
 /* Opens TCP connection A:sport -> B:80 with ISN 100 and sends three ACKs
