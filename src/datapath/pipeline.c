@@ -280,18 +280,26 @@ segment_and_emit(struct dp_pipeline *pl, const struct dp_tables *t,
     dp_packet_free(pkt);
 }
 
-/* Fills in a checksum the sender left to us, for a peer that cannot. */
-static bool
+/* complete_csum() for a frame that owes its checksum. */
+static __attribute__((noinline)) bool
+complete_csum_owed(struct dp_pipeline *pl, struct dp_packet *pkt)
+{
+    if (dp_csum_complete(pkt) != DP_DROP_NONE) {
+        drop(pl, pkt, DP_DROP_GSO_BAD);
+        return false;
+    }
+    pl->ctr.csum_completed++;
+    return true;
+}
+
+/* Fills in a checksum the sender left to us, for a peer that cannot; false
+ * if the frame was dropped.  Inline: most frames owe none, and a call per
+ * frame cost more than the test. */
+static inline bool
 complete_csum(struct dp_pipeline *pl, struct dp_packet *pkt)
 {
-    if (pkt->ol.flags & DP_OL_CSUM_PARTIAL) {
-        if (dp_csum_complete(pkt) != DP_DROP_NONE) {
-            drop(pl, pkt, DP_DROP_GSO_BAD);
-            return false;
-        }
-        pl->ctr.csum_completed++;
-    }
-    return true;
+    return likely(!(pkt->ol.flags & DP_OL_CSUM_PARTIAL)) ||
+           complete_csum_owed(pl, pkt);
 }
 
 static void emit_local(struct dp_pipeline *, const struct dp_tables *,
@@ -340,25 +348,22 @@ struct tunnel_dest {
     uint32_t src_lport;
 };
 
-static void
+static void emit_tunnel_gso(struct dp_pipeline *, const struct dp_tables *,
+                            struct dp_packet *, const void *aux);
+
+/* Encapsulates 'pkt' for the tunnel endpoint 'aux' (struct tunnel_dest)
+ * and queues it on the segment's tunnel port.  Inline into the forwarding
+ * paths (a call per frame cost ~16 instructions of register saves); a
+ * super-frame is cut into segments out of line first. */
+static inline __attribute__((always_inline)) void
 emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
             struct dp_packet *pkt, const void *aux)
 {
     const struct tunnel_dest *td = aux;
     enum dp_drop d;
 
-    if (pkt->ol.gso_type != DP_GSO_NONE) {
-        /* Keep a super-frame's segments in one tunnel batch: they leave
-         * as one UDP_SEGMENT train per 64 KiB, which the receiving host
-         * gets as one UDP_GRO datagram and merges back whole (gro.h);
-         * cut by a batch boundary they arrive as two frames. */
-        uint16_t tp = td->seg->tunnel_port;
-        uint32_t count = dp_gso_count(pkt);
-        if (tp < pl->n_out && pl->out[tp].n &&
-            pl->out[tp].n + count > DP_BATCH_MAX && count <= DP_BATCH_MAX) {
-            flush_early(pl, t, tp);
-        }
-        segment_and_emit(pl, t, pkt, emit_tunnel, aux);
+    if (unlikely(pkt->ol.gso_type != DP_GSO_NONE)) {
+        emit_tunnel_gso(pl, t, pkt, aux);
         return;
     }
     if (!complete_csum(pl, pkt)) {
@@ -381,6 +386,32 @@ emit_tunnel(struct dp_pipeline *pl, const struct dp_tables *t,
         return;
     }
     enqueue(pl, t, pkt, td->seg->tunnel_port);
+}
+
+/* emit_tunnel() as segment_and_emit()'s callback, for each segment. */
+static void
+emit_tunnel_segment(struct dp_pipeline *pl, const struct dp_tables *t,
+                    struct dp_packet *pkt, const void *aux)
+{
+    emit_tunnel(pl, t, pkt, aux);
+}
+
+static __attribute__((noinline)) void
+emit_tunnel_gso(struct dp_pipeline *pl, const struct dp_tables *t,
+                struct dp_packet *pkt, const void *aux)
+{
+    const struct tunnel_dest *td = aux;
+    /* Keep a super-frame's segments in one tunnel batch: they leave as
+     * one UDP_SEGMENT train per 64 KiB, which the receiving host gets as
+     * one UDP_GRO datagram and merges back whole (gro.h); cut by a batch
+     * boundary they arrive as two frames. */
+    uint16_t tp = td->seg->tunnel_port;
+    uint32_t count = dp_gso_count(pkt);
+    if (tp < pl->n_out && pl->out[tp].n &&
+        pl->out[tp].n + count > DP_BATCH_MAX && count <= DP_BATCH_MAX) {
+        flush_early(pl, t, tp);
+    }
+    segment_and_emit(pl, t, pkt, emit_tunnel_segment, aux);
 }
 
 static void in_flush(struct dp_pipeline *, const struct dp_tables *);
@@ -837,7 +868,7 @@ fwd_prefetch_routes(const struct fwd_prefetch *fp)
 /* Forwards 'pkt' as the flow cache remembered ('action' as in struct
  * dp_fc_val); 'td' holds the segment and source port of the batch's VIF,
  * its endpoint is set here.  The caller counts it in flow_cache_hits. */
-static inline void
+static inline __attribute__((always_inline)) void
 fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
         struct dp_packet *pkt, uint32_t action, struct tunnel_dest *td)
 {
