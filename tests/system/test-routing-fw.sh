@@ -284,6 +284,10 @@ check "deleting pg-from-web breaks the established connections (IPv4 and IPv6)" 
   eval 'hold_both 8 W delete rule pg-from-web --policy db-guard && grep -q "broken after" "$LAB_DIR/hold4" && grep -q "broken after" "$LAB_DIR/hold6" && [ "$(grep -c "^ok" "$LAB_DIR/hold6")" -ge 3 ]'
 check "after the deletion, web1 -> db1:5432 is dropped over IPv4 and IPv6" \
   probes "web1 db1 4 5432 timeout" "web1 db1 6 5432 timeout"
+# The held connections stay in h2's table, denied (decision 61), so the
+# database's retransmissions cannot reopen them by loose pickup.
+check "h2 keeps the refused connections, marked denied" \
+  eval 'c=$(lab_ctl h2 conntrack | grep " denied$"); echo "$c"; echo "$c" | grep -q "198.19.1.10:.* -> 198.19.3.10:5432" && echo "$c" | grep -q "fd00:19:1::10.* -> .*fd00:19:3::10.*:5432"'
 require "pg-from-web created again" \
   W rule create pg-from-web --policy db-guard --sequence 10 --action allow --direction in --src web --tcp 5432
 require "realized" lab_weft_wait 30
