@@ -591,8 +591,8 @@ revalidate(struct check_ctx *cx, const struct dfw_vnic *vn,
     }
     if (r.action == CLS_ALLOW) {
         ct_conn_delete(cx->ct, c);
-    } else if (!denied) {
-        ct_conn_deny(c, r.rule_id);
+    } else {
+        ct_conn_deny(c, r.rule_id); /* the rule refusing it now */
     }
     if (!denied) {
         cx->th->stats.reval_dropped++;

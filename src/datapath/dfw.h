@@ -76,7 +76,8 @@ struct dfw_vnic_config {
     struct cls *cls;          /* rules; ownership passes to the vNIC.  NULL:
                              * no stateful firewall, SpoofGuard only */
     uint32_t rules_version;   /* changes whenever this vNIC's rules change;
-                             * never reuse a value for the same vNIC */
+                             * never reuse a value for the same vNIC;
+                             * never CT_GEN_DENIED (conntrack.h) */
     bool spoofguard;          /* check source MAC and IPs of frames it sends */
     struct eth_addr mac;      /* the port's own MAC */
     const uint8_t (*ips)[16]; /* addresses it may send from: IPv4-mapped

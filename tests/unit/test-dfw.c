@@ -465,6 +465,28 @@ denied_in_zone(uint32_t zone)
     return zc.n;
 }
 
+static bool
+find_denied_rule(const struct ct_conn_info *ci, void *aux)
+{
+    struct zone_count *zc = aux;
+    if (ci->zone == zc->zone && ci->gen == CT_GEN_DENIED) {
+        zc->n = (int)ci->rule_id;
+    }
+    return true;
+}
+
+/* The rule of the (last) denied connection of 'zone', -1 if none. */
+static int
+denied_rule_in_zone(uint32_t zone)
+{
+    struct zone_count zc = {zone, -1};
+    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
+    if (ct) {
+        ct_iterate(ct, fake_now, find_denied_rule, &zc);
+    }
+    return zc.n;
+}
+
 static struct dfw_rule_counters
 rule(uint32_t id)
 {
@@ -706,8 +728,25 @@ TEST(denied_connection_is_not_reopened_by_pickup)
     dfw_thread_stats(dp_pipeline_dfw(pl), &st);
     CHECK_EQ(st.reval_dropped, 1);
 
+    /* Another rule refuses it now: its packets count to that rule, and
+     * the entry names it. */
+    static const struct rdef v2b[] = {
+        {50, CLS_DIR_OUT, -1, SET_B, 6, 80, 80, CLS_DROP, 0},
+        {31, CLS_DIR_IN, -1, -1, 6, 1, 65535, CLS_ALLOW, 0},
+    };
+    build(vnic(&A, compile(v2b, ARRAY_SIZE(v2b), 99), 4, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets(false));
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 2);
+    CHECK_EQ(rule(50).packets, 1);
+    CHECK_EQ(rule(30).packets, 3);
+    CHECK_EQ(denied_rule_in_zone(ZONE_A), 50);
+    dfw_thread_stats(dp_pipeline_dfw(pl), &st);
+    CHECK_EQ(st.reval_dropped, 1);
+
     /* Rules that allow it again: the next packet re-admits it. */
-    build(vnic(&A, compile(v3, ARRAY_SIZE(v3), 99), 3, true),
+    build(vnic(&A, compile(v3, ARRAY_SIZE(v3), 99), 5, true),
           vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
           sets(false));
     send_vif(PORT_A, f, len);
