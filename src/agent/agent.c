@@ -19,6 +19,7 @@
 #include "lib/hash.h"
 #include "lib/hmap.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define RETRY_NS    1000000000ull /* pending ports: retry every second */
 #define SPORT_BASE  49152         /* first tunnel source port */
@@ -1212,16 +1213,14 @@ static int
 cmd_conntrack_flush(int argc, const char *argv[], struct ctl_reply *r, void *a_)
 {
     struct agent *a = a_;
-    char *end;
-    unsigned long zone;
+    uint64_t zone;
     size_t n = 0;
 
     if (argc != 2) {
         ctl_reply_printf(r, "usage: conntrack-flush LPORT");
         return 1;
     }
-    zone = strtoul(argv[1], &end, 10);
-    if (*end || !argv[1][0] || zone > UINT32_MAX) {
+    if (!str_to_u64(argv[1], UINT32_MAX, &zone)) {
         ctl_reply_printf(r, "not a logical port id: %s", argv[1]);
         return 1;
     }

@@ -229,8 +229,8 @@ read_parse_params(const struct model_type *t, const struct api_query *q,
         char *end;
 
         if (!strcmp(name, "page_size")) {
-            unsigned long v = strtoul(value, &end, 10);
-            if (!*value || *end || v < 1 || v > READ_PAGE_MAX) {
+            uint64_t v;
+            if (!str_to_u64(value, READ_PAGE_MAX, &v) || v < 1) {
                 return api_error_set(e, API_ERR_INVALID_QUERY, "page_size",
                                      "page_size must be 1..%d", READ_PAGE_MAX);
             }

@@ -1,7 +1,6 @@
 /* Request routing, authentication and replies (see api-router.h). */
 #include "api/api-router.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,14 +323,11 @@ router_uint_arg(const struct api_query *q, const char *name, uint64_t lo,
                 uint64_t hi, uint64_t *value, struct api_error *e)
 {
     const char *s = router_arg(q, name);
-    char *end;
 
     if (!s) {
         return true;
     }
-    errno = 0;
-    *value = strtoull(s, &end, 10);
-    if (!*s || *end || errno || *value < lo || *value > hi || *s == '-') {
+    if (!str_to_u64(s, hi, value) || *value < lo) {
         api_error_set(e, API_ERR_INVALID_QUERY, name,
                       "'%s' must be an integer in %" PRIu64 "..%" PRIu64, name,
                       lo, hi);

@@ -1193,9 +1193,7 @@ cli_cmd_wait(struct cli_opts *o, int argc, char *argv[])
         }
     }
     if (o->if_match) {
-        char *end;
-        rev = strtoull(o->if_match, &end, 10);
-        if (*end || !*o->if_match) {
+        if (!str_to_u64(o->if_match, UINT64_MAX, &rev)) {
             return cli_usage_error("--revision '%s' is not a number",
                                    o->if_match);
         }

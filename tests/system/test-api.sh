@@ -217,6 +217,8 @@ req "$ADMIN" GET "/api/v1/projects/pg/segments/s00/ports?attachment.host=hx"; ex
 req "$ADMIN" GET "/api/v1/projects/pg/segments?color=red";      expect_err "filter on an unknown field: 400" 400 INVALID_QUERY color
 req "$ADMIN" GET "/api/v1/projects/pg/segments?page_size=0";    expect_err "page_size 0: 400" 400 INVALID_QUERY page_size
 req "$ADMIN" GET "/api/v1/projects/pg/segments?page_size=5000"; expect_err "page_size too big: 400" 400 INVALID_QUERY page_size
+req "$ADMIN" GET "/api/v1/projects/pg/segments?page_size=%2B5"; expect_err "page_size with a sign: 400" 400 INVALID_QUERY page_size
+req "$ADMIN" GET "/api/v1/projects/pg/segments?page_size=%205";  expect_err "page_size with a blank: 400" 400 INVALID_QUERY page_size
 req "$ADMIN" GET "/api/v1/projects/pg/segments?cursor=junk";    expect_err "bad cursor: 400" 400 INVALID_QUERY cursor
 req "$ADMIN" GET "/api/v1/projects/nope/segments";              expect_err "list under a missing parent: 404" 404 PARENT_NOT_FOUND
 
