@@ -233,6 +233,16 @@ test_clock(void *aux)
     return fake_now;
 }
 
+/* New tables: A's vNIC with rules 'rd' (default: drop, rule 99) at
+ * rules version 'version', B's with rules_b at version 1. */
+static void
+rules_for_a(const struct rdef *rd, size_t n, uint32_t version)
+{
+    build(vnic(&A, compile(rd, n, 99), version, true),
+          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
+          sets(false));
+}
+
 static void
 setup_opts(const struct dp_pipeline_options *opts)
 {
@@ -243,9 +253,7 @@ setup_opts(const struct dp_pipeline_options *opts)
         snprintf(name, sizeof name, "p%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
     }
-    build(vnic(&A, compile(rules_a, ARRAY_SIZE(rules_a), 99), 1, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(rules_a, ARRAY_SIZE(rules_a), 1);
 }
 
 static void
@@ -421,70 +429,55 @@ ct_stats(void)
     return st;
 }
 
-struct zone_count {
+/* What the connection table holds for one zone. */
+struct zone_survey {
     uint32_t zone;
-    int n;
+    int n;           /* connections */
+    int n_denied;    /* of them denied by revalidation (CT_GEN_DENIED) */
+    int denied_rule; /* the rule of the last denied one; -1: none */
 };
 
 static bool
-count_zone(const struct ct_conn_info *ci, void *aux)
+survey_conn(const struct ct_conn_info *ci, void *aux)
 {
-    struct zone_count *zc = aux;
-    zc->n += ci->zone == zc->zone;
+    struct zone_survey *zs = aux;
+    if (ci->zone == zs->zone) {
+        zs->n++;
+        if (ci->gen == CT_GEN_DENIED) {
+            zs->n_denied++;
+            zs->denied_rule = (int)ci->rule_id;
+        }
+    }
     return true;
+}
+
+static struct zone_survey
+survey_zone(uint32_t zone)
+{
+    struct zone_survey zs = {zone, 0, 0, -1};
+    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
+    if (ct) {
+        ct_iterate(ct, fake_now, survey_conn, &zs);
+    }
+    return zs;
 }
 
 static int
 conns_in_zone(uint32_t zone)
 {
-    struct zone_count zc = {zone, 0};
-    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
-    if (ct) {
-        ct_iterate(ct, fake_now, count_zone, &zc);
-    }
-    return zc.n;
+    return survey_zone(zone).n;
 }
 
-static bool
-count_denied(const struct ct_conn_info *ci, void *aux)
-{
-    struct zone_count *zc = aux;
-    zc->n += ci->zone == zc->zone && ci->gen == CT_GEN_DENIED;
-    return true;
-}
-
-/* Connections of 'zone' that revalidation denied (CT_GEN_DENIED). */
 static int
 denied_in_zone(uint32_t zone)
 {
-    struct zone_count zc = {zone, 0};
-    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
-    if (ct) {
-        ct_iterate(ct, fake_now, count_denied, &zc);
-    }
-    return zc.n;
+    return survey_zone(zone).n_denied;
 }
 
-static bool
-find_denied_rule(const struct ct_conn_info *ci, void *aux)
-{
-    struct zone_count *zc = aux;
-    if (ci->zone == zc->zone && ci->gen == CT_GEN_DENIED) {
-        zc->n = (int)ci->rule_id;
-    }
-    return true;
-}
-
-/* The rule of the (last) denied connection of 'zone', -1 if none. */
 static int
 denied_rule_in_zone(uint32_t zone)
 {
-    struct zone_count zc = {zone, -1};
-    struct ct_table *ct = dfw_thread_ct(dp_pipeline_dfw(pl));
-    if (ct) {
-        ct_iterate(ct, fake_now, find_denied_rule, &zc);
-    }
-    return zc.n;
+    return survey_zone(zone).denied_rule;
 }
 
 static struct dfw_rule_counters
@@ -649,9 +642,7 @@ TEST(rule_change_to_drop_kills_established_connection)
 
     /* Same rules, new version: the connection is revalidated (from the
      * reply side too) and survives. */
-    build(vnic(&A, compile(rules_a, ARRAY_SIZE(rules_a), 99), 2, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(rules_a, ARRAY_SIZE(rules_a), 2);
     len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_ACK, 10, 101, 5);
     send_vif(PORT_B, f, len);
     CHECK_EQ(sent(PORT_A), 2);
@@ -662,9 +653,7 @@ TEST(rule_change_to_drop_kills_established_connection)
 
     /* Rule 10 replaced by a drop: the next packet, either way, dies, and
      * the connection stays in the table, denied. */
-    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 3, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v2, ARRAY_SIZE(v2), 3);
     len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_ACK, 15, 101, 5);
     send_vif(PORT_B, f, len);
     CHECK_EQ(sent(PORT_A), 2);
@@ -704,9 +693,7 @@ TEST(denied_connection_is_not_reopened_by_pickup)
     CHECK_EQ(sent(PORT_B), 2);
     CHECK_EQ(sent(PORT_A), 1);
 
-    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v2, ARRAY_SIZE(v2), 2);
     /* B's data segment: revalidated as A's connection, refused. */
     len = tcp_frame(f, &B, &A, 4, 80, 40000, TCP_ACK | TCP_PSH, 10, 101, 5);
     send_vif(PORT_B, f, len);
@@ -734,9 +721,7 @@ TEST(denied_connection_is_not_reopened_by_pickup)
         {50, CLS_DIR_OUT, -1, SET_B, 6, 80, 80, CLS_DROP, 0},
         {31, CLS_DIR_IN, -1, -1, 6, 1, 65535, CLS_ALLOW, 0},
     };
-    build(vnic(&A, compile(v2b, ARRAY_SIZE(v2b), 99), 4, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v2b, ARRAY_SIZE(v2b), 4);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 2);
     CHECK_EQ(rule(50).packets, 1);
@@ -746,9 +731,7 @@ TEST(denied_connection_is_not_reopened_by_pickup)
     CHECK_EQ(st.reval_dropped, 1);
 
     /* Rules that allow it again: the next packet re-admits it. */
-    build(vnic(&A, compile(v3, ARRAY_SIZE(v3), 99), 5, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v3, ARRAY_SIZE(v3), 5);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 3);
     CHECK_EQ(denied_in_zone(ZONE_A), 0);
@@ -772,9 +755,7 @@ TEST(rule_change_to_allow_admits_new_connections)
     len = tcp_frame(f, &A, &R, 4, 40000, 8080, TCP_SYN, 1, 0, 0);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(DP_PORT_GENEVE), 0);
-    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v2, ARRAY_SIZE(v2), 2);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(DP_PORT_GENEVE), 1);
     CHECK_EQ(rule(40).sessions, 1);
@@ -1427,9 +1408,7 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     len = udp_frame(f, &B, &R, 4, 1, 2, 0); /* B: zone 12, no OUT rule */
     dp_dummy_inject(ports[PORT_B], f, len);
     gen = 0;
-    build(vnic(&A, compile(rules_a, ARRAY_SIZE(rules_a), 99), 1, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(rules_a, ARRAY_SIZE(rules_a), 1);
     struct dp_tables *mine = tables;
     tables = NULL;
     dp_tables_free(datapath_publish(dp, mine));
@@ -1706,9 +1685,7 @@ flow_cache_never_outlives_a_drop(int fam)
     cache_a_to_b(fam, 40300);
     CHECK_EQ(dp_pipeline_counters(pl)->flow_cache_hits, 1);
     CHECK_EQ(sent(PORT_B), 4);
-    build(vnic(&A, compile(v2, ARRAY_SIZE(v2), 99), 2, true),
-          vnic(&B, compile(rules_b, ARRAY_SIZE(rules_b), 98), 1, false),
-          sets(false));
+    rules_for_a(v2, ARRAY_SIZE(v2), 2);
     len = tcp_frame(f, &A, &B, fam, 40300, 80, TCP_ACK, 104, 10, 1);
     send_vif(PORT_A, f, len);
     CHECK_EQ(sent(PORT_B), 4);
