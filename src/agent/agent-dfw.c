@@ -160,12 +160,42 @@ collect_rule(void *aux, const Weft__FwRule *r)
     free(buf);
 }
 
+/* The length of the policy's path in rule path 'id'
+ * (".../security-policies/P" of ".../security-policies/P/rules/R"): all
+ * but its last two segments. */
+static size_t
+policy_path_len(const char *id)
+{
+    const char *last = strrchr(id, '/');
+    size_t n = last ? (size_t)(last - id) : 0;
+    while (n > 0 && id[n - 1] != '/') {
+        n--;
+    }
+    return n ? n - 1 : 0;
+}
+
+/* Evaluation order (proto FwRule): category and policy sequence (the
+ * priority's upper bits), policy path, rule sequence, rule path.  Two
+ * policies with one category and sequence number keep their rules apart,
+ * ordered by the policies' ids; the priority alone would interleave them
+ * by rule sequence. */
 static int
 rule_cmp(const void *a_, const void *b_)
 {
     const struct rule_ref *a = a_, *b = b_;
-    if (a->msg->priority != b->msg->priority) {
-        return a->msg->priority < b->msg->priority ? -1 : 1;
+    uint64_t pa = a->msg->priority, pb = b->msg->priority;
+    const uint64_t rule_seq_mask = (UINT64_C(1) << 30) - 1;
+
+    if (pa >> 30 != pb >> 30) {
+        return pa >> 30 < pb >> 30 ? -1 : 1;
+    }
+    size_t la = policy_path_len(a->msg->id), lb = policy_path_len(b->msg->id);
+    int c = memcmp(a->msg->id, b->msg->id, MIN(la, lb));
+    if (c || la != lb) {
+        return c ? c : la < lb ? -1 : 1;
+    }
+    if ((pa & rule_seq_mask) != (pb & rule_seq_mask)) {
+        return (pa & rule_seq_mask) < (pb & rule_seq_mask) ? -1 : 1;
     }
     return strcmp(a->msg->id, b->msg->id);
 }

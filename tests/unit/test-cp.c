@@ -1,14 +1,18 @@
 /* Unit tests of the control plane: frame decoder (wire.c), the
  * controller's incremental span computation (cpm.c) checked against its
- * own snapshots as a naive reference after random changes, and the agent's
- * desired state (agent-state.c). */
+ * own snapshots as a naive reference after random changes, the agent's
+ * desired state (agent-state.c), and the order in which a host evaluates
+ * the firewall rules the controller sends it (agent-dfw.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent-dfw.h"
 #include "agent/agent-state.h"
 #include "controller/cpm.h"
+#include "datapath/classifier.h"
+#include "datapath/dfw.h"
 #include "proto/wire.h"
 #include "testlib.h"
 
@@ -741,5 +745,113 @@ TEST(cpm_kinds_by_path_position_not_substring)
                                          "/projects/segments/segments/ports"));
     }
     cpm_update_free(u);
+    cpm_destroy(m);
+}
+
+/* ---- firewall rule order, controller to classifier ---- */
+
+/* What rule of the host's firewall decides a TCP connection to port
+ * 'port' of the only local port (lport), and with what action. */
+static const char *
+verdict(struct agent_dfw *d, uint32_t lport, uint16_t port, uint8_t *action)
+{
+    static const uint8_t local[4] = {10, 0, 0, 1}, peer[4] = {10, 0, 0, 2};
+    struct dfw_vnic *v = agent_dfw_vnic(d, lport);
+    struct cls_key k = {.src = as_key_v4(peer),
+                        .dst = as_key_v4(local),
+                        .family = 4,
+                        .dir = CLS_DIR_IN,
+                        .proto = 6,
+                        .port = port};
+    struct cls_result r;
+
+    if (!v || !v->cls) {
+        return "(no classifier)";
+    }
+    r = cls_lookup(v->cls, agent_dfw_sets(d)->asx, &k);
+    *action = r.action;
+    return dfw_sets_rule_name(agent_dfw_sets(d), r.rule_id);
+}
+
+/* Policies go by category, then sequence number, then id, and all of a
+ * policy's rules go before the next policy's: two policies with one
+ * category and sequence number must not interleave their rules by rule
+ * sequence number (they did). */
+TEST(firewall_rules_ordered_by_category_policy_then_rule)
+{
+    static const char *const tcp_any = "{\"protocol\":\"TCP\"}";
+    struct cpm *m = cpm_create();
+    struct dstate *ds = dstate_create();
+    struct agent_dfw *d = agent_dfw_create();
+    char err[256], buf[512];
+    uint8_t action = 0;
+
+    put(m, "o1/hosts/h0", "{\"tunnel_endpoint\":\"198.18.0.1\"}", 1);
+    put(m, "o2/projects/p/segments/s", "{\"vni\":10}", 1);
+    put(m, "o3/projects/p/segments/s/ports/web",
+        "{\"mac_address\":\"02:00:00:00:00:01\",\"ip_addresses\":"
+        "[\"10.0.0.1\"],\"attachment\":{\"host\":\"h0\",\"vif\":\"v0\"}}",
+        1);
+    /* Same category and sequence: "a" before "b" whatever the rules'
+     * numbers; "c" (sequence 5) before both; "e" (emergency, sequence
+     * 999) before all of them. */
+    put(m, "o2/projects/p/security-policies/a",
+        "{\"category\":\"application\",\"sequence_number\":10}", 1);
+    put(m, "o2/projects/p/security-policies/b",
+        "{\"category\":\"application\",\"sequence_number\":10}", 1);
+    put(m, "o2/projects/p/security-policies/c",
+        "{\"category\":\"application\",\"sequence_number\":5}", 1);
+    put(m, "o2/projects/p/security-policies/e",
+        "{\"category\":\"emergency\",\"sequence_number\":999}", 1);
+    snprintf(buf, sizeof buf,
+             "{\"action\":\"allow\",\"sequence_number\":100,"
+             "\"service_entries\":[%s]}",
+             tcp_any);
+    put(m, "o3/projects/p/security-policies/a/rules/r1", buf, 1);
+    put(m, "o3/projects/p/security-policies/a/rules/r0",
+        "{\"action\":\"drop\",\"sequence_number\":100,\"service_entries\":"
+        "[{\"protocol\":\"TCP\",\"destination_ports\":[\"443\"]}]}",
+        1);
+    snprintf(buf, sizeof buf,
+             "{\"action\":\"drop\",\"sequence_number\":5,"
+             "\"service_entries\":[%s]}",
+             tcp_any);
+    put(m, "o3/projects/p/security-policies/b/rules/r1", buf, 1);
+    put(m, "o3/projects/p/security-policies/c/rules/r9",
+        "{\"action\":\"drop\",\"sequence_number\":999999,\"service_entries\":"
+        "[{\"protocol\":\"TCP\",\"destination_ports\":[\"8080\"]}]}",
+        1);
+    put(m, "o3/projects/p/security-policies/e/rules/z",
+        "{\"action\":\"reject\",\"sequence_number\":999,\"service_entries\":"
+        "[{\"protocol\":\"TCP\",\"destination_ports\":[\"22\"]}]}",
+        1);
+
+    Weft__Update *u = cpm_snapshot(m, "h0", 1);
+    CHECK(u != NULL && u->n_ports == 1 && u->n_rules == 5);
+    if (!u || u->n_ports != 1) {
+        goto out;
+    }
+    uint32_t lport = u->ports[0]->lport;
+    CHECK_EQ(dstate_apply(ds, u, err, sizeof err), 0);
+    agent_dfw_sync(d, ds);
+
+    static const struct {
+        uint16_t port;
+        const char *rule;
+        uint8_t action;
+    } want[] = {
+        {80, "/projects/p/security-policies/a/rules/r1", CLS_ALLOW},
+        {443, "/projects/p/security-policies/a/rules/r0", CLS_DROP},
+        {8080, "/projects/p/security-policies/c/rules/r9", CLS_DROP},
+        {22, "/projects/p/security-policies/e/rules/z", CLS_REJECT},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        CHECK_STREQ(verdict(d, lport, want[i].port, &action), want[i].rule);
+        CHECK_EQ(action, want[i].action);
+    }
+out:
+    cpm_update_free(u);
+    agent_dfw_destroy(d);
+    dstate_destroy(ds);
     cpm_destroy(m);
 }
