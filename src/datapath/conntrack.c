@@ -399,22 +399,12 @@ extract_related(const struct ct_table *ct, const uint8_t *outer_dst, int family,
     return CT_NEW;
 }
 
-/* End of the IP packet within the frame. */
-static inline const uint8_t *
-ip_end(const struct dp_packet *p)
-{
-    const uint8_t *d = p->data, *l3 = d + p->l3_ofs, *end;
-    end = p->pflags & DP_PF_IPV4 ? l3 + ntohs(rd16(l3 + 2))
-                                 : l3 + 40 + ntohs(rd16(l3 + 4));
-    return end > d + p->len ? d + p->len : end;
-}
-
 /* Fills the TCP sequence fields of 'cp' from its packet, once. */
 static void
 tcp_fields(struct ct_pkt *cp)
 {
     const struct dp_packet *p = cp->pkt;
-    const uint8_t *l4 = p->data + p->l4_ofs, *end = ip_end(p);
+    const uint8_t *l4 = p->data + p->l4_ofs, *end = dp_packet_ip_end(p);
     int doff = (l4[12] >> 4) * 4;
     uint8_t fl = l4[13];
     long payload = end - (l4 + doff);

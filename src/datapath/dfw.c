@@ -385,6 +385,65 @@ ip6_is_unspecified(const uint8_t *ip)
     return !memcmp(ip, zero, 16);
 }
 
+/* Where the options of ICMPv6 neighbour-discovery message 'type' start
+ * (RFC 4861 4.1-4.5), 0 if 'type' is not one. */
+static uint32_t
+nd_options_ofs(uint8_t type)
+{
+    switch (type) {
+    case 133: /* router solicitation */
+        return 8;
+    case 134: /* router advertisement */
+        return 16;
+    case ICMP6_NS:
+    case ICMP6_NA:
+        return 24;
+    case 137: /* redirect */
+        return 40;
+    }
+    return 0;
+}
+
+/* SpoofGuard for an ICMPv6 neighbour-discovery message from vNIC 'v', the
+ * IPv6 counterpart of the ARP check: its link-layer address options must
+ * name the vNIC's MAC and an NA's target must be one of its addresses (a
+ * link-local target passes, as a link-local source does).  A truncated
+ * message or an option of length 0 fails (RFC 4861 has hosts drop those
+ * too).  Other packets pass. */
+static bool
+nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p)
+{
+    const uint8_t *l4 = p->data + p->l4_ofs, *end;
+    uint32_t ofs;
+
+    if (p->ip_proto != IPPROTO_ICMPV6_ || p->l4_ofs == DP_OFS_NONE ||
+        !(ofs = nd_options_ofs(l4[0]))) {
+        return true;
+    }
+    end = dp_packet_ip_end(p);
+    if (end - l4 < (ptrdiff_t)ofs) {
+        return false;
+    }
+    if (l4[0] == ICMP6_NA) {
+        const uint8_t *target = l4 + 8;
+        if (!(target[0] == 0xfe && (target[1] & 0xc0) == 0x80) &&
+            !ip6_allowed(v, target)) {
+            return false;
+        }
+    }
+    for (const uint8_t *o = l4 + ofs; o < end;) {
+        if (end - o < 2 || !o[1] || end - o < o[1] * 8) {
+            return false;
+        }
+        if ((o[0] == ND_OPT_SLLA || o[0] == ND_OPT_TLLA) &&
+            (o[1] != 1 || memcmp(o + 2, v->mac.b, 6))) {
+            return false;
+        }
+        o += o[1] * 8;
+    }
+    return true;
+}
+
 bool
 dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p)
 {
@@ -402,10 +461,10 @@ dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p)
     }
     if (p->pflags & DP_PF_IPV6) {
         const uint8_t *src = l3 + 8;
-        if (src[0] == 0xfe && (src[1] & 0xc0) == 0x80) {
-            return true; /* link-local fe80::/10 */
-        }
-        return ip6_is_unspecified(src) || ip6_allowed(v, src); /* ::: DAD */
+        bool link_local = src[0] == 0xfe && (src[1] & 0xc0) == 0x80;
+        return (link_local || ip6_is_unspecified(src) || /* ::: DAD */
+                ip6_allowed(v, src)) &&
+               nd_allowed(v, p);
     }
     if (p->pflags & DP_PF_ARP) {
         struct arp_eth_ipv4 arp;

@@ -45,7 +45,7 @@
     X(NO_BUFFER, "buffer pool exhausted")                                      \
     X(TX_ERROR, "output port failed to send")                                  \
     /* distributed firewall */                                                 \
-    X(SPOOFGUARD, "source MAC or IP not the vNIC's own (SpoofGuard)")          \
+    X(SPOOFGUARD, "source, or address ARP/ND claims, not the vNIC's own")      \
     X(FW_DROP, "dropped by a firewall rule")                                   \
     X(FW_REJECT, "rejected by a firewall rule (answered if allowed)")          \
     X(CT_INVALID, "invalid for its connection's state (conntrack)")            \

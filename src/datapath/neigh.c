@@ -64,8 +64,8 @@ nd_reply(struct dp_packet *pkt, const struct dp_tables *t, uint32_t segment)
 
     if (pkt->ip_proto != IPPROTO_ICMPV6_ || pkt->l4_ofs == DP_OFS_NONE ||
         pkt->l4_ofs != pkt->l3_ofs + sizeof ip6 ||
-        pkt->len < pkt->l4_ofs + sizeof nd) {
-        return false;
+        dp_packet_ip_end(pkt) < pkt->data + pkt->l4_ofs + sizeof nd) {
+        return false; /* RFC 4861 7.1.1: ICMP length 24 or more */
     }
     memcpy(&ip6, pkt->data + pkt->l3_ofs, sizeof ip6);
     memcpy(&nd, pkt->data + pkt->l4_ofs, sizeof nd);

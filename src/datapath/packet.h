@@ -11,6 +11,7 @@
 #ifndef WEFT_DP_PACKET_H
 #define WEFT_DP_PACKET_H 1
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -141,6 +142,18 @@ dp_packet_pull(struct dp_packet *p, uint32_t n)
     p->data += n;
     p->len -= n;
     return true;
+}
+
+/* The end of the IP packet in parsed frame 'p' (IPv4 or IPv6): where its
+ * total length (IPv6: header and payload length) says, so Ethernet
+ * padding is left out; never past the frame. */
+static inline const uint8_t *
+dp_packet_ip_end(const struct dp_packet *p)
+{
+    const uint8_t *d = p->data, *l3 = d + p->l3_ofs, *end;
+    end = p->pflags & DP_PF_IPV4 ? l3 + ntohs(rd16(l3 + 2))
+                                 : l3 + 40 + ntohs(rd16(l3 + 4));
+    return end > d + p->len ? d + p->len : end;
 }
 
 static inline const struct eth_hdr *

@@ -17,7 +17,8 @@
 # the allowed pairs, every other pair of tiers in both directions, VM to VM
 # inside a tier, reject answers (RST, ICMP unreachable), rule counters and
 # log lines, a rule deleted mid-connection, the app VM's port moving to h2,
-# retagging a VM, SpoofGuard against forged source IP and MAC (scapy), and
+# retagging a VM, SpoofGuard against forged source IP and MAC, ARP and
+# neighbour advertisements (scapy), and
 # the TCP tracking mode (loose pickup vs strict window checks).
 set -u
 source "$(dirname "$0")/lib.sh"
@@ -229,7 +230,8 @@ spoof() {
   local before after
   before=$(lab_ctl h1 counters | awk '$1=="SPOOFGUARD"{print $2}')
   lab_exec web /usr/bin/python3 - <<'EOF' || return 1
-from scapy.all import Ether, IP, TCP, ARP, sendp
+from scapy.all import Ether, IP, IPv6, TCP, ARP, sendp
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
 conf_iface = "eth0"
 # Forged source IP (app's) and forged source MAC, each to db:5432.
 sendp(Ether(src="02:00:71:00:00:10", dst="02:00:71:00:00:30") /
@@ -241,13 +243,20 @@ sendp(Ether(src="02:00:71:00:00:99", dst="02:00:71:00:00:30") /
 sendp(Ether(src="02:00:71:00:00:10", dst="ff:ff:ff:ff:ff:ff") /
       ARP(op=2, hwsrc="02:00:71:00:00:10", psrc="198.19.5.30", pdst="198.19.5.20"),
       iface=conf_iface, count=3, verbose=False)
+# The IPv6 counterpart: an unsolicited NA from web's link-local address
+# claiming db's address for web's MAC.
+sendp(Ether(src="02:00:71:00:00:10", dst="33:33:00:00:00:01") /
+      IPv6(src="fe80::71:10", dst="ff02::1", hlim=255) /
+      ICMPv6ND_NA(tgt="fd00:19:5::30", R=0, S=0, O=1) /
+      ICMPv6NDOptDstLLAddr(lladdr="02:00:71:00:00:10"),
+      iface=conf_iface, count=3, verbose=False)
 EOF
   sleep 0.5
   after=$(lab_ctl h1 counters | awk '$1=="SPOOFGUARD"{print $2}')
   echo "spoofguard drops: ${before:-0} -> ${after:-0}"
-  [ "${after:-0}" -ge $((${before:-0} + 9)) ]
+  [ "${after:-0}" -ge $((${before:-0} + 12)) ]
 }
-check "forged source IP, MAC and ARP from web are dropped by SpoofGuard" spoof
+check "forged source IP, MAC, ARP and IPv6 NA from web are dropped by SpoofGuard" spoof
 check "db's conntrack never saw the forged SYNs" \
   eval '! lab_ctl h1 conntrack | grep -q "40000\|40001"'
 

@@ -1054,6 +1054,70 @@ TEST(spoofguard)
     teardown();
 }
 
+/* Sends from A (SpoofGuard on) an ICMPv6 neighbour message of 'type'
+ * for 'target' from source 'src' to B, with one link-layer address option
+ * of 'opt_type' naming 'opt_mac' (opt_type 0: none; opt_len overrides its
+ * length in 8-byte units when not 1), 'len' bytes of ICMPv6 in all. */
+static void
+send_nd(const struct ep *src, uint8_t type, const uint8_t target[16],
+        uint8_t opt_type, const struct eth_addr *opt_mac, uint8_t opt_len,
+        uint32_t len)
+{
+    uint8_t f[2048], nd[64] = {type};
+    uint32_t n;
+
+    memcpy(nd + 8, target, 16);
+    if (opt_type) {
+        nd[24] = opt_type;
+        nd[25] = opt_len;
+        memcpy(nd + 26, opt_mac->b, 6);
+    }
+    n = ip_frame(f, src, &B, 6, IPPROTO_ICMPV6_, nd, len);
+    f[14 + 7] = 255; /* hop limit */
+    send_vif(PORT_A, f, n);
+}
+
+/* SpoofGuard's IPv6 counterpart of the ARP check: a VM cannot claim
+ * another VM's address or MAC in neighbour discovery (it could: NAs were
+ * checked on their source address only, and any link-local source
+ * passes). */
+TEST(spoofguard_neighbour_discovery)
+{
+    struct ep ll = A;
+    uint64_t dropped = 0, delivered = 0;
+
+    setup();
+    memset(ll.ip6, 0, 16);
+    ll.ip6[0] = 0xfe;
+    ll.ip6[1] = 0x80;
+    ll.ip6[15] = 0x0a;
+    /* Refused: an NA for C's address (from a link-local source, and from
+     * A's own), an NA for A's address naming C's MAC, an NS naming C's
+     * MAC, an option of length 0, an option running past the end, a
+     * truncated NA. */
+    send_nd(&ll, ICMP6_NA, C.ip6, ND_OPT_TLLA, &A.mac, 1, 32);
+    send_nd(&A, ICMP6_NA, C.ip6, ND_OPT_TLLA, &A.mac, 1, 32);
+    send_nd(&ll, ICMP6_NA, C.ip6, 0, NULL, 1, 24);
+    send_nd(&ll, ICMP6_NA, A.ip6, ND_OPT_TLLA, &C.mac, 1, 32);
+    send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &C.mac, 1, 32);
+    send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &A.mac, 0, 32);
+    send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &A.mac, 2, 32);
+    send_nd(&ll, ICMP6_NA, A.ip6, 0, NULL, 1, 8);
+    dropped += 8;
+    CHECK_EQ(drops(DP_DROP_SPOOFGUARD), dropped);
+    CHECK_EQ(sent(PORT_B), delivered);
+    /* Passed: what A may say about itself, also from its own address and
+     * with a link-local target. */
+    send_nd(&ll, ICMP6_NA, A.ip6, ND_OPT_TLLA, &A.mac, 1, 32);
+    send_nd(&A, ICMP6_NA, A.ip6, 0, NULL, 1, 24);
+    send_nd(&ll, ICMP6_NA, ll.ip6, ND_OPT_TLLA, &A.mac, 1, 32);
+    send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &A.mac, 1, 32);
+    delivered += 4;
+    CHECK_EQ(sent(PORT_B), delivered);
+    CHECK_EQ(drops(DP_DROP_SPOOFGUARD), dropped);
+    teardown();
+}
+
 TEST(vm_to_vm_gets_out_and_in_checks)
 {
     uint8_t f[2048];

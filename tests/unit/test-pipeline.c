@@ -481,6 +481,14 @@ TEST(nd_solicitation_answered_with_valid_checksum)
     uint32_t sum = csum_pseudo_ipv6(ip6.src.b, ip6.dst.b, IPPROTO_ICMPV6_, 32);
     CHECK_EQ(csum_finish(csum_partial(out + 54, 32, sum)), 0);
     CHECK_EQ(dp_pipeline_counters(pl)->nd_replies, 1);
+    /* The same frame saying its IPv6 payload is 8 bytes: the target is
+     * Ethernet padding, the NS invalid (RFC 4861 7.1.1), not answered. */
+    f[14 + 4] = 0;
+    f[14 + 5] = 8;
+    dp_dummy_inject(ports[2], f, 86);
+    run_from(2);
+    CHECK(dp_dummy_take(ports[2], out, sizeof out) <= 0);
+    CHECK_EQ(dp_pipeline_counters(pl)->nd_replies, 1);
     teardown();
 }
 
