@@ -20,13 +20,39 @@ struct name_id {
     char name[];
 };
 
+/* A set of address-set ids, folded to SETS_BITS bits (set id modulo): the
+ * sets a vNIC's rules name, or the sets a sync changed.  A fold may say
+ * yes for a set that is not in it, never no for one that is. */
+#define SETS_BITS 1024
+struct set_bits {
+    uint64_t w[SETS_BITS / 64];
+};
+
+static void
+set_bits_add(struct set_bits *b, uint32_t id)
+{
+    b->w[id % SETS_BITS / 64] |= UINT64_C(1) << (id % 64);
+}
+
+static bool
+set_bits_meet(const struct set_bits *a, const struct set_bits *b)
+{
+    uint64_t any = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(a->w); i++) {
+        any |= a->w[i] & b->w[i];
+    }
+    return any != 0;
+}
+
 /* The firewall of one local port. */
 struct vnic_ent {
     struct hmap_node node; /* by lport */
     uint32_t lport;
     uint64_t sig; /* what it was compiled from */
     struct dfw_vnic *vnic;
+    struct set_bits sets; /* the address sets its rules name */
     bool seen;
+    bool fresh; /* got a new rules version in this sync */
 };
 
 /* One rule of the current state, ready to compile. */
@@ -49,7 +75,12 @@ struct agent_dfw {
     struct rule_ref *rules; /* sorted by priority, then id */
     size_t n_rules;
     uint32_t n_members;
-    uint64_t compiles, set_builds;
+    uint64_t compiles, set_builds, renewals;
+    /* Members of each address set (by id) as a sum of their hashes: of
+     * the last build and of the one being made. */
+    uint64_t *set_sums, *new_sums;
+    uint32_t n_sums;              /* entries of both */
+    struct set_bits changed_sets; /* by the last build */
 };
 
 struct agent_dfw *
@@ -105,6 +136,8 @@ agent_dfw_destroy(struct agent_dfw *d)
     names_free(&d->set_ids);
     dfw_sets_unref(d->sets);
     rules_free(d);
+    free(d->set_sums);
+    free(d->new_sums);
     free(d);
 }
 
@@ -259,13 +292,47 @@ struct set_build {
     struct as_db *db;
 };
 
+/* Makes room for the sums of set ids below 'n'. */
+static void
+sums_reserve(struct agent_dfw *d, uint32_t n)
+{
+    if (n <= d->n_sums) {
+        return;
+    }
+    uint32_t cap = MAX(n, d->n_sums * 2);
+    d->set_sums = xrealloc(d->set_sums, cap * sizeof *d->set_sums);
+    d->new_sums = xrealloc(d->new_sums, cap * sizeof *d->new_sums);
+    memset(d->set_sums + d->n_sums, 0, (cap - d->n_sums) * sizeof *d->set_sums);
+    memset(d->new_sums + d->n_sums, 0, (cap - d->n_sums) * sizeof *d->new_sums);
+    d->n_sums = cap;
+}
+
 static void
 add_member(void *aux, const char *set, const struct as_prefix *p)
 {
     struct set_build *sb = aux;
-    uint32_t id = name_id(&sb->d->set_ids, set, &sb->d->next_set_id, AS_MAX_ID);
+    struct agent_dfw *d = sb->d;
+    uint32_t id = name_id(&d->set_ids, set, &d->next_set_id, AS_MAX_ID);
     if (id != UINT32_MAX && !as_db_add(sb->db, id, p)) {
-        sb->d->n_members++;
+        d->n_members++;
+        sums_reserve(d, id + 1);
+        d->new_sums[id] += hash_mix64(hash_bytes(p, sizeof *p, 7) + 1);
+    }
+}
+
+/* Sets d->changed_sets to the sets whose members the build just made
+ * changed (sums differ; a set gone or new has a sum of 0 on one side) and
+ * keeps the new sums. */
+static void
+note_changed_sets(struct agent_dfw *d)
+{
+    memset(&d->changed_sets, 0, sizeof d->changed_sets);
+    for (uint32_t id = 0; id < d->n_sums; id++) {
+        if (d->new_sums[id] != d->set_sums[id]) {
+            set_bits_add(&d->changed_sets, id);
+        }
+        d->set_sums[id] = d->new_sums[id];
+        d->new_sums[id] = 0;
     }
 }
 
@@ -278,6 +345,7 @@ build_sets(struct agent_dfw *d, const struct dstate *ds)
 
     d->n_members = 0;
     dstate_fw_addrs(ds, add_member, &sb);
+    note_changed_sets(d);
     infos[0].id = AGENT_DFW_DEFAULT_RULE;
     infos[0].name = "default";
     for (size_t i = 0; i < d->n_rules; i++) {
@@ -373,6 +441,16 @@ compile(struct agent_dfw *d, const size_t *idx, size_t n, Weft__FwAction deflt)
     return cls;
 }
 
+/* The next rules version (never CT_GEN_DENIED). */
+static uint32_t
+next_version(struct agent_dfw *d)
+{
+    if (++d->next_version == CT_GEN_DENIED) {
+        d->next_version = 1; /* that value marks denied connections */
+    }
+    return d->next_version;
+}
+
 static void
 sync_port(void *aux, const struct dstate_fw_port *p)
 {
@@ -424,10 +502,7 @@ sync_port(void *aux, const struct dstate_fw_port *p)
         vc.cls = n || pc->deflt != WEFT__FW_ACTION__ALLOW
                      ? compile(d, pc->idx, n, pc->deflt)
                      : NULL;
-        if (++d->next_version == CT_GEN_DENIED) {
-            d->next_version = 1; /* that value marks denied connections */
-        }
-        vc.rules_version = d->next_version;
+        vc.rules_version = next_version(d);
         vc.spoofguard = p->spoofguard;
         vc.mac = *p->mac;
         vc.ips = (const uint8_t(*)[16])ips;
@@ -436,9 +511,44 @@ sync_port(void *aux, const struct dstate_fw_port *p)
         v->vnic = dfw_vnic_create(&vc);
         free(ips);
     }
+    memset(&v->sets, 0, sizeof v->sets);
+    for (size_t k = 0; k < n; k++) {
+        const struct rule_ref *rr = &d->rules[pc->idx[k]];
+        for (size_t j = 0; j < rr->msg->n_src_sets; j++) {
+            set_bits_add(&v->sets, rr->src[j]);
+        }
+        for (size_t j = 0; j < rr->msg->n_dst_sets; j++) {
+            set_bits_add(&v->sets, rr->dst[j]);
+        }
+    }
     v->sig = sig;
     v->seen = true;
+    v->fresh = true;
     pc->changed = true;
+}
+
+/* After an address-set build: a vNIC whose rules name a set that changed
+ * and that kept its classifier gets a new rules version, so its
+ * connections are checked again at their next packet (a VM retagged out
+ * of the group that let it in loses the connections that group allowed,
+ * as after a rule change; decision 62). */
+static bool
+renew_for_changed_sets(struct agent_dfw *d)
+{
+    struct vnic_ent *v;
+    bool any = false;
+
+    HMAP_FOR_EACH (v, node, &d->vnics) {
+        if (!v->fresh && v->vnic && v->vnic->cls &&
+            set_bits_meet(&v->sets, &d->changed_sets)) {
+            struct dfw_vnic *n = dfw_vnic_renew(v->vnic, next_version(d));
+            dfw_vnic_unref(v->vnic);
+            v->vnic = n;
+            d->renewals++;
+            any = true;
+        }
+    }
+    return any;
 }
 
 bool
@@ -458,8 +568,12 @@ agent_dfw_sync(struct agent_dfw *d, const struct dstate *ds)
     if (rules) {
         load_rules(d, ds);
     }
-    if (rules || g.addrs != d->gens.addrs) {
+    bool sets = rules || g.addrs != d->gens.addrs;
+    if (sets) {
         build_sets(d, ds); /* carries the rule names too */
+    }
+    HMAP_FOR_EACH (v, node, &d->vnics) {
+        v->fresh = false;
     }
     pc.d = d;
     pc.deflt = dstate_fw_default(ds);
@@ -480,6 +594,9 @@ agent_dfw_sync(struct agent_dfw *d, const struct dstate *ds)
         }
     }
     free(pc.idx);
+    if (sets && d->synced) {
+        renew_for_changed_sets(d);
+    }
     d->synced = true;
     d->gens = g;
     return pc.changed;
@@ -517,4 +634,5 @@ agent_dfw_get_stats(const struct agent_dfw *d, struct agent_dfw_stats *st)
     st->vnics = (uint32_t)hmap_count(&d->vnics);
     st->compiles = d->compiles;
     st->set_builds = d->set_builds;
+    st->renewals = d->renewals;
 }

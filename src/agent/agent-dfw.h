@@ -56,6 +56,9 @@ struct agent_dfw_stats {
     uint32_t vnics;      /* local ports with a firewall */
     uint64_t compiles;   /* classifiers compiled so far */
     uint64_t set_builds; /* address-set index rebuilds so far */
+    uint64_t renewals;   /* vNICs given a new rules version because a set
+                          * their rules name changed (connections
+                          * re-checked) */
 };
 void agent_dfw_get_stats(const struct agent_dfw *, struct agent_dfw_stats *);
 

@@ -1140,9 +1140,10 @@ cmd_firewall(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     ctl_reply_printf(r,
                      "rules %" PRIu32 " address-sets %" PRIu32
                      " members %" PRIu32 " vnics-with-firewall %" PRIu32
-                     " compiles %" PRIu64 " set-builds %" PRIu64 "\n",
+                     " compiles %" PRIu64 " set-builds %" PRIu64
+                     " renewals %" PRIu64 "\n",
                      st.rules, st.sets, st.members, st.vnics, st.compiles,
-                     st.set_builds);
+                     st.set_builds, st.renewals);
     const struct dfw_sets *sets = a->dfw ? agent_dfw_sets(a->dfw) : NULL;
     ctl_reply_printf(r, "tcp-tracking %s (for new connections)\n",
                      sets && sets->tcp_mode == DFW_TCP_STRICT ? "strict"

@@ -79,11 +79,31 @@ dfw_vnic_unref(const struct dfw_vnic *v_)
     struct dfw_vnic *v = (struct dfw_vnic *)v_;
     if (v &&
         atomic_fetch_sub_explicit(&v->refcount, 1, memory_order_acq_rel) == 1) {
-        cls_free(v->cls);
+        if (v->cls_owner) {
+            dfw_vnic_unref(v->cls_owner);
+        } else {
+            cls_free(v->cls);
+        }
         free(v->ip4);
         free(v->ip6);
         free(v);
     }
+}
+
+struct dfw_vnic *
+dfw_vnic_renew(const struct dfw_vnic *v, uint32_t rules_version)
+{
+    struct dfw_vnic *n = xmalloc(sizeof *n);
+
+    *n = *v;
+    atomic_init(&n->refcount, 1);
+    n->rules_version = rules_version;
+    n->ip4 = xcalloc(v->n_ip4 + 1, sizeof *n->ip4);
+    n->ip6 = xcalloc(v->n_ip6 + 1, sizeof *n->ip6);
+    memcpy(n->ip4, v->ip4, v->n_ip4 * sizeof *n->ip4);
+    memcpy(n->ip6, v->ip6, v->n_ip6 * sizeof *n->ip6);
+    n->cls_owner = dfw_vnic_ref(v->cls_owner ? v->cls_owner : v);
+    return n;
 }
 
 /* ---- Deployment-wide objects. ---- */

@@ -93,8 +93,11 @@ struct dfw_vnic {
     bool has_stateless; /* some rule (or the default) is stateless */
     struct eth_addr mac;
     uint32_t n_ip4, n_ip6;
-    uint32_t *ip4;         /* network order, sorted */
-    struct in6_addr_ *ip6; /* sorted */
+    uint32_t *ip4;                    /* network order, sorted */
+    struct in6_addr_ *ip6;            /* sorted */
+    const struct dfw_vnic *cls_owner; /* the vNIC whose 'cls' this one
+                                       * shares (dfw_vnic_renew()), NULL
+                                       * if it owns it */
 };
 
 /* Creates a vNIC firewall with one reference.  Never returns NULL. */
@@ -103,6 +106,12 @@ struct dfw_vnic *dfw_vnic_create(const struct dfw_vnic_config *);
 struct dfw_vnic *dfw_vnic_ref(const struct dfw_vnic *);
 /* Drops a reference; the last one frees it and its classifier. */
 void dfw_vnic_unref(const struct dfw_vnic *);
+/* A vNIC firewall like 'v' (same classifier, shared, and SpoofGuard) with
+ * rules version 'rules_version': its connections are checked against its
+ * rules again at their next packet, as after a rule change.  For a change
+ * of the address sets its rules name.  Never returns NULL. */
+struct dfw_vnic *dfw_vnic_renew(const struct dfw_vnic *v,
+                                uint32_t rules_version);
 
 /* ---- Deployment-wide part (immutable, reference counted). ---- */
 

@@ -213,12 +213,21 @@ check "after the move: app (h2) -> db (h1):5432 allowed" expect app-b db 5432 op
 check "after the move: client -> app:8080 still dropped" expect client app-b 8080 timeout
 check "after the move: app -> web:80 still dropped" expect app-b web 80 timeout
 
-# Dynamic groups: retag web2 as tier|app; web may now reach it on 8080.
+# Dynamic groups: retag web2 as tier|app; web may now reach it on 8080,
+# and the connection web2 held to app:8080 as a web member is checked
+# again at its next packet and broken, as after a rule change.
 check "before retag: web -> web2:8080 dropped" expect web web2 8080 timeout
 retag() {
-  W port update web2 --segment tiers --tag 'tier|app' && lab_weft_wait 30
+  local out=$LAB_DIR/hold-retag.out rc=0
+  lab_exec web2 timeout 20 /usr/bin/python3 "$PROBE" hold 198.19.5.20 8080 8 >"$out" 2>&1 &
+  local pid=$!
+  sleep 1.5
+  W port update web2 --segment tiers --tag 'tier|app' && lab_weft_wait 30 || rc=1
+  wait "$pid"
+  cat "$out"
+  [ "$rc" -eq 0 ] && grep -q "broken after" "$out" && [ "$(grep -c '^ok' "$out")" -ge 3 ]
 }
-check "retag web2: tier|web -> tier|app" retag
+check "retag web2: tier|web -> tier|app breaks its connection to app:8080" retag
 check "after retag: web -> web2:8080 allowed" expect web web2 8080 open
 check "after retag: web2 no longer reaches app:8080 as a web member" expect web2 app-b 8080 timeout
 

@@ -855,3 +855,126 @@ out:
     dstate_destroy(ds);
     cpm_destroy(m);
 }
+
+/* The path of a port of segment s. */
+#define PORT_PATH(NAME) "/projects/p/segments/s/ports/" NAME
+
+static const struct dfw_vnic *
+vnic_of(const struct agent_dfw *d, const struct dstate *ds, const char *path)
+{
+    Weft__Update *u = dstate_snapshot(ds);
+    const struct dfw_vnic *v = NULL;
+    for (size_t i = 0; u && i < u->n_ports; i++) {
+        if (!strcmp(u->ports[i]->id, path)) {
+            v = agent_dfw_vnic(d, u->ports[i]->lport);
+        }
+    }
+    cpm_update_free(u);
+    return v;
+}
+
+/* Port web2 (third of the test below) with tag tier|'tag' and name
+ * 'name', at revision 'rev', sent to the host. */
+static void
+update_web2(struct cpm *m, const char *tag, const char *name, uint64_t rev)
+{
+    char value[512];
+    snprintf(value, sizeof value,
+             "{\"mac_address\":\"02:00:00:00:00:03\",\"ip_addresses\":"
+             "[\"10.0.0.3\"],\"tags\":[{\"scope\":\"tier\",\"tag\":\"%s\"}],"
+             "\"display_name\":\"%s\","
+             "\"attachment\":{\"host\":\"h0\",\"vif\":\"v2\"}}",
+             tag, name);
+    put(m, "o3/projects/p/segments/s/ports/web2", value, rev);
+    cpm_flush(m, rev, on_delta, NULL);
+}
+
+/* A group membership change gets the connections of the vNICs whose rules
+ * name the group checked again (a new rules version, as after a rule
+ * change), and of no other vNIC; their classifiers are shared, not
+ * recompiled. */
+TEST(firewall_group_change_renews_exactly_the_vnics_naming_it)
+{
+    struct cpm *m = cpm_create();
+    struct agent_dfw *d = agent_dfw_create();
+    struct agent_dfw_stats st0, st1;
+    static const char *const ports[][2] = {
+        {"app", "app"}, {"other", "other"}, {"web2", "web"}};
+    char key[256], value[512];
+
+    agents[0] = dstate_create();
+    put(m, "o1/hosts/h0", "{\"tunnel_endpoint\":\"198.18.0.1\"}", 1);
+    put(m, "o2/projects/p/segments/s", "{\"vni\":10}", 1);
+    for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+        snprintf(key, sizeof key, "o3/projects/p/segments/s/ports/%s",
+                 ports[i][0]);
+        snprintf(value, sizeof value,
+                 "{\"mac_address\":\"02:00:00:00:00:%02zx\","
+                 "\"ip_addresses\":[\"10.0.0.%zu\"],"
+                 "\"tags\":[{\"scope\":\"tier\",\"tag\":\"%s\"}],"
+                 "\"attachment\":{\"host\":\"h0\",\"vif\":\"v%zu\"}}",
+                 i + 1, i + 1, ports[i][1], i);
+        put(m, key, value, 1);
+        snprintf(key, sizeof key, "o2/projects/p/groups/%s", ports[i][1]);
+        snprintf(value, sizeof value,
+                 "{\"criteria\":[{\"conditions\":[{\"key\":\"tag\","
+                 "\"operator\":\"equals\",\"value\":\"tier|%s\"}]}]}",
+                 ports[i][1]);
+        put(m, key, value, 1);
+    }
+    /* app lets web in on 8080; other lets other in on 9. */
+    put(m, "o2/projects/p/security-policies/pa",
+        "{\"scope\":[\"/api/v1/projects/p/groups/app\"]}", 1);
+    put(m, "o3/projects/p/security-policies/pa/rules/web-app",
+        "{\"action\":\"allow\",\"source_groups\":"
+        "[\"/api/v1/projects/p/groups/web\"],\"service_entries\":"
+        "[{\"protocol\":\"TCP\",\"destination_ports\":[\"8080\"]}]}",
+        1);
+    put(m, "o2/projects/p/security-policies/po",
+        "{\"scope\":[\"/api/v1/projects/p/groups/other\"]}", 1);
+    put(m, "o3/projects/p/security-policies/po/rules/other",
+        "{\"action\":\"allow\",\"source_groups\":"
+        "[\"/api/v1/projects/p/groups/other\"],\"service_entries\":"
+        "[{\"protocol\":\"TCP\",\"destination_ports\":[\"9\"]}]}",
+        1);
+    cpm_flush(m, 1, on_delta, NULL);
+    agent_dfw_sync(d, agents[0]);
+    agent_dfw_get_stats(d, &st0);
+
+    const struct dfw_vnic *app0 = vnic_of(d, agents[0], PORT_PATH("app"));
+    const struct dfw_vnic *other0 = vnic_of(d, agents[0], PORT_PATH("other"));
+    CHECK(app0 && app0->cls && other0 && other0->cls);
+    if (!app0 || !other0) {
+        goto out;
+    }
+    uint32_t app_version = app0->rules_version;
+    uint32_t other_version = other0->rules_version;
+    const struct cls *app_cls = app0->cls;
+
+    /* web2 retagged out of web: app's connections are checked again. */
+    update_web2(m, "db", "web2", 2);
+    CHECK(agent_dfw_sync(d, agents[0]));
+    agent_dfw_get_stats(d, &st1);
+    const struct dfw_vnic *app1 = vnic_of(d, agents[0], PORT_PATH("app"));
+    const struct dfw_vnic *other1 = vnic_of(d, agents[0], PORT_PATH("other"));
+    CHECK(app1 && other1);
+    if (app1 && other1) {
+        CHECK(app1->rules_version != app_version);
+        CHECK(app1->cls == app_cls);
+        CHECK_EQ(other1->rules_version, other_version);
+        CHECK(other1 == other0);
+    }
+    CHECK_EQ(st1.compiles, st0.compiles);
+    CHECK_EQ(st1.renewals, st0.renewals + 1);
+
+    /* A change that leaves every set as it was renews nothing. */
+    update_web2(m, "db", "renamed", 3);
+    agent_dfw_sync(d, agents[0]);
+    agent_dfw_get_stats(d, &st0);
+    CHECK_EQ(st0.renewals, st1.renewals);
+out:
+    agent_dfw_destroy(d);
+    dstate_destroy(agents[0]);
+    agents[0] = NULL;
+    cpm_destroy(m);
+}
