@@ -186,11 +186,10 @@ bool model_is_server_field(const char *name);
 
 /* ---- Evaluation helpers ----
  *
- * Pure functions over stored objects, for whoever evaluates the policy
- * model (the controller computing group membership and rule order, the
- * /groups/{id}/members route), so that every evaluator agrees with what
- * the API validated.  Semantics: docs/mgmt-weftd.md, "Distributed
- * firewall". */
+ * Group membership and rule order are evaluated in one place, the
+ * controller (src/controller/cfw.c: cfw_member(); its tests are in
+ * test-cp); validation parses what it evaluates.  Semantics:
+ * docs/mgmt-weftd.md, "Distributed firewall". */
 
 /* A parsed value of a group condition with key "tag":
  *   "scope|tag"  a tag 'tag' with scope 'scope'
@@ -205,27 +204,5 @@ struct model_tag_cond {
 /* Parses a tag condition value; false if it is malformed ("|", a scope
  * longer than 128 characters). */
 bool model_tag_cond_parse(const char *value, struct model_tag_cond *c);
-
-/* True if one of 'tags' (an object's "tags" array, may be NULL) matches
- * 'c'. */
-bool model_tag_cond_matches(const struct model_tag_cond *c, const json_t *tags);
-
-/* True if the port 'port' (its stored JSON) with id 'port_id' on the
- * segment with id 'segment_id' satisfies the group condition 'cond'
- * ({"key", "operator", "value"}), resp. the group criteria 'criteria'
- * (an array of {"conditions": [...]}: true if all conditions of at least
- * one criterion hold; false if 'criteria' is absent or empty).  Name
- * conditions compare the port's display_name, or its id when it has none,
- * case-sensitively. */
-bool model_condition_matches(const json_t *cond, const char *segment_id,
-                             const char *port_id, const json_t *port);
-bool model_criteria_match(const json_t *criteria, const char *segment_id,
-                          const char *port_id, const json_t *port);
-
-/* Evaluation rank of a policy category: emergency 0, infrastructure 1,
- * environment 2, application 3 (also for NULL, the default); -1 for an
- * unknown name.  Policies are evaluated by (rank, sequence_number, id),
- * rules inside a policy by (sequence_number, id). */
-int model_category_rank(const char *category);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "agent/agent-dfw.h"
 #include "agent/agent-state.h"
+#include "controller/cfw.h"
 #include "controller/cpm.h"
 #include "datapath/classifier.h"
 #include "datapath/dfw.h"
@@ -976,5 +977,174 @@ out:
     agent_dfw_destroy(d);
     dstate_destroy(agents[0]);
     agents[0] = NULL;
+    cpm_destroy(m);
+}
+
+static void
+drop_delta(void *aux, const char *host_id, Weft__Update *u)
+{
+    (void)aux;
+    (void)host_id;
+    cpm_update_free(u);
+}
+
+/* The ports of group 'name' of project p as the controller computes them
+ * (cfw_group_members(), in order of their paths: segment back before
+ * front), short ids joined with ',' ("" none; "?" no such group); its
+ * addresses in '*addrs' when not NULL. */
+static char *
+members_of(struct cpm *m, const char *name, char **addrs)
+{
+    char path[128], *s = xstrdup(""), *a = xstrdup("");
+    snprintf(path, sizeof path, "/projects/p/groups/%s", name);
+    json_t *j = cfw_group_members(m, path), *e;
+    size_t i;
+
+    if (!j) {
+        free(s);
+        s = xstrdup("?");
+    }
+    json_array_foreach(json_object_get(j, "ports"), i, e)
+    {
+        char *t = xasprintf("%s%s%s", s, i ? "," : "",
+                            strrchr(json_string_value(e), '/') + 1);
+        free(s);
+        s = t;
+    }
+    json_array_foreach(json_object_get(j, "ip_addresses"), i, e)
+    {
+        char *t = xasprintf("%s%s%s", a, i ? "," : "", json_string_value(e));
+        free(a);
+        a = t;
+    }
+    json_decref(j);
+    if (addrs) {
+        *addrs = a;
+    } else {
+        free(a);
+    }
+    return s;
+}
+
+static bool
+members_are(struct cpm *m, const char *group, const char *want)
+{
+    char *have = members_of(m, group, NULL);
+    bool ok = !strcmp(have, want);
+    if (!ok) {
+        fprintf(stderr, "    group %s: members %s, want %s\n", group, have,
+                want);
+    }
+    free(have);
+    return ok;
+}
+
+static bool
+addrs_are(struct cpm *m, const char *group, const char *want)
+{
+    char *addrs;
+    free(members_of(m, group, &addrs));
+    bool ok = !strcmp(addrs, want);
+    if (!ok) {
+        fprintf(stderr, "    group %s: addresses %s, want %s\n", group, addrs,
+                want);
+    }
+    free(addrs);
+    return ok;
+}
+
+#define COND(KEY, OP, VALUE)                                                   \
+    "{\"key\":\"" KEY "\",\"operator\":\"" OP "\",\"value\":\"" VALUE "\"}"
+#define CRIT(...) "{\"conditions\":[" __VA_ARGS__ "]}"
+
+/* Group membership as the controller decides it, the one evaluator of
+ * groups: tag conditions (exact, any tag of a scope, tag without scope),
+ * name operators (display name, else the port's id; case-sensitive),
+ * segment conditions, AND inside a criterion and OR between criteria,
+ * static ports, segments, MACs and addresses, nested groups; and how it
+ * follows retagging, renaming and deleting ports. */
+TEST(firewall_group_membership)
+{
+    struct cpm *m = cpm_create();
+    static const char *const ports[][2] = {
+        {"front/ports/p1", "\"display_name\":\"web-01\",\"tags\":[{\"scope\":"
+                           "\"tier\",\"tag\":\"web\"},{\"tag\":\"prod\"}]"},
+        {"back/ports/x-db", "\"tags\":[]"},
+        {"back/ports/p3", "\"display_name\":\"WEB-02\",\"tags\":[{\"scope\":"
+                          "\"tier\",\"tag\":\"db\"}]"},
+        {"back/ports/p4", "\"display_name\":\"cache\""},
+    };
+    static const char *const groups[][2] = {
+        {"and-or",
+         "\"criteria\":[" CRIT(COND("tag", "equals", "tier|web") "," COND(
+             "segment", "equals", "front")) "," CRIT(COND("name", "ends_with",
+                                                          "-db")) "]"},
+        {"any-tier", "\"criteria\":[" CRIT(COND("tag", "equals", "tier|")) "]"},
+        {"prod", "\"criteria\":[" CRIT(COND("tag", "equals", "prod")) "]"},
+        {"web-unscoped",
+         "\"criteria\":[" CRIT(COND("tag", "equals", "web")) "]"},
+        {"starts",
+         "\"criteria\":[" CRIT(COND("name", "starts_with", "web-")) "]"},
+        {"contains",
+         "\"criteria\":[" CRIT(COND("name", "contains", "EB-0")) "]"},
+        {"equals", "\"criteria\":[" CRIT(COND("name", "equals", "cache")) "]"},
+        {"static", "\"members\":[\"/api/v1/projects/p/segments/front\"],"
+                   "\"mac_addresses\":[\"02:00:00:00:00:04\"]"},
+        {"nested", "\"members\":[\"/api/v1/projects/p/groups/prod\","
+                   "\"/api/v1/projects/p/segments/back/ports/p3\"],"
+                   "\"ip_addresses\":[\"192.0.2.0/24\"]"},
+    };
+    char key[256], value[512];
+
+    put(m, "o1/hosts/h0", "{\"tunnel_endpoint\":\"198.18.0.1\"}", 1);
+    put(m, "o2/projects/p/segments/front", "{\"vni\":10}", 1);
+    put(m, "o2/projects/p/segments/back", "{\"vni\":11}", 1);
+    for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+        snprintf(key, sizeof key, "o3/projects/p/segments/%s", ports[i][0]);
+        snprintf(value, sizeof value,
+                 "{\"mac_address\":\"02:00:00:00:00:%02zx\",\"ip_addresses\":"
+                 "[\"10.0.0.%zu\"],%s}",
+                 i + 1, i + 1, ports[i][1]);
+        put(m, key, value, 1);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(groups); i++) {
+        snprintf(key, sizeof key, "o2/projects/p/groups/%s", groups[i][0]);
+        snprintf(value, sizeof value, "{%s}", groups[i][1]);
+        put(m, key, value, 1);
+    }
+    cpm_flush(m, 1, drop_delta, NULL);
+
+    static const char *const want1[][2] = {
+        {"and-or", "x-db,p1"}, {"any-tier", "p3,p1"},
+        {"prod", "p1"},        {"web-unscoped", ""}, /* p1's web has a scope */
+        {"starts", "p1"},      {"contains", "p3"},   /* not p1's "eb-0" */
+        {"equals", "p4"},      {"static", "p4,p1"},
+        {"nested", "p3,p1"},   {"missing", "?"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want1); i++) {
+        CHECK(members_are(m, want1[i][0], want1[i][1]));
+    }
+    CHECK(addrs_are(m, "nested", "10.0.0.1/32,10.0.0.3/32,192.0.2.0/24"));
+
+    /* p1 retagged (tier|app, no prod), x-db renamed, p3 deleted. */
+    put(m, "o3/projects/p/segments/front/ports/p1",
+        "{\"mac_address\":\"02:00:00:00:00:01\",\"ip_addresses\":"
+        "[\"10.0.0.1\"],\"display_name\":\"web-01\",\"tags\":[{\"scope\":"
+        "\"tier\",\"tag\":\"app\"}]}",
+        2);
+    put(m, "o3/projects/p/segments/back/ports/x-db",
+        "{\"mac_address\":\"02:00:00:00:00:02\",\"ip_addresses\":"
+        "[\"10.0.0.2\"],\"display_name\":\"x-cache\"}",
+        2);
+    put(m, "o3/projects/p/segments/back/ports/p3", NULL, 2);
+    cpm_flush(m, 2, drop_delta, NULL);
+    static const char *const want2[][2] = {
+        {"and-or", ""},   {"any-tier", "p1"},  {"prod", ""},
+        {"contains", ""}, {"static", "p4,p1"}, {"nested", ""},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want2); i++) {
+        CHECK(members_are(m, want2[i][0], want2[i][1]));
+    }
+    CHECK(addrs_are(m, "nested", "192.0.2.0/24"));
     cpm_destroy(m);
 }
