@@ -365,10 +365,14 @@ static void
 inject(struct env *e, uint16_t port, uint32_t first, uint32_t n,
        uint32_t (*make)(uint8_t *, uint32_t))
 {
+    /* Tunnel frames come from a remote endpoint (198.18.0.2). */
+    static const uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                     0, 0, 0xff, 0xff, 198, 18, 0, 2};
     struct dp_packet *pkts[DP_BATCH_MAX];
     for (uint32_t i = 0; i < n; i++) {
         struct dp_packet *p = dp_pool_get(e->pool);
         p->len = make(p->data, first + i);
+        memcpy(p->tun_addr, vtep, 16);
         pkts[i] = p;
     }
     dp_pipeline_run(e->pl, e->t, port, pkts, (int)n);

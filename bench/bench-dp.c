@@ -128,6 +128,7 @@ run(enum bench_path path, uint32_t flows, uint64_t n_packets, double *ns)
              * parser (decision 58). */
             if (path == PATH_DECAP) {
                 memcpy(p->data, src, FRAME_LEN + DP_GENEVE_OVERHEAD);
+                memcpy(p->tun_addr, vtep, 16); /* as a UDP port sets it */
             } else {
                 memcpy(p->data, src, FRAME_LEN);
             }

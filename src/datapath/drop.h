@@ -37,7 +37,7 @@
     X(TUN_UNKNOWN_PEER, "tunnel packet from an unknown endpoint")              \
     /* logical switching */                                                    \
     X(PORT_UNBOUND, "frame from a port bound to no segment")                   \
-    X(SPOOFED_SRC_MAC, "source MAC not the port's own")                        \
+    X(SPOOFED_SRC_MAC, "reserved, never counted (see SPOOFGUARD)")             \
     X(NO_DESTINATION, "no destination for the frame")                          \
     X(HAIRPIN, "destination is the source port")                               \
     X(TOO_BIG, "frame larger than the egress MTU")                             \

@@ -1269,9 +1269,24 @@ from_tunnel_batch(struct dp_pipeline *pl, const struct dp_tables *t,
                   struct dp_packet **pkts, int n, uint16_t in_port)
 {
     bool prefetch = prefetch_macs(t);
+    uint64_t peer[2] = {0, 0}; /* the last sender found known */
+    bool have_peer = false;
     int k = 0;
 
     for (int i = 0; i < n; i++) {
+        uint64_t from[2];
+        memcpy(from, pkts[i]->tun_addr, 16);
+        if (unlikely(!have_peer ||
+                     ((from[0] ^ peer[0]) | (from[1] ^ peer[1])))) {
+            if (unlikely(!dp_peer_known(t, pkts[i]->tun_addr))) {
+                pkts[i]->in_port = in_port;
+                drop(pl, pkts[i], DP_DROP_TUN_UNKNOWN_PEER);
+                continue;
+            }
+            peer[0] = from[0];
+            peer[1] = from[1];
+            have_peer = true;
+        }
         if (likely(tunnel_ingress(pl, t, pkts[i], in_port))) {
             if (prefetch) {
                 prefetch_mac(t, pkts[i]);

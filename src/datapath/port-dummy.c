@@ -24,8 +24,9 @@ struct dp_dummy {
     uint32_t rx_head, rx_tail;
     struct dummy_frame txq[DUMMY_QUEUE]; /* frames sent, if capturing */
     uint32_t tx_head, tx_tail;
-    bool capture;      /* keep copies of sent frames */
-    uint32_t tx_calls; /* tx() calls that sent something */
+    uint8_t rx_peer[16]; /* the tunnel peer frames are received from */
+    bool capture;        /* keep copies of sent frames */
+    uint32_t tx_calls;   /* tx() calls that sent something */
 };
 
 static struct dp_dummy *
@@ -85,6 +86,7 @@ dummy_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
         }
         memcpy(pkt->data, f->data, f->len);
         pkt->len = f->len;
+        memcpy(pkt->tun_addr, d->rx_peer, 16);
         free(f->data);
         d->rx_head++;
         p->stats.rx_packets++;
@@ -150,6 +152,12 @@ dp_dummy_inject(struct dp_port *p, const void *frame, uint32_t len)
     f->len = len;
     memcpy(f->data, frame, len);
     return 0;
+}
+
+void
+dp_dummy_set_peer(struct dp_port *p, const uint8_t addr[16])
+{
+    memcpy(dummy_cast(p)->rx_peer, addr, 16);
 }
 
 int

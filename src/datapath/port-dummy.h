@@ -6,6 +6,10 @@
 
 /* Queues a frame for the next rx(); returns 0 or ENOBUFS. */
 int dp_dummy_inject(struct dp_port *, const void *frame, uint32_t len);
+/* The tunnel peer (IPv4-mapped or IPv6) the frames received from now on
+ * come from, as a UDP tunnel port sets it; all zero (the default): none,
+ * which the pipeline drops as TUN_UNKNOWN_PEER. */
+void dp_dummy_set_peer(struct dp_port *, const uint8_t addr[16]);
 /* Takes the oldest sent frame into 'buf'; returns its length or -1. */
 int dp_dummy_take(struct dp_port *, void *buf, uint32_t size);
 /* The same, also giving the frame's tunnel peer and flow hash as the

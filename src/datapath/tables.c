@@ -571,6 +571,49 @@ next_uid(void)
     return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
 }
 
+static void
+add_peer(struct dp_tables *t, const uint8_t addr[16])
+{
+    static const uint8_t zero[16];
+    uint32_t i;
+
+    if (!memcmp(addr, zero, 16)) {
+        return;
+    }
+    for (i = dp_peer_slot(t, addr);; i = (i + 1) & t->peer_mask) {
+        uint8_t *p = t->peers[i].addr;
+        if (!memcmp(p, addr, 16)) {
+            return;
+        }
+        if (!memcmp(p, zero, 16)) {
+            memcpy(p, addr, 16);
+            return;
+        }
+    }
+}
+
+/* (Re)makes t->peers from t->vteps and the segments' flood lists. */
+static void
+build_peers(struct dp_tables *t)
+{
+    uint32_t n = t->n_vteps;
+
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        n += t->segments[s].n_flood;
+    }
+    free(t->peers);
+    t->peer_mask = table_capacity(n) - 1;
+    t->peers = xcalloc(t->peer_mask + 1, sizeof *t->peers);
+    for (uint32_t i = 0; i < t->n_vteps; i++) {
+        add_peer(t, t->vteps[i].addr);
+    }
+    for (uint32_t s = 0; s < t->n_segments; s++) {
+        for (uint32_t i = 0; i < t->segments[s].n_flood; i++) {
+            add_peer(t, t->segments[s].flood[i].addr);
+        }
+    }
+}
+
 struct dp_tables *
 dp_tables_build(struct dp_tables_builder *b)
 {
@@ -601,6 +644,7 @@ dp_tables_build(struct dp_tables_builder *b)
     b->vidx.slots = NULL;
 
     build_segments(t, b);
+    build_peers(t);
 
     t->mac_mask = table_capacity(b->locals.n + b->remotes.n) - 1;
     t->macs = xcalloc(t->mac_mask + 1, sizeof *t->macs);
@@ -708,6 +752,7 @@ dp_tables_free(struct dp_tables *t)
     free(t->ports);
     free(t->vifs);
     free(t->vteps);
+    free(t->peers);
     free(t->macs);
     free(t->neighs);
     free(t->vni_map[0]);
@@ -816,6 +861,8 @@ dp_tables_clone(const struct dp_tables *old, uint64_t generation,
     dfw_sets_ref(t->fw_sets);
     t->routers = NULL; /* dp_tables_finish() */
     t->n_routers = 0;
+    t->peers = NULL; /* dp_tables_finish() */
+    t->peer_mask = 0;
 
     t->src = src = xmalloc(sizeof *src);
     *src = *os;
@@ -1145,4 +1192,5 @@ void
 dp_tables_finish(struct dp_tables *t)
 {
     build_routers(t);
+    build_peers(t);
 }

@@ -182,6 +182,13 @@ struct dp_tables {
     struct dp_vtep *vteps; /* distinct remote endpoints */
     uint32_t n_vteps;
 
+    /* Tunnel peers a frame is taken from (dp_peer_known()): every remote
+     * endpoint of 'vteps' and of the segments' flood lists, in an
+     * open-addressed set (all-zero slot: empty).  Made by
+     * dp_tables_build() and dp_tables_finish(). */
+    struct dp_vtep *peers;
+    uint32_t peer_mask; /* capacity - 1 */
+
     struct dp_mac_entry *macs;
     uint32_t mac_mask; /* capacity - 1 */
 
@@ -237,6 +244,42 @@ dp_mac_lookup(const struct dp_tables *t, uint32_t segment,
             return NULL;
         }
         i = (i + 1) & t->mac_mask;
+    }
+}
+
+static inline uint32_t
+dp_peer_slot(const struct dp_tables *t, const uint8_t addr[16])
+{
+    uint64_t a, b;
+    memcpy(&a, addr, 8);
+    memcpy(&b, addr + 8, 8);
+    return (uint32_t)hash_mix64(a ^ hash_mix64(b)) & t->peer_mask;
+}
+
+/* Whether 'addr' (IPv4-mapped or IPv6) is a tunnel endpoint of these
+ * tables: frames from any other sender (the all-zero address included)
+ * are not decapsulated. */
+static inline bool
+dp_peer_known(const struct dp_tables *t, const uint8_t addr[16])
+{
+    uint64_t a, b;
+    uint32_t i;
+
+    memcpy(&a, addr, 8);
+    memcpy(&b, addr + 8, 8);
+    if (unlikely(!t->peers || !(a | b))) {
+        return false;
+    }
+    for (i = dp_peer_slot(t, addr);; i = (i + 1) & t->peer_mask) {
+        uint64_t pa, pb;
+        memcpy(&pa, t->peers[i].addr, 8);
+        memcpy(&pb, t->peers[i].addr + 8, 8);
+        if (pa == a && pb == b) {
+            return true;
+        }
+        if (!(pa | pb)) {
+            return false;
+        }
     }
 }
 

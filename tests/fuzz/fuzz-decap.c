@@ -18,13 +18,18 @@ static struct dp_pipeline *pl;
 static struct dp_tables *tables;
 static struct dp_port *ports[4];
 
+/* The remote endpoint; frames come from it, or (byte 0 bit 1) from a
+ * stranger. */
+static const uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                 0, 0, 0xff, 0xff, 198, 18, 0, 2};
+static const uint8_t stranger[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                     0, 0, 0xff, 0xff, 198, 18, 0, 9};
+
 static void
 init(void)
 {
     static const struct eth_addr a = {{0x02, 0, 0, 0, 0, 0x0a}};
     static const struct eth_addr b = {{0x02, 0, 0, 0, 0, 0x0b}};
-    static const uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
-                                     0, 0, 0xff, 0xff, 198, 18, 0, 2};
     struct dp_tables_builder *tb = dp_tables_builder_create(1);
 
     pool = dp_pool_create(256, 4096);
@@ -62,6 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(pkt->data, data + 1, size - 1);
     pkt->len = (uint32_t)(size - 1);
     uint16_t in_port = (data[0] & 1) ? DP_PORT_VXLAN : DP_PORT_GENEVE;
+    memcpy(pkt->tun_addr, data[0] & 2 ? stranger : vtep, 16);
     dp_pipeline_run(pl, tables, in_port, &pkt, 1);
     dp_pipeline_flush(pl, tables);
     if (dp_pool_available(pool) != 256) {

@@ -116,6 +116,10 @@ sets(void)
     return dfw_sets_create(&cfg);
 }
 
+/* The remote endpoint, which tunnel frames come from. */
+static const uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                 0, 0, 0xff, 0xff, 198, 18, 0, 2};
+
 static void
 init(void)
 {
@@ -123,8 +127,6 @@ init(void)
     static const struct eth_addr b = {{0x02, 0, 0, 0, 0, 0x0b}};
     static const struct eth_addr c = {{0x02, 0, 0, 0, 0, 0x0c}};
     static const struct eth_addr r = {{0x02, 0, 0, 0, 0, 0x0d}};
-    static const uint8_t vtep[16] = {0, 0, 0,    0,    0,   0,  0, 0,
-                                     0, 0, 0xff, 0xff, 198, 18, 0, 2};
     struct dp_tables_builder *tb = dp_tables_builder_create(1);
     struct dp_pipeline_options opts;
 
@@ -185,6 +187,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memcpy(pkt->data, data + 1, size - 1);
     pkt->len = (uint32_t)(size - 1);
+    memcpy(pkt->tun_addr, vtep, 16);
     dp_pipeline_run(pl, tables, in_ports[data[0] & 3], &pkt, 1);
     dp_pipeline_flush(pl, tables);
     if (dp_pool_available(pool) != N_BUFS) {

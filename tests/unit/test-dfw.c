@@ -252,6 +252,7 @@ setup_opts(const struct dp_pipeline_options *opts)
         char name[16];
         snprintf(name, sizeof name, "p%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
+        dp_dummy_set_peer(ports[i], vtep1); /* tunnels: a known peer */
     }
     rules_for_a(rules_a, ARRAY_SIZE(rules_a), 1);
 }
@@ -1458,6 +1459,7 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
         char name[16];
         snprintf(name, sizeof name, "d%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
+        dp_dummy_set_peer(ports[i], vtep1); /* tunnels: a known peer */
     }
     /* Before any firewall use: empty. */
     CHECK_EQ(datapath_ct_stats(dp, &st), 0);

@@ -52,6 +52,7 @@ setup(void)
         char name[16];
         snprintf(name, sizeof name, "p%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
+        dp_dummy_set_peer(ports[i], vtep1); /* tunnels: a known peer */
     }
     dp_tb_set_ports(b, ports, N_PORTS);
     dp_tb_set_underlay(b, 1600, false);
@@ -240,6 +241,24 @@ TEST(decap_delivers_to_local_port_and_checks_vni)
     CHECK_EQ(drops(DP_DROP_TUN_UNKNOWN_VNI), 2);
     CHECK_EQ(dp_dummy_sent_count(ports[2]), 0);
     CHECK_EQ(dp_dummy_sent_count(ports[4]), 0);
+
+    /* The right VNI from a sender that is no tunnel endpoint of ours (nor
+     * from no sender at all): dropped before decapsulation.  A peer
+     * known only from a flood list (vtep2) is one. */
+    static const uint8_t stranger[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                         0, 0, 0xff, 0xff, 198, 18, 0, 99};
+    static const uint8_t none[16];
+    const uint8_t *const senders[] = {stranger, none, vtep2};
+    memcpy(enc, &gh, 8);
+    memcpy(enc + 8, f, len);
+    for (size_t i = 0; i < ARRAY_SIZE(senders); i++) {
+        dp_dummy_set_peer(ports[DP_PORT_GENEVE], senders[i]);
+        dp_dummy_inject(ports[DP_PORT_GENEVE], enc, len + 8);
+        run_from(DP_PORT_GENEVE);
+    }
+    CHECK_EQ(drops(DP_DROP_TUN_UNKNOWN_PEER), 2);
+    CHECK_EQ(dp_dummy_take(ports[2], out, sizeof out), (int)len);
+    CHECK_EQ(dp_dummy_sent_count(ports[2]), 0);
     teardown();
 }
 

@@ -142,6 +142,7 @@ setup(void)
         char name[16];
         snprintf(name, sizeof name, "r%d", i);
         dp_port_dummy_class.open(name, NULL, &ports[i]);
+        dp_dummy_set_peer(ports[i], vtep1); /* tunnels: a known peer */
     }
     dp_tb_set_ports(b, ports, N_PORTS);
     dp_tb_set_underlay(b, 1600, false);
