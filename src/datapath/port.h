@@ -1,9 +1,11 @@
 /* Port I/O provider interface.
  *
  * Every way the datapath sends and receives frames is a provider
- * (struct dp_port_class): AF_PACKET rings for VIFs (veth, tap), a UDP tunnel
- * socket for the underlay, a dummy port for tests and benchmarks; AF_XDP and
- * DPDK fit the same table.  The pipeline sees only struct dp_port.
+ * (struct dp_port_class): AF_PACKET sockets for VIFs (veth, tap; batched
+ * recvmmsg/sendmmsg with the virtio-net header, not mmap rings: decisions
+ * 5 and 6), kernel UDP sockets for the underlay, a dummy port for tests
+ * and benchmarks; AF_XDP and DPDK fit the same table.  The pipeline sees
+ * only struct dp_port.
  *
  * Lifecycle: open() -> any number of rx()/tx()/flush() from ONE datapath
  * thread -> close().  get_stats() may be called from any thread (counters
