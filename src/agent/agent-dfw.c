@@ -72,7 +72,7 @@ struct agent_dfw {
     struct hmap vnics; /* vnic_ent */
     struct dfw_sets *sets;
     uint32_t next_version;
-    struct rule_ref *rules; /* sorted by priority, then id */
+    struct rule_ref *rules; /* in evaluation order (rule_cmp()) */
     size_t n_rules;
     uint32_t n_members;
     uint64_t compiles, set_builds, renewals;
@@ -307,6 +307,17 @@ sums_reserve(struct agent_dfw *d, uint32_t n)
     d->n_sums = cap;
 }
 
+/* A 64-bit hash of a set member, for the sums (a 32-bit one would let one
+ * member's replacement go unnoticed once in 2^32). */
+static uint64_t
+prefix_hash(const struct as_prefix *p)
+{
+    uint64_t a, b;
+    memcpy(&a, p->addr, 8);
+    memcpy(&b, p->addr + 8, 8);
+    return hash_mix64(a ^ hash_mix64(b ^ ((uint64_t)p->family << 8 | p->plen)));
+}
+
 static void
 add_member(void *aux, const char *set, const struct as_prefix *p)
 {
@@ -316,7 +327,7 @@ add_member(void *aux, const char *set, const struct as_prefix *p)
     if (id != UINT32_MAX && !as_db_add(sb->db, id, p)) {
         d->n_members++;
         sums_reserve(d, id + 1);
-        d->new_sums[id] += hash_mix64(hash_bytes(p, sizeof *p, 7) + 1);
+        d->new_sums[id] += prefix_hash(p);
     }
 }
 

@@ -10,7 +10,8 @@
  * vNICs whose list of rules (or the rules' content) changed.  Existing
  * connections of a vNIC are re-checked against its new rules (the vNIC's
  * rules_version changes); an address-set change applies to new
- * connections.
+ * connections and re-checks those of the vNICs whose rules name a changed
+ * set (a new rules_version, the classifier shared; decision 62).
  *
  * Rule ids in the datapath are small integers assigned here, stable for
  * the agent's lifetime (counters are kept per id); id 0 is the default

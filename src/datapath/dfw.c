@@ -424,14 +424,24 @@ nd_options_ofs(uint8_t type)
     return 0;
 }
 
+static bool
+ip6_is_link_local(const uint8_t ip[16])
+{
+    return ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80; /* fe80::/10 */
+}
+
 /* SpoofGuard for an ICMPv6 neighbour-discovery message from vNIC 'v', the
  * IPv6 counterpart of the ARP check: its link-layer address options must
  * name the vNIC's MAC and an NA's target must be one of its addresses (a
- * link-local target passes, as a link-local source does).  A truncated
- * message or an option of length 0 fails (RFC 4861 has hosts drop those
+ * link-local target passes, as a link-local source does, unless it is
+ * 'router_lla', the segment router's).  A vNIC under SpoofGuard is an end
+ * host: its router advertisements and redirects fail (RA guard), and so
+ * does a fragmented ND message (RFC 6980: never legitimate), a truncated
+ * one and one with an option of length 0 (RFC 4861 has hosts drop those
  * too).  Other packets pass. */
 static bool
-nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p)
+nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p,
+           const uint8_t *router_lla)
 {
     const uint8_t *l4 = p->data + p->l4_ofs, *end;
     uint32_t ofs;
@@ -441,13 +451,15 @@ nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p)
         return true;
     }
     end = dp_packet_ip_end(p);
-    if (end - l4 < (ptrdiff_t)ofs) {
+    if (end - l4 < (ptrdiff_t)ofs || (p->pflags & DP_PF_FRAG) || l4[0] == 134 ||
+        l4[0] == 137) {
         return false;
     }
     if (l4[0] == ICMP6_NA) {
         const uint8_t *target = l4 + 8;
-        if (!(target[0] == 0xfe && (target[1] & 0xc0) == 0x80) &&
-            !ip6_allowed(v, target)) {
+        if (ip6_is_link_local(target)
+                ? router_lla && !memcmp(target, router_lla, 16)
+                : !ip6_allowed(v, target)) {
             return false;
         }
     }
@@ -465,7 +477,8 @@ nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p)
 }
 
 bool
-dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p)
+dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p,
+                    const uint8_t *router_lla)
 {
     const uint8_t *l3 = p->data + p->l3_ofs;
 
@@ -481,10 +494,13 @@ dfw_spoofguard_slow(const struct dfw_vnic *v, const struct dp_packet *p)
     }
     if (p->pflags & DP_PF_IPV6) {
         const uint8_t *src = l3 + 8;
-        bool link_local = src[0] == 0xfe && (src[1] & 0xc0) == 0x80;
+        bool link_local = ip6_is_link_local(src);
+        if (link_local && router_lla && !memcmp(src, router_lla, 16)) {
+            return false; /* the router's own address */
+        }
         return (link_local || ip6_is_unspecified(src) || /* ::: DAD */
                 ip6_allowed(v, src)) &&
-               nd_allowed(v, p);
+               nd_allowed(v, p, router_lla);
     }
     if (p->pflags & DP_PF_ARP) {
         struct arp_eth_ipv4 arp;

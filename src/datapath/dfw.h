@@ -190,19 +190,20 @@ struct dfw_thread;
 struct dfw_thread *dfw_thread_create(const struct dfw_options *);
 void dfw_thread_destroy(struct dfw_thread *); /* NULL is fine */
 
-bool dfw_spoofguard_slow(const struct dfw_vnic *, const struct dp_packet *);
-
 /* SpoofGuard for a frame sent by the vNIC (parsed): true if it may pass.
- * The common case (its MAC, IPv4 from its first address) inline. */
+ * dfw_spoofguard_fast() passes the common case (its MAC, IPv4 from its
+ * first address) inline; what it does not pass, dfw_spoofguard_slow()
+ * decides.  'router_lla' is the link-local address of the router of the
+ * vNIC's segment (NULL: none), which the vNIC may not claim. */
+bool dfw_spoofguard_slow(const struct dfw_vnic *, const struct dp_packet *,
+                         const uint8_t *router_lla);
+
 static inline bool
-dfw_spoofguard_ok(const struct dfw_vnic *v, const struct dp_packet *p)
+dfw_spoofguard_fast(const struct dfw_vnic *v, const struct dp_packet *p)
 {
-    if (likely(p->pflags & DP_PF_IPV4) && v->n_ip4 &&
-        rd32(p->data + p->l3_ofs + 12) == v->ip4[0] &&
-        eth_addr_equals(&dp_packet_eth(p)->src, &v->mac)) {
-        return true;
-    }
-    return dfw_spoofguard_slow(v, p);
+    return likely(p->pflags & DP_PF_IPV4) && v->n_ip4 &&
+           rd32(p->data + p->l3_ofs + 12) == v->ip4[0] &&
+           eth_addr_equals(&dp_packet_eth(p)->src, &v->mac);
 }
 
 /* Packet thread: the firewall check of 'n' (<= DP_BATCH_MAX) parsed

@@ -884,6 +884,17 @@ fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
+/* The link-local address of the router of VIF 'port''s segment, NULL if
+ * it has none (SpoofGuard: a VM may not claim it). */
+static const uint8_t *
+router_lla(const struct dp_tables *t, uint16_t port)
+{
+    static const uint8_t none[16];
+    uint32_t s = t->vifs[port].segment;
+    const uint8_t *lla = s < t->n_segments ? t->segments[s].lla6 : none;
+    return memcmp(lla, none, 16) ? lla : NULL;
+}
+
 /* The checks a frame from a VIF passes before the firewall: SpoofGuard
  * (with 'fw') and punting; false when the frame was consumed (dropped or
  * punted), else its forwarding lookup is prefetched. */
@@ -892,7 +903,9 @@ vif_admit(struct dp_pipeline *pl, const struct dp_tables *t,
           const struct dfw_vnic *fw, struct dp_packet *pkt,
           struct fwd_prefetch *fp)
 {
-    if (unlikely(fw != NULL) && fw->spoofguard && !dfw_spoofguard_ok(fw, pkt)) {
+    if (unlikely(fw != NULL) && fw->spoofguard &&
+        !dfw_spoofguard_fast(fw, pkt) &&
+        !dfw_spoofguard_slow(fw, pkt, router_lla(t, pkt->in_port))) {
         drop(pl, pkt, DP_DROP_SPOOFGUARD);
         return false;
     }

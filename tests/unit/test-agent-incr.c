@@ -467,6 +467,14 @@ check_same(const struct dp_tables *a, const struct dp_tables *r,
         m = dp_neigh_lookup(a, map[e->segment], e->ip);
         ok &= CHECK(m && eth_addr_equals(m, &e->mac));
     }
+    /* Tunnel peers: every endpoint the full build accepts, the patched
+     * snapshot accepts too (it may keep endpoints no longer used). */
+    for (uint32_t i = 0; i <= r->peer_mask; i++) {
+        static const uint8_t zero[16];
+        if (memcmp(r->peers[i].addr, zero, 16)) {
+            ok &= CHECK(dp_peer_known(a, r->peers[i].addr));
+        }
+    }
     /* Firewall objects: those of the agent's compiler; no firewall on an
      * unbound VIF. */
     ok &= CHECK(a->fw_sets == agent_dfw_sets(dfw));

@@ -1104,7 +1104,10 @@ TEST(spoofguard_neighbour_discovery)
     send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &A.mac, 0, 32);
     send_nd(&ll, ICMP6_NS, B.ip6, ND_OPT_SLLA, &A.mac, 2, 32);
     send_nd(&ll, ICMP6_NA, A.ip6, 0, NULL, 1, 8);
-    dropped += 8;
+    /* A is an end host: no router advertisement, no redirect. */
+    send_nd(&ll, 134, B.ip6, 0, NULL, 1, 24);
+    send_nd(&ll, 137, B.ip6, 0, NULL, 1, 40);
+    dropped += 10;
     CHECK_EQ(drops(DP_DROP_SPOOFGUARD), dropped);
     CHECK_EQ(sent(PORT_B), delivered);
     /* Passed: what A may say about itself, also from its own address and
@@ -1116,6 +1119,67 @@ TEST(spoofguard_neighbour_discovery)
     delivered += 4;
     CHECK_EQ(sent(PORT_B), delivered);
     CHECK_EQ(drops(DP_DROP_SPOOFGUARD), dropped);
+    teardown();
+}
+
+/* Parses 'len' bytes of 'f' into a packet of the pool. */
+static struct dp_packet *
+parsed(const uint8_t *f, uint32_t len)
+{
+    struct dp_packet *p = dp_pool_get(pool);
+    memcpy(p->data, f, len);
+    p->len = len;
+    CHECK_EQ(dp_parse(p), DP_DROP_NONE);
+    return p;
+}
+
+/* The segment router's link-local address is not A's to claim, as source
+ * or as an NA's target; a fragmented ND message is refused whole. */
+TEST(spoofguard_router_address_and_fragmented_nd)
+{
+    static const uint8_t router_lla[16] = {0xfe, 0x80, [15] = 0x01};
+    struct dfw_vnic *v;
+    struct ep ll = A, rtr = A;
+    uint8_t f[256], nd[32] = {ICMP6_NA};
+    struct dp_packet *p;
+    uint32_t len;
+
+    setup();
+    v = vnic(&A, NULL, 1, true);
+    memset(ll.ip6, 0, 16);
+    ll.ip6[0] = 0xfe;
+    ll.ip6[1] = 0x80;
+    ll.ip6[15] = 0x0a;
+    memcpy(rtr.ip6, router_lla, 16);
+
+    /* NA for the router's address, from A's link-local address. */
+    memcpy(nd + 8, router_lla, 16);
+    len = ip_frame(f, &ll, &B, 6, IPPROTO_ICMPV6_, nd, 24);
+    p = parsed(f, len);
+    CHECK(!dfw_spoofguard_slow(v, p, router_lla));
+    CHECK(dfw_spoofguard_slow(v, p, NULL)); /* no router: link-local */
+    dp_packet_free(p);
+    /* Anything from the router's address. */
+    uint8_t echo[8] = {128};
+    len = ip_frame(f, &rtr, &B, 6, IPPROTO_ICMPV6_, echo, 8);
+    p = parsed(f, len);
+    CHECK(!dfw_spoofguard_slow(v, p, router_lla));
+    dp_packet_free(p);
+    /* An NA for A's own address: passes whole, not as a first fragment
+     * (fragment header: next ICMPv6, offset 0, more fragments). */
+    memcpy(nd + 8, A.ip6, 16);
+    len = ip_frame(f, &ll, &B, 6, IPPROTO_ICMPV6_, nd, 24);
+    p = parsed(f, len);
+    CHECK(dfw_spoofguard_slow(v, p, router_lla));
+    dp_packet_free(p);
+    uint8_t frag[8 + 24] = {IPPROTO_ICMPV6_, 0, 0, 1, 0, 0, 0, 7};
+    memcpy(frag + 8, nd, 24);
+    len = ip_frame(f, &ll, &B, 6, 44, frag, sizeof frag);
+    p = parsed(f, len);
+    CHECK(p->pflags & DP_PF_FRAG);
+    CHECK(!dfw_spoofguard_slow(v, p, router_lla));
+    dp_packet_free(p);
+    dfw_vnic_unref(v);
     teardown();
 }
 
