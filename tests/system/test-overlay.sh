@@ -7,13 +7,15 @@
 #     r11 red  198.19.1.11                    r21 red  198.19.1.21
 #                                             (b23 blue 198.19.1.23: added
 #                                              by a SIGHUP reload)
+#   xh (198.18.0.77): on the underlay, no agent, in no configuration
 #   blue: VNI 5001, red: VNI 5002, both GENEVE, both 198.19.1.0/24 and
 #   fd00:19:1::/64 -- overlapping on purpose.
 #
 # Checks: IPv4/IPv6 ping on one host and across hosts, full-size frames,
 # 20 MB TCP transfers with SHA-256 compared, isolation of the overlapping
 # segments (with captures), BUM flooding, a SIGHUP reload that adds a VM,
-# a rejected bad config, clean shutdown.
+# a rejected bad config, GENEVE from a stranger (xh) dropped while the
+# same datagram from h2 is delivered, clean shutdown.
 #
 # Loss bound during reloads: a ping at 50 ms intervals (100 packets, 5 s)
 # on a segment the reload does not change runs across the reloads; at most
@@ -47,6 +49,8 @@ setup_lab() {
   lab_segment red 5002 geneve || return 1
   lab_vm h1 r11 02:00:02:01:00:11 198.19.1.11/24 fd00:19:1::11/64 || return 1
   lab_vm h2 r21 02:00:02:02:00:21 198.19.1.21/24 fd00:19:1::21/64 || return 1
+  # xh: a host on the underlay that no configuration names (no agent).
+  lab_host xh 198.18.0.77 || return 1
   lab_write_configs || return 1
   /usr/bin/python3 -m json.tool "$LAB_DIR/h1.json" >/dev/null &&
     /usr/bin/python3 -m json.tool "$LAB_DIR/h2.json" >/dev/null
@@ -320,6 +324,70 @@ check "red ping across the rejected reloads lost <= $MAX_LOSS of 100" \
 cp "$LAB_DIR/h1.good.json" "$CFG1"
 check "ctl reload with the good config again is accepted" lab_ctl h1 reload
 check "b11 -> b23 after restoring the config" lab_ping b11 198.19.1.23
+
+# Tunnel packets only from known endpoints: GENEVE with blue's VNI and an
+# inner UDP datagram to b11:9999, sent to h1 by the stranger xh (dropped
+# as TUN_UNKNOWN_PEER, never delivered) and then from h2's address (known:
+# delivered).
+send_geneve_to_b11() { # HOST
+  lab_exec "$1" /usr/bin/python3 - <<'EOF'
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+udp = struct.pack("!HHHH", 40000, 9999, 13, 0) + b"hello"
+ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                           socket.inet_aton("198.19.1.21"), socket.inet_aton("198.19.1.11")))
+ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+eth = bytes.fromhex("020001010011" "020001020021" "0800")
+geneve = struct.pack("!BBHI", 0, 0, 0x6558, 5001 << 8)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5):
+    s.sendto(geneve + eth + bytes(ip) + udp, ("198.18.0.1", 6081))
+EOF
+}
+b11_receives() { # HOST: how many of HOST's datagrams reach b11:9999
+  local out=$LAB_DIR/b11-recv.txt
+  lab_exec b11 timeout 5 /usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9999))
+s.settimeout(1.5)
+n = 0
+try:
+    while True:
+        s.recv(100)
+        n += 1
+except OSError:
+    pass
+print(n)' >"$out" 2>&1 &
+  local pid=$!
+  sleep 0.5
+  send_geneve_to_b11 "$1" || return 1
+  wait "$pid"
+  cat "$out"
+}
+unknown_peer_drops() {
+  lab_ctl h1 counters | awk '$1=="TUN_UNKNOWN_PEER"{print $2}'
+}
+stranger_refused() {
+  local before after got
+  before=$(unknown_peer_drops)
+  got=$(b11_receives xh) || return 1
+  after=$(unknown_peer_drops)
+  echo "b11 got ${got:-?} of 5; TUN_UNKNOWN_PEER ${before:-0} -> ${after:-0}"
+  [ "$got" = 0 ] && [ "${after:-0}" -ge $((${before:-0} + 5)) ]
+}
+known_peer_delivered() {
+  local got
+  got=$(b11_receives h2) || return 1
+  echo "b11 got ${got:-?} of 5"
+  [ "${got:-0}" -ge 1 ]
+}
+check "GENEVE from a host no config names (xh) is dropped as TUN_UNKNOWN_PEER" \
+  stranger_refused
+check "the same GENEVE from h2's address reaches b11" known_peer_delivered
 
 check_agents_stop_cleanly
 finish
