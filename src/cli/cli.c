@@ -54,10 +54,10 @@ struct cli_opts {
     size_t n_scopes;
 
     /* Firewall objects. */
-    const char *match_tags[CLI_MAX_REPEAT]; /* group --match-tag */
-    size_t n_match_tags;
-    const char *match_name_prefix;            /* group --match-name-prefix */
-    const char *match_segment;                /* group --match-segment */
+    struct cli_cond {
+        const char *key, *op, *value; /* key NULL: an --or */
+    } conds[CLI_MAX_REPEAT];          /* group --match-* and --or, in order */
+    size_t n_conds;
     const char *spoofguard;                   /* update --spoofguard */
     const char *entry_protos[CLI_MAX_REPEAT]; /* --tcp/--udp/--icmp/...: */
     const char *entry_args[CLI_MAX_REPEAT];   /* service entries, in order */
@@ -428,37 +428,45 @@ cli_service_entries(const struct cli_opts *o, json_t **entriesp)
     return CLI_OK;
 }
 
-/* Group: static members, addresses, and the --match-* options as one
- * criterion whose conditions are ANDed. */
-static void
+/* Group: static members, addresses, and the --match-* options as
+ * criteria: the conditions between two --or are ANDed into one criterion,
+ * the criteria ORed.  An --or with no condition on one side is a usage
+ * error. */
+static int
 cli_group_body(const struct cli_opts *o, json_t *body)
 {
-    json_t *conds = json_array();
+    json_t *criteria = json_array(), *conds = json_array();
 
     cli_set_strings(body, "members", o->members, o->n_members);
     cli_set_strings(body, "ip_addresses", o->ips, o->n_ips);
     cli_set_strings(body, "mac_addresses", o->macs, o->n_macs);
-    for (size_t i = 0; i < o->n_match_tags; i++) {
-        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key", "tag",
-                                               "operator", "equals", "value",
-                                               o->match_tags[i]));
+    for (size_t i = 0; i <= o->n_conds; i++) {
+        const struct cli_cond *c = i < o->n_conds ? &o->conds[i] : NULL;
+        if (c && c->key) {
+            json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key",
+                                                   c->key, "operator", c->op,
+                                                   "value", c->value));
+            continue;
+        }
+        if (!json_array_size(conds) && (c || json_array_size(criteria))) {
+            json_decref(conds);
+            json_decref(criteria);
+            return cli_usage_error("%s needs --match-* options on both sides",
+                                   "--or");
+        }
+        if (json_array_size(conds)) {
+            json_array_append_new(criteria,
+                                  json_pack("{s:o}", "conditions", conds));
+            conds = json_array();
+        }
     }
-    if (o->match_name_prefix) {
-        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key", "name",
-                                               "operator", "starts_with",
-                                               "value", o->match_name_prefix));
-    }
-    if (o->match_segment) {
-        json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key",
-                                               "segment", "operator", "equals",
-                                               "value", o->match_segment));
-    }
-    if (json_array_size(conds)) {
-        json_object_set_new(body, "criteria",
-                            json_pack("[{s:o}]", "conditions", conds));
+    json_decref(conds);
+    if (json_array_size(criteria)) {
+        json_object_set_new(body, "criteria", criteria);
     } else {
-        json_decref(conds);
+        json_decref(criteria);
     }
+    return CLI_OK;
 }
 
 /* Policy and rule: the options they share. */
@@ -771,7 +779,9 @@ cli_create_body(const struct cli_opts *o, const char *kind, json_t *body)
         }
         json_object_set_new(body, "tunnel_endpoint", json_string(o->tep));
     } else if (!strcmp(kind, "group")) {
-        cli_group_body(o, body);
+        if (cli_group_body(o, body) != CLI_OK) {
+            return CLI_USAGE;
+        }
     } else if (!strcmp(kind, "service")) {
         json_t *entries;
         if (!o->n_entries) {
@@ -1433,9 +1443,12 @@ static const struct cli_command cli_commands[] = {
      "host create ID --tep IP [--tag S|V]...", "register a host"},
     {"group", "create", 1, 1, cli_cmd_create,
      "group create ID [--member PATH]... [--ip IP|CIDR]... [--mac MAC]... "
-     "[--match-tag S|V]... [--match-name-prefix P] [--match-segment SEG]",
+     "[--match-tag S|V | --match-name N | --match-name-prefix P | "
+     "--match-name-contains S | --match-name-suffix S | --match-segment SEG "
+     "| --or]...",
      "create a group: static members (ports, segments, groups), addresses, "
-     "and ports matching ALL --match-* conditions"},
+     "and ports matching ALL --match-* conditions between two --or, for any "
+     "of the groups of conditions --or separates"},
     {"group", "members", 1, 1, cli_cmd_group_members, "group members ID",
      "the group's effective members"},
     {"service", "create", 1, 1, cli_cmd_create,
@@ -1613,8 +1626,12 @@ cli_main(int argc, char *argv[])
         O_REALIZED,
         O_POLICY,
         O_MATCH_TAG,
+        O_MATCH_NAME,
         O_MATCH_NAME_PREFIX,
+        O_MATCH_NAME_CONTAINS,
+        O_MATCH_NAME_SUFFIX,
         O_MATCH_SEGMENT,
+        O_OR,
         O_SPOOFGUARD,
         O_TCP,
         O_UDP,
@@ -1674,8 +1691,12 @@ cli_main(int argc, char *argv[])
         {"realized", no_argument, NULL, O_REALIZED},
         {"policy", required_argument, NULL, O_POLICY},
         {"match-tag", required_argument, NULL, O_MATCH_TAG},
+        {"match-name", required_argument, NULL, O_MATCH_NAME},
         {"match-name-prefix", required_argument, NULL, O_MATCH_NAME_PREFIX},
+        {"match-name-contains", required_argument, NULL, O_MATCH_NAME_CONTAINS},
+        {"match-name-suffix", required_argument, NULL, O_MATCH_NAME_SUFFIX},
         {"match-segment", required_argument, NULL, O_MATCH_SEGMENT},
+        {"or", no_argument, NULL, O_OR},
         {"spoofguard", required_argument, NULL, O_SPOOFGUARD},
         {"tcp", required_argument, NULL, O_TCP},
         {"udp", required_argument, NULL, O_UDP},
@@ -1809,16 +1830,31 @@ cli_main(int argc, char *argv[])
             o.policy = optarg;
             break;
         case O_MATCH_TAG:
-            ret = cli_push(o.match_tags, &o.n_match_tags, optarg);
-            break;
+        case O_MATCH_NAME:
         case O_MATCH_NAME_PREFIX:
-            o.match_name_prefix = optarg;
+        case O_MATCH_NAME_CONTAINS:
+        case O_MATCH_NAME_SUFFIX:
+        case O_MATCH_SEGMENT:
+        case O_OR: {
+            /* key, operator by option, from O_MATCH_TAG on */
+            static const char *const match[][2] = {{"tag", "equals"},
+                                                   {"name", "equals"},
+                                                   {"name", "starts_with"},
+                                                   {"name", "contains"},
+                                                   {"name", "ends_with"},
+                                                   {"segment", "equals"},
+                                                   {NULL, NULL}};
+            const char *const *m = match[c - O_MATCH_TAG];
+            if (o.n_conds >= CLI_MAX_REPEAT) {
+                ret = cli_usage_error("too many --match-* options%s", "");
+                break;
+            }
+            o.conds[o.n_conds++] =
+                (struct cli_cond){m[0], m[1], m[0] ? optarg : NULL};
             break;
+        }
         case O_SPOOFGUARD:
             o.spoofguard = optarg;
-            break;
-        case O_MATCH_SEGMENT:
-            o.match_segment = optarg;
             break;
         case O_TCP:
         case O_UDP:

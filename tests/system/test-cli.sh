@@ -126,6 +126,24 @@ assert d["criteria"] == [{"conditions": [
     {"key": "name", "operator": "starts_with", "value": "web-"},
     {"key": "segment", "operator": "equals", "value": "app"}]}], d
 PY
+t "group create with criteria ORed by --or" 0 "$WEFT" group create org \
+  --match-tag 'tier|web' --match-segment app --or --match-name-suffix -db \
+  --or --match-name x --match-name-contains y -o json
+python3 - "$D/out" <<'PY' && ok "--or: three criteria, each of its ANDed conditions" || bad "group body with --or"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["criteria"] == [
+    {"conditions": [{"key": "tag", "operator": "equals", "value": "tier|web"},
+                    {"key": "segment", "operator": "equals", "value": "app"}]},
+    {"conditions": [{"key": "name", "operator": "ends_with", "value": "-db"}]},
+    {"conditions": [{"key": "name", "operator": "equals", "value": "x"},
+                    {"key": "name", "operator": "contains", "value": "y"}]}], d
+PY
+for args in "--or --match-name x" "--match-name x --or" "--match-name x --or --or --match-name y"; do
+  # shellcheck disable=SC2086
+  t "group create with a dangling --or ($args): usage, exit 2" 2 "$WEFT" group create dangling $args
+  has "needs --match-\* options on both sides" && ok "dangling --or named" || bad "dangling --or message"
+done
 t "group create with a group member" 0 "$WEFT" group create outer --member /api/v1/projects/default/groups/webg
 t "group list (table)" 0 "$WEFT" list groups
 has "^webg .* 2 .* 2 .* 1 " && ok "group table: members, addresses, criteria counts" || bad "group table"
