@@ -18,6 +18,11 @@
  *                            IN check, ACK out) before the clock starts.
  *   dfw_est_10k_rules_cost_pct   100 * (1 - 10k-rules rate / off rate)
  *   dfw_est_10k_rules_extra_ns   the same as ns per packet
+ *   dfw_est_1k_flows_off_mpps, dfw_est_1k_flows_10k_rules_mpps,
+ *   dfw_est_1k_flows_10k_rules_cost_pct, dfw_est_1k_flows_10k_rules_extra_ns
+ *                            IPv4 off and 10,000 rules with 1,000 flows
+ *                            instead of N (PARTS est1k): the per-flow
+ *                            lines a firewall hit reads then fit in L2
  *   dfw_est6_off_mpps, dfw_est6_10k_rules_mpps, dfw_est6_10k_rules_cost_pct
  *                            the same over IPv6 (78-byte frames, the client
  *                            fd00:16::1, servers fd00:1::1..200), off and
@@ -41,7 +46,7 @@
  * (the machine is shared and noisy); new connections: best of 3 runs.
  *
  * Usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]: PARTS is a comma list
- * of mem, est, est6, new (default all).  For instruction counts under
+ * of mem, est, est1k, est6, new (default all).  For instruction counts under
  * callgrind:
  *   bench-dfw once RULES FLOWS PACKETS [4|6]   one established run, no
  *   repeats (RULES 0: firewall off; 6: IPv6; PACKETS at least 64).  Bad arguments: a usage
@@ -776,7 +781,7 @@ has_part(const char *parts, const char *part)
 static bool
 parts_known(const char *parts)
 {
-    static const char *const known[] = {"mem", "est", "est6", "new"};
+    static const char *const known[] = {"mem", "est", "est1k", "est6", "new"};
     const char *p = parts;
 
     for (;;) {
@@ -807,17 +812,18 @@ arg_in(const char *s, uint64_t min, uint64_t max, uint64_t *v)
 static int
 usage(void)
 {
-    fprintf(stderr,
-            "usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]\n"
-            "       bench-dfw once RULES FLOWS PACKETS [4|6]\n"
-            "  PACKETS  established packets per configuration, at least %d\n"
-            "           (default 10000000)\n"
-            "  CONNS    new connections per run, at least 1 (default 3000000)\n"
-            "  PARTS    comma list of mem, est, est6, new (default all)\n"
-            "  FLOWS    established connections, 1 to %d (default 10000)\n"
-            "  RULES    0 (firewall off) to 100000; with once, PACKETS is\n"
-            "           at least %d\n",
-            10 * DP_BATCH_MAX, MAX_FLOWS, DP_BATCH_MAX);
+    fprintf(
+        stderr,
+        "usage: bench-dfw [PACKETS [CONNS [PARTS [FLOWS]]]]\n"
+        "       bench-dfw once RULES FLOWS PACKETS [4|6]\n"
+        "  PACKETS  established packets per configuration, at least %d\n"
+        "           (default 10000000)\n"
+        "  CONNS    new connections per run, at least 1 (default 3000000)\n"
+        "  PARTS    comma list of mem, est, est1k, est6, new (default all)\n"
+        "  FLOWS    established connections, 1 to %d (default 10000)\n"
+        "  RULES    0 (firewall off) to 100000; with once, PACKETS is\n"
+        "           at least %d\n",
+        10 * DP_BATCH_MAX, MAX_FLOWS, DP_BATCH_MAX);
     return 2;
 }
 
@@ -873,6 +879,12 @@ main(int argc, char *argv[])
     }
     if (has_part(parts, "est")) {
         run_est(4, "dfw_est", cfgs, ARRAY_SIZE(cfgs), n_packets, n_flows);
+    }
+    if (has_part(parts, "est1k")) {
+        /* The same at 1,000 flows, where the per-flow lines fit in L2. */
+        const struct est_cfg cfgs1k[] = {cfgs[0], cfgs[3]};
+        run_est(4, "dfw_est_1k_flows", cfgs1k, ARRAY_SIZE(cfgs1k), n_packets,
+                1000);
     }
     if (has_part(parts, "est6")) {
         const struct est_cfg cfgs6[] = {cfgs[0], cfgs[3]};

@@ -27,7 +27,7 @@ if [ ! -x "$BENCH" ]; then
   exit 1
 fi
 timeout "${BENCH_DFW_TIMEOUT:-120}" "$BENCH" "${BENCH_DFW_PACKETS:-20000000}" \
-  "${BENCH_DFW_CONNS:-2000000}" mem,est,est6,new "${BENCH_DFW_FLOWS:-10000}"
+  "${BENCH_DFW_CONNS:-2000000}" mem,est,est1k,est6,new "${BENCH_DFW_FLOWS:-10000}"
 rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "bench-dfw: bench-dfw failed (exit status $rc)" >&2

@@ -78,13 +78,14 @@ done
 check "bench-dp explains its arguments" \
   bash -c "'$BENCH/bench-dp' --help 2>&1 | grep -q '^usage: bench-dp'"
 
-check "bench-dfw runs (established, IPv4 and IPv6)" \
-  run_bench bench-dfw 6400 100 est,est6 200
+check "bench-dfw runs (established, IPv4 at N and 1,000 flows, IPv6)" \
+  run_bench bench-dfw 6400 100 est,est1k,est6 200
 check "bench-dfw prints only 'name: value unit'" well_formed "$OUT/bench-dfw.out"
 check "bench-dfw prints the established figures" has_figures "$OUT/bench-dfw.out" \
   dfw_est_off_mpps dfw_est_10_rules_mpps dfw_est_1k_rules_mpps \
   dfw_est_10k_rules_mpps dfw_est_10k_rules_cost_pct dfw_est6_off_mpps \
-  dfw_est6_10k_rules_mpps dfw_est6_10k_rules_cost_pct
+  dfw_est6_10k_rules_mpps dfw_est6_10k_rules_cost_pct \
+  dfw_est_1k_flows_off_mpps dfw_est_1k_flows_10k_rules_cost_pct
 check "bench-dfw forwards something in every configuration" \
   rates_positive "$OUT/bench-dfw.out"
 
