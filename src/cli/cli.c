@@ -443,9 +443,15 @@ cli_group_body(const struct cli_opts *o, json_t *body)
     for (size_t i = 0; i <= o->n_conds; i++) {
         const struct cli_cond *c = i < o->n_conds ? &o->conds[i] : NULL;
         if (c && c->key) {
-            json_array_append_new(conds, json_pack("{s:s, s:s, s:s}", "key",
-                                                   c->key, "operator", c->op,
-                                                   "value", c->value));
+            json_t *cond = json_pack("{s:s, s:s, s:s}", "key", c->key,
+                                     "operator", c->op, "value", c->value);
+            if (!cond) { /* not UTF-8: never drop a condition silently */
+                json_decref(conds);
+                json_decref(criteria);
+                return cli_usage_error("--match-* value '%s' is not UTF-8",
+                                       c->value);
+            }
+            json_array_append_new(conds, cond);
             continue;
         }
         if (!json_array_size(conds) && (c || json_array_size(criteria))) {
@@ -1443,9 +1449,9 @@ static const struct cli_command cli_commands[] = {
      "host create ID --tep IP [--tag S|V]...", "register a host"},
     {"group", "create", 1, 1, cli_cmd_create,
      "group create ID [--member PATH]... [--ip IP|CIDR]... [--mac MAC]... "
-     "[--match-tag S|V | --match-name N | --match-name-prefix P | "
-     "--match-name-contains S | --match-name-suffix S | --match-segment SEG "
-     "| --or]...",
+     "[--match-tag SCOPE|TAG] [--match-name N] [--match-name-prefix P] "
+     "[--match-name-contains S] [--match-name-suffix S] [--match-segment SEG] "
+     "[--or]...",
      "create a group: static members (ports, segments, groups), addresses, "
      "and ports matching ALL --match-* conditions between two --or, for any "
      "of the groups of conditions --or separates"},
@@ -1836,21 +1842,22 @@ cli_main(int argc, char *argv[])
         case O_MATCH_NAME_SUFFIX:
         case O_MATCH_SEGMENT:
         case O_OR: {
-            /* key, operator by option, from O_MATCH_TAG on */
-            static const char *const match[][2] = {{"tag", "equals"},
-                                                   {"name", "equals"},
-                                                   {"name", "starts_with"},
-                                                   {"name", "contains"},
-                                                   {"name", "ends_with"},
-                                                   {"segment", "equals"},
-                                                   {NULL, NULL}};
-            const char *const *m = match[c - O_MATCH_TAG];
+            struct cli_cond cond = {NULL, "equals", NULL}; /* --or */
+            if (c != O_OR) {
+                cond.key = c == O_MATCH_TAG       ? "tag"
+                           : c == O_MATCH_SEGMENT ? "segment"
+                                                  : "name";
+                cond.op = c == O_MATCH_NAME_PREFIX     ? "starts_with"
+                          : c == O_MATCH_NAME_CONTAINS ? "contains"
+                          : c == O_MATCH_NAME_SUFFIX   ? "ends_with"
+                                                       : "equals";
+                cond.value = optarg;
+            }
             if (o.n_conds >= CLI_MAX_REPEAT) {
                 ret = cli_usage_error("too many --match-* options%s", "");
                 break;
             }
-            o.conds[o.n_conds++] =
-                (struct cli_cond){m[0], m[1], m[0] ? optarg : NULL};
+            o.conds[o.n_conds++] = cond;
             break;
         }
         case O_SPOOFGUARD:

@@ -102,8 +102,8 @@ def ping(fd, mac, ip, dst, count):
                 continue
             ihl = (f[14] & 0xF) * 4
             l4 = f[14 + ihl:]
-            if f[23] == 1 and f[26:30] == dst and l4[:1] == b"\x00" and \
-                    struct.unpack("!HH", l4[4:8]) == (ident, seq):
+            if f[23] == 1 and f[26:30] == dst and len(l4) >= 8 and \
+                    l4[:1] == b"\x00" and struct.unpack("!HH", l4[4:8]) == (ident, seq):
                 got += 1
                 print("echo reply", seq)
                 break
@@ -118,7 +118,7 @@ def answer(fd, mac, ip, seconds):
             continue
         ihl = (f[14] & 0xF) * 4
         l4 = f[14 + ihl:14 + struct.unpack("!H", f[16:18])[0]]
-        if f[23] != 1 or f[30:34] != ip or l4[:1] != b"\x08":
+        if f[23] != 1 or f[30:34] != ip or len(l4) < 8 or l4[:1] != b"\x08":
             continue
         ident, seq = struct.unpack("!HH", l4[4:8])
         os.write(fd, f[6:12] + mac + b"\x08\x00" +
@@ -129,7 +129,7 @@ def answer(fd, mac, ip, seconds):
 
 
 def main(argv):
-    if len(argv) < 6 or argv[1] not in ("ping", "answer"):
+    if len(argv) != {"ping": 7, "answer": 6}.get(argv[1] if len(argv) > 1 else "", 0):
         print(__doc__, file=sys.stderr)
         return 2
     fd = open_tap(argv[2])

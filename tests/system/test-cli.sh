@@ -144,6 +144,9 @@ for args in "--or --match-name x" "--match-name x --or" "--match-name x --or --o
   t "group create with a dangling --or ($args): usage, exit 2" 2 "$WEFT" group create dangling $args
   has "needs --match-\* options on both sides" && ok "dangling --or named" || bad "dangling --or message"
 done
+t "group create with a --match-name that is not UTF-8: usage, exit 2" 2 \
+  "$WEFT" group create bad8 --match-tag 'tier|web' --match-name $'\xff'
+has "not UTF-8" && ok "non-UTF-8 condition refused, not dropped" || bad "non-UTF-8 condition message"
 t "group create with a group member" 0 "$WEFT" group create outer --member /api/v1/projects/default/groups/webg
 t "group list (table)" 0 "$WEFT" list groups
 has "^webg .* 2 .* 2 .* 1 " && ok "group table: members, addresses, criteria counts" || bad "group table"

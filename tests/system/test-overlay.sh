@@ -348,12 +348,14 @@ for _ in range(5):
 EOF
 }
 b11_receives() { # HOST: how many of HOST's datagrams reach b11:9999
-  local out=$LAB_DIR/b11-recv.txt
-  lab_exec b11 timeout 5 /usr/bin/python3 -c '
-import socket
+  local out=$LAB_DIR/b11-recv.txt ready=$LAB_DIR/b11-ready pid
+  rm -f "$ready"
+  lab_exec b11 timeout 10 /usr/bin/python3 -c '
+import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 9999))
-s.settimeout(1.5)
+open(sys.argv[1], "w").close()
+s.settimeout(3)
 n = 0
 try:
     while True:
@@ -361,11 +363,15 @@ try:
         n += 1
 except OSError:
     pass
-print(n)' >"$out" 2>&1 &
-  local pid=$!
-  sleep 0.5
-  send_geneve_to_b11 "$1" || return 1
-  wait "$pid"
+print(n)' "$ready" >"$out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do [ -e "$ready" ] && break; sleep 0.05; done
+  if ! send_geneve_to_b11 "$1"; then
+    kill "$pid" 2>/dev/null
+    lab_wait_pid "$pid" 5
+    return 1
+  fi
+  lab_wait_pid "$pid" 15 || return 1
   cat "$out"
 }
 unknown_peer_drops() {
