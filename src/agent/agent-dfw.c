@@ -58,8 +58,9 @@ struct vnic_ent {
 /* One rule of the current state, ready to compile. */
 struct rule_ref {
     const Weft__FwRule *msg;
-    uint32_t id;   /* datapath rule id */
-    uint64_t hash; /* of its content */
+    uint32_t id;       /* datapath rule id */
+    uint64_t hash;     /* of its content */
+    size_t policy_len; /* of its policy's path, the start of msg->id */
     uint32_t *src, *dst;
     struct cls_service *svcs;
 };
@@ -172,6 +173,20 @@ struct collect {
     size_t n, cap;
 };
 
+/* The length of the policy's path in rule path 'id'
+ * (".../security-policies/P" of ".../security-policies/P/rules/R"): all
+ * but its last two segments. */
+static size_t
+policy_path_len(const char *id)
+{
+    const char *last = strrchr(id, '/');
+    size_t n = last ? (size_t)(last - id) : 0;
+    while (n > 0 && id[n - 1] != '/') {
+        n--;
+    }
+    return n ? n - 1 : 0;
+}
+
 static void
 collect_rule(void *aux, const Weft__FwRule *r)
 {
@@ -187,24 +202,11 @@ collect_rule(void *aux, const Weft__FwRule *r)
     rr = &c->v[c->n++];
     memset(rr, 0, sizeof *rr);
     rr->msg = r;
+    rr->policy_len = policy_path_len(r->id);
     weft__fw_rule__pack(r, buf);
     rr->hash =
         (uint64_t)hash_bytes(buf, len, 1) << 32 | hash_bytes(buf, len, 2);
     free(buf);
-}
-
-/* The length of the policy's path in rule path 'id'
- * (".../security-policies/P" of ".../security-policies/P/rules/R"): all
- * but its last two segments. */
-static size_t
-policy_path_len(const char *id)
-{
-    const char *last = strrchr(id, '/');
-    size_t n = last ? (size_t)(last - id) : 0;
-    while (n > 0 && id[n - 1] != '/') {
-        n--;
-    }
-    return n ? n - 1 : 0;
 }
 
 /* Evaluation order (proto FwRule): category and policy sequence (the
@@ -222,7 +224,7 @@ rule_cmp(const void *a_, const void *b_)
     if (pa >> 30 != pb >> 30) {
         return pa >> 30 < pb >> 30 ? -1 : 1;
     }
-    size_t la = policy_path_len(a->msg->id), lb = policy_path_len(b->msg->id);
+    size_t la = a->policy_len, lb = b->policy_len;
     int c = memcmp(a->msg->id, b->msg->id, MIN(la, lb));
     if (c || la != lb) {
         return c ? c : la < lb ? -1 : 1;

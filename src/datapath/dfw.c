@@ -398,36 +398,23 @@ ip6_allowed(const struct dfw_vnic *v, const uint8_t *ip)
     return bsearch(ip, v->ip6, v->n_ip6, sizeof *v->ip6, cmp_in6) != NULL;
 }
 
-static bool
-ip6_is_unspecified(const uint8_t *ip)
-{
-    static const uint8_t zero[16];
-    return !memcmp(ip, zero, 16);
-}
-
 /* Where the options of ICMPv6 neighbour-discovery message 'type' start
  * (RFC 4861 4.1-4.5), 0 if 'type' is not one. */
 static uint32_t
 nd_options_ofs(uint8_t type)
 {
     switch (type) {
-    case 133: /* router solicitation */
+    case ICMP6_RS:
         return 8;
-    case 134: /* router advertisement */
+    case ICMP6_RA:
         return 16;
     case ICMP6_NS:
     case ICMP6_NA:
         return 24;
-    case 137: /* redirect */
+    case ICMP6_REDIRECT:
         return 40;
     }
     return 0;
-}
-
-static bool
-ip6_is_link_local(const uint8_t ip[16])
-{
-    return ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80; /* fe80::/10 */
 }
 
 /* SpoofGuard for an ICMPv6 neighbour-discovery message from vNIC 'v', the
@@ -451,8 +438,8 @@ nd_allowed(const struct dfw_vnic *v, const struct dp_packet *p,
         return true;
     }
     end = dp_packet_ip_end(p);
-    if (end - l4 < (ptrdiff_t)ofs || (p->pflags & DP_PF_FRAG) || l4[0] == 134 ||
-        l4[0] == 137) {
+    if (end - l4 < (ptrdiff_t)ofs || (p->pflags & DP_PF_FRAG) ||
+        l4[0] == ICMP6_RA || l4[0] == ICMP6_REDIRECT) {
         return false;
     }
     if (l4[0] == ICMP6_NA) {

@@ -889,10 +889,9 @@ fc_emit(struct dp_pipeline *pl, const struct dp_tables *t,
 static const uint8_t *
 router_lla(const struct dp_tables *t, uint16_t port)
 {
-    static const uint8_t none[16];
     uint32_t s = t->vifs[port].segment;
-    const uint8_t *lla = s < t->n_segments ? t->segments[s].lla6 : none;
-    return memcmp(lla, none, 16) ? lla : NULL;
+    const uint8_t *lla = s < t->n_segments ? t->segments[s].lla6 : NULL;
+    return lla && !ip6_is_unspecified(lla) ? lla : NULL;
 }
 
 /* The checks a frame from a VIF passes before the firewall: SpoofGuard

@@ -101,10 +101,13 @@ struct icmp_hdr {
     uint32_t rest;
 } __attribute__((packed));
 
-#define ICMP6_NS    135
-#define ICMP6_NA    136
-#define ND_OPT_SLLA 1
-#define ND_OPT_TLLA 2
+#define ICMP6_RS       133
+#define ICMP6_RA       134
+#define ICMP6_NS       135
+#define ICMP6_NA       136
+#define ICMP6_REDIRECT 137
+#define ND_OPT_SLLA    1
+#define ND_OPT_TLLA    2
 struct nd_hdr { /* neighbour solicitation / advertisement */
     uint8_t type;
     uint8_t code;
@@ -224,6 +227,20 @@ static inline int
 eth_addr_equals(const struct eth_addr *a, const struct eth_addr *b)
 {
     return !memcmp(a, b, ETH_ADDR_LEN);
+}
+
+/* IPv6 address classes (16-byte addresses). */
+static inline bool
+ip6_is_link_local(const uint8_t *a)
+{
+    return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; /* fe80::/10 */
+}
+
+static inline bool
+ip6_is_unspecified(const uint8_t *a)
+{
+    static const uint8_t zero[16];
+    return !memcmp(a, zero, 16);
 }
 
 #endif

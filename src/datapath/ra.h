@@ -25,9 +25,6 @@
 
 #include "datapath/proto.h"
 
-#define ICMP6_RS 133
-#define ICMP6_RA 134
-
 #define RA_MAX_PREFIXES     8
 #define RA_MAX_DNS          8
 #define RA_ROUTER_LIFETIME  1800   /* seconds */

@@ -42,12 +42,6 @@ is_echo_request(const struct dp_packet *pkt, bool v4)
     return l4[0] == (v4 ? 8 : 128) && l4[1] == 0;
 }
 
-static inline bool
-ip6_is_link_local(const uint8_t *a)
-{
-    return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
-}
-
 /* Decrements the TTL or hop limit, rewrites the MACs and moves 'pkt' to
  * egress segment 'eg'.  The IPv4 checksum update is RFC 1624's for a
  * 16-bit word that drops by 0x0100: HC' = HC + 0x0100 with end-around

@@ -574,10 +574,9 @@ next_uid(void)
 static void
 add_peer(struct dp_tables *t, const uint8_t addr[16])
 {
-    static const uint8_t zero[16];
     uint32_t i;
 
-    if (!memcmp(addr, zero, 16)) {
+    if (ip6_is_unspecified(addr)) {
         return;
     }
     for (i = dp_peer_slot(t, addr);; i = (i + 1) & t->peer_mask) {
@@ -585,7 +584,7 @@ add_peer(struct dp_tables *t, const uint8_t addr[16])
         if (!memcmp(p, addr, 16)) {
             return;
         }
-        if (!memcmp(p, zero, 16)) {
+        if (ip6_is_unspecified(p)) {
             memcpy(p, addr, 16);
             return;
         }

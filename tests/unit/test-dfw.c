@@ -625,6 +625,21 @@ TEST(return_traffic_only_for_allowed_connections)
     teardown();
 }
 
+/* A's IPv4 connection 40000 -> B:80 established: handshake (ISN 100)
+ * and A's first ACK, through both firewalls. */
+static void
+establish_a_to_b(void)
+{
+    uint8_t f[2048];
+    uint32_t len;
+
+    open_a_to_b(4, 40000, 100);
+    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 10, 0);
+    send_vif(PORT_A, f, len);
+    CHECK_EQ(sent(PORT_B), 2);
+    CHECK_EQ(sent(PORT_A), 1);
+}
+
 TEST(rule_change_to_drop_kills_established_connection)
 {
     uint8_t f[2048];
@@ -634,11 +649,7 @@ TEST(rule_change_to_drop_kills_established_connection)
     };
 
     setup();
-    open_a_to_b(4, 40000, 100);
-    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 10, 0);
-    send_vif(PORT_A, f, len);
-    CHECK_EQ(sent(PORT_B), 2);
-    CHECK_EQ(sent(PORT_A), 1);
+    establish_a_to_b();
     CHECK_EQ(conns_in_zone(ZONE_A), 1);
 
     /* Same rules, new version: the connection is revalidated (from the
@@ -688,11 +699,7 @@ TEST(denied_connection_is_not_reopened_by_pickup)
     };
 
     setup();
-    open_a_to_b(4, 40000, 100);
-    len = tcp_frame(f, &A, &B, 4, 40000, 80, TCP_ACK, 101, 10, 0);
-    send_vif(PORT_A, f, len);
-    CHECK_EQ(sent(PORT_B), 2);
-    CHECK_EQ(sent(PORT_A), 1);
+    establish_a_to_b();
 
     rules_for_a(v2, ARRAY_SIZE(v2), 2);
     /* B's data segment: revalidated as A's connection, refused. */
