@@ -81,7 +81,8 @@ struct ct_tcp_dir {
 struct ct_conn {
     /* Line 0 (struct ct_conn_hot): an established packet's checks and
      * updates. */
-    uint32_t incarn;     /* bumped when the entry is freed (struct ct_ref) */
+    uint32_t incarn;     /* bumped when every struct ct_ref to it must
+                          * fail: freed, or no longer fast (set_fast()) */
     uint32_t gen;        /* policy generation it was admitted under */
     uint32_t rule_id;    /* rule that admitted it */
     uint16_t flags;      /* F_* */
@@ -118,8 +119,6 @@ SAME_AS_HOT(bytes);
 BUILD_ASSERT(sizeof(struct ct_conn_hot) == 64);
 /* ct_cached_pass() loads incarn and gen as one word, incarn the low half. */
 BUILD_ASSERT(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
-BUILD_ASSERT(CT_REF_FAST == (F_FAST | F_FAST0));
-BUILD_ASSERT(!(CT_REF_FAST & CT_REF_DIR));
 
 struct ct_table {
     struct ct_config cfg;
@@ -669,11 +668,17 @@ class_of(const struct ct_conn *c)
 }
 
 /* Whether the established fast path may take the connection's packets:
- * only where a packet can change nothing but counters and expiry. */
+ * only where a packet can change nothing but counters and expiry.  A
+ * struct ct_ref is made only for a packet that took the fast path
+ * (ct_ref_set()), and ct_cached_pass() does not look at the flags, so
+ * losing what a reference relied on (F_FAST for the reply direction,
+ * either bit for the opener's) retires every reference to the
+ * connection: the incarnation moves on. */
 static inline void
 set_fast(struct ct_conn *c)
 {
-    uint16_t f = c->flags & ~(F_FAST | F_FAST0);
+    uint16_t old = c->flags;
+    uint16_t f = old & ~(F_FAST | F_FAST0);
 
     if (c->key.proto == IPPROTO_TCP_) {
         if (c->state == CT_ST_ESTABLISHED && !(f & (F_FIN0 | F_FIN1)) &&
@@ -686,6 +691,10 @@ set_fast(struct ct_conn *c)
         f |= F_FAST0; /* a first reply changes the state */
     }
     c->flags = f;
+    if ((old & F_FAST && !(f & F_FAST)) ||
+        (old & F_FAST0 && !(f & (F_FAST | F_FAST0)))) {
+        c->incarn++;
+    }
 }
 
 /* After a packet: new expiry, and the list position if the state's class
@@ -1146,7 +1155,7 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
     ref->ofs = (conn_index(ct, c) + 1) * CT_CONN_BYTES;
     ref->incarn = c->incarn;
     ref->hash = c->hash ? c->hash : 1;
-    ref->bits = (uint16_t)(dir ? F_FAST | CT_REF_DIR : F_FAST | F_FAST0);
+    ref->bits = dir ? CT_REF_DIR : 0;
 }
 
 const void *

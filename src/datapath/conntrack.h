@@ -220,18 +220,17 @@ struct ct_ref {
     uint32_t ofs;    /* (entry index + 1) * CT_CONN_BYTES; 0: none */
     uint32_t incarn; /* the entry's use when remembered */
     uint32_t hash;   /* the connection's flow hash (never 0) */
-    uint16_t bits;   /* the packets' fast flag (CT_REF_FAST) and CT_REF_DIR */
+    uint16_t bits;   /* CT_REF_DIR */
 };
 
 #define CT_CONN_BYTES 192 /* sizeof (struct ct_conn), checked in conntrack.c */
 #define CT_REF_DIR    0x0001 /* ct_ref.bits: the reply direction */
-#define CT_REF_FAST   0x0c00 /* ct_ref.bits: the conn flags that must be set */
 
 /* The first cache line of every connection: all that a flow cache hit
  * reads and writes (ct_cached_pass()).  The fields marked internal belong
  * to conntrack.c. */
 struct ct_conn_hot {
-    uint32_t incarn;     /* bumped when the entry is freed (struct ct_ref) */
+    uint32_t incarn;     /* bumped when references must fail (ct_ref) */
     uint32_t gen;        /* policy generation it was admitted under */
     uint32_t rule_id;    /* rule that admitted it */
     uint16_t flags;      /* internal */
@@ -289,7 +288,8 @@ void ct_cached_requeue(struct ct_table *, struct ct_conn_hot *);
 /* Finishes packet 'p' if its remembered connection 'r' (ofs not 0, set
  * by ct_ref_set() for a packet with the same key and direction that took
  * the fast path) is still the same use of its entry, live, admitted under
- * 'want_gen' and on the fast path, as ct_process_fast() would: counts it,
+ * 'want_gen' and on the fast path (leaving it moves the incarnation on),
+ * as ct_process_fast() would: counts it,
  * refreshes the connection's expiry, sets the packet's flow hash (the
  * connection's, as a lookup would have given) and returns the
  * connection.  Else returns NULL and changes nothing: the packet needs
@@ -303,7 +303,6 @@ ct_cached_pass(const struct ct_cached *cc, struct dp_packet *p,
 
     memcpy(&use, c, sizeof use); /* incarn, gen: one compare for both */
     if (use != (cc->want | r->incarn) || c->expires <= cc->now ||
-        !(c->flags & r->bits & CT_REF_FAST) ||
         (p->ip_proto == IPPROTO_TCP_ &&
          p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
         return NULL;

@@ -514,6 +514,73 @@ TEST(cached_pass_checks_counts_and_refreshes)
     ct_destroy(ct);
 }
 
+/* ct_cached_pass() trusts the incarnation alone: a connection that
+ * leaves the fast path (here a FIN) must retire the references of both
+ * directions, and one that only gains a direction (a first UDP reply)
+ * must keep the opener's. */
+TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
+{
+    struct ct_table *ct = table(100, false);
+    struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
+    struct ct_cached cc;
+    struct ct_ref to_sv, to_cl;
+
+    tcp(&cl, &sv, 100, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, 1, 7), CT_NEW);
+    struct ct_conn *c = last_conn;
+    tcp(&sv, &cl, 5000, 101, TCP_SYN | TCP_ACK, 0);
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    tcp(&cl, &sv, 101, 5001, TCP_ACK, 0);
+    CHECK_EQ(run(ct, 3), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, 3), CT_ST_ESTABLISHED);
+    tcp(&cl, &sv, 101, 5001, TCP_ACK, 10);
+    CHECK_EQ(run(ct, 4), CT_ESTABLISHED);
+    ct_ref_set(ct, c, &last_cp, &to_sv);
+    tcp(&sv, &cl, 5001, 111, TCP_ACK, 10);
+    CHECK_EQ(run(ct, 5), CT_ESTABLISHED);
+    ct_ref_set(ct, c, &last_cp, &to_cl);
+
+    ct_cached_begin(ct, 0, 6, &cc);
+    tcp(&cl, &sv, 111, 5011, TCP_ACK, 10);
+    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == c);
+    tcp(&sv, &cl, 5011, 121, TCP_ACK, 10);
+    CHECK(ct_cached_pass(&cc, pkt, &to_cl) == c);
+    ct_cached_end(&cc, 2);
+
+    /* The client's FIN takes the full way and ends the fast path. */
+    tcp(&cl, &sv, 121, 5021, TCP_ACK | TCP_FIN, 0);
+    CHECK_EQ(run(ct, 7), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, 7), CT_ST_FIN_WAIT);
+    ct_cached_begin(ct, 0, 8, &cc);
+    tcp(&sv, &cl, 5021, 122, TCP_ACK, 10);
+    CHECK(ct_cached_pass(&cc, pkt, &to_cl) == NULL);
+    tcp(&cl, &sv, 122, 5031, TCP_ACK, 0);
+    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == NULL);
+    ct_cached_end(&cc, 0);
+    /* The full way still has the connection, and counts the segment. */
+    CHECK_EQ(run(ct, 9), CT_ESTABLISHED);
+    CHECK(last_conn == c);
+
+    /* UDP: the opener's reference, made before any reply, survives the
+     * first reply (the connection becomes fast both ways). */
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    struct ct_ref opener;
+    udp(&a, &b, 20);
+    CHECK_EQ(run_commit(ct, 10, 3), CT_NEW);
+    struct ct_conn *u = last_conn;
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, 11), CT_ESTABLISHED);
+    ct_ref_set(ct, u, &last_cp, &opener);
+    udp(&b, &a, 30);
+    CHECK_EQ(run(ct, 12), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, u, 12), CT_ST_REPLIED);
+    udp(&a, &b, 20);
+    ct_cached_begin(ct, 0, 13, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &opener) == u);
+    ct_cached_end(&cc, 1);
+    ct_destroy(ct);
+}
+
 TEST(icmp_echo_uses_identifier)
 {
     struct ct_table *ct = table(100, false);
