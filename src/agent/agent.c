@@ -885,9 +885,9 @@ cmd_ports(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     struct agent *a = a_;
     (void)argc;
     (void)argv;
-    ctl_reply_printf(r, "%-5s %-15s %-8s %-8s %-12s %-8s %12s %12s %10s\n",
+    ctl_reply_printf(r, "%-5s %-15s %-8s %-8s %-12s %-8s %12s %12s %10s %10s\n",
                      "index", "name", "type", "state", "segment", "lport",
-                     "rx_packets", "tx_packets", "tx_drops");
+                     "rx_packets", "tx_packets", "tx_drops", "rx_drops");
     for (uint32_t i = 0; i < a->n_ports; i++) {
         const struct agent_port *ap = &a->ports[i];
         uint32_t lport = 0;
@@ -902,10 +902,11 @@ cmd_ports(int argc, const char *argv[], struct ctl_reply *r, void *a_)
         ctl_reply_printf(
             r,
             "%-5" PRIu32 " %-15s %-8s %-8s %-12s %-8" PRIu32 " %12" PRIu64
-            " %12" PRIu64 " %10" PRIu64 "\n",
+            " %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
             i, ap->ifname, i < DP_PORT_FIRST_VIF ? "tunnel" : "vif",
             ap->port ? "up" : "pending", seg, lport, st ? st->rx_packets : 0,
-            st ? st->tx_packets : 0, st ? st->tx_dropped : 0);
+            st ? st->tx_packets : 0, st ? st->tx_dropped : 0,
+            st ? st->rx_dropped : 0);
     }
     return 0;
 }
@@ -1011,6 +1012,15 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     (void)argv;
 
     datapath_get_counters(a->dp, &c);
+    /* Frames the ports refused before the pipeline saw them, under the
+     * same reasons (struct dp_port_stats); open ports only. */
+    for (uint32_t i = 0; i < a->n_ports; i++) {
+        const struct dp_port *port = a->ports[i].port;
+        if (port) {
+            c.drops[DP_DROP_GSO_BAD] += port->stats.rx_gso_bad;
+            c.drops[DP_DROP_TOO_BIG] += port->stats.rx_too_big;
+        }
+    }
 #define SHOW(F) ctl_reply_printf(r, "%-16s %" PRIu64 "\n", #F, c.F)
     SHOW(rx_packets);
     SHOW(tx_packets);

@@ -380,26 +380,35 @@ afp_sf_offsets(struct dp_packet *sf)
     return true;
 }
 
+/* Counts a frame the port refused under 'why' (struct dp_port_stats). */
 static void
-afp_drop(struct afp_port *p, struct dp_packet *pkt)
+afp_count_drop(struct afp_port *p, enum dp_drop why)
 {
-    dp_packet_free(pkt);
     p->up.stats.rx_dropped++;
+    if (why == DP_DROP_GSO_BAD) {
+        p->up.stats.rx_gso_bad++;
+    } else if (why == DP_DROP_TOO_BIG) {
+        p->up.stats.rx_too_big++;
+    }
 }
 
 /* Turns message 'i' of the last batch, received into 'pkt', into a frame
  * as sent: VLAN tag back in place, virtio-net header in pkt->ol, and for a
  * super-frame the parse fields segmentation needs (offloads off).  Returns
- * false if the frame is to be dropped (the caller frees and counts it). */
-static bool
+ * why the frame is to be dropped (the caller frees and counts it), or
+ * DP_DROP_NONE. */
+static enum dp_drop
 afp_rx_finish(struct afp_port *p, uint32_t i, struct dp_packet *pkt)
 {
     struct msghdr *mh = &p->rx_msgs[i].msg_hdr;
     uint32_t len = p->rx_msgs[i].msg_len, shift = 0;
     const struct virtio_net_hdr *vh = &p->rx_vnet[i];
 
-    if (unlikely((mh->msg_flags & MSG_TRUNC) || len < sizeof *vh)) {
-        return false; /* bigger than the pool's frames */
+    if (unlikely(mh->msg_flags & MSG_TRUNC)) {
+        return DP_DROP_TOO_BIG; /* bigger than the pool's frames */
+    }
+    if (unlikely(len < sizeof *vh)) {
+        return DP_DROP_GSO_BAD; /* no virtio-net header */
     }
     len -= (uint32_t)sizeof *vh;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -420,7 +429,7 @@ afp_rx_finish(struct afp_port *p, uint32_t i, struct dp_packet *pkt)
              * whole frame. */
             shift = VLAN_HDR_LEN;
             if (unlikely(len + shift > dp_pool_frame_size(pkt->pool))) {
-                return false;
+                return DP_DROP_TOO_BIG;
             }
             memmove(pkt->data - shift, pkt->data, 12);
             pkt->data -= shift;
@@ -436,18 +445,18 @@ afp_rx_finish(struct afp_port *p, uint32_t i, struct dp_packet *pkt)
                      "dropped\" gso_type=%u gso_size=%u flags=%u",
                      p->up.name, vh->gso_type, vh->gso_size, vh->flags);
         }
-        return false;
+        return DP_DROP_GSO_BAD;
     }
     if (!p->up.offloads) {
         if (pkt->ol.gso_type != DP_GSO_NONE) {
-            return afp_sf_offsets(pkt);
+            return afp_sf_offsets(pkt) ? DP_DROP_NONE : DP_DROP_GSO_BAD;
         }
         if (dp_csum_complete(pkt) != DP_DROP_NONE) {
-            return false;
+            return DP_DROP_GSO_BAD;
         }
         memset(&pkt->ol, 0, sizeof pkt->ol);
     }
-    return true;
+    return DP_DROP_NONE;
 }
 
 static void
@@ -471,7 +480,7 @@ afp_rx_segments(struct afp_port *p, const struct dp_packet *sf,
 
     *done = false;
     if (!count) {
-        p->up.stats.rx_dropped++;
+        afp_count_drop(p, DP_DROP_GSO_BAD);
         *done = true;
         return 0;
     }
@@ -482,7 +491,7 @@ afp_rx_segments(struct afp_port *p, const struct dp_packet *sf,
     err = dp_gso_segment(sf, pool, p->gso_next, pkts, (uint32_t)room, &n);
     if (err != DP_DROP_NONE) {
         if (err == DP_DROP_GSO_BAD) {
-            p->up.stats.rx_dropped++;
+            afp_count_drop(p, DP_DROP_GSO_BAD);
             *done = true;
         }
         return 0;
@@ -534,7 +543,7 @@ afp_rx_held(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
                 return false;
             }
         } else if (unlikely(h->len > dp_pool_frame_size(pool))) {
-            p->up.stats.rx_dropped++;
+            afp_count_drop(p, DP_DROP_TOO_BIG);
         } else {
             struct dp_packet *pkt = dp_pool_get(pool);
             if (!pkt) {
@@ -592,9 +601,11 @@ afp_rx_batch(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
 
     for (int i = 0; i < r; i++) {
         struct dp_packet *pkt = p->rx_bufs[i];
+        enum dp_drop why = afp_rx_finish(p, (uint32_t)i, pkt);
 
-        if (unlikely(!afp_rx_finish(p, (uint32_t)i, pkt))) {
-            afp_drop(p, pkt);
+        if (unlikely(why != DP_DROP_NONE)) {
+            dp_packet_free(pkt);
+            afp_count_drop(p, why);
         } else if (likely(p->up.offloads)) {
             afp_deliver(p, pkt, &pkts[(*n)++]); /* want <= max - *n */
         } else if (p->held_n || *n >= max) {

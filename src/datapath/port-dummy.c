@@ -76,6 +76,7 @@ dummy_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
 
         if (f->len > dp_pool_frame_size(pool)) {
             p->stats.rx_dropped++;
+            p->stats.rx_too_big++;
             free(f->data);
             d->rx_head++;
             continue;

@@ -29,6 +29,12 @@ struct dp_port_stats {
     uint64_t tx_bytes;
     uint64_t rx_dropped; /* lost before or while receiving */
     uint64_t tx_dropped; /* could not be sent */
+    /* Of rx_dropped, the frames the port itself refused, by the reason
+     * `ctl counters` counts them under (datapath_get_counters()); the
+     * rest were lost in the kernel's queue before the port saw them. */
+    uint64_t rx_gso_bad; /* DP_DROP_GSO_BAD: an offload request (virtio-net
+                          * header) that cannot be honoured */
+    uint64_t rx_too_big; /* DP_DROP_TOO_BIG: larger than a pool buffer */
 };
 
 /* Options to open(); fields a provider does not use are ignored. */
