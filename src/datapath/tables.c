@@ -59,6 +59,10 @@ struct dp_tables_src {
                                 * on the order, so no patching */
     struct vtep_index vidx;    /* over tables->vteps */
     uint32_t vtep_cap;         /* entries allocated in tables->vteps */
+    uint32_t *vtep_refs;       /* per tables->vteps entry (vtep_cap of
+                                * them): remote MAC entries naming it, so
+                                * build_peers() leaves out the endpoints
+                                * that patches removed the last binding of */
     /* Inputs of dp_routers_build(), which runs again after a patch (next
      * hops are resolved through the MAC and neighbour tables). */
     uint32_t n_routers;
@@ -559,6 +563,7 @@ build_routers(struct dp_tables *t)
         .n_routes = src->n_routes,
         .nhs = (const uint8_t(*)[16])src->nhs,
     };
+    dp_routers_free(t); /* a second dp_tables_finish() remakes them */
     dp_routers_build(t, &rin);
 }
 
@@ -591,10 +596,12 @@ add_peer(struct dp_tables *t, const uint8_t addr[16])
     }
 }
 
-/* (Re)makes t->peers from t->vteps and the segments' flood lists. */
+/* (Re)makes t->peers from the endpoints of t->vteps that a MAC entry
+ * names and from the segments' flood lists. */
 static void
 build_peers(struct dp_tables *t)
 {
+    const uint32_t *refs = t->src->vtep_refs;
     uint32_t n = t->n_vteps;
 
     for (uint32_t s = 0; s < t->n_segments; s++) {
@@ -604,7 +611,9 @@ build_peers(struct dp_tables *t)
     t->peer_mask = table_capacity(n) - 1;
     t->peers = xcalloc(t->peer_mask + 1, sizeof *t->peers);
     for (uint32_t i = 0; i < t->n_vteps; i++) {
-        add_peer(t, t->vteps[i].addr);
+        if (refs[i]) {
+            add_peer(t, t->vteps[i].addr);
+        }
     }
     for (uint32_t s = 0; s < t->n_segments; s++) {
         for (uint32_t i = 0; i < t->segments[s].n_flood; i++) {
@@ -639,11 +648,11 @@ dp_tables_build(struct dp_tables_builder *b)
         memcpy(t->vteps, b->vteps.items, t->n_vteps * sizeof *t->vteps);
     }
     t->src->vtep_cap = t->n_vteps ? t->n_vteps : 1;
+    t->src->vtep_refs = xcalloc(t->src->vtep_cap, sizeof *t->src->vtep_refs);
     t->src->vidx = b->vidx; /* indexes the same entries */
     b->vidx.slots = NULL;
 
     build_segments(t, b);
-    build_peers(t);
 
     t->mac_mask = table_capacity(b->locals.n + b->remotes.n) - 1;
     t->macs = xcalloc(t->mac_mask + 1, sizeof *t->macs);
@@ -672,6 +681,14 @@ dp_tables_build(struct dp_tables_builder *b)
             t->vifs[l->port].mac = l->mac;
         }
     }
+    /* Counted from the table, after duplicates and locals replaced what
+     * they did. */
+    for (uint32_t i = 0; i <= t->mac_mask; i++) {
+        if (t->macs[i].key && t->macs[i].remote) {
+            t->src->vtep_refs[t->macs[i].vtep]++;
+        }
+    }
+    build_peers(t);
 
     add_router_addresses(t, b);
     neighs = b->neighs.items; /* may have moved */
@@ -725,6 +742,7 @@ src_free(struct dp_tables_src *src)
 {
     if (src) {
         free(src->vidx.slots);
+        free(src->vtep_refs);
         free(src->gws);
         free(src->routes);
         free(src->nhs);
@@ -869,6 +887,9 @@ dp_tables_clone(const struct dp_tables *old, uint64_t generation,
                           ? memdup_n(os->vidx.slots, os->vidx.mask + 1,
                                      sizeof *src->vidx.slots)
                           : NULL; /* no endpoint yet */
+    src->vtep_refs = xcalloc(os->vtep_cap, sizeof *src->vtep_refs);
+    memcpy(src->vtep_refs, os->vtep_refs,
+           old->n_vteps * sizeof *src->vtep_refs);
     src->gws = memdup_n(os->gws, os->n_gws, sizeof *src->gws);
     src->routes = memdup_n(os->routes, os->n_routes, sizeof *src->routes);
     src->nhs = memdup_n(os->nhs, os->n_nhs, sizeof *src->nhs);
@@ -960,7 +981,10 @@ dp_tables_add_remote(struct dp_tables *t, uint32_t segment,
         if (t->n_vteps == src->vtep_cap) {
             src->vtep_cap *= 2;
             t->vteps = xrealloc(t->vteps, src->vtep_cap * sizeof *t->vteps);
+            src->vtep_refs = xrealloc(src->vtep_refs,
+                                      src->vtep_cap * sizeof *src->vtep_refs);
         }
+        src->vtep_refs[t->n_vteps] = 0;
         memcpy(t->vteps[t->n_vteps++].addr, vtep, 16);
         *slot = t->n_vteps;
     }
@@ -971,6 +995,7 @@ dp_tables_add_remote(struct dp_tables *t, uint32_t segment,
         .remote = 1,
         .lport = lport,
     };
+    src->vtep_refs[vi]++;
     src->n_macs++;
     return true;
 }
@@ -988,6 +1013,7 @@ dp_tables_del_remote(struct dp_tables *t, uint32_t segment,
     if (!t->macs[i].key || !t->macs[i].remote) {
         return false;
     }
+    t->src->vtep_refs[t->macs[i].vtep]--;
     table_remove(t->macs, t->mac_mask, sizeof *t->macs, i, mac_empty, mac_home,
                  mac_clear);
     t->src->n_macs--;

@@ -183,7 +183,7 @@ struct dp_tables {
     uint32_t n_vteps;
 
     /* Tunnel peers a frame is taken from (dp_peer_known()): every remote
-     * endpoint of 'vteps' and of the segments' flood lists, in an
+     * endpoint that a MAC entry or a segment's flood list names, in an
      * open-addressed set (all-zero slot: empty).  Made by
      * dp_tables_build() and dp_tables_finish(). */
     struct dp_vtep *peers;
@@ -383,7 +383,7 @@ void dp_tables_free(struct dp_tables *); /* NULL is fine */
  * copies a published snapshot's flat arrays (the packet thread keeps
  * reading the original), the dp_tables_add/del functions patch the copy,
  * and dp_tables_finish() rebuilds what is derived from the patched tables
- * (the routers' next-hop resolution).  Then the copy is published like a
+ * (the routers' next-hop resolution, the set of known tunnel peers).  Then the copy is published like a
  * built one.  Lookups in the result equal those of a full build of the
  * same content; only the layout may differ (slot positions, order of
  * 'vteps', which may keep endpoints no binding uses any more, order of a
@@ -453,7 +453,8 @@ bool dp_tables_del_flood(struct dp_tables *, uint32_t segment,
 void dp_tables_patch_firewall(struct dp_tables *, struct dfw_sets *);
 void dp_tables_patch_vif_firewall(struct dp_tables *, uint16_t port,
                                   struct dfw_vnic *);
-/* Rebuilds the routers of a patched copy; it is then ready to publish. */
+/* Rebuilds the routers and tunnel peers of a patched copy; it is then
+ * ready to publish.  More patches and another call may follow. */
 void dp_tables_finish(struct dp_tables *);
 
 #endif

@@ -262,6 +262,43 @@ TEST(decap_delivers_to_local_port_and_checks_vni)
     teardown();
 }
 
+/* Patches keep the set of known tunnel peers exact: an endpoint a patch
+ * binds a MAC to is known, and one whose last binding a patch removes
+ * (and that no flood list names) is forgotten, as a full build of the
+ * same content would have it. */
+TEST(patched_tables_know_exactly_the_bound_peers)
+{
+    static const uint8_t vtep3[16] = {0, 0, 0,    0,    0,   0,  0, 0,
+                                      0, 0, 0xff, 0xff, 198, 18, 0, 33};
+    static const struct eth_addr mac_d = {{0x02, 0, 0, 0, 0, 0x0d}};
+
+    setup();
+    CHECK(!dp_peer_known(tables, vtep3));
+    struct dp_tables *t1 = dp_tables_clone(tables, 2, NULL);
+    CHECK(dp_tables_add_remote(t1, 0, &mac_d, vtep3, 41));
+    dp_tables_finish(t1);
+    CHECK(dp_peer_known(t1, vtep3));
+    CHECK(dp_peer_known(t1, vtep1) && dp_peer_known(t1, vtep2));
+
+    struct dp_tables *t2 = dp_tables_clone(t1, 3, NULL);
+    CHECK(dp_tables_del_remote(t2, 0, &mac_d));
+    dp_tables_finish(t2);
+    CHECK(!dp_peer_known(t2, vtep3));
+    /* vtep1 loses its only binding (C) but stays in the flood lists. */
+    CHECK(dp_tables_del_remote(t2, 0, &mac_c));
+    dp_tables_finish(t2);
+    CHECK(dp_peer_known(t2, vtep1));
+    /* Bound again by a later patch: known again. */
+    struct dp_tables *t3 = dp_tables_clone(t2, 4, NULL);
+    CHECK(dp_tables_add_remote(t3, 1, &mac_d, vtep3, 42));
+    dp_tables_finish(t3);
+    CHECK(dp_peer_known(t3, vtep3));
+    dp_tables_free(t3);
+    dp_tables_free(t2);
+    dp_tables_free(t1);
+    teardown();
+}
+
 TEST(encap_decap_roundtrip_vxlan_and_geneve)
 {
     uint8_t f[256];
