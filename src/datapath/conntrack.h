@@ -213,9 +213,10 @@ enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
                                     struct ct_conn **conn);
 
 /* A tracked connection as a flow cache remembers it (flowcache.h): the
- * entry, which use of it (entries are reused after they are freed), and
- * how the remembered packets relate to it.  Valid while the table lives;
- * a stale one is detected, never followed. */
+ * entry, which use of it (the incarnation moves on when the entry is
+ * freed, and when the connection leaves the fast path), and how the
+ * remembered packets relate to it.  Valid while the table lives; a stale
+ * one is detected, never followed. */
 struct ct_ref {
     uint32_t ofs;    /* (entry index + 1) * CT_CONN_BYTES; 0: none */
     uint32_t incarn; /* the entry's use when remembered */

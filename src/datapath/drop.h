@@ -40,7 +40,7 @@
     X(SPOOFED_SRC_MAC, "reserved, never counted (see SPOOFGUARD)")             \
     X(NO_DESTINATION, "no destination for the frame")                          \
     X(HAIRPIN, "destination is the source port")                               \
-    X(TOO_BIG, "frame larger than the egress MTU")                             \
+    X(TOO_BIG, "frame larger than the egress MTU or a receive buffer")         \
     X(GSO_BAD, "offload request that cannot be honoured")                      \
     X(NO_BUFFER, "buffer pool exhausted")                                      \
     X(TX_ERROR, "output port failed to send")                                  \

@@ -16,7 +16,8 @@
  *
  * Entries are keyed on the tables object's uid, so a new snapshot
  * (a MAC moved, a port gone, a firewall changed) never reuses one; a
- * freed or reused connection is detected by its incarnation.  Only
+ * freed or reused connection, or one no longer on the fast path, is
+ * detected by its incarnation.  Only
  * plain L2 unicast decisions are cached: ARP/ND, routed, flooded and
  * punted frames always take the full way.
  *

@@ -30,10 +30,10 @@ struct dp_port_stats {
     uint64_t rx_dropped; /* lost before or while receiving */
     uint64_t tx_dropped; /* could not be sent */
     /* Of rx_dropped, the frames the port itself refused, by the reason
-     * `ctl counters` counts them under (datapath_get_counters()); the
-     * rest were lost in the kernel's queue before the port saw them. */
+     * `weft-agent ctl counters` adds them to (the agent's cmd_counters());
+     * the rest were lost in the kernel's queue before the port saw them. */
     uint64_t rx_gso_bad; /* DP_DROP_GSO_BAD: an offload request (virtio-net
-                          * header) that cannot be honoured */
+                          * header) that cannot be honoured, or none */
     uint64_t rx_too_big; /* DP_DROP_TOO_BIG: larger than a pool buffer */
 };
 

@@ -379,12 +379,12 @@ void dp_tables_free(struct dp_tables *); /* NULL is fine */
  *
  * A small change (remote bindings and their addresses, flood lists, local
  * ports, firewall objects) need not rebuild a snapshot of 100,000
- * bindings: dp_tables_clone()
- * copies a published snapshot's flat arrays (the packet thread keeps
- * reading the original), the dp_tables_add/del functions patch the copy,
- * and dp_tables_finish() rebuilds what is derived from the patched tables
- * (the routers' next-hop resolution, the set of known tunnel peers).  Then the copy is published like a
- * built one.  Lookups in the result equal those of a full build of the
+ * bindings: dp_tables_clone() copies a published snapshot's flat arrays
+ * (the packet thread keeps reading the original), the dp_tables_add/del
+ * functions patch the copy, and dp_tables_finish() rebuilds what is
+ * derived from the patched tables (the routers' next-hop resolution, the
+ * set of known tunnel peers).  Then the copy is published like a built
+ * one.  Lookups in the result equal those of a full build of the
  * same content; only the layout may differ (slot positions, order of
  * 'vteps', which may keep endpoints no binding uses any more, order of a
  * segment's local ports and flood list, unbound VIF slots at the end).

@@ -514,8 +514,27 @@ TEST(cached_pass_checks_counts_and_refreshes)
     ct_destroy(ct);
 }
 
+/* Opens a TCP connection cl -> sv (handshake at t, t + 1, then 10 bytes
+ * from the client at t + 2, which leaves it on the fast path) and
+ * returns it; the client's next sequence number is 111, the server's
+ * 5001. */
+static struct ct_conn *
+open_tcp(struct ct_table *ct, const struct ep *cl, const struct ep *sv,
+         uint64_t t)
+{
+    tcp(cl, sv, 100, 0, TCP_SYN, 0);
+    CHECK_EQ(run_commit(ct, t, 7), CT_NEW);
+    struct ct_conn *c = last_conn;
+    tcp(sv, cl, 5000, 101, TCP_SYN | TCP_ACK, 0);
+    CHECK_EQ(run(ct, t + 1), CT_ESTABLISHED);
+    tcp(cl, sv, 101, 5001, TCP_ACK, 10);
+    CHECK_EQ(run(ct, t + 2), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, c, t + 2), CT_ST_ESTABLISHED);
+    return c;
+}
+
 /* ct_cached_pass() trusts the incarnation alone: a connection that
- * leaves the fast path (here a FIN) must retire the references of both
+ * leaves the fast path (a FIN, a RST) must retire the references of both
  * directions, and one that only gains a direction (a first UDP reply)
  * must keep the opener's. */
 TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
@@ -525,16 +544,7 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
     struct ct_cached cc;
     struct ct_ref to_sv, to_cl;
 
-    tcp(&cl, &sv, 100, 0, TCP_SYN, 0);
-    CHECK_EQ(run_commit(ct, 1, 7), CT_NEW);
-    struct ct_conn *c = last_conn;
-    tcp(&sv, &cl, 5000, 101, TCP_SYN | TCP_ACK, 0);
-    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
-    tcp(&cl, &sv, 101, 5001, TCP_ACK, 0);
-    CHECK_EQ(run(ct, 3), CT_ESTABLISHED);
-    CHECK_EQ(state_of(ct, c, 3), CT_ST_ESTABLISHED);
-    tcp(&cl, &sv, 101, 5001, TCP_ACK, 10);
-    CHECK_EQ(run(ct, 4), CT_ESTABLISHED);
+    struct ct_conn *c = open_tcp(ct, &cl, &sv, 1);
     ct_ref_set(ct, c, &last_cp, &to_sv);
     tcp(&sv, &cl, 5001, 111, TCP_ACK, 10);
     CHECK_EQ(run(ct, 5), CT_ESTABLISHED);
@@ -561,21 +571,36 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
     CHECK_EQ(run(ct, 9), CT_ESTABLISHED);
     CHECK(last_conn == c);
 
+    /* A RST does the same to another connection's references. */
+    cl.port++;
+    struct ct_conn *r = open_tcp(ct, &cl, &sv, 10);
+    ct_ref_set(ct, r, &last_cp, &to_sv);
+    ct_cached_begin(ct, 0, 13, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == r);
+    ct_cached_end(&cc, 1);
+    tcp(&sv, &cl, 5001, 111, TCP_RST | TCP_ACK, 0);
+    CHECK_EQ(run(ct, 14), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, r, 14), CT_ST_CLOSED);
+    tcp(&cl, &sv, 111, 5001, TCP_ACK, 10);
+    ct_cached_begin(ct, 0, 15, &cc);
+    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == NULL);
+    ct_cached_end(&cc, 0);
+
     /* UDP: the opener's reference, made before any reply, survives the
      * first reply (the connection becomes fast both ways). */
     struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
     struct ct_ref opener;
     udp(&a, &b, 20);
-    CHECK_EQ(run_commit(ct, 10, 3), CT_NEW);
+    CHECK_EQ(run_commit(ct, 20, 3), CT_NEW);
     struct ct_conn *u = last_conn;
     udp(&a, &b, 20);
-    CHECK_EQ(run(ct, 11), CT_ESTABLISHED);
+    CHECK_EQ(run(ct, 21), CT_ESTABLISHED);
     ct_ref_set(ct, u, &last_cp, &opener);
     udp(&b, &a, 30);
-    CHECK_EQ(run(ct, 12), CT_ESTABLISHED);
-    CHECK_EQ(state_of(ct, u, 12), CT_ST_REPLIED);
+    CHECK_EQ(run(ct, 22), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, u, 22), CT_ST_REPLIED);
     udp(&a, &b, 20);
-    ct_cached_begin(ct, 0, 13, &cc);
+    ct_cached_begin(ct, 0, 23, &cc);
     CHECK(ct_cached_pass(&cc, pkt, &opener) == u);
     ct_cached_end(&cc, 1);
     ct_destroy(ct);
