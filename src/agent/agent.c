@@ -1191,25 +1191,83 @@ cmd_firewall(int argc, const char *argv[], struct ctl_reply *r, void *a_)
     return 0;
 }
 
-static void
-ct_show(void *r_, const struct ct_conn_info *ci)
+#define CT_SHOW_DEFAULT_LIMIT 1000
+
+/* What `ctl conntrack` lists: one vNIC's connections or all, up to a
+ * limit. */
+struct ct_show {
+    struct ctl_reply *r;
+    bool one_zone;
+    uint32_t zone;  /* with one_zone */
+    uint64_t limit; /* UINT64_MAX: --all */
+    uint64_t shown;
+    bool stopped; /* at the limit, with more to list */
+};
+
+static bool
+ct_show(void *cs_, const struct ct_conn_info *ci)
 {
+    struct ct_show *cs = cs_;
     char line[256];
+
+    if (cs->one_zone && ci->zone != cs->zone) {
+        return true;
+    }
+    if (cs->shown == cs->limit) {
+        cs->stopped = true;
+        return false;
+    }
     ct_conn_format(ci, line, sizeof line);
-    ctl_reply_printf(r_, "%s\n", line);
+    ctl_reply_printf(cs->r, "%s\n", line);
+    cs->shown++;
+    return true;
 }
 
+/* `conntrack [LPORT] [--limit N | --all]`: the listing is capped by
+ * default, as a host may track a million connections (a full listing is
+ * some 150 MB of text, past the reply cap). */
 static int
 cmd_conntrack(int argc, const char *argv[], struct ctl_reply *r, void *a_)
 {
     struct agent *a = a_;
+    struct ct_show cs = {.r = r, .limit = CT_SHOW_DEFAULT_LIMIT};
     struct ct_stats st;
-    (void)argc;
-    (void)argv;
+    uint64_t v;
 
-    if (datapath_ct_stats(a->dp, &st) || datapath_ct_dump(a->dp, ct_show, r)) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--all")) {
+            cs.limit = UINT64_MAX;
+        } else if (!strcmp(argv[i], "--limit")) {
+            if (i + 1 == argc || !str_to_u64(argv[i + 1], UINT32_MAX, &v) ||
+                !v) {
+                ctl_reply_printf(r, "--limit needs a count from 1 to %u\n",
+                                 UINT32_MAX);
+                return 1;
+            }
+            cs.limit = v;
+            i++;
+        } else if (argv[i][0] != '-' && !cs.one_zone &&
+                   str_to_u64(argv[i], UINT32_MAX, &v)) {
+            cs.one_zone = true;
+            cs.zone = (uint32_t)v;
+        } else {
+            ctl_reply_printf(r,
+                             "usage: conntrack [LPORT] [--limit N | --all] "
+                             "(not understood: %s)\n",
+                             argv[i]);
+            return 1;
+        }
+    }
+    if (datapath_ct_stats(a->dp, &st) ||
+        datapath_ct_dump(a->dp, ct_show, &cs)) {
         ctl_reply_printf(r, "the packet thread did not answer");
         return 1;
+    }
+    if (cs.stopped) {
+        ctl_reply_printf(r,
+                         "listing stopped after %" PRIu64
+                         " connections (--limit N, --all)\n",
+                         cs.shown);
     }
     ctl_reply_printf(r,
                      "connections %" PRIu32 " max %" PRIu32 " inserts %" PRIu64
@@ -1263,8 +1321,9 @@ agent_register_ctl(struct agent *a, struct ctl_server *ctl)
     ctl_register(ctl, "firewall", "",
                  "show firewall state, per-vNIC status and rule counters",
                  cmd_firewall, a);
-    ctl_register(ctl, "conntrack", "",
-                 "list tracked connections and conntrack statistics",
+    ctl_register(ctl, "conntrack", "[LPORT] [--limit N | --all]",
+                 "list tracked connections (of one vNIC; the first 1000 "
+                 "unless told) and conntrack statistics",
                  cmd_conntrack, a);
     ctl_register(ctl, "conntrack-flush", "LPORT",
                  "forget the connections of one vNIC (logical port id)",

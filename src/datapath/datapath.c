@@ -526,9 +526,10 @@ ctl_call(struct datapath *dp, struct ctl_req *r)
 
 int
 datapath_ct_dump(struct datapath *dp,
-                 void (*fn)(void *aux, const struct ct_conn_info *), void *aux)
+                 bool (*fn)(void *aux, const struct ct_conn_info *), void *aux)
 {
     struct ctl_req r = {.kind = CTL_CT_DUMP};
+    bool more = true;
     int err = 0;
 
     r.buf = xmalloc(CTL_DUMP_CHUNK * sizeof *r.buf);
@@ -537,10 +538,10 @@ datapath_ct_dump(struct datapath *dp,
         if (err) {
             break;
         }
-        for (size_t i = 0; i < r.n; i++) {
-            fn(aux, &r.buf[i]);
+        for (size_t i = 0; more && i < r.n; i++) {
+            more = fn(aux, &r.buf[i]);
         }
-    } while (r.cursor != UINT32_MAX);
+    } while (more && r.cursor != UINT32_MAX);
     free(r.buf);
     return err;
 }

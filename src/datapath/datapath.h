@@ -81,12 +81,12 @@ void datapath_get_rule_counters_bulk(const struct datapath *,
 void datapath_get_fw_stats(const struct datapath *, struct dfw_stats *);
 
 /* Calls 'fn' for every live connection, in chunks fetched from the packet
- * thread ('fn' runs in the caller's thread, between requests).  Not an
- * atomic snapshot.  Returns 0 or ETIMEDOUT (the packet thread did not
- * answer within DATAPATH_CTL_TIMEOUT_MS; 'fn' may have been called for
- * part of the table). */
+ * thread ('fn' runs in the caller's thread, between requests), until
+ * 'fn' returns false.  Not an atomic snapshot.  Returns 0 or ETIMEDOUT
+ * (the packet thread did not answer within DATAPATH_CTL_TIMEOUT_MS; 'fn'
+ * may have been called for part of the table). */
 int datapath_ct_dump(struct datapath *,
-                     void (*fn)(void *aux, const struct ct_conn_info *),
+                     bool (*fn)(void *aux, const struct ct_conn_info *),
                      void *aux);
 /* Conntrack statistics (all zero before the first firewall check).
  * Returns 0 or ETIMEDOUT. */

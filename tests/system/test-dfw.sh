@@ -179,6 +179,28 @@ check "logged rule: one structured line per new connection on h1" \
 check "h1's agent shows the firewall and its rules" \
   eval 'lab_ctl h1 firewall | tee /dev/stderr | grep -q "three-tier/rules/app-db"'
 check "h1's agent lists tracked connections" eval 'lab_ctl h1 conntrack | grep -q "connections"'
+# The listing is capped (a host may track a million connections) and
+# narrows to one vNIC; bad arguments are refused.
+ct_listing() {
+  local all one z zl
+  all=$(lab_ctl h1 conntrack --all) || return 1
+  if [ "$(echo "$all" | grep -c '^zone=')" -lt 2 ]; then echo "$all"; return 1; fi
+  one=$(lab_ctl h1 conntrack --limit 1) || return 1
+  if [ "$(echo "$one" | grep -c '^zone=')" -ne 1 ] ||
+     ! echo "$one" | grep -q "listing stopped after 1 connections"; then
+    echo "$one"; return 1
+  fi
+  z=$(echo "$all" | sed -n 's/^zone=\([0-9]*\) .*/\1/p' | head -1)
+  zl=$(lab_ctl h1 conntrack "$z" --all) || return 1
+  if ! echo "$zl" | grep -q "^zone=$z " ||
+     echo "$zl" | grep '^zone=' | grep -qv "^zone=$z "; then
+    echo "$zl"; return 1
+  fi
+  ! lab_ctl h1 conntrack --limit 0 2>/dev/null &&
+    ! lab_ctl h1 conntrack --bogus 2>/dev/null &&
+    ! lab_ctl h1 conntrack 1 2 2>/dev/null
+}
+check "ctl conntrack: at most --limit connections, one vNIC's by LPORT, bad arguments refused" ct_listing
 check "h1 counted FW_DROP, h2 (the client's host) FW_REJECT" \
   eval 'c=$(lab_ctl h1 counters; lab_ctl h2 counters); echo "$c"; echo "$c" | grep -q " FW_DROP " && echo "$c" | grep -q " FW_REJECT "'
 

@@ -1503,7 +1503,7 @@ struct dump_acc {
     bool found;
 };
 
-static void
+static bool
 dump_cb(void *aux, const struct ct_conn_info *ci)
 {
     struct dump_acc *d = aux;
@@ -1515,6 +1515,16 @@ dump_cb(void *aux, const struct ct_conn_info *ci)
         ci->state == CT_ST_SYN_SENT && ci->expires_in_ms > 0) {
         d->found = true;
     }
+    return true;
+}
+
+/* Takes one connection and asks for no more. */
+static bool
+dump_one_cb(void *aux, const struct ct_conn_info *ci)
+{
+    (void)ci;
+    ++*(int *)aux;
+    return false;
 }
 
 TEST(datapath_ct_dump_stats_flush_and_counters)
@@ -1563,6 +1573,9 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     CHECK_EQ(datapath_ct_dump(dp, dump_cb, &acc), 0);
     CHECK_EQ(acc.n, 3);
     CHECK(acc.found);
+    int taken = 0;
+    CHECK_EQ(datapath_ct_dump(dp, dump_one_cb, &taken), 0);
+    CHECK_EQ(taken, 1);
     CHECK_EQ(datapath_ct_stats(dp, &st), 0);
     CHECK_EQ(st.n_conns, 3);
     CHECK_EQ(st.inserts, 3);
