@@ -290,10 +290,9 @@ void ct_cached_requeue(struct ct_table *, struct ct_conn_hot *);
  * by ct_ref_set() for a packet with the same key and direction that took
  * the fast path) is still the same use of its entry, live, admitted under
  * 'want_gen' and on the fast path (leaving it moves the incarnation on),
- * as ct_process_fast() would: counts it,
- * refreshes the connection's expiry, sets the packet's flow hash (the
- * connection's, as a lookup would have given) and returns the
- * connection.  Else returns NULL and changes nothing: the packet needs
+ * as ct_process_fast() would: counts it, refreshes the connection's
+ * expiry, sets the packet's flow hash (the connection's, as a lookup
+ * would have given) and returns the connection.  Else returns NULL and changes nothing: the packet needs
  * the full way.  'p' must be a whole TCP or UDP segment. */
 static inline struct ct_conn *
 ct_cached_pass(const struct ct_cached *cc, struct dp_packet *p,

@@ -17,9 +17,9 @@
  * Entries are keyed on the tables object's uid, so a new snapshot
  * (a MAC moved, a port gone, a firewall changed) never reuses one; a
  * freed or reused connection, or one no longer on the fast path, is
- * detected by its incarnation.  Only
- * plain L2 unicast decisions are cached: ARP/ND, routed, flooded and
- * punted frames always take the full way.
+ * detected by its incarnation.  Only plain L2 unicast decisions are
+ * cached: ARP/ND, routed, flooded and punted frames always take the full
+ * way.
  *
  * One table per family, each 2 MiB per packet thread, page-aligned and
  * mapped on first use (as a huge page if the kernel gives one): 32,768

@@ -380,18 +380,6 @@ afp_sf_offsets(struct dp_packet *sf)
     return true;
 }
 
-/* Counts a frame the port refused under 'why' (struct dp_port_stats). */
-static void
-afp_count_drop(struct afp_port *p, enum dp_drop why)
-{
-    p->up.stats.rx_dropped++;
-    if (why == DP_DROP_GSO_BAD) {
-        p->up.stats.rx_gso_bad++;
-    } else if (why == DP_DROP_TOO_BIG) {
-        p->up.stats.rx_too_big++;
-    }
-}
-
 /* Turns message 'i' of the last batch, received into 'pkt', into a frame
  * as sent: VLAN tag back in place, virtio-net header in pkt->ol, and for a
  * super-frame the parse fields segmentation needs (offloads off).  Returns
@@ -480,7 +468,7 @@ afp_rx_segments(struct afp_port *p, const struct dp_packet *sf,
 
     *done = false;
     if (!count) {
-        afp_count_drop(p, DP_DROP_GSO_BAD);
+        dp_port_count_rx_drop(&p->up.stats, DP_DROP_GSO_BAD);
         *done = true;
         return 0;
     }
@@ -491,7 +479,7 @@ afp_rx_segments(struct afp_port *p, const struct dp_packet *sf,
     err = dp_gso_segment(sf, pool, p->gso_next, pkts, (uint32_t)room, &n);
     if (err != DP_DROP_NONE) {
         if (err == DP_DROP_GSO_BAD) {
-            afp_count_drop(p, DP_DROP_GSO_BAD);
+            dp_port_count_rx_drop(&p->up.stats, DP_DROP_GSO_BAD);
             *done = true;
         }
         return 0;
@@ -543,7 +531,7 @@ afp_rx_held(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
                 return false;
             }
         } else if (unlikely(h->len > dp_pool_frame_size(pool))) {
-            afp_count_drop(p, DP_DROP_TOO_BIG);
+            dp_port_count_rx_drop(&p->up.stats, DP_DROP_TOO_BIG);
         } else {
             struct dp_packet *pkt = dp_pool_get(pool);
             if (!pkt) {
@@ -605,7 +593,7 @@ afp_rx_batch(struct afp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
 
         if (unlikely(why != DP_DROP_NONE)) {
             dp_packet_free(pkt);
-            afp_count_drop(p, why);
+            dp_port_count_rx_drop(&p->up.stats, why);
         } else if (likely(p->up.offloads)) {
             afp_deliver(p, pkt, &pkts[(*n)++]); /* want <= max - *n */
         } else if (p->held_n || *n >= max) {

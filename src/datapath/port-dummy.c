@@ -75,8 +75,7 @@ dummy_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
         struct dp_packet *pkt;
 
         if (f->len > dp_pool_frame_size(pool)) {
-            p->stats.rx_dropped++;
-            p->stats.rx_too_big++;
+            dp_port_count_rx_drop(&p->stats, DP_DROP_TOO_BIG);
             free(f->data);
             d->rx_head++;
             continue;

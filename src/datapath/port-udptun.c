@@ -378,8 +378,7 @@ ut_recv_batch(struct ut_port *p, uint32_t want)
             m->seg_size = m->len;
         }
         if (mh->msg_flags & MSG_TRUNC) {
-            p->up.stats.rx_dropped++;
-            p->up.stats.rx_too_big++;
+            dp_port_count_rx_drop(&p->up.stats, DP_DROP_TOO_BIG);
             m->len = 0; /* hand out nothing */
         }
     }
@@ -450,8 +449,7 @@ ut_rx(struct dp_port *port, struct dp_pool *pool, struct dp_packet **pkts,
         }
         uint32_t seg = MIN(m->seg_size, m->len - p->rx_off);
         if (seg > frame_size) {
-            p->up.stats.rx_dropped++;
-            p->up.stats.rx_too_big++;
+            dp_port_count_rx_drop(&p->up.stats, DP_DROP_TOO_BIG);
             p->rx_off += seg;
             continue;
         }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "datapath/drop.h"
 #include "datapath/packet.h"
 
 struct dp_port_stats {
@@ -36,6 +37,20 @@ struct dp_port_stats {
                           * header) that cannot be honoured, or none */
     uint64_t rx_too_big; /* DP_DROP_TOO_BIG: larger than a pool buffer */
 };
+
+/* Provider side: counts a received frame the port refused, under 'why'
+ * (DP_DROP_GSO_BAD, DP_DROP_TOO_BIG; any other reason counts in
+ * rx_dropped only). */
+static inline void
+dp_port_count_rx_drop(struct dp_port_stats *s, enum dp_drop why)
+{
+    s->rx_dropped++;
+    if (why == DP_DROP_GSO_BAD) {
+        s->rx_gso_bad++;
+    } else if (why == DP_DROP_TOO_BIG) {
+        s->rx_too_big++;
+    }
+}
 
 /* Options to open(); fields a provider does not use are ignored. */
 struct dp_port_config {

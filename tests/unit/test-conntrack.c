@@ -533,6 +533,18 @@ open_tcp(struct ct_table *ct, const struct ep *cl, const struct ep *sv,
     return c;
 }
 
+/* ct_cached_pass() of the last packet built on 'ref', at 'now', under
+ * rules generation 0, as the pipeline does it (begin, pass, end). */
+static struct ct_conn *
+cached_pass_at(struct ct_table *ct, uint64_t now, const struct ct_ref *ref)
+{
+    struct ct_cached cc;
+    ct_cached_begin(ct, 0, now, &cc);
+    struct ct_conn *c = ct_cached_pass(&cc, pkt, ref);
+    ct_cached_end(&cc, c != NULL);
+    return c;
+}
+
 /* ct_cached_pass() trusts the incarnation alone: a connection that
  * leaves the fast path (a FIN, a RST) must retire the references of both
  * directions, and one that only gains a direction (a first UDP reply)
@@ -541,7 +553,6 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
 {
     struct ct_table *ct = table(100, false);
     struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
-    struct ct_cached cc;
     struct ct_ref to_sv, to_cl;
 
     struct ct_conn *c = open_tcp(ct, &cl, &sv, 1);
@@ -550,23 +561,19 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
     CHECK_EQ(run(ct, 5), CT_ESTABLISHED);
     ct_ref_set(ct, c, &last_cp, &to_cl);
 
-    ct_cached_begin(ct, 0, 6, &cc);
     tcp(&cl, &sv, 111, 5011, TCP_ACK, 10);
-    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == c);
+    CHECK(cached_pass_at(ct, 6, &to_sv) == c);
     tcp(&sv, &cl, 5011, 121, TCP_ACK, 10);
-    CHECK(ct_cached_pass(&cc, pkt, &to_cl) == c);
-    ct_cached_end(&cc, 2);
+    CHECK(cached_pass_at(ct, 6, &to_cl) == c);
 
     /* The client's FIN takes the full way and ends the fast path. */
     tcp(&cl, &sv, 121, 5021, TCP_ACK | TCP_FIN, 0);
     CHECK_EQ(run(ct, 7), CT_ESTABLISHED);
     CHECK_EQ(state_of(ct, c, 7), CT_ST_FIN_WAIT);
-    ct_cached_begin(ct, 0, 8, &cc);
     tcp(&sv, &cl, 5021, 122, TCP_ACK, 10);
-    CHECK(ct_cached_pass(&cc, pkt, &to_cl) == NULL);
+    CHECK(cached_pass_at(ct, 8, &to_cl) == NULL);
     tcp(&cl, &sv, 122, 5031, TCP_ACK, 0);
-    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == NULL);
-    ct_cached_end(&cc, 0);
+    CHECK(cached_pass_at(ct, 8, &to_sv) == NULL);
     /* The full way still has the connection, and counts the segment. */
     CHECK_EQ(run(ct, 9), CT_ESTABLISHED);
     CHECK(last_conn == c);
@@ -575,16 +582,12 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
     cl.port++;
     struct ct_conn *r = open_tcp(ct, &cl, &sv, 10);
     ct_ref_set(ct, r, &last_cp, &to_sv);
-    ct_cached_begin(ct, 0, 13, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == r);
-    ct_cached_end(&cc, 1);
+    CHECK(cached_pass_at(ct, 13, &to_sv) == r);
     tcp(&sv, &cl, 5001, 111, TCP_RST | TCP_ACK, 0);
     CHECK_EQ(run(ct, 14), CT_ESTABLISHED);
     CHECK_EQ(state_of(ct, r, 14), CT_ST_CLOSED);
     tcp(&cl, &sv, 111, 5001, TCP_ACK, 10);
-    ct_cached_begin(ct, 0, 15, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &to_sv) == NULL);
-    ct_cached_end(&cc, 0);
+    CHECK(cached_pass_at(ct, 15, &to_sv) == NULL);
 
     /* UDP: the opener's reference, made before any reply, survives the
      * first reply (the connection becomes fast both ways). */
@@ -600,9 +603,7 @@ TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
     CHECK_EQ(run(ct, 22), CT_ESTABLISHED);
     CHECK_EQ(state_of(ct, u, 22), CT_ST_REPLIED);
     udp(&a, &b, 20);
-    ct_cached_begin(ct, 0, 23, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &opener) == u);
-    ct_cached_end(&cc, 1);
+    CHECK(cached_pass_at(ct, 23, &opener) == u);
     ct_destroy(ct);
 }
 
