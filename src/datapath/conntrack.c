@@ -72,17 +72,14 @@ struct ct_tcp_dir {
     uint32_t fin_end; /* seq just after our FIN: the peer's ack of it */
 };
 
-/* Laid out for the flow cache's hits (ct_cached_pass()): all they read
- * and write is in the first 64 bytes, one cache line (entries are 192
- * bytes in a page-aligned table), so the hot part of 10,000 connections
- * fits in a core's L2 next to the flow cache.  A lookup reads line 0
- * and the key in line 1; the TCP window state (slow paths only) is in
- * line 2. */
+/* Three cache lines (entries are 192 bytes in a page-aligned table): a
+ * lookup reads line 0 and the key in line 1; the TCP window state (slow
+ * paths only) is in line 2. */
 struct ct_conn {
-    /* Line 0 (struct ct_conn_hot): an established packet's checks and
-     * updates. */
-    uint32_t incarn;     /* bumped when every struct ct_ref to it must
-                          * fail: freed, or no longer fast (set_fast()) */
+    /* Line 0 (begins with struct ct_conn_head): an established packet's
+     * checks and updates. */
+    uint32_t incarn;     /* bumped when every reference to it must fail
+                          * (retire_refs()) */
     uint32_t gen;        /* policy generation it was admitted under */
     uint32_t rule_id;    /* rule that admitted it */
     uint16_t flags;      /* F_* */
@@ -99,26 +96,21 @@ struct ct_conn {
     uint8_t pad[3];
     /* Line 2. */
     struct ct_tcp_dir tcp[2];
-    uint8_t pad2[32];
+    uint64_t cache_tag; /* the flow cache entry standing in for it, 0:
+                         * none (struct ct_cache_ops) */
+    uint8_t pad2[24];
 };
+#define CT_CONN_BYTES 192
 BUILD_ASSERT(sizeof(struct ct_conn) == CT_CONN_BYTES);
 BUILD_ASSERT(offsetof(struct ct_conn, key) == 64);
 BUILD_ASSERT(offsetof(struct ct_conn, tcp) == 128);
-#define SAME_AS_HOT(F)                                                         \
-    BUILD_ASSERT(offsetof(struct ct_conn, F) == offsetof(struct ct_conn_hot, F))
-SAME_AS_HOT(incarn);
-SAME_AS_HOT(gen);
-SAME_AS_HOT(rule_id);
-SAME_AS_HOT(flags);
-SAME_AS_HOT(tclass);
-SAME_AS_HOT(expires);
-SAME_AS_HOT(requeue_at);
-SAME_AS_HOT(packets);
-SAME_AS_HOT(bytes);
-#undef SAME_AS_HOT
-BUILD_ASSERT(sizeof(struct ct_conn_hot) == 64);
-/* ct_cached_pass() loads incarn and gen as one word, incarn the low half. */
-BUILD_ASSERT(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
+#define SAME_AS_HEAD(F)                                                        \
+    BUILD_ASSERT(offsetof(struct ct_conn, F) ==                                \
+                 offsetof(struct ct_conn_head, F))
+SAME_AS_HEAD(incarn);
+SAME_AS_HEAD(gen);
+SAME_AS_HEAD(rule_id);
+#undef SAME_AS_HEAD
 
 struct ct_table {
     struct ct_config cfg;
@@ -132,6 +124,8 @@ struct ct_table {
     uint64_t seed[7];
     uint32_t head[CT_N_TIMEOUTS], tail[CT_N_TIMEOUTS];
     struct ct_stats stats;
+    const struct ct_cache_ops *cache_ops; /* NULL: no flow cache */
+    void *cache_arg;
 };
 
 static const char *const state_names[] = {
@@ -178,6 +172,7 @@ ct_create(const struct ct_config *cfg)
     for (int i = 0; i < CT_N_TIMEOUTS; i++) {
         uint64_t t = cfg->timeout_ms[i] ? cfg->timeout_ms[i]
                                         : (uint64_t)defaults[i] * 1000;
+        t = MIN(t, CT_TIMEOUT_MAX_MS);
         ct->timeout[i] = t;
         ct->gran[i] = MAX(1, MIN(1000, t / 16));
         ct->head[i] = ct->tail[i] = NIL;
@@ -212,6 +207,14 @@ void
 ct_destroy(struct ct_table *ct)
 {
     if (ct) {
+        /* No flow cache entry may outlive the connections it names. */
+        for (uint32_t i = 0; ct->cache_ops && i < ct->n_used; i++) {
+            struct ct_conn *c = &ct->conns[i];
+            if (c->cache_tag) {
+                ct->cache_ops->forget(ct->cache_arg, c->cache_tag, (i + 1) << 1,
+                                      c->packets, c->bytes);
+            }
+        }
         unmap_zeroed(ct->conns,
                      (size_t)ct->cfg.max_entries * sizeof *ct->conns);
         unmap_zeroed(ct->slots, ((size_t)ct->mask + 1) * sizeof *ct->slots);
@@ -629,13 +632,42 @@ list_remove(struct ct_table *ct, struct ct_conn *c)
     }
 }
 
+/* 'c' as ct_ref.conn names it, without the direction. */
+static uint32_t
+conn_name(const struct ct_table *ct, const struct ct_conn *c)
+{
+    return (conn_index(ct, c) + 1) << 1;
+}
+
+/* The connection ct_ref.conn or ct_cache_ref.conn 'name' names. */
+static struct ct_conn *
+conn_named(const struct ct_table *ct, uint32_t name)
+{
+    return &ct->conns[(name >> 1) - 1];
+}
+
+/* Every reference to this use of 'c' must fail from now on: a batch's
+ * struct ct_ref by the incarnation, the flow cache's entry by being
+ * forgotten (the counts it held kept). */
+static void
+retire_refs(struct ct_table *ct, struct ct_conn *c)
+{
+    c->incarn++;
+    if (c->cache_tag) {
+        uint64_t tag = c->cache_tag;
+        c->cache_tag = 0;
+        ct->cache_ops->forget(ct->cache_arg, tag, conn_name(ct, c), c->packets,
+                              c->bytes);
+    }
+}
+
 static void
 conn_free(struct ct_table *ct, struct ct_conn *c)
 {
     slot_remove(ct, c);
     list_remove(ct, c);
     c->tclass = TC_FREE;
-    c->incarn++; /* every ct_ref to this use of the entry is now stale */
+    retire_refs(ct, c);
     c->next = ct->free_head;
     ct->free_head = conn_index(ct, c);
     ct->stats.n_conns--;
@@ -670,12 +702,12 @@ class_of(const struct ct_conn *c)
 /* Whether the established fast path may take the connection's packets:
  * only where a packet can change nothing but counters and expiry.  A
  * struct ct_ref is made only for a packet that took the fast path
- * (ct_ref_set()), and ct_cached_pass() does not look at the flags, so
- * losing what a reference relied on (F_FAST for the reply direction,
- * either bit for the opener's) retires every reference to the
- * connection: the incarnation moves on. */
+ * (ct_ref_set()), and neither a binding nor a flow cache hit looks at the
+ * flags, so losing what a reference relied on (F_FAST for the reply
+ * direction, either bit for the opener's) retires every reference to the
+ * connection. */
 static inline void
-set_fast(struct ct_conn *c)
+set_fast(struct ct_table *ct, struct ct_conn *c)
 {
     uint16_t old = c->flags;
     uint16_t f = old & ~(F_FAST | F_FAST0);
@@ -693,7 +725,7 @@ set_fast(struct ct_conn *c)
     c->flags = f;
     if ((old & F_FAST && !(f & F_FAST)) ||
         (old & F_FAST0 && !(f & (F_FAST | F_FAST0)))) {
-        c->incarn++;
+        retire_refs(ct, c);
     }
 }
 
@@ -707,7 +739,7 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
 
     if (state_changed) {
         tc = (uint8_t)class_of(c);
-        set_fast(c);
+        set_fast(ct, c);
     }
     uint64_t exp = now + ct->timeout[tc];
 
@@ -1146,33 +1178,88 @@ void
 ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
            const struct ct_pkt *cp, struct ct_ref *ref)
 {
-    bool dir = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
+    bool reply = cp->swapped != !!(c->flags & F_ORIG_SWAPPED);
 
     /* The direction check of ct_process_fast() (F_SD) is not repeated for
-     * a reference: the connection's F_SD never changes and every packet
-     * with this key and direction has the same 'sd' as 'cp', which
+     * a flow cache hit: the connection's F_SD never changes and every
+     * packet with this key and direction has the same 'sd' as 'cp', which
      * passed it. */
-    ref->ofs = (conn_index(ct, c) + 1) * CT_CONN_BYTES;
+    ref->conn = conn_name(ct, c) | (reply ? CT_REF_REPLY : 0);
     ref->incarn = c->incarn;
-    ref->hash = c->hash ? c->hash : 1;
-    ref->bits = dir ? CT_REF_DIR : 0;
-}
-
-const void *
-ct_conns_base(const struct ct_table *ct)
-{
-    return ct->conns;
+    ref->rule_id = c->rule_id;
 }
 
 void
-ct_cached_begin(struct ct_table *ct, uint32_t want_gen, uint64_t now,
-                struct ct_cached *cc)
+ct_set_cache(struct ct_table *ct, const struct ct_cache_ops *ops, void *arg)
 {
-    cc->base = (const char *)ct->conns;
-    cc->timeout = ct->timeout;
+    ct->cache_ops = ops;
+    ct->cache_arg = arg;
+}
+
+bool
+ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag)
+{
+    struct ct_conn *c = conn_named(ct, ref->conn);
+
+    if (!ct->cache_ops || c->incarn != ref->incarn || c->tclass == TC_FREE) {
+        return false;
+    }
+    if (c->cache_tag) { /* its earlier entry: at most one */
+        uint64_t old = c->cache_tag;
+        c->cache_tag = 0;
+        ct->cache_ops->forget(ct->cache_arg, old, ref->conn & ~CT_REF_REPLY,
+                              c->packets, c->bytes);
+    }
+    c->cache_tag = tag;
+    return true;
+}
+
+void
+ct_cache_unbind(struct ct_table *ct, const struct ct_cache_ref *r, uint64_t tag)
+{
+    struct ct_conn *c = conn_named(ct, r->conn);
+
+    if (c->cache_tag == tag) {
+        int dir = r->conn & CT_REF_REPLY;
+        c->packets[dir] += r->packets;
+        c->bytes[dir] += r->bytes;
+        c->cache_tag = 0;
+    }
+}
+
+bool
+ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
+              uint64_t now)
+{
+    struct ct_conn *c = conn_named(ct, r->conn);
+
+    if (c->cache_tag != tag || c->expires <= now) {
+        return false; /* the full way finds it expired (or frees it) */
+    }
+    int dir = r->conn & CT_REF_REPLY;
+    uint8_t tc = c->tclass;
+    c->packets[dir] += r->packets;
+    c->bytes[dir] += r->bytes;
+    r->packets = 0;
+    r->bytes = 0;
+    /* Until the next sync the entry's packets do not reach the
+     * connection: its expiry covers them too. */
+    c->expires = now + ct->timeout[tc] + ct->gran[tc];
+    if (c->expires >= c->requeue_at) {
+        list_remove(ct, c);
+        c->requeue_at = c->expires + ct->gran[tc];
+        list_append(ct, c);
+    }
+    r->sync_at = (uint32_t)(now + ct->gran[tc]);
+    return true;
+}
+
+void
+ct_cached_begin(struct ct_table *ct, uint64_t now, struct ct_cached *cc)
+{
     cc->ct = ct;
     cc->now = now;
-    cc->want = (uint64_t)want_gen << 32;
+    cc->now32 = (uint32_t)now;
 }
 
 void
@@ -1180,16 +1267,6 @@ ct_cached_end(struct ct_cached *cc, int n_passed)
 {
     cc->ct->stats.lookups += (uint64_t)n_passed;
     cc->ct->stats.hits += (uint64_t)n_passed;
-}
-
-void
-ct_cached_requeue(struct ct_table *ct, struct ct_conn_hot *hot)
-{
-    struct ct_conn *c = (struct ct_conn *)(void *)hot;
-
-    list_remove(ct, c);
-    c->requeue_at = c->expires + ct->gran[c->tclass];
-    list_append(ct, c);
 }
 
 void
@@ -1255,7 +1332,7 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
         c->state = CT_ST_FIRST;
     }
     c->tclass = (uint8_t)class_of(c);
-    set_fast(c);
+    set_fast(ct, c);
     c->expires = now + ct->timeout[c->tclass];
     c->requeue_at = c->expires + ct->gran[c->tclass];
     list_append(ct, c);
@@ -1268,8 +1345,10 @@ ct_commit(struct ct_table *ct, const struct ct_pkt *cp, uint64_t now,
 /* ---- Accessors, display, flushing. ---- */
 
 void
-ct_conn_set_rule(struct ct_conn *c, uint32_t rule_id, uint32_t gen)
+ct_conn_set_rule(struct ct_table *ct, struct ct_conn *c, uint32_t rule_id,
+                 uint32_t gen)
 {
+    retire_refs(ct, c); /* references carry the rule */
     c->rule_id = rule_id;
     c->gen = gen;
 }
@@ -1278,7 +1357,6 @@ void
 ct_conn_get_info(const struct ct_table *ct, const struct ct_conn *c,
                  uint64_t now, struct ct_conn_info *info)
 {
-    (void)ct;
     bool sw = c->flags & F_ORIG_SWAPPED;
     const uint64_t *s = sw ? c->key.b : c->key.a;
     const uint64_t *d = sw ? c->key.a : c->key.b;
@@ -1304,6 +1382,10 @@ ct_conn_get_info(const struct ct_table *ct, const struct ct_conn *c,
     info->expires_in_ms = c->expires > now ? c->expires - now : 0;
     memcpy(info->packets, c->packets, sizeof info->packets);
     memcpy(info->bytes, c->bytes, sizeof info->bytes);
+    if (c->cache_tag) { /* and what its flow cache entry has not synced */
+        ct->cache_ops->peek(ct->cache_arg, c->cache_tag, conn_name(ct, c),
+                            info->packets, info->bytes);
+    }
     info->rule_id = c->rule_id;
     info->gen = c->gen;
     if (c->key.proto == IPPROTO_TCP_) {

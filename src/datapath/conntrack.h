@@ -212,111 +212,129 @@ enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
                                     enum ct_verdict pre, uint64_t now_ms,
                                     struct ct_conn **conn);
 
-/* A tracked connection as a flow cache remembers it (flowcache.h): the
- * entry, which use of it (the incarnation moves on when the entry is
- * freed, and when the connection leaves the fast path), and how the
- * remembered packets relate to it.  Valid while the table lives; a stale
- * one is detected, never followed. */
+/* ---- Standing in for a connection: the flow cache (flowcache.h). ----
+ *
+ * A flow cache entry may carry an established connection's packets on
+ * its own: it remembers the connection (struct ct_cache_ref), counts the
+ * packets it passes and hands the counts, with the expiry refresh they
+ * earn, to the connection every 'gran' milliseconds of traffic (a
+ * class's list granularity, at most a second and a sixteenth of its
+ * timeout: ct_cache_sync()).  A hit so reads and writes its entry's cache
+ * line and nothing else.  In return the table tells the cache when the
+ * entry must stop: a connection has at most one entry, named by a tag
+ * the cache chooses (never 0), and when it is freed, leaves the fast path
+ * or is admitted under another rule, the table has the cache forget that
+ * entry (struct ct_cache_ops), adding the counts it still held.  An idle
+ * connection therefore expires between its timeout and its timeout plus
+ * 'gran' after its last packet. */
+
+/* A connection as the packet that took the fast path saw it, for binding
+ * an entry to it within the same batch (ct_cache_bind()): the entry,
+ * which use of it (the incarnation moves on when it is freed, leaves the
+ * fast path or gets another rule) and the direction. */
 struct ct_ref {
-    uint32_t ofs;    /* (entry index + 1) * CT_CONN_BYTES; 0: none */
-    uint32_t incarn; /* the entry's use when remembered */
-    uint32_t hash;   /* the connection's flow hash (never 0) */
-    uint16_t bits;   /* CT_REF_DIR */
+    uint32_t conn;    /* (entry index + 1) << 1 | CT_REF_REPLY; 0: none */
+    uint32_t incarn;  /* the entry's use when taken */
+    uint32_t rule_id; /* the rule that admitted it */
 };
 
-#define CT_CONN_BYTES 192 /* sizeof (struct ct_conn), checked in conntrack.c */
-#define CT_REF_DIR    0x0001 /* ct_ref.bits: the reply direction */
+#define CT_REF_REPLY 1u /* ct_ref.conn, ct_cache_ref.conn: reply direction */
 
-/* The first cache line of every connection: all that a flow cache hit
- * reads and writes (ct_cached_pass()).  The fields marked internal belong
- * to conntrack.c. */
-struct ct_conn_hot {
-    uint32_t incarn;     /* bumped when references must fail (ct_ref) */
-    uint32_t gen;        /* policy generation it was admitted under */
-    uint32_t rule_id;    /* rule that admitted it */
-    uint16_t flags;      /* internal */
-    uint8_t state;       /* internal: enum ct_state */
-    uint8_t tclass;      /* internal: timeout class */
-    uint64_t expires;    /* ms */
-    uint64_t requeue_at; /* internal: when a refresh moves it in its
-                          * expiry list, ms */
-    uint64_t packets[2], bytes[2];
+/* What a flow cache entry keeps of its connection (20 bytes). */
+struct ct_cache_ref {
+    uint32_t conn;    /* as ct_ref.conn; 0: none */
+    uint32_t rule_id; /* the rule that admitted it */
+    uint32_t sync_at; /* ms, low 32 bits: when the counts go over next */
+    uint32_t packets; /* passed since the last ct_cache_sync() */
+    uint32_t bytes;   /* their bytes */
 };
 
-/* The table's connection array: it never moves (ct_prefetch_ref()). */
-const void *ct_conns_base(const struct ct_table *);
+/* Bytes an entry may hold before it syncs whatever the time. */
+#define CT_CACHE_SYNC_BYTES (1u << 31)
 
-static inline struct ct_conn_hot *
-ct_ref_conn(const void *base, const struct ct_ref *r)
-{
-    return (struct ct_conn_hot *)((char *)base + r->ofs - CT_CONN_BYTES);
-}
+/* The longest timeout a table takes (longer ones are cut to it), so an
+ * entry's 32-bit 'sync_at' is never further than 2^31 ms from now while
+ * its connection lives. */
+#define CT_TIMEOUT_MAX_MS (1u << 30)
 
-/* Prefetches the line of a remembered connection that ct_cached_pass()
- * reads and writes; 'base' is ct_conns_base(). */
-static inline void
-ct_prefetch_ref(const void *base, const struct ct_ref *r)
-{
-    __builtin_prefetch(ct_ref_conn(base, r));
-}
+/* How a table reaches the cache whose entries stand in for its
+ * connections.  'conn' is the connection as in ct_ref.conn without the
+ * direction bit. */
+struct ct_cache_ops {
+    /* Removes the entry of tag 'tag' for connection 'conn' (if it is still
+     * there), adding the counts it held to packets[dir] and bytes[dir]. */
+    void (*forget)(void *arg, uint64_t tag, uint32_t conn, uint64_t *packets,
+                   uint64_t *bytes);
+    /* The same counts, added without changing the entry. */
+    void (*peek)(const void *arg, uint64_t tag, uint32_t conn,
+                 uint64_t *packets, uint64_t *bytes);
+};
 
-/* Remembers 'c', the connection of prepared packet 'cp', in 'ref'. */
+/* Connects the table to its cache (one per table; NULL ops: none).  The
+ * cache must outlive the table's use or be detached first. */
+void ct_set_cache(struct ct_table *, const struct ct_cache_ops *, void *arg);
+
+/* Takes 'ref' of connection 'c', the connection of prepared packet 'cp',
+ * which took the fast path. */
 void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
                 const struct ct_pkt *cp, struct ct_ref *ref);
 
-/* ct_process_fast() for packets whose connections a flow cache remembered,
- * one packet at a time, for a caller that fuses it with its own work on
- * the packet: ct_cached_begin() once, ct_cached_pass() for each packet in
+/* Makes the entry of tag 'tag' the one that stands in for the connection
+ * of 'ref', if that is still the use 'ref' saw (else false: do not make
+ * the entry).  The connection's earlier entry, if any, is forgotten
+ * first (its counts kept), so call this before choosing a slot. */
+bool ct_cache_bind(struct ct_table *, const struct ct_ref *ref, uint64_t tag);
+
+/* The cache is overwriting entry 'r' of tag 'tag': its counts go to the
+ * connection, which no longer has an entry. */
+void ct_cache_unbind(struct ct_table *, const struct ct_cache_ref *r,
+                     uint64_t tag);
+
+/* Out of line part of ct_cached_pass(): hands the counts of entry 'r' of
+ * tag 'tag' to its connection and refreshes the connection's expiry, as
+ * the packets would have; false (and nothing changed) if the connection
+ * has expired or is not the entry's: the packet needs the full way. */
+bool ct_cache_sync(struct ct_table *, struct ct_cache_ref *r, uint64_t tag,
+                   uint64_t now_ms);
+
+/* The established fast path for packets a flow cache entry carries, one
+ * packet at a time, for a caller that fuses it with its own work on the
+ * packet: ct_cached_begin() once, ct_cached_pass() for each packet in
  * order until one fails or all are done, ct_cached_end() with the number
  * that passed.  Other table calls may come in between (the pipeline's IN
- * queue may be checked when it fills): struct ct_cached keeps only the
- * array's base, which never moves, the clock and the generation, and each
- * ct_cached_pass() checks its connection afresh. */
+ * queue may be checked when it fills): such a call may make the cache
+ * forget an entry, which then fails. */
 struct ct_cached {
-    const char *base;        /* ct_conns_base() */
-    const uint64_t *timeout; /* per timeout class, ms */
     struct ct_table *ct;
-    uint64_t now;  /* ms */
-    uint64_t want; /* want_gen << 32: ct_conn_hot's incarn, gen */
+    uint64_t now;   /* ms */
+    uint32_t now32; /* its low 32 bits */
 };
 
-void ct_cached_begin(struct ct_table *, uint32_t want_gen, uint64_t now_ms,
-                     struct ct_cached *);
+void ct_cached_begin(struct ct_table *, uint64_t now_ms, struct ct_cached *);
 void ct_cached_end(struct ct_cached *, int n_passed);
-/* Out of line part of ct_cached_pass(). */
-void ct_cached_requeue(struct ct_table *, struct ct_conn_hot *);
 
-/* Finishes packet 'p' if its remembered connection 'r' (ofs not 0, set
- * by ct_ref_set() for a packet with the same key and direction that took
- * the fast path) is still the same use of its entry, live, admitted under
- * 'want_gen' and on the fast path (leaving it moves the incarnation on),
- * as ct_process_fast() would: counts it, refreshes the connection's
- * expiry, sets the packet's flow hash (the connection's, as a lookup
- * would have given) and returns the connection.  Else returns NULL and changes nothing: the packet needs
- * the full way.  'p' must be a whole TCP or UDP segment. */
-static inline struct ct_conn *
-ct_cached_pass(const struct ct_cached *cc, struct dp_packet *p,
-               const struct ct_ref *r)
+/* Counts packet 'p' on entry 'r' of tag 'tag' if the entry still stands
+ * in for a connection and the packet can change nothing but counters and
+ * expiry (for TCP: no SYN, FIN or RST), syncing when due.  Else returns
+ * false and changes nothing: the packet needs the full way.  'p' must be
+ * a whole TCP or UDP segment with the headers the entry was made for. */
+static inline bool
+ct_cached_pass(const struct ct_cached *cc, const struct dp_packet *p,
+               struct ct_cache_ref *r, uint64_t tag)
 {
-    struct ct_conn_hot *c = ct_ref_conn(cc->base, r);
-    uint64_t use;
-
-    memcpy(&use, c, sizeof use); /* incarn, gen: one compare for both */
-    if (use != (cc->want | r->incarn) || c->expires <= cc->now ||
+    if (unlikely(!r->conn) ||
         (p->ip_proto == IPPROTO_TCP_ &&
          p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
-        return NULL;
+        return false;
     }
-    int dir = r->bits & CT_REF_DIR;
-    c->packets[dir]++;
-    c->bytes[dir] += p->len;
-    uint64_t exp = cc->now + cc->timeout[c->tclass];
-    c->expires = exp;
-    if (unlikely(exp >= c->requeue_at)) {
-        ct_cached_requeue(cc->ct, c);
+    if (unlikely((int32_t)(cc->now32 - r->sync_at) >= 0 ||
+                 r->bytes >= CT_CACHE_SYNC_BYTES) &&
+        !ct_cache_sync(cc->ct, r, tag, cc->now)) {
+        return false;
     }
-    p->hash = r->hash;
-    return (struct ct_conn *)(void *)c;
+    r->packets++;
+    r->bytes += p->len;
+    return true;
 }
 
 /* The established fast path over prepared packets: from index 'i' on,
@@ -351,21 +369,30 @@ void ct_set_strict(struct ct_table *, bool strict);
  * poll-loop iteration (or every millisecond or so). */
 size_t ct_expire(struct ct_table *, uint64_t now_ms, size_t budget);
 
+/* The start of every connection, for the inline accessors below (the
+ * rest of struct ct_conn belongs to conntrack.c). */
+struct ct_conn_head {
+    uint32_t incarn;  /* internal */
+    uint32_t gen;     /* policy generation it was admitted under */
+    uint32_t rule_id; /* rule that admitted it */
+};
+
 /* Accessors for the pipeline. */
 static inline uint32_t
 ct_conn_rule(const struct ct_conn *c)
 {
-    return ((const struct ct_conn_hot *)(const void *)c)->rule_id;
+    return ((const struct ct_conn_head *)(const void *)c)->rule_id;
 }
 
 static inline uint32_t
 ct_conn_gen(const struct ct_conn *c)
 {
-    return ((const struct ct_conn_hot *)(const void *)c)->gen;
+    return ((const struct ct_conn_head *)(const void *)c)->gen;
 }
 /* Re-admits the connection under a new rule/generation (revalidation
  * after a policy change found it still allowed). */
-void ct_conn_set_rule(struct ct_conn *, uint32_t rule_id, uint32_t gen);
+void ct_conn_set_rule(struct ct_table *, struct ct_conn *, uint32_t rule_id,
+                      uint32_t gen);
 
 /* The generation of a connection that revalidation found refused: no
  * rules generation takes this value.  A denied connection stays in the
@@ -378,9 +405,9 @@ void ct_conn_set_rule(struct ct_conn *, uint32_t rule_id, uint32_t gen);
 
 /* Marks the connection refused by rule 'rule_id' (see CT_GEN_DENIED). */
 static inline void
-ct_conn_deny(struct ct_conn *c, uint32_t rule_id)
+ct_conn_deny(struct ct_table *ct, struct ct_conn *c, uint32_t rule_id)
 {
-    ct_conn_set_rule(c, rule_id, CT_GEN_DENIED);
+    ct_conn_set_rule(ct, c, rule_id, CT_GEN_DENIED);
 }
 
 static inline bool

@@ -183,8 +183,10 @@ struct rule_ctr {
 
 struct dfw_thread {
     struct dfw_options opts;
-    struct ct_table *ct;         /* created on first use */
-    bool ct_failed;              /* ct_create() failed: fail closed */
+    struct ct_table *ct;                  /* created on first use */
+    bool ct_failed;                       /* ct_create() failed: fail closed */
+    const struct ct_cache_ops *cache_ops; /* the flow cache, for 'ct' */
+    void *cache_arg;
     struct as_index *empty_asx;  /* for checks without dfw_sets */
     struct dfw_stats stats;      /* written by the packet thread only */
     uint64_t rej_tokens;         /* reject bucket, in 1/1000 tokens */
@@ -265,12 +267,25 @@ dfw_thread_ct(const struct dfw_thread *th)
     return th->ct;
 }
 
+void
+dfw_thread_set_cache(struct dfw_thread *th, const struct ct_cache_ops *ops,
+                     void *arg)
+{
+    th->cache_ops = ops;
+    th->cache_arg = arg;
+    if (th->ct) {
+        ct_set_cache(th->ct, ops, arg);
+    }
+}
+
 static struct ct_table *
 get_ct(struct dfw_thread *th)
 {
     if (unlikely(!th->ct) && !th->ct_failed) {
         th->ct = ct_create(&th->opts.ct);
-        if (!th->ct) {
+        if (th->ct) {
+            ct_set_cache(th->ct, th->cache_ops, th->cache_arg);
+        } else {
             th->ct_failed = true;
             LOG_ERROR("dfw",
                       "msg=\"cannot create the connection table: every IP "
@@ -668,13 +683,13 @@ revalidate(struct check_ctx *cx, const struct dfw_vnic *vn,
     cx->th->stats.classified++;
     rule_count(cx->th, r.rule_id, p->len, false);
     if (r.action == CLS_ALLOW && !(r.flags & CLS_F_STATELESS)) {
-        ct_conn_set_rule(c, r.rule_id, vn->rules_version);
+        ct_conn_set_rule(cx->ct, c, r.rule_id, vn->rules_version);
         return DP_DROP_NONE;
     }
     if (r.action == CLS_ALLOW) {
         ct_conn_delete(cx->ct, c);
     } else {
-        ct_conn_deny(c, r.rule_id); /* the rule refusing it now */
+        ct_conn_deny(cx->ct, c, r.rule_id); /* the rule refusing it now */
     }
     if (!denied) {
         cx->th->stats.reval_dropped++;
@@ -845,11 +860,11 @@ check_batch(struct dfw_thread *th, const struct dfw_sets *sets,
             verdicts[i] = DP_DROP_NONE;
             est++;
             if (refs) {
-                refs[i].ofs = 0; /* not the fast path: not remembered */
+                refs[i].conn = 0; /* not the fast path: not remembered */
             }
         } else {
             if (refs) {
-                refs[i].ofs = 0;
+                refs[i].conn = 0;
             }
             rule_run_flush(th, &run);
             verdicts[i] =
@@ -886,13 +901,12 @@ dfw_check_vnic(struct dfw_thread *th, const struct dfw_sets *sets,
 }
 
 bool
-dfw_cached_begin(struct dfw_thread *th, const struct dfw_vnic *vnic,
-                 uint64_t now_ms, struct dfw_cached *dc)
+dfw_cached_begin(struct dfw_thread *th, uint64_t now_ms, struct dfw_cached *dc)
 {
     if (unlikely(!th->ct)) {
         return false;
     }
-    ct_cached_begin(th->ct, vnic->rules_version, now_ms, &dc->ct);
+    ct_cached_begin(th->ct, now_ms, &dc->ct);
     dc->th = th;
     dc->passed = 0;
     dc->run_rule = UINT32_MAX;
@@ -920,12 +934,6 @@ dfw_cached_end(struct dfw_cached *dc)
     dfw_cached_new_run(dc, UINT32_MAX);
     dc->th->stats.checked += (uint64_t)dc->passed;
     dc->th->stats.established += (uint64_t)dc->passed;
-}
-
-const void *
-dfw_conns_base(const struct dfw_thread *th)
-{
-    return th->ct ? ct_conns_base(th->ct) : NULL;
 }
 
 /* ---- Reject answers. ---- */

@@ -220,25 +220,25 @@ void dfw_check(struct dfw_thread *, const struct dfw_sets *sets,
 /* Packet thread: dfw_check() for 'n' packets of one vNIC, zone and
  * direction (a batch from one VIF).  When 'refs' is not NULL, refs[i]
  * remembers the connection of every packet that passed on conntrack's
- * fast path (for a flow cache, flowcache.h) and has idx 0 for the rest. */
+ * fast path (for a flow cache, flowcache.h) and has conn 0 for the
+ * rest. */
 void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
                     struct dp_packet **pkts, int n, const struct dfw_vnic *vnic,
                     uint32_t zone, bool dir_out, uint64_t now_ms,
                     uint8_t *verdicts, struct ct_ref *refs);
 
-/* Packet thread: the check of packets of one vNIC (cls not NULL) whose
- * connections a flow cache remembered (from dfw_check_vnic() of an
- * earlier packet with the same headers, same vNIC and direction,
- * prefetched with ct_prefetch_ref() and dfw_conns_base()): the
- * established fast path without a lookup (ct_cached_pass()), counted
- * like dfw_check().  One packet at a time, for a caller that fuses it
- * with forwarding: dfw_cached_begin() (false: no connection table, no
- * packet passes), dfw_cached_pass() for each packet in batch order until
- * one fails (it and the rest need dfw_check_vnic()), dfw_cached_end().
- * Other firewall calls may come in between (as for ct_cached_begin()).
- * A rule's counters get the packets
- * in runs of one rule: the packets of a run are counted once, when it
- * ends (passed - run_from). */
+/* Packet thread: the check of packets of one vNIC (cls not NULL) that
+ * flow cache entries carry (flowcache.h: each stands in for the
+ * connection that dfw_check_vnic() gave an earlier packet with the same
+ * headers, same vNIC and direction): the established fast path on the
+ * entry alone (ct_cached_pass()), counted like dfw_check().  One packet
+ * at a time, for a caller that fuses it with forwarding:
+ * dfw_cached_begin() (false: no connection table, no packet passes),
+ * dfw_cached_pass() for each packet in batch order until one fails (it
+ * and the rest need dfw_check_vnic()), dfw_cached_end().  Other firewall
+ * calls may come in between (as for ct_cached_begin()).  A rule's
+ * counters get the packets in runs of one rule: the packets of a run are
+ * counted once, when it ends (passed - run_from). */
 struct dfw_cached {
     struct ct_cached ct;
     struct dfw_thread *th;
@@ -248,36 +248,34 @@ struct dfw_cached {
     uint64_t run_bytes; /* their bytes */
 };
 
-bool dfw_cached_begin(struct dfw_thread *, const struct dfw_vnic *vnic,
-                      uint64_t now_ms, struct dfw_cached *);
+bool dfw_cached_begin(struct dfw_thread *, uint64_t now_ms,
+                      struct dfw_cached *);
 void dfw_cached_end(struct dfw_cached *);
 /* Out of line part of dfw_cached_pass(): adds the run of packets to one
  * rule to that rule's counters and begins one of 'rule'. */
 void dfw_cached_new_run(struct dfw_cached *, uint32_t rule);
 
+/* 'p' on entry 'r' of tag 'tag' (dp_fc_tag()). */
 static inline bool
-dfw_cached_pass(struct dfw_cached *dc, struct dp_packet *p,
-                const struct ct_ref *r)
+dfw_cached_pass(struct dfw_cached *dc, const struct dp_packet *p,
+                struct ct_cache_ref *r, uint64_t tag)
 {
-    uint32_t len = p->len; /* read before ct_cached_pass() writes */
-    struct ct_conn *c = ct_cached_pass(&dc->ct, p, r);
-
-    if (!c) {
+    if (!ct_cached_pass(&dc->ct, p, r, tag)) {
         return false;
     }
-    uint32_t rule = ct_conn_rule(c);
-    if (unlikely(rule != dc->run_rule)) {
-        dfw_cached_new_run(dc, rule);
+    if (unlikely(r->rule_id != dc->run_rule)) {
+        dfw_cached_new_run(dc, r->rule_id);
     }
     dc->passed++;
-    dc->run_bytes += len;
+    dc->run_bytes += p->len;
     return true;
 }
 
-/* Packet thread: the base address for ct_prefetch_ref() of the
- * connections that dfw_cached_pass() will look at, NULL if there is no
- * connection table yet. */
-const void *dfw_conns_base(const struct dfw_thread *);
+/* Packet thread: the cache whose entries will stand in for connections
+ * of this thread's table (struct ct_cache_ops, with 'arg'), connected
+ * now or when the table is made. */
+void dfw_thread_set_cache(struct dfw_thread *, const struct ct_cache_ops *,
+                          void *arg);
 
 /* Packet thread: frees up to 'budget' expired connections. */
 void dfw_expire(struct dfw_thread *, uint64_t now_ms, size_t budget);

@@ -41,14 +41,52 @@ dp_fc_destroy(struct dp_fc *fc)
     }
 }
 
-/* One family's table, for the insertion code both share: entries of
- * 'stride' bytes, each a key of 'key_bytes' and its struct dp_fc_val at
- * 'val_ofs'. */
+/* One family's table, for the code both share: entries of 'stride'
+ * bytes, each a key of 'key_bytes' and its struct dp_fc_val at 'val_ofs',
+ * keys hashed by 'hash'. */
 struct fc_table {
+    const struct dp_fc *fc;
+    enum dp_fc_family fam;
     char *base;
     unsigned bits;
     size_t stride, key_bytes, val_ofs;
+    uint32_t (*hash)(const struct dp_fc *, const void *key);
 };
+
+static uint32_t
+hash4(const struct dp_fc *fc, const void *k)
+{
+    return dp_fc_hash(fc, k);
+}
+
+static uint32_t
+hash6(const struct dp_fc *fc, const void *k)
+{
+    return dp_fc_hash6(fc, k);
+}
+
+static struct fc_table
+table_of(const struct dp_fc *fc, enum dp_fc_family fam)
+{
+    if (fam == DP_FC_V4) {
+        return (struct fc_table){fc,
+                                 fam,
+                                 (char *)fc->e,
+                                 DP_FC_BITS,
+                                 sizeof(struct dp_fc_entry),
+                                 sizeof(struct dp_fc_key),
+                                 offsetof(struct dp_fc_entry, v),
+                                 hash4};
+    }
+    return (struct fc_table){fc,
+                             fam,
+                             (char *)fc->e6,
+                             DP_FC6_BITS,
+                             sizeof(struct dp_fc_entry6),
+                             sizeof(struct dp_fc_key6),
+                             offsetof(struct dp_fc_entry6, v),
+                             hash6};
+}
 
 static char *
 table_slot(const struct fc_table *tb, uint32_t hash, int which)
@@ -64,6 +102,35 @@ val_of(const struct fc_table *tb, char *e)
     return (struct dp_fc_val *)(void *)(e + tb->val_ofs);
 }
 
+/* The tag of the key in entry 'e'. */
+static uint64_t
+tag_of(const struct fc_table *tb, char *e)
+{
+    return dp_fc_tag(tb->fam, tb->hash(tb->fc, e));
+}
+
+/* Makes 'e' free.  An entry standing in for a connection must have left
+ * it first (unbind(), or the connection forgot it). */
+static void
+clear(const struct fc_table *tb, char *e)
+{
+    memset(val_of(tb, e), 0, sizeof(struct dp_fc_val));
+}
+
+/* Makes 'e' free, handing the counts of a connection's entry to table
+ * 'ct' (an entry standing in for a connection exists only while its
+ * table does). */
+static void
+evict(const struct fc_table *tb, char *e, struct ct_table *ct)
+{
+    struct dp_fc_val *v = val_of(tb, e);
+
+    if (v->ct.conn && ct) {
+        ct_cache_unbind(ct, &v->ct, tag_of(tb, e));
+    }
+    clear(tb, e);
+}
+
 /* Whether 'e' may be overwritten: free or made under other tables. */
 static bool
 replaceable(const struct fc_table *tb, char *e, uint64_t uid)
@@ -71,36 +138,36 @@ replaceable(const struct fc_table *tb, char *e, uint64_t uid)
     return val_of(tb, e)->tables_uid != uid;
 }
 
-/* Whether 'e' is the entry for key 'k' of hash 'hash' under 'uid'. */
+/* Whether 'e' is the entry for key 'k' under 'uid'. */
 static bool
-holds(const struct fc_table *tb, char *e, const void *k, uint32_t hash,
-      uint64_t uid)
+holds(const struct fc_table *tb, char *e, const void *k, uint64_t uid)
 {
-    const struct dp_fc_val *v = val_of(tb, e);
-    return v->sig == hash && v->tables_uid == uid &&
-           !memcmp(e, k, tb->key_bytes);
+    return val_of(tb, e)->tables_uid == uid && !memcmp(e, k, tb->key_bytes);
 }
 
 /* The other slot of live entry 'e' (itself if both are the same). */
 static char *
 other_slot(const struct fc_table *tb, char *e)
 {
-    uint32_t sig = val_of(tb, e)->sig;
-    char *other = table_slot(tb, sig, 0);
+    uint32_t hash = tb->hash(tb->fc, e);
+    char *other = table_slot(tb, hash, 0);
 
-    return other != e ? other : table_slot(tb, sig, 1);
+    return other != e ? other : table_slot(tb, hash, 1);
 }
 
-/* Moves live entry 'e' to its other slot if that one is replaceable. */
+/* Moves live entry 'e' to its other slot if that one is replaceable,
+ * leaving 'e' free.  The entry keeps its tag: it names both slots. */
 static bool
-move_away(const struct fc_table *tb, char *e, uint64_t uid)
+move_away(const struct fc_table *tb, char *e, uint64_t uid, struct ct_table *ct)
 {
     char *other = other_slot(tb, e);
 
     if (other == e || !replaceable(tb, other, uid)) {
         return false;
     }
+    evict(tb, other, ct);
     memcpy(other, e, tb->stride);
+    clear(tb, e);
     return true;
 }
 
@@ -108,67 +175,137 @@ move_away(const struct fc_table *tb, char *e, uint64_t uid)
  * slot if need be: a cuckoo path of two moves, enough to place nearly
  * every flow at the loads the tables run at. */
 static bool
-move_away_2(const struct fc_table *tb, char *e, uint64_t uid)
+move_away_2(const struct fc_table *tb, char *e, uint64_t uid,
+            struct ct_table *ct)
 {
     char *other = other_slot(tb, e);
 
-    if (move_away(tb, e, uid)) {
+    if (move_away(tb, e, uid, ct)) {
         return true;
     }
-    return other != e && move_away(tb, other, uid) && move_away(tb, e, uid);
+    return other != e && move_away(tb, other, uid, ct) &&
+           move_away(tb, e, uid, ct);
 }
 
-static void
+static bool
 insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
        uint32_t hash, uint64_t uid, enum dp_fc_kind kind, uint32_t target,
-       const struct ct_ref *ct)
+       struct ct_table *ct, const struct ct_ref *ref, uint64_t now)
 {
     char *a = table_slot(tb, hash, 0);
     char *b = table_slot(tb, hash, 1);
     char *e;
 
     if (target > DP_FC_TARGET_MAX) {
-        return;
+        return false;
     }
-    if (replaceable(tb, a, uid) || holds(tb, a, k, hash, uid)) {
+    /* First: the connection's earlier entry goes (it may be this key's,
+     * or in the slots chosen below).  A binding whose entry is not made
+     * after all is harmless: forgetting it finds nothing. */
+    if (ref && (!ct || !ct_cache_bind(ct, ref, dp_fc_tag(tb->fam, hash)))) {
+        return false;
+    }
+    if (replaceable(tb, a, uid) || holds(tb, a, k, uid)) {
         e = a; /* free, stale, or this key's own */
-    } else if (replaceable(tb, b, uid) || holds(tb, b, k, hash, uid)) {
+    } else if (replaceable(tb, b, uid) || holds(tb, b, k, uid)) {
         e = b;
     } else if (++fc->misses % 8) {
-        return; /* both taken: only every 8th such miss does any work */
-    } else if (move_away_2(tb, a, uid)) {
+        return false; /* both taken: only every 8th such miss does work */
+    } else if (move_away_2(tb, a, uid, ct)) {
         e = a;
-    } else if (move_away_2(tb, b, uid)) {
+    } else if (move_away_2(tb, b, uid, ct)) {
         e = b;
     } else {
         e = fc->misses & 8 ? a : b;
     }
+    evict(tb, e, ct);
     memcpy(e, k, tb->key_bytes);
     struct dp_fc_val *v = val_of(tb, e);
     v->tables_uid = uid;
-    v->sig = hash;
     v->action = (uint32_t)kind << 24 | target;
-    v->ct = ct ? *ct : (struct ct_ref){0, 0, 0, 0};
+    if (ref) {
+        /* Due at once: the first hit syncs, so the connection's expiry
+         * covers the entry's packets from the start. */
+        v->ct =
+            (struct ct_cache_ref){ref->conn, ref->rule_id, (uint32_t)now, 0, 0};
+    }
+    return true;
 }
 
-void
+bool
 dp_fc_insert(struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
              uint64_t uid, enum dp_fc_kind kind, uint32_t target,
-             const struct ct_ref *ct)
+             struct ct_table *ct, const struct ct_ref *ref, uint64_t now_ms)
 {
-    const struct fc_table tb = {(char *)fc->e, DP_FC_BITS,
-                                sizeof(struct dp_fc_entry), sizeof *k,
-                                offsetof(struct dp_fc_entry, v)};
-    insert(fc, &tb, k, hash, uid, kind, target, ct);
+    const struct fc_table tb = table_of(fc, DP_FC_V4);
+    return insert(fc, &tb, k, hash, uid, kind, target, ct, ref, now_ms);
 }
 
-void
+bool
 dp_fc_insert6(struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
               uint64_t uid, enum dp_fc_kind kind, uint32_t target,
-              const struct ct_ref *ct)
+              struct ct_table *ct, const struct ct_ref *ref, uint64_t now_ms)
 {
-    const struct fc_table tb = {(char *)fc->e6, DP_FC6_BITS,
-                                sizeof(struct dp_fc_entry6), sizeof *k,
-                                offsetof(struct dp_fc_entry6, v)};
-    insert(fc, &tb, k, hash, uid, kind, target, ct);
+    const struct fc_table tb = table_of(fc, DP_FC_V6);
+    return insert(fc, &tb, k, hash, uid, kind, target, ct, ref, now_ms);
 }
+
+/* ---- Conntrack's side (struct ct_cache_ops). ---- */
+
+/* Calls 'fn' for each of the (one or two) candidate slots of 'tag' whose
+ * entry stands in for connection 'conn'. */
+static void
+for_conn_entries(const struct dp_fc *fc, uint64_t tag, uint32_t conn,
+                 void (*fn)(const struct fc_table *, char *, uint64_t *,
+                            uint64_t *),
+                 uint64_t *packets, uint64_t *bytes)
+{
+    const struct fc_table tb = table_of(fc, (enum dp_fc_family)(tag >> 32));
+    char *a = table_slot(&tb, (uint32_t)tag, 0);
+    char *b = table_slot(&tb, (uint32_t)tag, 1);
+
+    for (char *e = a;; e = b) {
+        const struct ct_cache_ref *r = &val_of(&tb, e)->ct;
+        if (r->conn && (r->conn & ~CT_REF_REPLY) == conn) {
+            fn(&tb, e, packets, bytes);
+        }
+        if (e == b || a == b) {
+            break;
+        }
+    }
+}
+
+static void
+add_counts(const struct fc_table *tb, char *e, uint64_t *packets,
+           uint64_t *bytes)
+{
+    const struct ct_cache_ref *r = &val_of(tb, e)->ct;
+    int dir = r->conn & CT_REF_REPLY;
+
+    packets[dir] += r->packets;
+    bytes[dir] += r->bytes;
+}
+
+static void
+add_counts_and_clear(const struct fc_table *tb, char *e, uint64_t *packets,
+                     uint64_t *bytes)
+{
+    add_counts(tb, e, packets, bytes);
+    clear(tb, e);
+}
+
+static void
+fc_forget(void *fc, uint64_t tag, uint32_t conn, uint64_t *packets,
+          uint64_t *bytes)
+{
+    for_conn_entries(fc, tag, conn, add_counts_and_clear, packets, bytes);
+}
+
+static void
+fc_peek(const void *fc, uint64_t tag, uint32_t conn, uint64_t *packets,
+        uint64_t *bytes)
+{
+    for_conn_entries(fc, tag, conn, add_counts, packets, bytes);
+}
+
+const struct ct_cache_ops dp_fc_ct_ops = {fc_forget, fc_peek};

@@ -8,18 +8,21 @@
  * the VIF it came from (struct dp_fc_key, struct dp_fc_key6); an entry
  * also holds the tables snapshot it was made under.  Value: where
  * the pipeline sent the last such frame (a remote endpoint through the
- * segment's tunnel, or a local port) and, behind a stateful firewall, its
- * tracked connection (struct ct_ref).  A hit skips the MAC-table lookup,
- * the flow hash (the cache's own hash serves, or the connection's) and
- * the conntrack lookup; the firewall's established checks still run on
- * the remembered connection (dfw_cached_pass()).
+ * segment's tunnel, or a local port) and, behind a stateful firewall, the
+ * tracked connection it stands in for (struct ct_cache_ref).  A hit skips
+ * the MAC-table lookup, the flow hash (the cache's own hash is the
+ * frame's flow hash, also for a frame that misses) and the conntrack
+ * lookup; the firewall's established path runs on the entry alone
+ * (dfw_cached_pass()), which counts the packets and hands the counts to
+ * the connection now and then (conntrack.h, "Standing in for a
+ * connection"; decision 65).
  *
  * Entries are keyed on the tables object's uid, so a new snapshot
- * (a MAC moved, a port gone, a firewall changed) never reuses one; a
- * freed or reused connection, or one no longer on the fast path, is
- * detected by its incarnation.  Only plain L2 unicast decisions are
- * cached: ARP/ND, routed, flooded and punted frames always take the full
- * way.
+ * (a MAC moved, a port gone, a firewall changed: a vNIC's rules version
+ * is fixed within a snapshot) never reuses one.  A connection that is
+ * freed, leaves the fast path or is re-admitted has the cache forget its
+ * entry (dp_fc_ct_ops).  Only plain L2 unicast decisions are cached:
+ * ARP/ND, routed, flooded and punted frames always take the full way.
  *
  * One table per family, each 2 MiB per packet thread, page-aligned and
  * mapped on first use (as a huge page if the kernel gives one): 32,768
@@ -67,10 +70,9 @@ struct dp_fc_key6 {
 
 /* What an entry remembers, after its key. */
 struct dp_fc_val {
-    uint64_t tables_uid; /* dp_tables.uid it was made under; 0: free */
-    uint32_t sig;        /* the key's hash */
-    uint32_t action;     /* enum dp_fc_kind << 24 | target (VTEP or port) */
-    struct ct_ref ct;    /* the connection; ct.ofs 0: no firewall */
+    uint64_t tables_uid;    /* dp_tables.uid it was made under; 0: free */
+    uint32_t action;        /* enum dp_fc_kind << 24 | target */
+    struct ct_cache_ref ct; /* the connection; ct.conn 0: no firewall */
 };
 BUILD_ASSERT(sizeof(struct dp_fc_val) == 32);
 
@@ -240,69 +242,86 @@ dp_fc_key6_eq(const struct dp_fc_key6 *a, const struct dp_fc_key6 *b)
 }
 #endif
 
-/* Whether 'e' is the entry for 'k' (of hash 'hash') under tables 'uid'. */
+/* Whether 'e' is the entry for 'k' under tables 'uid'. */
 static inline bool
 dp_fc_match(const struct dp_fc_entry *e, const struct dp_fc_key *k,
-            uint32_t hash, uint64_t uid)
+            uint64_t uid)
 {
-    return e->v.sig == hash && e->v.tables_uid == uid &&
-           dp_fc_key_eq(&e->key, k);
+    return e->v.tables_uid == uid && dp_fc_key_eq(&e->key, k);
 }
 
 static inline bool
 dp_fc_match6(const struct dp_fc_entry6 *e, const struct dp_fc_key6 *k,
-             uint32_t hash, uint64_t uid)
+             uint64_t uid)
 {
-    return e->v.sig == hash && e->v.tables_uid == uid &&
-           dp_fc_key6_eq(&e->key, k);
+    return e->v.tables_uid == uid && dp_fc_key6_eq(&e->key, k);
 }
 
 /* What the entry for 'k' under tables 'uid' in its candidate slots 'a'
- * and 'b' (as dp_fc_slot() gave them) remembers, or NULL. */
-static inline const struct dp_fc_val *
-dp_fc_find(const struct dp_fc_entry *a, const struct dp_fc_entry *b,
-           const struct dp_fc_key *k, uint32_t hash, uint64_t uid)
+ * and 'b' (as dp_fc_slot() gave them) remembers, or NULL.  A firewall
+ * hit writes its counts into it (ct_cached_pass()). */
+static inline struct dp_fc_val *
+dp_fc_find(struct dp_fc_entry *a, struct dp_fc_entry *b,
+           const struct dp_fc_key *k, uint64_t uid)
 {
-    if (dp_fc_match(a, k, hash, uid)) {
+    if (dp_fc_match(a, k, uid)) {
         return &a->v;
     }
-    return dp_fc_match(b, k, hash, uid) ? &b->v : NULL;
+    return dp_fc_match(b, k, uid) ? &b->v : NULL;
 }
 
-static inline const struct dp_fc_val *
-dp_fc_find6(const struct dp_fc_entry6 *a, const struct dp_fc_entry6 *b,
-            const struct dp_fc_key6 *k, uint32_t hash, uint64_t uid)
+static inline struct dp_fc_val *
+dp_fc_find6(struct dp_fc_entry6 *a, struct dp_fc_entry6 *b,
+            const struct dp_fc_key6 *k, uint64_t uid)
 {
-    if (dp_fc_match6(a, k, hash, uid)) {
+    if (dp_fc_match6(a, k, uid)) {
         return &a->v;
     }
-    return dp_fc_match6(b, k, hash, uid) ? &b->v : NULL;
+    return dp_fc_match6(b, k, uid) ? &b->v : NULL;
 }
 
-/* What the entry for 'k' under tables 'uid' remembers, or NULL. */
-static inline const struct dp_fc_val *
+/* What the entry for 'k' (of hash 'hash') under tables 'uid' remembers,
+ * or NULL. */
+static inline struct dp_fc_val *
 dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
              uint64_t uid)
 {
-    return dp_fc_find(dp_fc_slot(fc, hash, 0), dp_fc_slot(fc, hash, 1), k, hash,
-                      uid);
+    return dp_fc_find(dp_fc_slot(fc, hash, 0), dp_fc_slot(fc, hash, 1), k, uid);
 }
 
-static inline const struct dp_fc_val *
+static inline struct dp_fc_val *
 dp_fc_lookup6(const struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
               uint64_t uid)
 {
     return dp_fc_find6(dp_fc_slot6(fc, hash, 0), dp_fc_slot6(fc, hash, 1), k,
-                       hash, uid);
+                       uid);
 }
 
+/* The tag that names the entry for a key of family 'fam' and hash 'hash'
+ * to conntrack (struct ct_cache_ops): its two candidate slots. */
+static inline uint64_t
+dp_fc_tag(enum dp_fc_family fam, uint32_t hash)
+{
+    return (uint64_t)fam << 32 | hash;
+}
+
+/* What connects a connection table to the cache (ct_set_cache(), with
+ * the cache as 'arg'). */
+extern const struct ct_cache_ops dp_fc_ct_ops;
+
 /* Remembers a decision for 'k' (see the top of the file for when a live
- * entry is replaced). */
-void dp_fc_insert(struct dp_fc *, const struct dp_fc_key *k, uint32_t hash,
+ * entry is replaced).  With 'ref' (a connection of table 'ct' that
+ * packet took on the fast path at 'now_ms', and whose cache is this one),
+ * the entry stands in for that connection, if it is still that use of
+ * it; 'ct' (NULL: none) also receives the counts of an entry replaced.
+ * Returns whether the entry was made. */
+bool dp_fc_insert(struct dp_fc *, const struct dp_fc_key *k, uint32_t hash,
                   uint64_t uid, enum dp_fc_kind kind, uint32_t target,
-                  const struct ct_ref *ct);
-void dp_fc_insert6(struct dp_fc *, const struct dp_fc_key6 *k, uint32_t hash,
+                  struct ct_table *ct, const struct ct_ref *ref,
+                  uint64_t now_ms);
+bool dp_fc_insert6(struct dp_fc *, const struct dp_fc_key6 *k, uint32_t hash,
                    uint64_t uid, enum dp_fc_kind kind, uint32_t target,
-                   const struct ct_ref *ct);
+                   struct ct_table *ct, const struct ct_ref *ref,
+                   uint64_t now_ms);
 
 #endif

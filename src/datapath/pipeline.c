@@ -76,6 +76,9 @@ dp_pipeline_create(struct dp_pool *pool, const struct dp_pipeline_options *opts)
     pl->pool = pool;
     pl->fw = dfw_thread_create(&opts->fw);
     pl->fc = opts->no_flow_cache ? NULL : dp_fc_create();
+    if (pl->fc) {
+        dfw_thread_set_cache(pl->fw, &dp_fc_ct_ops, pl->fc);
+    }
     pl->fc_all = opts->flow_cache_all;
     pl->clock_ms = opts->clock_ms;
     pl->clock_aux = opts->clock_aux;
@@ -991,17 +994,14 @@ fc_miss(struct dp_pipeline *pl, const struct dp_tables *t,
 
 /* What from_vif_batch_cached() takes from 'v', the flow cache's answer
  * for 'pkt' (of hash 'hash'), into '*val' (NULL before): behind a
- * stateful firewall, a hit with its connection (in table 'conns'),
- * prefetched; else any hit, and the hash is the frame's flow hash. */
+ * stateful firewall, a hit that stands in for a connection; else any
+ * hit.  The hash is the frame's flow hash either way. */
 static inline __attribute__((always_inline)) void
-fc_found(struct dp_packet *pkt, uint32_t hash, const struct dp_fc_val *v,
-         const void *conns, const bool stateful, const struct dp_fc_val **val)
+fc_found(struct dp_packet *pkt, uint32_t hash, struct dp_fc_val *v,
+         const bool stateful, struct dp_fc_val **val)
 {
-    if (!stateful) {
-        pkt->hash = hash;
-        *val = v;
-    } else if (v && likely(v->ct.ofs)) {
-        ct_prefetch_ref(conns, &v->ct);
+    pkt->hash = hash;
+    if (!stateful || (v && likely(v->ct.conn))) {
         *val = v;
     }
 }
@@ -1009,9 +1009,8 @@ fc_found(struct dp_packet *pkt, uint32_t hash, const struct dp_fc_val *v,
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their slots
  *    prefetched;
- * 2. flow cache lookups; for a stateful firewall, a hit's remembered
- *    connection prefetched;
- * 3. in batch order, hits checked on their remembered connections
+ * 2. flow cache lookups;
+ * 3. in batch order, hits checked and counted on their entries
  *    (dfw_cached_pass()) and sent as the cache said; from the first hit
  *    that fails the check, hits take the full way too, behind it.  The
  *    others pass SpoofGuard (a hit's headers passed it under these tables
@@ -1026,8 +1025,9 @@ fc_found(struct dp_packet *pkt, uint32_t hash, const struct dp_fc_val *v,
  * step 4's first dp_fc_insert()), and hits may leave ahead of other
  * flows' frames that take the full way.  The cache serves VIFs with a
  * stateful firewall ('stateful', a constant: the function is made once
- * with and once without) and, with flow_cache_all, every other VIF; there
- * its hash is the frames' flow hash. */
+ * with and once without) and, with flow_cache_all, every other VIF.  Its
+ * hash is the flow hash of every frame with a key, so a flow's frames
+ * leave by one tunnel source port whichever way they took. */
 static inline __attribute__((always_inline)) void
 from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
                       struct dp_packet **pkts, int n, uint16_t in_port,
@@ -1039,13 +1039,14 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     struct dp_packet *keep[DP_BATCH_MAX];
     uint8_t verdicts[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
+    struct ct_table *ct = stateful ? dfw_thread_ct(pl->fw) : NULL;
     struct dp_fc_key keys[DP_BATCH_MAX];
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
-    const void *slots[DP_BATCH_MAX][2];
+    void *slots[DP_BATCH_MAX][2];
     uint8_t fam[DP_BATCH_MAX];    /* enum dp_fc_family */
     uint8_t by_fam[DP_BATCH_MAX]; /* IPv4 keys' indexes, then IPv6 keys' */
-    const struct dp_fc_val *vals[DP_BATCH_MAX];
+    struct dp_fc_val *vals[DP_BATCH_MAX];
     struct fc_slow slow;
     struct fwd_prefetch fp;
     struct dfw_cached dc;
@@ -1068,8 +1069,8 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             by_fam[n4++] = (uint8_t)k;
         } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
             uint32_t h = dp_fc_hash6(fc, &keys6[k]);
-            const struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
-            const struct dp_fc_entry6 *b = dp_fc_slot6(fc, h, 1);
+            struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
+            struct dp_fc_entry6 *b = dp_fc_slot6(fc, h, 1);
             fam[k] = DP_FC_V6;
             hashes[k] = h;
             slots[k][0] = a;
@@ -1090,27 +1091,24 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
         return;
     }
 
-    /* 2.  Behind a stateful firewall step 4 inserts only entries with a
-     * connection of this thread's table (entries that flow_cache_all made
-     * for other VIFs have none, ofs 0, but keys carry the VIF, so the ofs
-     * test is a guard); a table that is not there (yet) has none to
-     * check. */
-    const void *conns = stateful ? dfw_conns_base(pl->fw) : NULL;
-    if (!stateful || likely(conns != NULL)) {
+    /* 2.  Behind a stateful firewall step 4 inserts only entries that
+     * stand in for a connection of this thread's table (entries that
+     * flow_cache_all made for other VIFs have none, conn 0, but keys
+     * carry the VIF, so the conn test is a guard); with no table (yet)
+     * there are none. */
+    if (!stateful || likely(ct != NULL)) {
         uint64_t uid = t->uid;
         for (int j = 0; j < n4; j++) {
             int i = by_fam[j];
-            fc_found(
-                keep[i], hashes[i],
-                dp_fc_find(slots[i][0], slots[i][1], &keys[i], hashes[i], uid),
-                conns, stateful, &vals[i]);
+            fc_found(keep[i], hashes[i],
+                     dp_fc_find(slots[i][0], slots[i][1], &keys[i], uid),
+                     stateful, &vals[i]);
         }
         for (int j = DP_BATCH_MAX - n6; j < DP_BATCH_MAX; j++) {
             int i = by_fam[j];
             fc_found(keep[i], hashes[i],
-                     dp_fc_find6(slots[i][0], slots[i][1], &keys6[i], hashes[i],
-                                 uid),
-                     conns, stateful, &vals[i]);
+                     dp_fc_find6(slots[i][0], slots[i][1], &keys6[i], uid),
+                     stateful, &vals[i]);
         }
     }
 
@@ -1132,11 +1130,12 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             }
         }
         pl->ctr.flow_cache_hits += (uint64_t)hits;
-    } else if (dfw_cached_begin(pl->fw, fw, fw_now(pl), &dc)) {
+    } else if (dfw_cached_begin(pl->fw, fw_now(pl), &dc)) {
         for (; i < k; i++) {
-            const struct dp_fc_val *v = vals[i];
+            struct dp_fc_val *v = vals[i];
             if (v) {
-                if (unlikely(!dfw_cached_pass(&dc, keep[i], &v->ct))) {
+                if (unlikely(!dfw_cached_pass(&dc, keep[i], &v->ct,
+                                              dp_fc_tag(fam[i], hashes[i])))) {
                     break; /* it and the rest of the batch: below */
                 }
                 fc_emit(pl, t, keep[i], v->action, &td);
@@ -1168,6 +1167,7 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     if (stateful) {
         dfw_check_vnic(pl->fw, t->fw_sets, slow.pkts, slow.n, fw, vif->lport,
                        true, fw_now(pl), verdicts, refs);
+        ct = dfw_thread_ct(pl->fw); /* made on the first check */
     }
     for (int s = 0; s < slow.n; s++) {
         struct dp_packet *pkt = slow.pkts[s];
@@ -1185,17 +1185,18 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             vif_forward(pl, t, pkt, in_port, NULL);
             continue;
         }
+        pkt->hash = hashes[key]; /* the firewall set its own */
         vif_forward(pl, t, pkt, in_port, &dec);
-        if (dec.kind == DP_FC_FREE || (stateful && !refs[s].ofs)) {
+        if (dec.kind == DP_FC_FREE || (stateful && !refs[s].conn)) {
             continue;
         }
         const struct ct_ref *ref = stateful ? &refs[s] : NULL;
         if (fam[key] == DP_FC_V4) {
             dp_fc_insert(fc, &keys[key], hashes[key], t->uid, dec.kind,
-                         dec.target, ref);
+                         dec.target, ct, ref, fw_now(pl));
         } else {
             dp_fc_insert6(fc, &keys6[key], hashes[key], t->uid, dec.kind,
-                          dec.target, ref);
+                          dec.target, ct, ref, fw_now(pl));
         }
     }
 }

@@ -455,19 +455,94 @@ TEST(udp_reply_and_timeouts)
     ct_destroy(ct);
 }
 
-/* The flow cache's check (ct_cached_pass()) on a remembered UDP
- * connection: it counts and refreshes as a lookup would, keeps the
- * expiry lists right when a refresh moves the entry, and refuses a
- * connection under another rules generation, an expired one and a
- * reused entry. */
-TEST(cached_pass_checks_counts_and_refreshes)
+/* ---- Standing in for a connection (struct ct_cache_ops). ----
+ * A cache of one entry, as the flow cache keeps it: what the table told
+ * it is counted, and forgetting clears the entry as the real one would. */
+struct one_entry_cache {
+    struct ct_cache_ref e;
+    uint64_t tag;    /* 0: no entry */
+    int forgets;     /* forget calls that found the entry */
+    int forgets_all; /* forget calls */
+};
+
+static void
+one_forget(void *arg, uint64_t tag, uint32_t conn, uint64_t *packets,
+           uint64_t *bytes)
+{
+    struct one_entry_cache *oc = arg;
+    oc->forgets_all++;
+    if (oc->tag == tag && (oc->e.conn & ~CT_REF_REPLY) == conn) {
+        packets[oc->e.conn & CT_REF_REPLY] += oc->e.packets;
+        bytes[oc->e.conn & CT_REF_REPLY] += oc->e.bytes;
+        memset(&oc->e, 0, sizeof oc->e);
+        oc->tag = 0;
+        oc->forgets++;
+    }
+}
+
+static void
+one_peek(const void *arg, uint64_t tag, uint32_t conn, uint64_t *packets,
+         uint64_t *bytes)
+{
+    const struct one_entry_cache *oc = arg;
+    if (oc->tag == tag && (oc->e.conn & ~CT_REF_REPLY) == conn) {
+        packets[oc->e.conn & CT_REF_REPLY] += oc->e.packets;
+        bytes[oc->e.conn & CT_REF_REPLY] += oc->e.bytes;
+    }
+}
+
+static const struct ct_cache_ops one_ops = {one_forget, one_peek};
+
+/* Makes the cache's entry (tag 'tag') stand in for the connection of the
+ * last packet, which took the fast path, as dp_fc_insert() does; false
+ * if the table refused the binding. */
+static bool
+bind_last(struct ct_table *ct, struct one_entry_cache *oc, uint64_t tag,
+          uint64_t now)
+{
+    struct ct_ref ref;
+    ct_ref_set(ct, last_conn, &last_cp, &ref);
+    if (!ct_cache_bind(ct, &ref, tag)) {
+        return false;
+    }
+    oc->e = (struct ct_cache_ref){ref.conn, ref.rule_id, (uint32_t)now, 0, 0};
+    oc->tag = tag;
+    return true;
+}
+
+/* ct_cached_pass() of the current packet on the cache's entry at 'now',
+ * as the pipeline does it (begin, pass, end). */
+static bool
+cached_pass_at(struct ct_table *ct, struct one_entry_cache *oc, uint64_t now)
+{
+    struct ct_cached cc;
+    ct_cached_begin(ct, now, &cc);
+    bool ok = ct_cached_pass(&cc, pkt, &oc->e, oc->tag);
+    ct_cached_end(&cc, ok);
+    return ok;
+}
+
+static uint64_t
+packets_of(struct ct_table *ct, struct ct_conn *c, int dir)
+{
+    struct ct_conn_info info;
+    ct_conn_get_info(ct, c, 0, &info);
+    return info.packets[dir];
+}
+
+/* An entry counts its packets and hands them, with the expiry they earn,
+ * to the connection when due (at once after binding, then every 'gran'
+ * ms: a second for UDP's replied class), or when its byte count grows
+ * large; a listing sees the counts it has not handed over yet. */
+TEST(cache_entry_counts_syncs_and_refreshes)
 {
     struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
     struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
-    struct ct_cached cc;
     struct ct_conn_info info;
-    struct ct_ref ref;
+    const uint32_t len = 14 + 20 + 8 + 20;
 
+    ct_set_cache(ct, &one_ops, &oc);
     udp(&a, &b, 20);
     CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
     struct ct_conn *c = last_conn;
@@ -475,42 +550,87 @@ TEST(cached_pass_checks_counts_and_refreshes)
     CHECK_EQ(run(ct, 20), CT_ESTABLISHED); /* replied: on the fast path */
     udp(&a, &b, 20);
     CHECK_EQ(run(ct, 30), CT_ESTABLISHED);
-    ct_ref_set(ct, c, &last_cp, &ref);
-    CHECK(ref.ofs != 0);
+    CHECK(bind_last(ct, &oc, 7, 30));
+    CHECK_EQ(oc.e.rule_id, 3);
+    CHECK_EQ(oc.e.conn & CT_REF_REPLY, 0);
 
-    pkt->hash = 0;
-    ct_cached_begin(ct, 0, 40, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &ref) == c);
-    ct_cached_end(&cc, 1);
-    CHECK(pkt->hash != 0);
+    /* The first hit syncs (nothing yet) and counts itself. */
+    CHECK(cached_pass_at(ct, &oc, 40));
+    CHECK_EQ(oc.e.packets, 1);
+    CHECK_EQ(oc.e.bytes, len);
+    CHECK_EQ(oc.e.sync_at, 40 + 1000);
     ct_conn_get_info(ct, c, 40, &info);
-    CHECK_EQ(info.packets[0], 3);
-    CHECK_EQ(info.bytes[0], 3 * (14 + 20 + 8 + 20));
-    CHECK_EQ(info.expires_in_ms, 120000);
+    CHECK_EQ(info.packets[0], 3); /* two on the table, one on the entry */
+    CHECK_EQ(info.bytes[0], 3 * len);
+    CHECK_EQ(info.packets[1], 1);
+    CHECK_EQ(info.expires_in_ms, 120000 + 1000);
 
-    /* Another generation: refused, nothing counted. */
-    ct_cached_begin(ct, 1, 50, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
-    ct_conn_get_info(ct, c, 50, &info);
-    CHECK_EQ(info.packets[0], 3);
+    /* Not due: the entry alone. */
+    CHECK(cached_pass_at(ct, &oc, 1039));
+    CHECK_EQ(oc.e.packets, 2);
+    CHECK_EQ(expires_in(ct, c, 1039), 121040 - 1039);
+    /* Due: the two go over, the expiry moves on. */
+    CHECK(cached_pass_at(ct, &oc, 1040));
+    CHECK_EQ(oc.e.packets, 1);
+    CHECK_EQ(packets_of(ct, c, 0), 5);
+    CHECK_EQ(expires_in(ct, c, 1040), 121000);
 
-    /* A minute later: the refresh moves the entry in its list, so the
-     * sweep at its old expiry keeps it and the one at its new frees it. */
-    ct_cached_begin(ct, 0, 60040, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &ref) == c);
-    CHECK_EQ(ct_expire(ct, 120041, 100), 0);
-    CHECK_EQ(expires_in(ct, c, 120041), 60000 - 1);
-    CHECK_EQ(ct_expire(ct, 180040, 100), 1);
+    /* A large byte count syncs before the time. */
+    oc.e.bytes = CT_CACHE_SYNC_BYTES;
+    CHECK(cached_pass_at(ct, &oc, 1041));
+    CHECK_EQ(oc.e.packets, 1);
+    CHECK_EQ(oc.e.bytes, len);
+    ct_conn_get_info(ct, c, 1041, &info);
+    CHECK_EQ(info.bytes[0], 5 * (uint64_t)len + CT_CACHE_SYNC_BYTES);
+    CHECK_EQ(info.packets[0], 6);
 
-    /* Expired and freed: the remembered use is stale, also once the
-     * entry is reused. */
-    ct_cached_begin(ct, 0, 180050, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
+    /* The refresh moved the connection in its expiry list: the sweep at
+     * its old expiry keeps it, the one at its new frees it, and freeing
+     * has the cache forget the entry. */
+    CHECK_EQ(ct_expire(ct, 121040, 100), 0);
+    CHECK_EQ(oc.tag, 7);
+    CHECK_EQ(ct_expire(ct, 1041 + 121000, 100), 1);
+    CHECK_EQ(oc.forgets, 1);
+    CHECK_EQ(oc.tag, 0);
+    CHECK(!cached_pass_at(ct, &oc, 122100)); /* a forgotten entry fails */
+    ct_destroy(ct);
+}
+
+/* An entry passes nothing for a connection that expired but was not
+ * swept yet (the full way finds it gone), and the table refuses to bind
+ * a reference to a use of an entry that is over. */
+TEST(cache_entry_stops_at_expiry_and_reuse)
+{
+    struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    struct ct_ref old;
+
+    ct_set_cache(ct, &one_ops, &oc);
     udp(&a, &b, 20);
-    CHECK_EQ(run_commit(ct, 180060, 3), CT_NEW);
+    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
+    udp(&b, &a, 20);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    struct ct_conn *c = last_conn;
+    ct_ref_set(ct, c, &last_cp, &old);
+    CHECK(bind_last(ct, &oc, 9, 2));
+    CHECK(cached_pass_at(ct, &oc, 3)); /* synced: expires 3 + 121000 */
+    CHECK(cached_pass_at(ct, &oc, 4));
+    CHECK(!cached_pass_at(ct, &oc, 3 + 121000));
+    CHECK_EQ(oc.e.packets, 2); /* nothing changed */
+    CHECK_EQ(packets_of(ct, c, 0), 2 + 2);
+
+    /* Freed and reused by another connection: the old reference is
+     * refused. */
+    CHECK_EQ(ct_expire(ct, 3 + 121000, 100), 1);
+    CHECK_EQ(oc.forgets, 1);
+    udp(&b, &a, 20);
+    CHECK_EQ(run_commit(ct, 130000, 4), CT_NEW);
     CHECK(last_conn == c); /* the same entry, another use */
-    ct_cached_begin(ct, 0, 180070, &cc);
-    CHECK(ct_cached_pass(&cc, pkt, &ref) == NULL);
+    CHECK(!ct_cache_bind(ct, &old, 9));
+    CHECK_EQ(oc.tag, 0);
     ct_destroy(ct);
 }
 
@@ -533,78 +653,92 @@ open_tcp(struct ct_table *ct, const struct ep *cl, const struct ep *sv,
     return c;
 }
 
-/* ct_cached_pass() of the last packet built on 'ref', at 'now', under
- * rules generation 0, as the pipeline does it (begin, pass, end). */
-static struct ct_conn *
-cached_pass_at(struct ct_table *ct, uint64_t now, const struct ct_ref *ref)
-{
-    struct ct_cached cc;
-    ct_cached_begin(ct, 0, now, &cc);
-    struct ct_conn *c = ct_cached_pass(&cc, pkt, ref);
-    ct_cached_end(&cc, c != NULL);
-    return c;
-}
-
-/* ct_cached_pass() trusts the incarnation alone: a connection that
- * leaves the fast path (a FIN, a RST) must retire the references of both
- * directions, and one that only gains a direction (a first UDP reply)
- * must keep the opener's. */
-TEST(cached_pass_stops_when_the_connection_leaves_the_fast_path)
+/* The entry never looks at the connection between syncs, so the table
+ * must have the cache forget it whenever the connection changes what
+ * the entry relies on: a FIN or RST (either way), another rule, another
+ * entry for it; and keep it when the connection only gains a direction
+ * (a first UDP reply).  Forgetting keeps the counts. */
+TEST(cache_entry_is_forgotten_when_the_connection_changes)
 {
     struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
     struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
-    struct ct_ref to_sv, to_cl;
 
+    ct_set_cache(ct, &one_ops, &oc);
     struct ct_conn *c = open_tcp(ct, &cl, &sv, 1);
-    ct_ref_set(ct, c, &last_cp, &to_sv);
     tcp(&sv, &cl, 5001, 111, TCP_ACK, 10);
     CHECK_EQ(run(ct, 5), CT_ESTABLISHED);
-    ct_ref_set(ct, c, &last_cp, &to_cl);
+    CHECK(bind_last(ct, &oc, 11, 5)); /* the server's direction */
+    CHECK_EQ(oc.e.conn & CT_REF_REPLY, CT_REF_REPLY);
+    tcp(&sv, &cl, 5011, 111, TCP_ACK, 10);
+    CHECK(cached_pass_at(ct, &oc, 6));
+    CHECK(cached_pass_at(ct, &oc, 6));
+    CHECK_EQ(packets_of(ct, c, 1), 4); /* SYN+ACK, ACK, two on the entry */
 
-    tcp(&cl, &sv, 111, 5011, TCP_ACK, 10);
-    CHECK(cached_pass_at(ct, 6, &to_sv) == c);
-    tcp(&sv, &cl, 5011, 121, TCP_ACK, 10);
-    CHECK(cached_pass_at(ct, 6, &to_cl) == c);
-
-    /* The client's FIN takes the full way and ends the fast path. */
-    tcp(&cl, &sv, 121, 5021, TCP_ACK | TCP_FIN, 0);
+    /* The client's FIN takes the full way and ends the fast path: the
+     * server's entry goes, its two packets counted. */
+    tcp(&cl, &sv, 111, 5021, TCP_ACK | TCP_FIN, 0);
     CHECK_EQ(run(ct, 7), CT_ESTABLISHED);
     CHECK_EQ(state_of(ct, c, 7), CT_ST_FIN_WAIT);
-    tcp(&sv, &cl, 5021, 122, TCP_ACK, 10);
-    CHECK(cached_pass_at(ct, 8, &to_cl) == NULL);
-    tcp(&cl, &sv, 122, 5031, TCP_ACK, 0);
-    CHECK(cached_pass_at(ct, 8, &to_sv) == NULL);
-    /* The full way still has the connection, and counts the segment. */
-    CHECK_EQ(run(ct, 9), CT_ESTABLISHED);
-    CHECK(last_conn == c);
+    CHECK_EQ(oc.forgets, 1);
+    CHECK_EQ(oc.tag, 0);
+    CHECK_EQ(packets_of(ct, c, 1), 4);
+    tcp(&sv, &cl, 5021, 112, TCP_ACK, 10);
+    CHECK(!cached_pass_at(ct, &oc, 8));
+    CHECK_EQ(run(ct, 8), CT_ESTABLISHED); /* the full way has it */
+    CHECK_EQ(packets_of(ct, c, 1), 5);
 
-    /* A RST does the same to another connection's references. */
+    /* A RST from the server ends another connection's entry. */
     cl.port++;
     struct ct_conn *r = open_tcp(ct, &cl, &sv, 10);
-    ct_ref_set(ct, r, &last_cp, &to_sv);
-    CHECK(cached_pass_at(ct, 13, &to_sv) == r);
+    CHECK(bind_last(ct, &oc, 12, 12));
+    tcp(&cl, &sv, 111, 5001, TCP_ACK, 10);
+    CHECK(cached_pass_at(ct, &oc, 13));
     tcp(&sv, &cl, 5001, 111, TCP_RST | TCP_ACK, 0);
     CHECK_EQ(run(ct, 14), CT_ESTABLISHED);
     CHECK_EQ(state_of(ct, r, 14), CT_ST_CLOSED);
-    tcp(&cl, &sv, 111, 5001, TCP_ACK, 10);
-    CHECK(cached_pass_at(ct, 15, &to_sv) == NULL);
+    CHECK_EQ(oc.forgets, 2);
+    CHECK_EQ(packets_of(ct, r, 0), 3);
 
-    /* UDP: the opener's reference, made before any reply, survives the
-     * first reply (the connection becomes fast both ways). */
+    /* Another rule (revalidation), and another entry for the same
+     * connection, each forget the entry in place. */
+    cl.port++;
+    struct ct_conn *s = open_tcp(ct, &cl, &sv, 20);
+    CHECK(bind_last(ct, &oc, 13, 22));
+    CHECK(cached_pass_at(ct, &oc, 23));
+    ct_conn_set_rule(ct, s, 8, 1);
+    CHECK_EQ(oc.forgets, 3);
+    CHECK(!cached_pass_at(ct, &oc, 24));
+    tcp(&cl, &sv, 121, 5001, TCP_ACK, 10);
+    CHECK_EQ(run(ct, 25), CT_ESTABLISHED);
+    CHECK(bind_last(ct, &oc, 14, 25));
+    CHECK_EQ(oc.e.rule_id, 8);
+    CHECK(cached_pass_at(ct, &oc, 26));
+    struct one_entry_cache keep = oc; /* as if entry 14 were elsewhere */
+    CHECK(bind_last(ct, &oc, 15, 27));
+    CHECK_EQ(oc.forgets_all, keep.forgets_all + 1); /* 14 was forgotten */
+    CHECK_EQ(packets_of(ct, s, 0), 5);
+
+    /* UDP: the opener's entry, made before any reply, survives the first
+     * reply (the connection becomes fast both ways). */
     struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
-    struct ct_ref opener;
     udp(&a, &b, 20);
-    CHECK_EQ(run_commit(ct, 20, 3), CT_NEW);
+    CHECK_EQ(run_commit(ct, 30, 3), CT_NEW);
     struct ct_conn *u = last_conn;
     udp(&a, &b, 20);
-    CHECK_EQ(run(ct, 21), CT_ESTABLISHED);
-    ct_ref_set(ct, u, &last_cp, &opener);
+    CHECK_EQ(run(ct, 31), CT_ESTABLISHED);
+    CHECK(bind_last(ct, &oc, 16, 31)); /* (the one entry: 15 is gone) */
+    int forgets = oc.forgets_all;
     udp(&b, &a, 30);
-    CHECK_EQ(run(ct, 22), CT_ESTABLISHED);
-    CHECK_EQ(state_of(ct, u, 22), CT_ST_REPLIED);
+    CHECK_EQ(run(ct, 32), CT_ESTABLISHED);
+    CHECK_EQ(state_of(ct, u, 32), CT_ST_REPLIED);
+    CHECK_EQ(oc.forgets_all, forgets);
     udp(&a, &b, 20);
-    CHECK(cached_pass_at(ct, 23, &opener) == u);
+    CHECK(cached_pass_at(ct, &oc, 33));
+
+    /* The table goes: its entries go first. */
     ct_destroy(ct);
+    CHECK_EQ(oc.tag, 0);
 }
 
 TEST(icmp_echo_uses_identifier)
@@ -1024,7 +1158,7 @@ TEST(fast_path_matches_single_packet_path)
                 if (v1[i] == CT_NEW && allow[i]) {
                     ct_commit(one, &cp, now, 1, gen);
                 } else if (c && ct_conn_gen(c) != gen) {
-                    ct_conn_set_rule(c, 1, gen); /* revalidated */
+                    ct_conn_set_rule(one, c, 1, gen); /* revalidated */
                 }
             }
             /* Batched, with the fast path. */
@@ -1046,7 +1180,7 @@ TEST(fast_path_matches_single_packet_path)
                 if (v2[i] == CT_NEW && allow[i]) {
                     ct_commit(bat, &cps[i], now, 1, gen);
                 } else if (c && ct_conn_gen(c) != gen) {
-                    ct_conn_set_rule(c, 1, gen);
+                    ct_conn_set_rule(bat, c, 1, gen);
                 }
             }
             for (int i = 0; i < n; i++) {

@@ -1704,6 +1704,118 @@ TEST(flow_cache_follows_the_connection_v6)
     flow_cache_follows_the_connection(6);
 }
 
+/* Zone A's connection from source port 'sport', as a listing shows it
+ * (with the counts its flow cache entry has not handed over yet). */
+struct find_conn {
+    uint16_t sport;
+    bool found;
+    struct ct_conn_info ci;
+};
+
+static bool
+find_conn_cb(const struct ct_conn_info *ci, void *aux)
+{
+    struct find_conn *fc = aux;
+    if (ci->zone == ZONE_A && ci->sport == fc->sport) {
+        fc->found = true;
+        fc->ci = *ci;
+    }
+    return true;
+}
+
+static struct ct_conn_info
+conn_a(uint16_t sport)
+{
+    struct find_conn fc = {sport, false, {0}};
+    ct_iterate(dfw_thread_ct(dp_pipeline_dfw(pl)), fake_now, find_conn_cb, &fc);
+    CHECK(fc.found);
+    return fc.ci;
+}
+
+/* A's ACK number 'i' on connection A:sport -> B:80 (ISN 100); adds its
+ * length to '*bytes'. */
+static void
+ack_a_to_b(int fam, uint16_t sport, uint32_t i, uint64_t *bytes)
+{
+    uint8_t f[2048];
+    uint32_t len =
+        tcp_frame(f, &A, &B, fam, sport, 80, TCP_ACK, 101 + i * 10, 10, 10);
+    send_vif(PORT_A, f, len);
+    *bytes += len;
+}
+
+/* A flow cache entry counts its connection's packets itself: a listing
+ * shows them all at any time, across syncs, a new tables snapshot (the
+ * old entry goes stale, then is replaced) and the entry's end when the
+ * peer's FIN, seen by A's IN check, takes the connection off the fast
+ * path; no packet is counted twice or lost. */
+static void
+flow_cache_counts_exactly(int fam)
+{
+    uint8_t f[2048];
+    uint64_t bytes = 0;
+    uint32_t i = 0;
+    const struct dp_counters *c;
+
+    setup();
+    c = dp_pipeline_counters(pl);
+    uint32_t len = tcp_frame(f, &A, &B, fam, 40300, 80, TCP_SYN, 100, 0, 0);
+    bytes += len;
+    open_a_to_b(fam, 40300, 100);
+    for (; i < 12; i++) { /* establish, fill, 10 hits */
+        ack_a_to_b(fam, 40300, i, &bytes);
+    }
+    CHECK_EQ(c->flow_cache_hits, 10);
+    struct ct_conn_info ci = conn_a(40300);
+    CHECK_EQ(ci.packets[0], 13);
+    CHECK_EQ(ci.bytes[0], bytes);
+    CHECK_EQ(ci.packets[1], 1);
+
+    /* Past the sync interval: the next hit hands the counts over. */
+    fake_now += 5000;
+    ack_a_to_b(fam, 40300, i++, &bytes);
+    CHECK_EQ(c->flow_cache_hits, 11);
+    ci = conn_a(40300);
+    CHECK_EQ(ci.packets[0], 14);
+    CHECK_EQ(ci.bytes[0], bytes);
+    CHECK(ci.expires_in_ms >= 43200ull * 1000);
+
+    /* New tables, same rules: the entry is stale but still holds a
+     * count; the next packet misses, the one after is a hit again. */
+    rebuild_with_tcp_mode(DFW_TCP_DEFAULT);
+    CHECK_EQ(conn_a(40300).packets[0], 14);
+    ack_a_to_b(fam, 40300, i++, &bytes);
+    ack_a_to_b(fam, 40300, i++, &bytes);
+    CHECK_EQ(c->flow_cache_hits, 12);
+    ci = conn_a(40300);
+    CHECK_EQ(ci.packets[0], 16);
+    CHECK_EQ(ci.bytes[0], bytes);
+
+    /* B's FIN reaches A's connection through A's IN check: A's entry
+     * goes (its count kept), and A's next ACK takes the full way. */
+    len = tcp_frame(f, &B, &A, fam, 80, 40300, TCP_FIN | TCP_ACK, 10, 251, 0);
+    send_vif(PORT_B, f, len);
+    CHECK_EQ(conn_a(40300).state, CT_ST_FIN_WAIT);
+    ack_a_to_b(fam, 40300, i++, &bytes);
+    CHECK_EQ(c->flow_cache_hits, 12);
+    ci = conn_a(40300);
+    CHECK_EQ(ci.packets[0], 17);
+    CHECK_EQ(ci.bytes[0], bytes);
+    CHECK_EQ(ci.packets[1], 2);
+    CHECK_EQ(sent(PORT_B), 1 + 16); /* the SYN and every ACK */
+    teardown();
+}
+
+TEST(flow_cache_counts_exactly_v4)
+{
+    flow_cache_counts_exactly(4);
+}
+
+TEST(flow_cache_counts_exactly_v6)
+{
+    flow_cache_counts_exactly(6);
+}
+
 struct order_pkt {
     uint16_t sport;
     uint8_t flags;

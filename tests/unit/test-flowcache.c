@@ -337,7 +337,6 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
 {
     struct dp_fc *fc = dp_fc_create();
     struct dp_fc_key k;
-    struct ct_ref ref = {7, 3, 0, 0};
     enum { N = 10000 };
     int found = 0;
 
@@ -354,7 +353,8 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
             flow_key(&k, i, 5);
             uint32_t h = dp_fc_hash(fc, &k);
             if (!dp_fc_lookup(fc, &k, h, 42)) {
-                dp_fc_insert(fc, &k, h, 42, DP_FC_REMOTE, i % 100, &ref);
+                dp_fc_insert(fc, &k, h, 42, DP_FC_REMOTE, i % 100, NULL, NULL,
+                             0);
             }
         }
     }
@@ -365,8 +365,7 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_REMOTE << 24 | i % 100);
-            CHECK_EQ(e->ct.ofs, 7);
-            CHECK_EQ(e->ct.incarn, 3);
+            CHECK_EQ(e->ct.conn, 0); /* no connection */
         }
         /* Never under other tables or from another port. */
         CHECK(!dp_fc_lookup(fc, &k, h, 43));
@@ -378,7 +377,8 @@ TEST(table_finds_what_it_holds_under_its_tables_only)
     /* VTEP indexes past 24 bits are not cached. */
     memset(&k, 0xab, sizeof k);
     uint32_t h = dp_fc_hash(fc, &k);
-    dp_fc_insert(fc, &k, h, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL);
+    CHECK(!dp_fc_insert(fc, &k, h, 44, DP_FC_REMOTE, DP_FC_TARGET_MAX + 1, NULL,
+                        NULL, 0));
     CHECK(!dp_fc_lookup(fc, &k, h, 44));
     dp_fc_destroy(fc);
 }
@@ -398,7 +398,6 @@ TEST(table6_finds_what_it_holds_under_its_tables_only)
     struct dp_fc *fc = dp_fc_create();
     struct dp_fc_key6 k;
     struct dp_fc_key k4;
-    struct ct_ref ref = {9, 4, 0, 0};
     enum { N = 5000 };
     int found = 0;
 
@@ -411,7 +410,8 @@ TEST(table6_finds_what_it_holds_under_its_tables_only)
             flow_key6(&k, i, 5);
             uint32_t h = dp_fc_hash6(fc, &k);
             if (!dp_fc_lookup6(fc, &k, h, 42)) {
-                dp_fc_insert6(fc, &k, h, 42, DP_FC_LOCAL, i % 50, &ref);
+                dp_fc_insert6(fc, &k, h, 42, DP_FC_LOCAL, i % 50, NULL, NULL,
+                              0);
             }
         }
     }
@@ -422,8 +422,7 @@ TEST(table6_finds_what_it_holds_under_its_tables_only)
         if (e) {
             found++;
             CHECK_EQ(e->action, (uint32_t)DP_FC_LOCAL << 24 | i % 50);
-            CHECK_EQ(e->ct.ofs, 9);
-            CHECK_EQ(e->ct.incarn, 4);
+            CHECK_EQ(e->ct.conn, 0);
         }
         CHECK(!dp_fc_lookup6(fc, &k, h, 43));
         /* The IPv4 table is another table: nothing there. */
