@@ -327,8 +327,9 @@ ct_cached_pass(const struct ct_cached *cc, const struct dp_packet *p,
          p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
         return false;
     }
-    if (unlikely((int32_t)(cc->now32 - r->sync_at) >= 0 ||
-                 r->bytes >= CT_CACHE_SYNC_BYTES) &&
+    /* Due ((int32_t)(now32 - sync_at) >= 0) or bytes >= 2^31
+     * (CT_CACHE_SYNC_BYTES): either clears the sign bit of this. */
+    if (unlikely((int32_t)((cc->now32 - r->sync_at) & ~r->bytes) >= 0) &&
         !ct_cache_sync(cc->ct, r, tag, cc->now)) {
         return false;
     }

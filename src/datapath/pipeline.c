@@ -993,17 +993,17 @@ fc_miss(struct dp_pipeline *pl, const struct dp_tables *t,
 }
 
 /* What from_vif_batch_cached() takes from 'v', the flow cache's answer
- * for 'pkt' (of hash 'hash'), into '*val' (NULL before): behind a
- * stateful firewall, a hit that stands in for a connection; else any
- * hit.  The hash is the frame's flow hash either way. */
+ * for 'pkt' (of hash 'hash'), into '*val' (NULL before).  The hash is
+ * the frame's flow hash, hit or miss.  (Behind a stateful firewall every
+ * entry under the current tables stands in for a connection: keys carry
+ * the VIF, and one that gains a firewall gets new tables; a hit without
+ * one fails dfw_cached_pass().) */
 static inline __attribute__((always_inline)) void
 fc_found(struct dp_packet *pkt, uint32_t hash, struct dp_fc_val *v,
-         const bool stateful, struct dp_fc_val **val)
+         struct dp_fc_val **val)
 {
     pkt->hash = hash;
-    if (!stateful || (v && likely(v->ct.conn))) {
-        *val = v;
-    }
+    *val = v;
 }
 
 /* A batch from a VIF, in order:
@@ -1102,13 +1102,13 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             int i = by_fam[j];
             fc_found(keep[i], hashes[i],
                      dp_fc_find(slots[i][0], slots[i][1], &keys[i], uid),
-                     stateful, &vals[i]);
+                     &vals[i]);
         }
         for (int j = DP_BATCH_MAX - n6; j < DP_BATCH_MAX; j++) {
             int i = by_fam[j];
             fc_found(keep[i], hashes[i],
                      dp_fc_find6(slots[i][0], slots[i][1], &keys6[i], uid),
-                     stateful, &vals[i]);
+                     &vals[i]);
         }
     }
 
