@@ -96,9 +96,10 @@ struct ct_conn {
     uint8_t pad[3];
     /* Line 2. */
     struct ct_tcp_dir tcp[2];
-    uint64_t cache_tag; /* the flow cache entry standing in for it, 0:
-                         * none (struct ct_cache_ops) */
-    uint8_t pad2[24];
+    uint64_t cache_tag;    /* the flow cache entry standing in for it, 0:
+                            * none (struct ct_cache_ops) */
+    uint64_t cache_synced; /* when that entry was made or last synced, ms */
+    uint8_t pad2[16];
 };
 #define CT_CONN_BYTES 192
 BUILD_ASSERT(sizeof(struct ct_conn) == CT_CONN_BYTES);
@@ -203,18 +204,27 @@ ct_create(const struct ct_config *cfg)
     return ct;
 }
 
+/* Has the cache forget every entry that stands in for a connection: no
+ * entry may outlive its table, or its table's tie to the cache. */
+static void
+forget_all(struct ct_table *ct)
+{
+    for (uint32_t i = 0; ct->cache_ops && i < ct->n_used; i++) {
+        struct ct_conn *c = &ct->conns[i];
+        if (c->cache_tag) {
+            uint64_t tag = c->cache_tag;
+            c->cache_tag = 0;
+            ct->cache_ops->forget(ct->cache_arg, tag, (i + 1) << 1, c->packets,
+                                  c->bytes);
+        }
+    }
+}
+
 void
 ct_destroy(struct ct_table *ct)
 {
     if (ct) {
-        /* No flow cache entry may outlive the connections it names. */
-        for (uint32_t i = 0; ct->cache_ops && i < ct->n_used; i++) {
-            struct ct_conn *c = &ct->conns[i];
-            if (c->cache_tag) {
-                ct->cache_ops->forget(ct->cache_arg, c->cache_tag, (i + 1) << 1,
-                                      c->packets, c->bytes);
-            }
-        }
+        forget_all(ct);
         unmap_zeroed(ct->conns,
                      (size_t)ct->cfg.max_entries * sizeof *ct->conns);
         unmap_zeroed(ct->slots, ((size_t)ct->mask + 1) * sizeof *ct->slots);
@@ -743,6 +753,18 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
     }
     uint64_t exp = now + ct->timeout[tc];
 
+    /* A sync covered the packets the entry carries until the next one
+     * (ct_cache_sync()): while the entry stays, the expiry only grows.
+     * Only this path keeps a connection alive without a sync, so it also
+     * retires an entry silent for too long. */
+    if (unlikely(c->cache_tag)) {
+        if (now - c->cache_synced >= CT_CACHE_MAX_UNSYNCED_MS) {
+            retire_refs(ct, c); /* before its 32-bit sync_at wraps */
+        } else {
+            exp = MAX(exp, c->expires);
+        }
+    }
+
     c->expires = exp;
     if (tc != c->tclass || exp >= c->requeue_at) {
         list_remove(ct, c);
@@ -1192,12 +1214,14 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
 void
 ct_set_cache(struct ct_table *ct, const struct ct_cache_ops *ops, void *arg)
 {
+    forget_all(ct);
     ct->cache_ops = ops;
     ct->cache_arg = arg;
 }
 
 bool
-ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag)
+ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag,
+              uint64_t now)
 {
     struct ct_conn *c = conn_named(ct, ref->conn);
 
@@ -1211,6 +1235,7 @@ ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag)
                               c->packets, c->bytes);
     }
     c->cache_tag = tag;
+    c->cache_synced = now;
     return true;
 }
 
@@ -1243,11 +1268,14 @@ ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
     r->packets = 0;
     r->bytes = 0;
     /* Until the next sync the entry's packets do not reach the
-     * connection: its expiry covers them too. */
+     * connection: its expiry covers them too.  Its list position stays
+     * now + timeout, as a refresh would put it (lists stay sorted); the
+     * sweep there finds it not due and requeues it. */
     c->expires = now + ct->timeout[tc] + ct->gran[tc];
+    c->cache_synced = now;
     if (c->expires >= c->requeue_at) {
         list_remove(ct, c);
-        c->requeue_at = c->expires + ct->gran[tc];
+        c->requeue_at = c->expires; /* position + gran */
         list_append(ct, c);
     }
     r->sync_at = (uint32_t)(now + ct->gran[tc]);

@@ -104,8 +104,8 @@ struct ct_config {
 /* Defaults: 'max_entries' 1,000,000, strict off, timeouts as above. */
 void ct_config_default(struct ct_config *);
 
-/* The most connections one table holds (a struct ct_ref's 32-bit offset
- * must reach every entry). */
+/* The most connections one table holds (ct_ref.conn's (index + 1) << 1
+ * must fit 32 bits). */
 #define CT_MAX_ENTRIES (1u << 24)
 
 /* What a packet is to the connection tracker. */
@@ -252,10 +252,16 @@ struct ct_cache_ref {
 /* Bytes an entry may hold before it syncs whatever the time. */
 #define CT_CACHE_SYNC_BYTES (1u << 31)
 
-/* The longest timeout a table takes (longer ones are cut to it), so an
- * entry's 32-bit 'sync_at' is never further than 2^31 ms from now while
- * its connection lives. */
+/* The longest timeout a table takes (longer ones are cut to it). */
 #define CT_TIMEOUT_MAX_MS (1u << 30)
+
+/* The longest an entry may go without a sync before the table has the
+ * cache forget it: a connection that packets on the full way (the other
+ * direction) keep alive while the entry's side is silent must not
+ * outlive the entry's 32-bit 'sync_at', which compares right only within
+ * 2^31 ms of now.  Checked on each such packet; without them the
+ * connection expires within its timeout (at most CT_TIMEOUT_MAX_MS). */
+#define CT_CACHE_MAX_UNSYNCED_MS (1u << 29)
 
 /* How a table reaches the cache whose entries stand in for its
  * connections.  'conn' is the connection as in ct_ref.conn without the
@@ -270,8 +276,9 @@ struct ct_cache_ops {
                  uint64_t *packets, uint64_t *bytes);
 };
 
-/* Connects the table to its cache (one per table; NULL ops: none).  The
- * cache must outlive the table's use or be detached first. */
+/* Connects the table to its cache (one per table; NULL ops: none),
+ * first forgetting every entry of the cache it had.  The cache must
+ * outlive the table's use or be detached first. */
 void ct_set_cache(struct ct_table *, const struct ct_cache_ops *, void *arg);
 
 /* Takes 'ref' of connection 'c', the connection of prepared packet 'cp',
@@ -279,11 +286,13 @@ void ct_set_cache(struct ct_table *, const struct ct_cache_ops *, void *arg);
 void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
                 const struct ct_pkt *cp, struct ct_ref *ref);
 
-/* Makes the entry of tag 'tag' the one that stands in for the connection
- * of 'ref', if that is still the use 'ref' saw (else false: do not make
- * the entry).  The connection's earlier entry, if any, is forgotten
- * first (its counts kept), so call this before choosing a slot. */
-bool ct_cache_bind(struct ct_table *, const struct ct_ref *ref, uint64_t tag);
+/* Makes the entry of tag 'tag', made at 'now_ms', the one that stands in
+ * for the connection of 'ref', if that is still the use 'ref' saw (else
+ * false: do not make the entry).  The connection's earlier entry, if
+ * any, is forgotten first (its counts kept), so call this before
+ * choosing a slot. */
+bool ct_cache_bind(struct ct_table *, const struct ct_ref *ref, uint64_t tag,
+                   uint64_t now_ms);
 
 /* The cache is overwriting entry 'r' of tag 'tag': its counts go to the
  * connection, which no longer has an entry. */

@@ -118,8 +118,8 @@ clear(const struct fc_table *tb, char *e)
 }
 
 /* Makes 'e' free, handing the counts of a connection's entry to table
- * 'ct' (an entry standing in for a connection exists only while its
- * table does). */
+ * 'ct' (the pipeline always passes its table: an entry standing in for a
+ * connection exists only while its table does). */
 static void
 evict(const struct fc_table *tb, char *e, struct ct_table *ct)
 {
@@ -199,18 +199,24 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
     if (target > DP_FC_TARGET_MAX) {
         return false;
     }
-    /* First: the connection's earlier entry goes (it may be this key's,
-     * or in the slots chosen below).  A binding whose entry is not made
-     * after all is harmless: forgetting it finds nothing. */
-    if (ref && (!ct || !ct_cache_bind(ct, ref, dp_fc_tag(tb->fam, hash)))) {
-        return false;
-    }
-    if (replaceable(tb, a, uid) || holds(tb, a, k, uid)) {
-        e = a; /* free, stale, or this key's own */
-    } else if (replaceable(tb, b, uid) || holds(tb, b, k, uid)) {
-        e = b;
-    } else if (++fc->misses % 8) {
+    bool a_free = replaceable(tb, a, uid) || holds(tb, a, k, uid);
+    bool b_free = replaceable(tb, b, uid) || holds(tb, b, k, uid);
+    if (!a_free && !b_free && ++fc->misses % 8) {
         return false; /* both taken: only every 8th such miss does work */
+    }
+    /* Then the connection's earlier entry goes: it may be this key's, or
+     * in the slots chosen below, so look at them again. */
+    if (ref) {
+        if (!ct || !ct_cache_bind(ct, ref, dp_fc_tag(tb->fam, hash), now)) {
+            return false;
+        }
+        a_free = replaceable(tb, a, uid) || holds(tb, a, k, uid);
+        b_free = replaceable(tb, b, uid) || holds(tb, b, k, uid);
+    }
+    if (a_free) {
+        e = a; /* free, stale, or this key's own */
+    } else if (b_free) {
+        e = b;
     } else if (move_away_2(tb, a, uid, ct)) {
         e = a;
     } else if (move_away_2(tb, b, uid, ct)) {

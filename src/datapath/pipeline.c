@@ -1039,7 +1039,9 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     struct dp_packet *keep[DP_BATCH_MAX];
     uint8_t verdicts[DP_BATCH_MAX];
     struct ct_ref refs[DP_BATCH_MAX];
-    struct ct_table *ct = stateful ? dfw_thread_ct(pl->fw) : NULL;
+    /* Also without a firewall here: an insert hands the counts of an
+     * entry it replaces (another VIF's) to that entry's connection. */
+    struct ct_table *ct = dfw_thread_ct(pl->fw);
     struct dp_fc_key keys[DP_BATCH_MAX];
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
@@ -1092,10 +1094,9 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 
     /* 2.  Behind a stateful firewall step 4 inserts only entries that
-     * stand in for a connection of this thread's table (entries that
-     * flow_cache_all made for other VIFs have none, conn 0, but keys
-     * carry the VIF, so the conn test is a guard); with no table (yet)
-     * there are none. */
+     * stand in for a connection of this thread's table (keys carry the
+     * VIF: entries that flow_cache_all made for other VIFs, without one,
+     * never match); with no table (yet) there are none. */
     if (!stateful || likely(ct != NULL)) {
         uint64_t uid = t->uid;
         for (int j = 0; j < n4; j++) {

@@ -4,14 +4,16 @@
  * IPv6, zones, the bounded table (refusal and reclaiming expired entries),
  * flush by rule, the dump API, a randomized run against a naive model
  * of which connections are live, the batched fast path against the
- * one-packet path, and the flow cache's check on a remembered
- * connection.  Frames are built here and go through
+ * one-packet path, and what a flow cache entry standing in for a
+ * connection relies on (struct ct_cache_ops, with a one-entry cache).
+ * Frames are built here and go through
  * dp_parse() as in the datapath. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "datapath/conntrack.h"
+#include "datapath/flowcache.h"
 #include "datapath/parse.h"
 #include "testlib.h"
 
@@ -502,7 +504,7 @@ bind_last(struct ct_table *ct, struct one_entry_cache *oc, uint64_t tag,
 {
     struct ct_ref ref;
     ct_ref_set(ct, last_conn, &last_cp, &ref);
-    if (!ct_cache_bind(ct, &ref, tag)) {
+    if (!ct_cache_bind(ct, &ref, tag, now)) {
         return false;
     }
     oc->e = (struct ct_cache_ref){ref.conn, ref.rule_id, (uint32_t)now, 0, 0};
@@ -528,6 +530,22 @@ packets_of(struct ct_table *ct, struct ct_conn *c, int dir)
     struct ct_conn_info info;
     ct_conn_get_info(ct, c, 0, &info);
     return info.packets[dir];
+}
+
+/* Opens a UDP connection a -> b by rule 3 (at 0), replied at 1, and
+ * runs a's next packet at 2, which takes the fast path (last_cp); returns
+ * it. */
+static struct ct_conn *
+open_udp(struct ct_table *ct, const struct ep *a, const struct ep *b)
+{
+    udp(a, b, 20);
+    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
+    struct ct_conn *c = last_conn;
+    udp(b, a, 20);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
+    udp(a, b, 20);
+    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
+    return c;
 }
 
 /* An entry counts its packets and hands them, with the expiry they earn,
@@ -607,13 +625,7 @@ TEST(cache_entry_stops_at_expiry_and_reuse)
     struct ct_ref old;
 
     ct_set_cache(ct, &one_ops, &oc);
-    udp(&a, &b, 20);
-    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
-    udp(&b, &a, 20);
-    CHECK_EQ(run(ct, 1), CT_ESTABLISHED);
-    udp(&a, &b, 20);
-    CHECK_EQ(run(ct, 2), CT_ESTABLISHED);
-    struct ct_conn *c = last_conn;
+    struct ct_conn *c = open_udp(ct, &a, &b);
     ct_ref_set(ct, c, &last_cp, &old);
     CHECK(bind_last(ct, &oc, 9, 2));
     CHECK(cached_pass_at(ct, &oc, 3)); /* synced: expires 3 + 121000 */
@@ -629,9 +641,102 @@ TEST(cache_entry_stops_at_expiry_and_reuse)
     udp(&b, &a, 20);
     CHECK_EQ(run_commit(ct, 130000, 4), CT_NEW);
     CHECK(last_conn == c); /* the same entry, another use */
-    CHECK(!ct_cache_bind(ct, &old, 9));
+    CHECK(!ct_cache_bind(ct, &old, 9, 130000));
     CHECK_EQ(oc.tag, 0);
     ct_destroy(ct);
+}
+
+/* While an entry stands in for a connection, the full way (here the
+ * peer's packets) never moves the expiry a sync set back; a connection
+ * the peer alone keeps alive for CT_CACHE_MAX_UNSYNCED_MS has the cache
+ * forget a silent entry (its 32-bit sync time would soon compare
+ * wrong); detaching the cache forgets its entries. */
+TEST(cache_entry_expiry_with_the_peer_on_the_full_way)
+{
+    struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+
+    ct_set_cache(ct, &one_ops, &oc);
+    struct ct_conn *c = open_udp(ct, &a, &b);
+    CHECK(bind_last(ct, &oc, 5, 2));
+    CHECK(cached_pass_at(ct, &oc, 1000)); /* synced: 1000 + 121000 */
+    CHECK_EQ(expires_in(ct, c, 1000), 121000);
+    udp(&b, &a, 20);
+    CHECK_EQ(run(ct, 1001), CT_ESTABLISHED);
+    CHECK_EQ(expires_in(ct, c, 1001), 120999); /* not 120000 */
+
+    /* The peer alone, a packet a minute: the first of its packets that
+     * finds the entry unsynced for 2^29 ms has the cache forget it. */
+    uint64_t t = 1001;
+    while (oc.tag && t < 2ull * CT_CACHE_MAX_UNSYNCED_MS) {
+        t += 60000;
+        CHECK_EQ(run(ct, t), CT_ESTABLISHED);
+        ct_expire(ct, t, 100);
+    }
+    CHECK_EQ(oc.tag, 0);
+    CHECK(t - 1000 >= CT_CACHE_MAX_UNSYNCED_MS);
+    CHECK(t - 1000 < CT_CACHE_MAX_UNSYNCED_MS + 60000);
+    CHECK_EQ(packets_of(ct, c, 0), 3); /* the entry's hit kept */
+
+    /* Bound again, then detached: the entry goes, and the table works on
+     * without a cache. */
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, t), CT_ESTABLISHED);
+    CHECK(bind_last(ct, &oc, 6, t));
+    CHECK(cached_pass_at(ct, &oc, t + 1));
+    ct_set_cache(ct, NULL, NULL);
+    CHECK_EQ(oc.tag, 0);
+    CHECK_EQ(packets_of(ct, c, 0), 5);
+    CHECK_EQ(ct_flush_rule(ct, 3), 1);
+    ct_destroy(ct);
+}
+
+/* The real flow cache (dp_fc_ct_ops): an entry that an insert replaces,
+ * also one without a connection of its own (flow_cache_all), hands its
+ * counts to its connection; so does a listing before that (peek). */
+TEST(flow_cache_entry_counts_survive_its_replacement)
+{
+    struct ct_table *ct = table(100, false);
+    struct dp_fc *fc = dp_fc_create();
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    struct dp_fc_key k, k2;
+    struct ct_ref ref;
+
+    ct_set_cache(ct, &dp_fc_ct_ops, fc);
+    struct ct_conn *c = open_udp(ct, &a, &b);
+    ct_ref_set(ct, c, &last_cp, &ref);
+    CHECK(dp_fc_key(pkt, 5, &k));
+    uint32_t h = dp_fc_hash(fc, &k);
+    CHECK(dp_fc_insert(fc, &k, h, 1, DP_FC_LOCAL, 7, ct, &ref, 2));
+    struct dp_fc_val *v = dp_fc_lookup(fc, &k, h, 1);
+    CHECK(v != NULL && v->ct.conn == ref.conn);
+    for (int i = 0; i < 5; i++) {
+        struct ct_cached cc;
+        ct_cached_begin(ct, 3, &cc);
+        CHECK(ct_cached_pass(&cc, pkt, &v->ct, dp_fc_tag(DP_FC_V4, h)));
+        ct_cached_end(&cc, 1);
+    }
+    CHECK_EQ(v->ct.packets, 5);
+    CHECK_EQ(packets_of(ct, c, 0), 7);
+
+    /* Another key whose first slot is this entry's, under new tables
+     * (this one is stale now), without a connection. */
+    uint32_t h2 = 0;
+    for (uint64_t x = 1; x < 1000000; x++) {
+        k2 = k;
+        k2.w[3] ^= x << 16;
+        h2 = dp_fc_hash(fc, &k2);
+        if (dp_fc_slot(fc, h2, 0) == dp_fc_slot(fc, h, 0)) {
+            break;
+        }
+    }
+    CHECK(dp_fc_slot(fc, h2, 0) == dp_fc_slot(fc, h, 0));
+    CHECK(dp_fc_insert(fc, &k2, h2, 2, DP_FC_LOCAL, 1, ct, NULL, 4));
+    CHECK(!dp_fc_lookup(fc, &k, h, 1));
+    CHECK_EQ(packets_of(ct, c, 0), 7);
+    ct_destroy(ct);
+    dp_fc_destroy(fc);
 }
 
 /* Opens a TCP connection cl -> sv (handshake at t, t + 1, then 10 bytes
