@@ -398,10 +398,10 @@ TEST(table6_finds_what_it_holds_under_its_tables_only)
     struct dp_fc *fc = dp_fc_create();
     struct dp_fc_key6 k;
     struct dp_fc_key k4;
-    enum { N = 5000 };
+    enum { N = 10000 };
     int found = 0;
 
-    /* 5,000 flows in 16,384 entries, as above (seeds fixed too). */
+    /* 10,000 flows in 32,768 entries, as above (seeds fixed too). */
     for (size_t i = 0; i < ARRAY_SIZE(fc->seed); i++) {
         fc->seed[i] = 0x9e3779b97f4a7c15ull * (i + 1);
     }
