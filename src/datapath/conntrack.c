@@ -1256,8 +1256,10 @@ bool
 ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
               uint64_t now)
 {
+    if (!r->conn) {
+        return false; /* forgotten (CT_CACHE_NO_CONN) */
+    }
     struct ct_conn *c = conn_named(ct, r->conn);
-
     if (c->cache_tag != tag || c->expires <= now) {
         return false; /* the full way finds it expired (or frees it) */
     }

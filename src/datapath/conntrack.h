@@ -252,6 +252,11 @@ struct ct_cache_ref {
 /* Bytes an entry may hold before it syncs whatever the time. */
 #define CT_CACHE_SYNC_BYTES (1u << 31)
 
+/* An entry that stands in for no connection: always due, so a hit on it
+ * goes to ct_cache_sync(), which refuses it. */
+#define CT_CACHE_NO_CONN                                                       \
+    ((struct ct_cache_ref){0, 0, 0, 0, CT_CACHE_SYNC_BYTES})
+
 /* The longest timeout a table takes (longer ones are cut to it). */
 #define CT_TIMEOUT_MAX_MS (1u << 30)
 
@@ -301,8 +306,9 @@ void ct_cache_unbind(struct ct_table *, const struct ct_cache_ref *r,
 
 /* Out of line part of ct_cached_pass(): hands the counts of entry 'r' of
  * tag 'tag' to its connection and refreshes the connection's expiry, as
- * the packets would have; false (and nothing changed) if the connection
- * has expired or is not the entry's: the packet needs the full way. */
+ * the packets would have; false (and nothing changed) if the entry has no
+ * connection, or the connection has expired or is not the entry's: the
+ * packet needs the full way. */
 bool ct_cache_sync(struct ct_table *, struct ct_cache_ref *r, uint64_t tag,
                    uint64_t now_ms);
 
@@ -326,14 +332,14 @@ void ct_cached_end(struct ct_cached *, int n_passed);
  * in for a connection and the packet can change nothing but counters and
  * expiry (for TCP: no SYN, FIN or RST), syncing when due.  Else returns
  * false and changes nothing: the packet needs the full way.  'p' must be
- * a whole TCP or UDP segment with the headers the entry was made for. */
+ * a whole TCP or UDP segment with the headers the entry was made for.
+ * An entry for no connection (CT_CACHE_NO_CONN) is always due. */
 static inline bool
 ct_cached_pass(const struct ct_cached *cc, const struct dp_packet *p,
                struct ct_cache_ref *r, uint64_t tag)
 {
-    if (unlikely(!r->conn) ||
-        (p->ip_proto == IPPROTO_TCP_ &&
-         p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST))) {
+    if (p->ip_proto == IPPROTO_TCP_ &&
+        p->data[p->l4_ofs + 13] & (TCP_SYN | TCP_FIN | TCP_RST)) {
         return false;
     }
     /* Due ((int32_t)(now32 - sync_at) >= 0) or bytes >= 2^31

@@ -110,11 +110,17 @@ tag_of(const struct fc_table *tb, char *e)
 }
 
 /* Makes 'e' free.  An entry standing in for a connection must have left
- * it first (unbind(), or the connection forgot it). */
+ * it first (unbind(), or the connection forgot it).  A free entry has no
+ * connection and a byte count that makes it due (CT_CACHE_NO_CONN): a hit
+ * that still holds it (the pipeline's step 3, when a check between two
+ * of its packets had the cache forget it) fails in ct_cache_sync(). */
 static void
 clear(const struct fc_table *tb, char *e)
 {
-    memset(val_of(tb, e), 0, sizeof(struct dp_fc_val));
+    struct dp_fc_val *v = val_of(tb, e);
+
+    memset(v, 0, sizeof *v);
+    v->ct = CT_CACHE_NO_CONN;
 }
 
 /* Makes 'e' free, handing the counts of a connection's entry to table
@@ -234,6 +240,8 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
          * covers the entry's packets from the start. */
         v->ct =
             (struct ct_cache_ref){ref->conn, ref->rule_id, (uint32_t)now, 0, 0};
+    } else {
+        v->ct = CT_CACHE_NO_CONN;
     }
     return true;
 }

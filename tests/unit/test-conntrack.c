@@ -476,7 +476,7 @@ one_forget(void *arg, uint64_t tag, uint32_t conn, uint64_t *packets,
     if (oc->tag == tag && (oc->e.conn & ~CT_REF_REPLY) == conn) {
         packets[oc->e.conn & CT_REF_REPLY] += oc->e.packets;
         bytes[oc->e.conn & CT_REF_REPLY] += oc->e.bytes;
-        memset(&oc->e, 0, sizeof oc->e);
+        oc->e = CT_CACHE_NO_CONN; /* as the flow cache clears it */
         oc->tag = 0;
         oc->forgets++;
     }
@@ -611,6 +611,8 @@ TEST(cache_entry_counts_syncs_and_refreshes)
     CHECK_EQ(oc.forgets, 1);
     CHECK_EQ(oc.tag, 0);
     CHECK(!cached_pass_at(ct, &oc, 122100)); /* a forgotten entry fails */
+    CHECK(!cached_pass_at(ct, &oc, 0x80000000u + 5)); /* whatever the time */
+    CHECK_EQ(oc.e.packets, 0);
     ct_destroy(ct);
 }
 
