@@ -1007,8 +1007,8 @@ fc_found(struct dp_packet *pkt, uint32_t hash, struct dp_fc_val *v,
 }
 
 /* A batch from a VIF, in order:
- * 1. ingress (parse, segment) and the flow cache keys, their slots
- *    prefetched;
+ * 1. ingress (parse, segment) and the flow cache keys, their first
+ *    candidate slots prefetched;
  * 2. flow cache lookups;
  * 3. in batch order, hits checked and counted on their entries
  *    (dfw_cached_pass()) and sent as the cache said; from the first hit
@@ -1066,8 +1066,7 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             hashes[k] = h;
             slots[k][0] = dp_fc_slot(fc, h, 0);
             slots[k][1] = dp_fc_slot(fc, h, 1);
-            __builtin_prefetch(slots[k][0]);
-            __builtin_prefetch(slots[k][1]);
+            __builtin_prefetch(slots[k][0]); /* the second: decision 66 */
             by_fam[n4++] = (uint8_t)k;
         } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
             uint32_t h = dp_fc_hash6(fc, &keys6[k]);
@@ -1079,8 +1078,6 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             slots[k][1] = b;
             __builtin_prefetch(a);
             __builtin_prefetch(&a->v);
-            __builtin_prefetch(b);
-            __builtin_prefetch(&b->v);
             by_fam[DP_BATCH_MAX - ++n6] = (uint8_t)k;
         } else {
             fam[k] = DP_FC_NONE;
