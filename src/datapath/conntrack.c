@@ -751,25 +751,31 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
         tc = (uint8_t)class_of(c);
         set_fast(ct, c);
     }
-    uint64_t exp = now + ct->timeout[tc];
+    uint64_t pos = now + ct->timeout[tc]; /* this packet's expiry */
+    uint64_t exp = pos;
 
     /* A sync covered the packets the entry carries until the next one
      * (ct_cache_sync()): while the entry stays, the expiry only grows.
      * Only this path keeps a connection alive without a sync, so it also
-     * retires an entry silent for too long. */
+     * retires an entry silent for too long (before its 32-bit sync_at
+     * wraps), and one whose connection moved to a class with a shorter
+     * timeout (the sync's expiry would outlast it). */
     if (unlikely(c->cache_tag)) {
-        if (now - c->cache_synced >= CT_CACHE_MAX_UNSYNCED_MS) {
-            retire_refs(ct, c); /* before its 32-bit sync_at wraps */
+        if (now - c->cache_synced >= CT_CACHE_MAX_UNSYNCED_MS ||
+            ct->timeout[tc] < ct->timeout[c->tclass]) {
+            retire_refs(ct, c);
         } else {
             exp = MAX(exp, c->expires);
         }
     }
 
+    /* The list position is this packet's expiry either way, so the lists
+     * stay sorted; the sweep requeues a connection whose expiry is later. */
     c->expires = exp;
-    if (tc != c->tclass || exp >= c->requeue_at) {
+    if (tc != c->tclass || pos >= c->requeue_at) {
         list_remove(ct, c);
         c->tclass = tc;
-        c->requeue_at = exp + ct->gran[tc];
+        c->requeue_at = pos + ct->gran[tc];
         list_append(ct, c);
     }
 }

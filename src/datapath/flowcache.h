@@ -73,7 +73,8 @@ struct dp_fc_key6 {
 struct dp_fc_val {
     uint64_t tables_uid;    /* dp_tables.uid it was made under; 0: free */
     uint32_t action;        /* enum dp_fc_kind << 24 | target */
-    struct ct_cache_ref ct; /* the connection; ct.conn 0: no firewall */
+    struct ct_cache_ref ct; /* the connection; CT_CACHE_NO_CONN (conn 0)
+                             * for none: no firewall, or a free entry */
 };
 BUILD_ASSERT(sizeof(struct dp_fc_val) == 32);
 

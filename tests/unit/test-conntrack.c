@@ -694,6 +694,68 @@ TEST(cache_entry_expiry_with_the_peer_on_the_full_way)
     ct_destroy(ct);
 }
 
+/* A full-way refresh just after a sync keeps the connection's list
+ * position at its own packet's expiry, not at the sync's later one, so
+ * the lists stay sorted and a sweep frees every connection that is due
+ * (a full table reclaims them). */
+TEST(cache_entry_keeps_the_expiry_lists_sorted)
+{
+    struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    struct ep a2 = ep4(0xc0a80001, 5354);
+
+    ct_set_cache(ct, &one_ops, &oc);
+    struct ct_conn *c = open_udp(ct, &a, &b);
+    CHECK(bind_last(ct, &oc, 7, 2));
+    struct ct_conn *d = open_udp(ct, &a2, &b);
+    udp(&a, &b, 20);
+    CHECK(cached_pass_at(ct, &oc, 1000)); /* sync: expires 122000 */
+    udp(&b, &a, 20);
+    CHECK_EQ(run(ct, 1001), CT_ESTABLISHED); /* the reply, full way */
+    CHECK_EQ(expires_in(ct, c, 1001), 120999);
+    udp(&a2, &b, 20);
+    CHECK_EQ(run(ct, 1002), CT_ESTABLISHED); /* d: 121002 */
+    CHECK_EQ(expires_in(ct, d, 121003), 0);
+    CHECK_EQ(ct_expire(ct, 121003, 100), 1);  /* d, behind c's position */
+    CHECK_EQ(expires_in(ct, c, 121003), 997); /* 122000 */
+    CHECK_EQ(ct_expire(ct, 122000, 100), 1);
+    CHECK_EQ(oc.tag, 0);
+    ct_destroy(ct);
+}
+
+/* With custom timeouts a first reply may move a UDP connection to a
+ * class with a shorter timeout than the one its entry's sync covered:
+ * the entry goes, and the connection expires on the new timeout. */
+TEST(cache_entry_goes_when_the_timeout_shortens)
+{
+    struct ct_config cfg;
+    ct_config_default(&cfg);
+    cfg.max_entries = 100;
+    cfg.timeout_ms[CT_TO_UDP_FIRST] = 60000;
+    cfg.timeout_ms[CT_TO_UDP_REPLIED] = 5000;
+    setup();
+    struct ct_table *ct = ct_create(&cfg);
+    struct one_entry_cache oc = {0};
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+
+    ct_set_cache(ct, &one_ops, &oc);
+    udp(&a, &b, 20);
+    CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
+    struct ct_conn *c = last_conn;
+    udp(&a, &b, 20);
+    CHECK_EQ(run(ct, 1), CT_ESTABLISHED); /* FIRST: the opener is fast */
+    CHECK(bind_last(ct, &oc, 8, 1));
+    CHECK(cached_pass_at(ct, &oc, 2)); /* synced: 2 + 60000 + 1000 */
+    udp(&b, &a, 20);
+    CHECK_EQ(run(ct, 3), CT_ESTABLISHED); /* REPLIED: 5 s */
+    CHECK_EQ(oc.tag, 0);
+    CHECK_EQ(oc.forgets, 1);
+    CHECK_EQ(expires_in(ct, c, 3), 5000);
+    CHECK_EQ(packets_of(ct, c, 0), 3);
+    ct_destroy(ct);
+}
+
 /* The real flow cache (dp_fc_ct_ops): an entry that an insert replaces,
  * also one without a connection of its own (flow_cache_all), hands its
  * counts to its connection; so does a listing before that (peek). */
