@@ -61,6 +61,11 @@
 #define F_FAST         0x0400 /* ct_process_fast() may take it either way */
 #define F_FAST0        0x0800 /* ... only the opener's packets */
 #define F_SD           0x1000 /* F_ORIG_SWAPPED ^ F_DIR_OUT */
+#define F_CACHED                                                               \
+    0x4000 /* a flow cache entry stands in for it
+                               * ('cache_tag', in line 2: the flag in
+                               * line 0 spares every other packet that
+                               * line) */
 #define F_STRICT                                                               \
     0x2000 /* TCP opened by a SYN in strict mode: window
                                * checks for its whole life */
@@ -96,8 +101,8 @@ struct ct_conn {
     uint8_t pad[3];
     /* Line 2. */
     struct ct_tcp_dir tcp[2];
-    uint64_t cache_tag;    /* the flow cache entry standing in for it, 0:
-                            * none (struct ct_cache_ops) */
+    uint64_t cache_tag;    /* with F_CACHED: the flow cache entry standing
+                            * in for it (struct ct_cache_ops) */
     uint64_t cache_synced; /* when that entry was made or last synced, ms */
     uint8_t pad2[16];
 };
@@ -204,21 +209,7 @@ ct_create(const struct ct_config *cfg)
     return ct;
 }
 
-/* Has the cache forget every entry that stands in for a connection: no
- * entry may outlive its table, or its table's tie to the cache. */
-static void
-forget_all(struct ct_table *ct)
-{
-    for (uint32_t i = 0; ct->cache_ops && i < ct->n_used; i++) {
-        struct ct_conn *c = &ct->conns[i];
-        if (c->cache_tag) {
-            uint64_t tag = c->cache_tag;
-            c->cache_tag = 0;
-            ct->cache_ops->forget(ct->cache_arg, tag, (i + 1) << 1, c->packets,
-                                  c->bytes);
-        }
-    }
-}
+static void forget_all(struct ct_table *);
 
 void
 ct_destroy(struct ct_table *ct)
@@ -656,6 +647,45 @@ conn_named(const struct ct_table *ct, uint32_t name)
     return &ct->conns[(name >> 1) - 1];
 }
 
+/* Has the cache forget the entry that stands in for 'c', if any, adding
+ * the counts it held. */
+static void
+forget_entry(struct ct_table *ct, struct ct_conn *c)
+{
+    if (c->flags & F_CACHED) {
+        c->flags &= ~F_CACHED;
+        ct->cache_ops->forget(ct->cache_arg, c->cache_tag, conn_name(ct, c),
+                              c->packets, c->bytes);
+    }
+}
+
+/* Has the cache forget every entry that stands in for a connection: no
+ * entry may outlive its table, or its table's tie to the cache. */
+static void
+forget_all(struct ct_table *ct)
+{
+    for (uint32_t i = 0; ct->cache_ops && i < ct->n_used; i++) {
+        forget_entry(ct, &ct->conns[i]);
+    }
+}
+
+/* Whether the entry of tag 'tag' stands in for 'c'. */
+static bool
+is_entry_of(const struct ct_conn *c, uint64_t tag)
+{
+    return c->flags & F_CACHED && c->cache_tag == tag;
+}
+
+/* Adds the counts of entry 'r' to its connection 'c'. */
+static void
+take_counts(struct ct_conn *c, const struct ct_cache_ref *r)
+{
+    int dir = r->conn & CT_REF_REPLY;
+
+    c->packets[dir] += r->packets;
+    c->bytes[dir] += r->bytes;
+}
+
 /* Every reference to this use of 'c' must fail from now on: a batch's
  * struct ct_ref by the incarnation, the flow cache's entry by being
  * forgotten (the counts it held kept). */
@@ -663,12 +693,7 @@ static void
 retire_refs(struct ct_table *ct, struct ct_conn *c)
 {
     c->incarn++;
-    if (c->cache_tag) {
-        uint64_t tag = c->cache_tag;
-        c->cache_tag = 0;
-        ct->cache_ops->forget(ct->cache_arg, tag, conn_name(ct, c), c->packets,
-                              c->bytes);
-    }
+    forget_entry(ct, c);
 }
 
 static void
@@ -760,7 +785,7 @@ refresh(struct ct_table *ct, struct ct_conn *c, uint64_t now,
      * retires an entry silent for too long (before its 32-bit sync_at
      * wraps), and one whose connection moved to a class with a shorter
      * timeout (the sync's expiry would outlast it). */
-    if (unlikely(c->cache_tag)) {
+    if (unlikely(c->flags & F_CACHED)) {
         if (now - c->cache_synced >= CT_CACHE_MAX_UNSYNCED_MS ||
             ct->timeout[tc] < ct->timeout[c->tclass]) {
             retire_refs(ct, c);
@@ -1234,13 +1259,9 @@ ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag,
     if (!ct->cache_ops || c->incarn != ref->incarn || c->tclass == TC_FREE) {
         return false;
     }
-    if (c->cache_tag) { /* its earlier entry: at most one */
-        uint64_t old = c->cache_tag;
-        c->cache_tag = 0;
-        ct->cache_ops->forget(ct->cache_arg, old, ref->conn & ~CT_REF_REPLY,
-                              c->packets, c->bytes);
-    }
+    forget_entry(ct, c); /* its earlier entry: at most one */
     c->cache_tag = tag;
+    c->flags |= F_CACHED;
     c->cache_synced = now;
     return true;
 }
@@ -1250,11 +1271,9 @@ ct_cache_unbind(struct ct_table *ct, const struct ct_cache_ref *r, uint64_t tag)
 {
     struct ct_conn *c = conn_named(ct, r->conn);
 
-    if (c->cache_tag == tag) {
-        int dir = r->conn & CT_REF_REPLY;
-        c->packets[dir] += r->packets;
-        c->bytes[dir] += r->bytes;
-        c->cache_tag = 0;
+    if (is_entry_of(c, tag)) {
+        take_counts(c, r);
+        c->flags &= ~F_CACHED;
     }
 }
 
@@ -1266,13 +1285,11 @@ ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
         return false; /* forgotten (CT_CACHE_NO_CONN) */
     }
     struct ct_conn *c = conn_named(ct, r->conn);
-    if (c->cache_tag != tag || c->expires <= now) {
+    if (!is_entry_of(c, tag) || c->expires <= now) {
         return false; /* the full way finds it expired (or frees it) */
     }
-    int dir = r->conn & CT_REF_REPLY;
     uint8_t tc = c->tclass;
-    c->packets[dir] += r->packets;
-    c->bytes[dir] += r->bytes;
+    take_counts(c, r);
     r->packets = 0;
     r->bytes = 0;
     /* Until the next sync the entry's packets do not reach the
@@ -1418,7 +1435,7 @@ ct_conn_get_info(const struct ct_table *ct, const struct ct_conn *c,
     info->expires_in_ms = c->expires > now ? c->expires - now : 0;
     memcpy(info->packets, c->packets, sizeof info->packets);
     memcpy(info->bytes, c->bytes, sizeof info->bytes);
-    if (c->cache_tag) { /* and what its flow cache entry has not synced */
+    if (c->flags & F_CACHED) { /* and what its entry has not synced */
         ct->cache_ops->peek(ct->cache_arg, c->cache_tag, conn_name(ct, c),
                             info->packets, info->bytes);
     }

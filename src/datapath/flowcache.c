@@ -151,6 +151,13 @@ holds(const struct fc_table *tb, char *e, const void *k, uint64_t uid)
     return val_of(tb, e)->tables_uid == uid && !memcmp(e, k, tb->key_bytes);
 }
 
+/* Whether key 'k' may take slot 'e': free, stale, or its own. */
+static bool
+takes(const struct fc_table *tb, char *e, const void *k, uint64_t uid)
+{
+    return replaceable(tb, e, uid) || holds(tb, e, k, uid);
+}
+
 /* The other slot of live entry 'e' (itself if both are the same). */
 static char *
 other_slot(const struct fc_table *tb, char *e)
@@ -205,8 +212,7 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
     if (target > DP_FC_TARGET_MAX) {
         return false;
     }
-    bool a_free = replaceable(tb, a, uid) || holds(tb, a, k, uid);
-    bool b_free = replaceable(tb, b, uid) || holds(tb, b, k, uid);
+    bool a_free = takes(tb, a, k, uid), b_free = takes(tb, b, k, uid);
     if (!a_free && !b_free && ++fc->misses % 8) {
         return false; /* both taken: only every 8th such miss does work */
     }
@@ -216,11 +222,11 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
         if (!ct || !ct_cache_bind(ct, ref, dp_fc_tag(tb->fam, hash), now)) {
             return false;
         }
-        a_free = replaceable(tb, a, uid) || holds(tb, a, k, uid);
-        b_free = replaceable(tb, b, uid) || holds(tb, b, k, uid);
+        a_free = takes(tb, a, k, uid);
+        b_free = takes(tb, b, k, uid);
     }
     if (a_free) {
-        e = a; /* free, stale, or this key's own */
+        e = a;
     } else if (b_free) {
         e = b;
     } else if (move_away_2(tb, a, uid, ct)) {
