@@ -831,6 +831,7 @@ channel_send_stats(struct agent_channel *ch)
     Weft__Envelope env = WEFT__ENVELOPE__INIT;
     Weft__RuleStats rs = WEFT__RULE_STATS__INIT;
 
+    datapath_collect_counts(sc.dp); /* established flows' latest packets */
     agent_dfw_rules_foreach(agent_firewall(ch->agent), stats_add, &sc);
     if (sc.n && sc.sum != ch->stats_sum) {
         rs.n_counters = sc.n;

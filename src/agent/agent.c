@@ -1182,6 +1182,7 @@ cmd_firewall(int argc, const char *argv[], struct ctl_reply *r, void *a_)
             }
         }
     }
+    datapath_collect_counts(a->dp); /* established flows' latest packets */
     datapath_get_rule_counters(a->dp, AGENT_DFW_DEFAULT_RULE, &dc);
     ctl_reply_printf(r,
                      "  rule %-6d packets %-10" PRIu64 " bytes %-12" PRIu64

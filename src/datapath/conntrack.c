@@ -132,6 +132,8 @@ struct ct_table {
     struct ct_stats stats;
     const struct ct_cache_ops *cache_ops; /* NULL: no flow cache */
     void *cache_arg;
+    ct_rule_count_fn *count_rule; /* NULL: cached packets count no rule */
+    void *count_arg;
 };
 
 static const char *const state_names[] = {
@@ -647,15 +649,32 @@ conn_named(const struct ct_table *ct, uint32_t name)
     return &ct->conns[(name >> 1) - 1];
 }
 
+/* Adds packets a flow cache entry carried in direction 'dir' to 'c' and
+ * to its rule. */
+static void
+count_cached(struct ct_table *ct, struct ct_conn *c, int dir, uint64_t packets,
+             uint64_t bytes)
+{
+    c->packets[dir] += packets;
+    c->bytes[dir] += bytes;
+    if (packets && ct->count_rule) {
+        ct->count_rule(ct->count_arg, c->rule_id, packets, bytes);
+    }
+}
+
 /* Has the cache forget the entry that stands in for 'c', if any, adding
  * the counts it held. */
 static void
 forget_entry(struct ct_table *ct, struct ct_conn *c)
 {
     if (c->flags & F_CACHED) {
+        uint64_t packets[2] = {0, 0}, bytes[2] = {0, 0};
         c->flags &= ~F_CACHED;
         ct->cache_ops->forget(ct->cache_arg, c->cache_tag, conn_name(ct, c),
-                              c->packets, c->bytes);
+                              packets, bytes);
+        for (int dir = 0; dir < 2; dir++) {
+            count_cached(ct, c, dir, packets[dir], bytes[dir]);
+        }
     }
 }
 
@@ -676,14 +695,12 @@ is_entry_of(const struct ct_conn *c, uint64_t tag)
     return c->flags & F_CACHED && c->cache_tag == tag;
 }
 
-/* Adds the counts of entry 'r' to its connection 'c'. */
+/* Adds the counts of entry 'r' to its connection 'c' (and its rule). */
 static void
-take_counts(struct ct_conn *c, const struct ct_cache_ref *r)
+take_counts(struct ct_table *ct, struct ct_conn *c,
+            const struct ct_cache_ref *r)
 {
-    int dir = r->conn & CT_REF_REPLY;
-
-    c->packets[dir] += r->packets;
-    c->bytes[dir] += r->bytes;
+    count_cached(ct, c, r->conn & CT_REF_REPLY, r->packets, r->bytes);
 }
 
 /* Every reference to this use of 'c' must fail from now on: a batch's
@@ -1250,6 +1267,13 @@ ct_set_cache(struct ct_table *ct, const struct ct_cache_ops *ops, void *arg)
     ct->cache_arg = arg;
 }
 
+void
+ct_set_rule_counter(struct ct_table *ct, ct_rule_count_fn *fn, void *arg)
+{
+    ct->count_rule = fn;
+    ct->count_arg = arg;
+}
+
 bool
 ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag,
               uint64_t now)
@@ -1272,8 +1296,18 @@ ct_cache_unbind(struct ct_table *ct, const struct ct_cache_ref *r, uint64_t tag)
     struct ct_conn *c = conn_named(ct, r->conn);
 
     if (is_entry_of(c, tag)) {
-        take_counts(c, r);
+        take_counts(ct, c, r);
         c->flags &= ~F_CACHED;
+    }
+}
+
+void
+ct_cache_collect(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag)
+{
+    if (r->conn && r->packets && is_entry_of(conn_named(ct, r->conn), tag)) {
+        take_counts(ct, conn_named(ct, r->conn), r);
+        r->packets = 0;
+        r->bytes = 0;
     }
 }
 
@@ -1289,7 +1323,7 @@ ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
         return false; /* the full way finds it expired (or frees it) */
     }
     uint8_t tc = c->tclass;
-    take_counts(c, r);
+    take_counts(ct, c, r);
     r->packets = 0;
     r->bytes = 0;
     /* Until the next sync the entry's packets do not reach the

@@ -240,10 +240,9 @@ struct ct_ref {
 
 #define CT_REF_REPLY 1u /* ct_ref.conn, ct_cache_ref.conn: reply direction */
 
-/* What a flow cache entry keeps of its connection (20 bytes). */
+/* What a flow cache entry keeps of its connection (16 bytes). */
 struct ct_cache_ref {
     uint32_t conn;    /* as ct_ref.conn; 0: none */
-    uint32_t rule_id; /* the rule that admitted it */
     uint32_t sync_at; /* ms, low 32 bits: when the counts go over next */
     uint32_t packets; /* passed since the last ct_cache_sync() */
     uint32_t bytes;   /* their bytes */
@@ -254,8 +253,7 @@ struct ct_cache_ref {
 
 /* An entry that stands in for no connection: always due, so a hit on it
  * goes to ct_cache_sync(), which refuses it. */
-#define CT_CACHE_NO_CONN                                                       \
-    ((struct ct_cache_ref){0, 0, 0, 0, CT_CACHE_SYNC_BYTES})
+#define CT_CACHE_NO_CONN ((struct ct_cache_ref){0, 0, 0, CT_CACHE_SYNC_BYTES})
 
 /* The longest timeout a table takes (longer ones are cut to it). */
 #define CT_TIMEOUT_MAX_MS (1u << 30)
@@ -286,6 +284,15 @@ struct ct_cache_ops {
  * outlive the table's use or be detached first. */
 void ct_set_cache(struct ct_table *, const struct ct_cache_ops *, void *arg);
 
+/* Where the counts of the packets a flow cache entry carried go besides
+ * its connection: when they reach it (a sync, the entry's end,
+ * ct_cache_collect()), 'fn' gets them with the connection's rule.  The
+ * firewall's rule counters take cached packets this way; a cache hit
+ * counts no rule itself (decision 67).  NULL: nowhere. */
+typedef void ct_rule_count_fn(void *arg, uint32_t rule_id, uint64_t packets,
+                              uint64_t bytes);
+void ct_set_rule_counter(struct ct_table *, ct_rule_count_fn *, void *arg);
+
 /* Takes 'ref' of connection 'c', the connection of prepared packet 'cp',
  * which took the fast path. */
 void ct_ref_set(const struct ct_table *, const struct ct_conn *c,
@@ -303,6 +310,14 @@ bool ct_cache_bind(struct ct_table *, const struct ct_ref *ref, uint64_t tag,
  * connection, which no longer has an entry. */
 void ct_cache_unbind(struct ct_table *, const struct ct_cache_ref *r,
                      uint64_t tag);
+
+/* Hands the counts entry 'r' of tag 'tag' holds to its connection (and
+ * its rule) now, as a sync would, but leaves the expiry and the next sync
+ * as they are: every packet the entry counted came before its 'sync_at',
+ * which the connection's expiry already covers.  Nothing for an entry of
+ * no connection.  The cache walks its entries with this when counters
+ * are read (dp_fc_collect()). */
+void ct_cache_collect(struct ct_table *, struct ct_cache_ref *r, uint64_t tag);
 
 /* Out of line part of ct_cached_pass(): hands the counts of entry 'r' of
  * tag 'tag' to its connection and refreshes the connection's expiry, as

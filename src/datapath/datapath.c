@@ -33,7 +33,7 @@
 #define CTL_SCAN_CHUNK  65536 /* table entries looked at per request */
 
 /* A request from the control side, served by the packet thread. */
-enum ctl_kind { CTL_CT_DUMP, CTL_CT_STATS, CTL_CT_FLUSH_ZONE };
+enum ctl_kind { CTL_CT_DUMP, CTL_CT_STATS, CTL_CT_FLUSH_ZONE, CTL_COLLECT };
 
 struct ctl_req {
     enum ctl_kind kind;
@@ -143,6 +143,9 @@ serve_ctl(struct datapath *dp, struct ctl_req *r)
         r->cursor = ct ? ct_flush_zone_chunk(ct, r->zone, r->cursor,
                                              CTL_SCAN_CHUNK, &r->n)
                        : UINT32_MAX;
+        break;
+    case CTL_COLLECT:
+        dp_pipeline_collect_counts(dp->pipeline);
         break;
     }
     atomic_store_explicit(&r->done, true, memory_order_release);
@@ -544,6 +547,13 @@ datapath_ct_dump(struct datapath *dp,
     } while (more && r.cursor != UINT32_MAX);
     free(r.buf);
     return err;
+}
+
+int
+datapath_collect_counts(struct datapath *dp)
+{
+    struct ctl_req r = {.kind = CTL_COLLECT};
+    return ctl_call(dp, &r);
 }
 
 int

@@ -69,8 +69,16 @@ void datapath_get_counters(const struct datapath *, struct dp_counters *);
 
 /* ---- Firewall (any thread but the packet thread). ---- */
 
+/* Has the packet thread hand what its flow cache entries counted to the
+ * rule counters (dp_pipeline_collect_counts()), so that those read next
+ * include every packet up to now: call it once before reading a set of
+ * rules.  Without it, packets of established flows reach the counters
+ * when their entry next syncs (within a second of traffic) or ends.
+ * Returns 0 or ETIMEDOUT. */
+int datapath_collect_counts(struct datapath *);
+
 /* Counters of firewall rule 'rule_id', summed over packet threads; no
- * lock, no request (racy but untorn). */
+ * lock, no request (racy but untorn; see datapath_collect_counts()). */
 void datapath_get_rule_counters(const struct datapath *, uint32_t rule_id,
                                 struct dfw_rule_counters *);
 /* The same for 'n' rules at once: out[i] for ids[i]. */

@@ -278,24 +278,6 @@ dfw_thread_set_cache(struct dfw_thread *th, const struct ct_cache_ops *ops,
     }
 }
 
-static struct ct_table *
-get_ct(struct dfw_thread *th)
-{
-    if (unlikely(!th->ct) && !th->ct_failed) {
-        th->ct = ct_create(&th->opts.ct);
-        if (th->ct) {
-            ct_set_cache(th->ct, th->cache_ops, th->cache_arg);
-        } else {
-            th->ct_failed = true;
-            LOG_ERROR("dfw",
-                      "msg=\"cannot create the connection table: every IP "
-                      "packet through a firewall is dropped\" entries=%u",
-                      th->opts.ct.max_entries);
-        }
-    }
-    return th->ct;
-}
-
 static struct rule_ctr *
 chunk_alloc(struct dfw_thread *th, uint32_t chunk)
 {
@@ -309,6 +291,58 @@ ctr_add(_Atomic uint64_t *c, uint64_t v)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
                           memory_order_relaxed);
+}
+
+/* Per-rule packet and byte counts of a run of packets to one rule, added
+ * to the rule's counters in one update when the rule changes or the run
+ * ends (rule_run_flush()). */
+struct dfw_rule_run {
+    uint32_t id; /* UINT32_MAX: none yet */
+    uint64_t packets, bytes;
+};
+
+static void
+rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
+{
+    if (r->packets && r->id <= DFW_MAX_RULE_ID) {
+        struct rule_ctr *c = atomic_load_explicit(
+            &th->chunks[r->id >> CHUNK_BITS], memory_order_relaxed);
+        if (unlikely(!c)) {
+            c = chunk_alloc(th, r->id >> CHUNK_BITS);
+        }
+        c += r->id & ((1u << CHUNK_BITS) - 1);
+        ctr_add(&c->packets, r->packets);
+        ctr_add(&c->bytes, r->bytes);
+    }
+    r->packets = r->bytes = 0;
+}
+
+/* ct_rule_count_fn: the packets a flow cache entry carried, counted to
+ * their connection's rule when they reach the connection. */
+static void
+count_cached_rule(void *th, uint32_t id, uint64_t packets, uint64_t bytes)
+{
+    struct dfw_rule_run run = {id, packets, bytes};
+    rule_run_flush(th, &run);
+}
+
+static struct ct_table *
+get_ct(struct dfw_thread *th)
+{
+    if (unlikely(!th->ct) && !th->ct_failed) {
+        th->ct = ct_create(&th->opts.ct);
+        if (th->ct) {
+            ct_set_rule_counter(th->ct, count_cached_rule, th);
+            ct_set_cache(th->ct, th->cache_ops, th->cache_arg);
+        } else {
+            th->ct_failed = true;
+            LOG_ERROR("dfw",
+                      "msg=\"cannot create the connection table: every IP "
+                      "packet through a firewall is dropped\" entries=%u",
+                      th->opts.ct.max_entries);
+        }
+    }
+    return th->ct;
 }
 
 /* Counts one packet of 'bytes' (and a session if 'session') to rule 'id'. */
@@ -739,30 +773,6 @@ check_slow(struct check_ctx *cx, const struct dfw_vnic *vn,
     }
 }
 
-/* Per-rule packet and byte counts of a run of packets to one rule, added
- * to the rule's counters in one update when the rule changes or the run
- * ends (rule_run_flush()). */
-struct dfw_rule_run {
-    uint32_t id; /* UINT32_MAX: none yet */
-    uint64_t packets, bytes;
-};
-
-static void
-rule_run_flush(struct dfw_thread *th, struct dfw_rule_run *r)
-{
-    if (r->packets && r->id <= DFW_MAX_RULE_ID) {
-        struct rule_ctr *c = atomic_load_explicit(
-            &th->chunks[r->id >> CHUNK_BITS], memory_order_relaxed);
-        if (unlikely(!c)) {
-            c = chunk_alloc(th, r->id >> CHUNK_BITS);
-        }
-        c += r->id & ((1u << CHUNK_BITS) - 1);
-        ctr_add(&c->packets, r->packets);
-        ctr_add(&c->bytes, r->bytes);
-    }
-    r->packets = r->bytes = 0;
-}
-
 static inline void
 rule_run_add(struct dfw_thread *th, struct dfw_rule_run *r, uint32_t id,
              uint32_t bytes)
@@ -909,29 +919,13 @@ dfw_cached_begin(struct dfw_thread *th, uint64_t now_ms, struct dfw_cached *dc)
     ct_cached_begin(th->ct, now_ms, &dc->ct);
     dc->th = th;
     dc->passed = 0;
-    dc->run_rule = UINT32_MAX;
-    dc->run_from = dc->passed;
-    dc->run_bytes = 0;
     return true;
-}
-
-void
-dfw_cached_new_run(struct dfw_cached *dc, uint32_t rule)
-{
-    struct dfw_rule_run run = {
-        dc->run_rule, (uint64_t)(dc->passed - dc->run_from), dc->run_bytes};
-
-    rule_run_flush(dc->th, &run);
-    dc->run_rule = rule;
-    dc->run_from = dc->passed;
-    dc->run_bytes = 0;
 }
 
 void
 dfw_cached_end(struct dfw_cached *dc)
 {
     ct_cached_end(&dc->ct, dc->passed);
-    dfw_cached_new_run(dc, UINT32_MAX);
     dc->th->stats.checked += (uint64_t)dc->passed;
     dc->th->stats.established += (uint64_t)dc->passed;
 }

@@ -231,29 +231,24 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
  * flow cache entries carry (flowcache.h: each stands in for the
  * connection that dfw_check_vnic() gave an earlier packet with the same
  * headers, same vNIC and direction): the established fast path on the
- * entry alone (ct_cached_pass()), counted like dfw_check().  One packet
- * at a time, for a caller that fuses it with forwarding:
- * dfw_cached_begin() (false: no connection table, no packet passes),
- * dfw_cached_pass() for each packet in batch order until one fails (it
- * and the rest need dfw_check_vnic()), dfw_cached_end().  Other firewall
- * calls may come in between (as for ct_cached_begin()).  A rule's
- * counters get the packets in runs of one rule: the packets of a run are
- * counted once, when it ends (passed - run_from). */
+ * entry alone (ct_cached_pass()), counted like dfw_check() except for
+ * the rule counters: those get a cached packet when its entry hands its
+ * counts to the connection (ct_set_rule_counter(); the pipeline collects
+ * them before counters are read, dp_pipeline_collect_counts()).  One packet at a time, for a
+ * caller that fuses it with forwarding: dfw_cached_begin() (false: no
+ * connection table, no packet passes), dfw_cached_pass() for each packet
+ * in batch order until one fails (it and the rest need dfw_check_vnic()),
+ * dfw_cached_end().  Other firewall calls may come in between (as for
+ * ct_cached_begin()). */
 struct dfw_cached {
     struct ct_cached ct;
     struct dfw_thread *th;
-    int passed;         /* packets that passed */
-    uint32_t run_rule;  /* rule of the packets passed since 'run_from' */
-    int run_from;       /* 'passed' when that run began */
-    uint64_t run_bytes; /* their bytes */
+    int passed; /* packets that passed */
 };
 
 bool dfw_cached_begin(struct dfw_thread *, uint64_t now_ms,
                       struct dfw_cached *);
 void dfw_cached_end(struct dfw_cached *);
-/* Out of line part of dfw_cached_pass(): adds the run of packets to one
- * rule to that rule's counters and begins one of 'rule'. */
-void dfw_cached_new_run(struct dfw_cached *, uint32_t rule);
 
 /* 'p' on entry 'r' of tag 'tag' (dp_fc_tag()). */
 static inline bool
@@ -263,11 +258,7 @@ dfw_cached_pass(struct dfw_cached *dc, const struct dp_packet *p,
     if (!ct_cached_pass(&dc->ct, p, r, tag)) {
         return false;
     }
-    if (unlikely(r->rule_id != dc->run_rule)) {
-        dfw_cached_new_run(dc, r->rule_id);
-    }
     dc->passed++;
-    dc->run_bytes += p->len;
     return true;
 }
 

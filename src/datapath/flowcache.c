@@ -244,8 +244,7 @@ insert(struct dp_fc *fc, const struct fc_table *tb, const void *k,
     if (ref) {
         /* Due at once: the first hit syncs, so the connection's expiry
          * covers the entry's packets from the start. */
-        v->ct =
-            (struct ct_cache_ref){ref->conn, ref->rule_id, (uint32_t)now, 0, 0};
+        v->ct = (struct ct_cache_ref){ref->conn, (uint32_t)now, 0, 0};
     } else {
         v->ct = CT_CACHE_NO_CONN;
     }
@@ -268,6 +267,28 @@ dp_fc_insert6(struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
 {
     const struct fc_table tb = table_of(fc, DP_FC_V6);
     return insert(fc, &tb, k, hash, uid, kind, target, ct, ref, now_ms);
+}
+
+static void
+collect(const struct fc_table *tb, struct ct_table *ct)
+{
+    for (size_t i = 0; i < (size_t)1 << tb->bits; i++) {
+        char *e = tb->base + i * tb->stride;
+        struct ct_cache_ref *r = &val_of(tb, e)->ct;
+        if (r->conn && r->packets) {
+            ct_cache_collect(ct, r, tag_of(tb, e));
+        }
+    }
+}
+
+void
+dp_fc_collect(struct dp_fc *fc, struct ct_table *ct)
+{
+    const struct fc_table t4 = table_of(fc, DP_FC_V4);
+    const struct fc_table t6 = table_of(fc, DP_FC_V6);
+
+    collect(&t4, ct);
+    collect(&t6, ct);
 }
 
 /* ---- Conntrack's side (struct ct_cache_ops). ---- */

@@ -46,8 +46,9 @@ struct dp_pipeline {
     struct in_pending in_q[DP_BATCH_MAX]; /* deferred IN checks */
     int n_in_q;
 
-    struct dp_fc *fc; /* flow cache (flowcache.h), NULL when off */
-    bool fc_all;      /* ... also for VIFs without a stateful firewall */
+    struct dp_fc *fc;        /* flow cache (flowcache.h), NULL when off */
+    bool fc_all;             /* ... also for VIFs without a stateful firewall */
+    uint64_t collected_hits; /* ctr.flow_cache_hits at the last collect */
 
     /* Punt to the agent (punt.h). */
     struct dp_ring *punt_ring;       /* NULL: punting off */
@@ -153,6 +154,18 @@ dp_pipeline_idle(struct dp_pipeline *pl)
     if (dfw_thread_ct(pl->fw)) {
         pl->now_valid = false;
         fw_now(pl);
+    }
+}
+
+void
+dp_pipeline_collect_counts(struct dp_pipeline *pl)
+{
+    struct ct_table *ct = dfw_thread_ct(pl->fw);
+
+    /* Only hits change what entries hold (an entry's counts start at 0). */
+    if (pl->fc && ct && pl->ctr.flow_cache_hits != pl->collected_hits) {
+        dp_fc_collect(pl->fc, ct);
+        pl->collected_hits = pl->ctr.flow_cache_hits;
     }
 }
 

@@ -108,6 +108,13 @@ void dp_pipeline_flush(struct dp_pipeline *, const struct dp_tables *t);
 /* Housekeeping for an idle round (no batch ran): expires connections. */
 void dp_pipeline_idle(struct dp_pipeline *);
 
+/* Hands what flow cache entries counted since their last sync to their
+ * connections and the firewall's rule counters (dp_fc_collect()), so
+ * those read next are exact; nothing to do when no entry was hit since
+ * the last call.  The control side asks for it before it reads rule
+ * counters (datapath_collect_counts()). */
+void dp_pipeline_collect_counts(struct dp_pipeline *);
+
 /* This pipeline's counters (read from other threads without locking). */
 const struct dp_counters *dp_pipeline_counters(const struct dp_pipeline *);
 

@@ -465,7 +465,19 @@ struct one_entry_cache {
     uint64_t tag;    /* 0: no entry */
     int forgets;     /* forget calls that found the entry */
     int forgets_all; /* forget calls */
+    /* What the table counted to rules (ct_set_rule_counter()), by id. */
+    uint64_t rule_packets[16], rule_bytes[16];
 };
+
+static void
+one_rule_count(void *arg, uint32_t rule_id, uint64_t packets, uint64_t bytes)
+{
+    struct one_entry_cache *oc = arg;
+    CHECK(rule_id < ARRAY_SIZE(oc->rule_packets));
+    CHECK(packets > 0);
+    oc->rule_packets[rule_id] += packets;
+    oc->rule_bytes[rule_id] += bytes;
+}
 
 static void
 one_forget(void *arg, uint64_t tag, uint32_t conn, uint64_t *packets,
@@ -507,7 +519,7 @@ bind_last(struct ct_table *ct, struct one_entry_cache *oc, uint64_t tag,
     if (!ct_cache_bind(ct, &ref, tag, now)) {
         return false;
     }
-    oc->e = (struct ct_cache_ref){ref.conn, ref.rule_id, (uint32_t)now, 0, 0};
+    oc->e = (struct ct_cache_ref){ref.conn, (uint32_t)now, 0, 0};
     oc->tag = tag;
     return true;
 }
@@ -561,6 +573,7 @@ TEST(cache_entry_counts_syncs_and_refreshes)
     const uint32_t len = 14 + 20 + 8 + 20;
 
     ct_set_cache(ct, &one_ops, &oc);
+    ct_set_rule_counter(ct, one_rule_count, &oc);
     udp(&a, &b, 20);
     CHECK_EQ(run_commit(ct, 0, 3), CT_NEW);
     struct ct_conn *c = last_conn;
@@ -569,7 +582,6 @@ TEST(cache_entry_counts_syncs_and_refreshes)
     udp(&a, &b, 20);
     CHECK_EQ(run(ct, 30), CT_ESTABLISHED);
     CHECK(bind_last(ct, &oc, 7, 30));
-    CHECK_EQ(oc.e.rule_id, 3);
     CHECK_EQ(oc.e.conn & CT_REF_REPLY, 0);
 
     /* The first hit syncs (nothing yet) and counts itself. */
@@ -588,10 +600,13 @@ TEST(cache_entry_counts_syncs_and_refreshes)
     CHECK_EQ(oc.e.packets, 2);
     CHECK_EQ(expires_in(ct, c, 1039), 121040 - 1039);
     /* Due: the two go over, the expiry moves on. */
+    CHECK_EQ(oc.rule_packets[3], 0); /* rules get them with the table */
     CHECK(cached_pass_at(ct, &oc, 1040));
     CHECK_EQ(oc.e.packets, 1);
     CHECK_EQ(packets_of(ct, c, 0), 5);
     CHECK_EQ(expires_in(ct, c, 1040), 121000);
+    CHECK_EQ(oc.rule_packets[3], 2); /* the connection's rule */
+    CHECK_EQ(oc.rule_bytes[3], 2 * len);
 
     /* A large byte count syncs before the time. */
     oc.e.bytes = CT_CACHE_SYNC_BYTES;
@@ -607,13 +622,67 @@ TEST(cache_entry_counts_syncs_and_refreshes)
      * has the cache forget the entry. */
     CHECK_EQ(ct_expire(ct, 121040, 100), 0);
     CHECK_EQ(oc.tag, 7);
+    CHECK_EQ(oc.rule_packets[3], 3);
     CHECK_EQ(ct_expire(ct, 1041 + 121000, 100), 1);
     CHECK_EQ(oc.forgets, 1);
     CHECK_EQ(oc.tag, 0);
+    CHECK_EQ(oc.rule_packets[3], 4); /* the last one, with the entry */
+    /* (the byte count set above stood for the 1040 packet's) */
+    CHECK_EQ(oc.rule_bytes[3], 3 * (uint64_t)len + CT_CACHE_SYNC_BYTES);
     CHECK(!cached_pass_at(ct, &oc, 122100)); /* a forgotten entry fails */
     CHECK(!cached_pass_at(ct, &oc, 0x80000000u + 5)); /* whatever the time */
     CHECK_EQ(oc.e.packets, 0);
     ct_destroy(ct);
+}
+
+/* Collecting hands an entry's counts to its connection and rule now,
+ * once, and changes neither the expiry nor when the entry syncs next;
+ * an entry of another tag or of no connection gives nothing. */
+TEST(cache_entry_collect_hands_counts_over_once)
+{
+    struct ct_table *ct = table(100, false);
+    struct one_entry_cache oc = {0};
+    struct ep a = ep4(0xc0a80001, 5353), b = ep4(0xc0a80002, 53);
+    const uint32_t len = 14 + 20 + 8 + 20;
+
+    ct_set_cache(ct, &one_ops, &oc);
+    ct_set_rule_counter(ct, one_rule_count, &oc);
+    struct ct_conn *c = open_udp(ct, &a, &b); /* rule 3 */
+    CHECK(bind_last(ct, &oc, 9, 2));
+    CHECK(cached_pass_at(ct, &oc, 3)); /* synced: expires 3 + 121000 */
+    CHECK(cached_pass_at(ct, &oc, 4));
+    CHECK(cached_pass_at(ct, &oc, 5));
+    CHECK_EQ(oc.e.packets, 3);
+    CHECK_EQ(oc.rule_packets[3], 0);
+
+    ct_cache_collect(ct, &oc.e, 8); /* not its entry */
+    CHECK_EQ(oc.e.packets, 3);
+    ct_cache_collect(ct, &oc.e, 9);
+    CHECK_EQ(oc.e.packets, 0);
+    CHECK_EQ(oc.e.bytes, 0);
+    CHECK_EQ(oc.e.sync_at, 3 + 1000);
+    CHECK_EQ(oc.rule_packets[3], 3);
+    CHECK_EQ(oc.rule_bytes[3], 3 * len);
+    CHECK_EQ(packets_of(ct, c, 0), 2 + 3);
+    CHECK_EQ(expires_in(ct, c, 5), 3 + 121000 - 5);
+    ct_cache_collect(ct, &oc.e, 9); /* nothing left */
+    CHECK_EQ(oc.rule_packets[3], 3);
+    CHECK_EQ(packets_of(ct, c, 0), 2 + 3);
+
+    /* The next sync hands over only what came since. */
+    CHECK(cached_pass_at(ct, &oc, 6));
+    CHECK(cached_pass_at(ct, &oc, 1003));
+    CHECK_EQ(oc.rule_packets[3], 4);
+    CHECK_EQ(packets_of(ct, c, 0), 2 + 5); /* one still on the entry */
+    CHECK_EQ(expires_in(ct, c, 1003), 121000);
+
+    /* No connection: nothing, and the entry stays due. */
+    struct ct_cache_ref none = CT_CACHE_NO_CONN;
+    ct_cache_collect(ct, &none, 9);
+    CHECK_EQ(none.bytes, CT_CACHE_SYNC_BYTES);
+    CHECK_EQ(oc.rule_packets[3], 4);
+    ct_destroy(ct);
+    CHECK_EQ(oc.rule_packets[3], 5); /* the last one, as the table went */
 }
 
 /* An entry passes nothing for a connection that expired but was not
@@ -834,6 +903,7 @@ TEST(cache_entry_is_forgotten_when_the_connection_changes)
     struct ep cl = ep4(0x0a000001, 1234), sv = ep4(0x0a000002, 80);
 
     ct_set_cache(ct, &one_ops, &oc);
+    ct_set_rule_counter(ct, one_rule_count, &oc);
     struct ct_conn *c = open_tcp(ct, &cl, &sv, 1);
     tcp(&sv, &cl, 5001, 111, TCP_ACK, 10);
     CHECK_EQ(run(ct, 5), CT_ESTABLISHED);
@@ -874,19 +944,22 @@ TEST(cache_entry_is_forgotten_when_the_connection_changes)
     cl.port++;
     struct ct_conn *s = open_tcp(ct, &cl, &sv, 20);
     CHECK(bind_last(ct, &oc, 13, 22));
+    uint64_t rule7 = oc.rule_packets[7];
     CHECK(cached_pass_at(ct, &oc, 23));
     ct_conn_set_rule(ct, s, 8, 1);
     CHECK_EQ(oc.forgets, 3);
+    CHECK_EQ(oc.rule_packets[7], rule7 + 1); /* the rule that passed it */
     CHECK(!cached_pass_at(ct, &oc, 24));
     tcp(&cl, &sv, 121, 5001, TCP_ACK, 10);
     CHECK_EQ(run(ct, 25), CT_ESTABLISHED);
     CHECK(bind_last(ct, &oc, 14, 25));
-    CHECK_EQ(oc.e.rule_id, 8);
     CHECK(cached_pass_at(ct, &oc, 26));
     struct one_entry_cache keep = oc; /* as if entry 14 were elsewhere */
     CHECK(bind_last(ct, &oc, 15, 27));
     CHECK_EQ(oc.forgets_all, keep.forgets_all + 1); /* 14 was forgotten */
     CHECK_EQ(packets_of(ct, s, 0), 5);
+    CHECK_EQ(oc.rule_packets[8], 1); /* under the new rule */
+    CHECK_EQ(oc.rule_packets[7], rule7 + 1);
 
     /* UDP: the opener's entry, made before any reply, survives the first
      * reply (the connection becomes fast both ways). */

@@ -481,8 +481,19 @@ denied_rule_in_zone(uint32_t zone)
     return survey_zone(zone).denied_rule;
 }
 
+/* Rule 'id''s counters as the agent reads them: after a collect. */
 static struct dfw_rule_counters
 rule(uint32_t id)
+{
+    struct dfw_rule_counters c;
+    dp_pipeline_collect_counts(pl);
+    dfw_thread_rule_counters(dp_pipeline_dfw(pl), id, &c);
+    return c;
+}
+
+/* The same without the collect. */
+static struct dfw_rule_counters
+rule_uncollected(uint32_t id)
 {
     struct dfw_rule_counters c;
     dfw_thread_rule_counters(dp_pipeline_dfw(pl), id, &c);
@@ -1580,6 +1591,7 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     CHECK_EQ(st.n_conns, 3);
     CHECK_EQ(st.inserts, 3);
     struct dfw_rule_counters rc;
+    CHECK_EQ(datapath_collect_counts(dp), 0); /* served (no hits: no walk) */
     datapath_get_rule_counters(dp, 11, &rc);
     CHECK_EQ(rc.sessions, 3);
     uint32_t ids[2] = {11, 98};
@@ -1968,7 +1980,8 @@ TEST(flow_cache_never_outlives_a_drop_v6)
 
 /* A batch of hits on two cached connections of two rules, interleaved:
  * each rule's packet and byte counters get exactly its connection's
- * frames (the cached path counts them in runs of one rule). */
+ * frames (the cached path counts them on the entries, which hand them to
+ * the connection's rule when collected). */
 static void
 flow_cache_counts_per_rule(int fam)
 {
@@ -2001,6 +2014,10 @@ flow_cache_counts_per_rule(int fam)
     }
     run_from(PORT_A);
     CHECK_EQ(c->flow_cache_hits, 2 + ARRAY_SIZE(is_tcp));
+    /* Still on the entries (not due: the clock stood still), until the
+     * collect that rule() does, as the agent does before it reads. */
+    CHECK_EQ(rule_uncollected(10).packets, tcp0.packets);
+    CHECK_EQ(rule_uncollected(18).bytes, udp0.bytes);
     CHECK_EQ(rule(10).packets, tcp0.packets + 3);
     CHECK_EQ(rule(10).bytes, tcp0.bytes + tcp_bytes);
     CHECK_EQ(rule(18).packets, udp0.packets + 3);
