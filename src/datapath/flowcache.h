@@ -259,26 +259,30 @@ dp_fc_match6(const struct dp_fc_entry6 *e, const struct dp_fc_key6 *k,
     return e->v.tables_uid == uid && dp_fc_key6_eq(&e->key, k);
 }
 
-/* What the entry for 'k' under tables 'uid' in its candidate slots 'a'
- * and 'b' (as dp_fc_slot() gave them) remembers, or NULL.  A firewall
- * hit writes its counts into it (ct_cached_pass()). */
+/* What the entry for 'k' (of hash 'hash') under tables 'uid' remembers,
+ * or NULL; 'a' is its first candidate slot (dp_fc_slot(fc, hash, 0)),
+ * which the caller may have prefetched: the second is looked at only if
+ * 'a' does not hold it.  A firewall hit writes its counts into it
+ * (ct_cached_pass()). */
 static inline struct dp_fc_val *
-dp_fc_find(struct dp_fc_entry *a, struct dp_fc_entry *b,
+dp_fc_find(const struct dp_fc *fc, struct dp_fc_entry *a, uint32_t hash,
            const struct dp_fc_key *k, uint64_t uid)
 {
     if (dp_fc_match(a, k, uid)) {
         return &a->v;
     }
+    struct dp_fc_entry *b = dp_fc_slot(fc, hash, 1);
     return dp_fc_match(b, k, uid) ? &b->v : NULL;
 }
 
 static inline struct dp_fc_val *
-dp_fc_find6(struct dp_fc_entry6 *a, struct dp_fc_entry6 *b,
+dp_fc_find6(const struct dp_fc *fc, struct dp_fc_entry6 *a, uint32_t hash,
             const struct dp_fc_key6 *k, uint64_t uid)
 {
     if (dp_fc_match6(a, k, uid)) {
         return &a->v;
     }
+    struct dp_fc_entry6 *b = dp_fc_slot6(fc, hash, 1);
     return dp_fc_match6(b, k, uid) ? &b->v : NULL;
 }
 
@@ -288,15 +292,14 @@ static inline struct dp_fc_val *
 dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
              uint64_t uid)
 {
-    return dp_fc_find(dp_fc_slot(fc, hash, 0), dp_fc_slot(fc, hash, 1), k, uid);
+    return dp_fc_find(fc, dp_fc_slot(fc, hash, 0), hash, k, uid);
 }
 
 static inline struct dp_fc_val *
 dp_fc_lookup6(const struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
               uint64_t uid)
 {
-    return dp_fc_find6(dp_fc_slot6(fc, hash, 0), dp_fc_slot6(fc, hash, 1), k,
-                       uid);
+    return dp_fc_find6(fc, dp_fc_slot6(fc, hash, 0), hash, k, uid);
 }
 
 /* The tag that names the entry for a key of family 'fam' and hash 'hash'

@@ -1005,12 +1005,11 @@ fc_miss(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
-/* What from_vif_batch_cached() takes from 'v', the flow cache's answer
- * for 'pkt' (of hash 'hash'), into '*val' (NULL before).  The hash is
- * the frame's flow hash, hit or miss.  (Behind a stateful firewall every
- * entry under the current tables stands in for a connection: keys carry
- * the VIF, and one that gains a firewall gets new tables; a hit without
- * one fails dfw_cached_pass().) */
+/* The flow cache's answer for 'pkt' (key index 'i'): the hash of its key
+ * is its flow hash, hit or miss; 'v' the entry found, if any.  (Behind a
+ * stateful firewall every entry under the current tables stands in for a
+ * connection: keys carry the VIF, and one that gains a firewall gets new
+ * tables; a hit without one fails dfw_cached_pass().) */
 static inline __attribute__((always_inline)) void
 fc_found(struct dp_packet *pkt, uint32_t hash, struct dp_fc_val *v,
          struct dp_fc_val **val)
@@ -1022,7 +1021,8 @@ fc_found(struct dp_packet *pkt, uint32_t hash, struct dp_fc_val *v,
 /* A batch from a VIF, in order:
  * 1. ingress (parse, segment) and the flow cache keys, their first
  *    candidate slots prefetched;
- * 2. flow cache lookups;
+ * 2. flow cache lookups in the first candidate slots, then, for the keys
+ *    not there, in their second (prefetched while the first ones went);
  * 3. in batch order, hits checked and counted on their entries
  *    (dfw_cached_pass()) and sent as the cache said; from the first hit
  *    that fails the check, hits take the full way too, behind it.  The
@@ -1058,7 +1058,7 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     struct dp_fc_key keys[DP_BATCH_MAX];
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
-    void *slots[DP_BATCH_MAX][2];
+    void *slot0[DP_BATCH_MAX];    /* first candidate slots, prefetched */
     uint8_t fam[DP_BATCH_MAX];    /* enum dp_fc_family */
     uint8_t by_fam[DP_BATCH_MAX]; /* IPv4 keys' indexes, then IPv6 keys' */
     struct dp_fc_val *vals[DP_BATCH_MAX];
@@ -1077,18 +1077,15 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             uint32_t h = dp_fc_hash(fc, &keys[k]);
             fam[k] = DP_FC_V4;
             hashes[k] = h;
-            slots[k][0] = dp_fc_slot(fc, h, 0);
-            slots[k][1] = dp_fc_slot(fc, h, 1);
-            __builtin_prefetch(slots[k][0]); /* the second: decision 66 */
+            slot0[k] = dp_fc_slot(fc, h, 0);
+            __builtin_prefetch(slot0[k]); /* the second: decision 66 */
             by_fam[n4++] = (uint8_t)k;
         } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
             uint32_t h = dp_fc_hash6(fc, &keys6[k]);
             struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
-            struct dp_fc_entry6 *b = dp_fc_slot6(fc, h, 1);
             fam[k] = DP_FC_V6;
             hashes[k] = h;
-            slots[k][0] = a;
-            slots[k][1] = b;
+            slot0[k] = a;
             __builtin_prefetch(a);
             __builtin_prefetch(&a->v);
             by_fam[DP_BATCH_MAX - ++n6] = (uint8_t)k;
@@ -1109,17 +1106,42 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
      * never match); with no table (yet) there are none. */
     if (!stateful || likely(ct != NULL)) {
         uint64_t uid = t->uid;
+        uint8_t second[DP_BATCH_MAX]; /* keys not in their first slot */
+        int n2 = 0;
         for (int j = 0; j < n4; j++) {
             int i = by_fam[j];
-            fc_found(keep[i], hashes[i],
-                     dp_fc_find(slots[i][0], slots[i][1], &keys[i], uid),
-                     &vals[i]);
+            struct dp_fc_entry *a = slot0[i];
+            bool hit = dp_fc_match(a, &keys[i], uid);
+            fc_found(keep[i], hashes[i], hit ? &a->v : NULL, &vals[i]);
+            if (!hit) {
+                slot0[i] = dp_fc_slot(fc, hashes[i], 1);
+                __builtin_prefetch(slot0[i]);
+                second[n2++] = (uint8_t)i;
+            }
         }
         for (int j = DP_BATCH_MAX - n6; j < DP_BATCH_MAX; j++) {
             int i = by_fam[j];
-            fc_found(keep[i], hashes[i],
-                     dp_fc_find6(slots[i][0], slots[i][1], &keys6[i], uid),
-                     &vals[i]);
+            struct dp_fc_entry6 *a = slot0[i];
+            bool hit = dp_fc_match6(a, &keys6[i], uid);
+            fc_found(keep[i], hashes[i], hit ? &a->v : NULL, &vals[i]);
+            if (!hit) {
+                struct dp_fc_entry6 *b = dp_fc_slot6(fc, hashes[i], 1);
+                __builtin_prefetch(b);
+                __builtin_prefetch(&b->v);
+                slot0[i] = b;
+                second[n2++] = (uint8_t)i;
+            }
+        }
+        /* Then their second slots, which arrived meanwhile (decision 68). */
+        for (int j = 0; j < n2; j++) {
+            int i = second[j];
+            if (fam[i] == DP_FC_V4) {
+                struct dp_fc_entry *b = slot0[i];
+                vals[i] = dp_fc_match(b, &keys[i], uid) ? &b->v : NULL;
+            } else {
+                struct dp_fc_entry6 *b = slot0[i];
+                vals[i] = dp_fc_match6(b, &keys6[i], uid) ? &b->v : NULL;
+            }
         }
     }
 
