@@ -1256,7 +1256,6 @@ ct_ref_set(const struct ct_table *ct, const struct ct_conn *c,
      * passed it. */
     ref->conn = conn_name(ct, c) | (reply ? CT_REF_REPLY : 0);
     ref->incarn = c->incarn;
-    ref->rule_id = c->rule_id;
 }
 
 void
@@ -1435,7 +1434,9 @@ void
 ct_conn_set_rule(struct ct_table *ct, struct ct_conn *c, uint32_t rule_id,
                  uint32_t gen)
 {
-    retire_refs(ct, c); /* references carry the rule */
+    /* First: references stand for the old rule, and the entry's counts
+     * go to it (count_cached()) before the rule changes. */
+    retire_refs(ct, c);
     c->rule_id = rule_id;
     c->gen = gen;
 }

@@ -226,16 +226,17 @@ enum ct_verdict ct_process_prepared(struct ct_table *, const struct ct_pkt *,
  * or is admitted under another rule, the table has the cache forget that
  * entry (struct ct_cache_ops), adding the counts it still held.  An idle
  * connection therefore expires between its timeout and its timeout plus
- * 'gran' after its last packet. */
+ * 'gran' after its last packet.  Counts that reach a connection from its
+ * entry also go to its rule (ct_set_rule_counter()), and a collect
+ * (ct_cache_collect()) hands them over before counters are read. */
 
 /* A connection as the packet that took the fast path saw it, for binding
  * an entry to it within the same batch (ct_cache_bind()): the entry,
  * which use of it (the incarnation moves on when it is freed, leaves the
  * fast path or gets another rule) and the direction. */
 struct ct_ref {
-    uint32_t conn;    /* (entry index + 1) << 1 | CT_REF_REPLY; 0: none */
-    uint32_t incarn;  /* the entry's use when taken */
-    uint32_t rule_id; /* the rule that admitted it */
+    uint32_t conn;   /* (entry index + 1) << 1 | CT_REF_REPLY; 0: none */
+    uint32_t incarn; /* the entry's use when taken */
 };
 
 #define CT_REF_REPLY 1u /* ct_ref.conn, ct_cache_ref.conn: reply direction */
@@ -244,7 +245,7 @@ struct ct_ref {
 struct ct_cache_ref {
     uint32_t conn;    /* as ct_ref.conn; 0: none */
     uint32_t sync_at; /* ms, low 32 bits: when the counts go over next */
-    uint32_t packets; /* passed since the last ct_cache_sync() */
+    uint32_t packets; /* passed since the last sync or collect */
     uint32_t bytes;   /* their bytes */
 };
 

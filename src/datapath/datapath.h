@@ -23,7 +23,8 @@
  * set) and the caller waits for the answer with a timeout.  Work per
  * request is bounded (a dump or flush proceeds in chunks), so forwarding
  * never stalls for long.  Per-rule counters and firewall statistics are
- * read without a request (racy but untorn). */
+ * read without a request (racy but untorn), after one that collects what
+ * the flow cache's entries counted (datapath_collect_counts()). */
 #ifndef WEFT_DP_DATAPATH_H
 #define WEFT_DP_DATAPATH_H 1
 

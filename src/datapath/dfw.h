@@ -234,12 +234,12 @@ void dfw_check_vnic(struct dfw_thread *, const struct dfw_sets *sets,
  * entry alone (ct_cached_pass()), counted like dfw_check() except for
  * the rule counters: those get a cached packet when its entry hands its
  * counts to the connection (ct_set_rule_counter(); the pipeline collects
- * them before counters are read, dp_pipeline_collect_counts()).  One packet at a time, for a
- * caller that fuses it with forwarding: dfw_cached_begin() (false: no
- * connection table, no packet passes), dfw_cached_pass() for each packet
- * in batch order until one fails (it and the rest need dfw_check_vnic()),
- * dfw_cached_end().  Other firewall calls may come in between (as for
- * ct_cached_begin()). */
+ * them before counters are read, dp_pipeline_collect_counts()).  One
+ * packet at a time, for a caller that fuses it with forwarding:
+ * dfw_cached_begin() (false: no connection table, no packet passes),
+ * dfw_cached_pass() for each packet in batch order until one fails (it
+ * and the rest need dfw_check_vnic()), dfw_cached_end().  Other firewall
+ * calls may come in between (as for ct_cached_begin()). */
 struct dfw_cached {
     struct ct_cached ct;
     struct dfw_thread *th;

@@ -48,7 +48,8 @@ struct dp_pipeline {
 
     struct dp_fc *fc;        /* flow cache (flowcache.h), NULL when off */
     bool fc_all;             /* ... also for VIFs without a stateful firewall */
-    uint64_t collected_hits; /* ctr.flow_cache_hits at the last collect */
+    uint64_t fw_hits;        /* flow cache hits behind a firewall */
+    uint64_t collected_hits; /* 'fw_hits' at the last collect */
 
     /* Punt to the agent (punt.h). */
     struct dp_ring *punt_ring;       /* NULL: punting off */
@@ -162,10 +163,11 @@ dp_pipeline_collect_counts(struct dp_pipeline *pl)
 {
     struct ct_table *ct = dfw_thread_ct(pl->fw);
 
-    /* Only hits change what entries hold (an entry's counts start at 0). */
-    if (pl->fc && ct && pl->ctr.flow_cache_hits != pl->collected_hits) {
+    /* Only hits behind a firewall change what entries hold (an entry's
+     * counts start at 0; entries for VIFs without one hold none). */
+    if (pl->fc && ct && pl->fw_hits != pl->collected_hits) {
         dp_fc_collect(pl->fc, ct);
-        pl->collected_hits = pl->ctr.flow_cache_hits;
+        pl->collected_hits = pl->fw_hits;
     }
 }
 
@@ -1179,6 +1181,7 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             }
         }
         pl->ctr.flow_cache_hits += (uint64_t)dc.passed;
+        pl->fw_hits += (uint64_t)dc.passed;
         dfw_cached_end(&dc);
     }
     /* From a hit that failed the check on: this flow's frames, and the

@@ -2,10 +2,13 @@
  *
  * Frames "received" are those a test queued with dp_dummy_inject(); frames
  * "sent" are copied into a capture ring that tests read back with
- * dp_dummy_take(), or only counted when capture is off (benchmarks). */
+ * dp_dummy_take(), or only counted when capture is off (benchmarks).  The
+ * receive queue is a single-producer, single-consumer ring, so a test may
+ * inject while a datapath's packet thread receives. */
 #include "datapath/port-dummy.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +24,7 @@ struct dummy_frame {
 struct dp_dummy {
     struct dp_port up;
     struct dummy_frame rxq[DUMMY_QUEUE]; /* frames waiting to be received */
-    uint32_t rx_head, rx_tail;
+    _Atomic uint32_t rx_head, rx_tail;   /* consumer's, producer's */
     struct dummy_frame txq[DUMMY_QUEUE]; /* frames sent, if capturing */
     uint32_t tx_head, tx_tail;
     uint8_t rx_peer[16]; /* the tunnel peer frames are received from */
@@ -68,16 +71,18 @@ dummy_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
          int max)
 {
     struct dp_dummy *d = dummy_cast(p);
+    uint32_t head = atomic_load_explicit(&d->rx_head, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&d->rx_tail, memory_order_acquire);
     int n = 0;
 
-    while (n < max && d->rx_head != d->rx_tail) {
-        struct dummy_frame *f = &d->rxq[d->rx_head % DUMMY_QUEUE];
+    while (n < max && head != tail) {
+        struct dummy_frame *f = &d->rxq[head % DUMMY_QUEUE];
         struct dp_packet *pkt;
 
         if (f->len > dp_pool_frame_size(pool)) {
             dp_port_count_rx_drop(&p->stats, DP_DROP_TOO_BIG);
             free(f->data);
-            d->rx_head++;
+            head++;
             continue;
         }
         pkt = dp_pool_get(pool);
@@ -88,11 +93,12 @@ dummy_rx(struct dp_port *p, struct dp_pool *pool, struct dp_packet **pkts,
         pkt->len = f->len;
         memcpy(pkt->tun_addr, d->rx_peer, 16);
         free(f->data);
-        d->rx_head++;
+        head++;
         p->stats.rx_packets++;
         p->stats.rx_bytes += pkt->len;
         pkts[n++] = pkt;
     }
+    atomic_store_explicit(&d->rx_head, head, memory_order_release);
     return n;
 }
 
@@ -144,13 +150,16 @@ dp_dummy_inject(struct dp_port *p, const void *frame, uint32_t len)
 {
     struct dp_dummy *d = dummy_cast(p);
 
-    if (d->rx_tail - d->rx_head >= DUMMY_QUEUE) {
+    uint32_t tail = atomic_load_explicit(&d->rx_tail, memory_order_relaxed);
+    if (tail - atomic_load_explicit(&d->rx_head, memory_order_acquire) >=
+        DUMMY_QUEUE) {
         return ENOBUFS;
     }
-    struct dummy_frame *f = &d->rxq[d->rx_tail++ % DUMMY_QUEUE];
+    struct dummy_frame *f = &d->rxq[tail % DUMMY_QUEUE];
     f->data = xmalloc(len ? len : 1);
     f->len = len;
     memcpy(f->data, frame, len);
+    atomic_store_explicit(&d->rx_tail, tail + 1, memory_order_release);
     return 0;
 }
 

@@ -1591,7 +1591,6 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     CHECK_EQ(st.n_conns, 3);
     CHECK_EQ(st.inserts, 3);
     struct dfw_rule_counters rc;
-    CHECK_EQ(datapath_collect_counts(dp), 0); /* served (no hits: no walk) */
     datapath_get_rule_counters(dp, 11, &rc);
     CHECK_EQ(rc.sessions, 3);
     uint32_t ids[2] = {11, 98};
@@ -1599,17 +1598,41 @@ TEST(datapath_ct_dump_stats_flush_and_counters)
     datapath_get_rule_counters_bulk(dp, ids, 2, bulk);
     CHECK_EQ(bulk[0].packets, 3);
     CHECK_EQ(bulk[1].packets, 1); /* B's OUT: its default rule */
+
+    /* A UDP flow A -> R:5353 (rule 23), one frame at a time: it opens,
+     * takes the fast path and gets an entry, then hits.  The hit reaches
+     * the rule's counters when the control side asks for a collect. */
+    for (int i = 0; i < 3; i++) {
+        len = udp_frame(f, &A, &R, 4, 7000, 5353, 8);
+        dp_dummy_inject(ports[PORT_A], f, len);
+        CHECK_EQ(datapath_ct_stats(dp, &st), 0); /* wakes the thread */
+        for (int w = 0; w < 2000; w++) {
+            datapath_get_counters(dp, &c);
+            if (c.rx_packets == 5 + (uint64_t)i &&
+                c.l2_remote == 4 + (uint64_t)i) {
+                break;
+            }
+            usleep(1000);
+        }
+    }
+    CHECK_EQ(c.flow_cache_hits, 1);
+    datapath_get_rule_counters(dp, 23, &rc);
+    CHECK_EQ(rc.packets, 2); /* the hit is still on its entry */
+    CHECK_EQ(datapath_collect_counts(dp), 0);
+    datapath_get_rule_counters(dp, 23, &rc);
+    CHECK_EQ(rc.packets, 3);
+    CHECK_EQ(rc.sessions, 1);
     size_t flushed = 0;
     CHECK_EQ(datapath_ct_flush_zone(dp, ZONE_B, &flushed), 0);
     CHECK_EQ(flushed, 0);
     CHECK_EQ(datapath_ct_flush_zone(dp, ZONE_A, &flushed), 0);
-    CHECK_EQ(flushed, 3);
+    CHECK_EQ(flushed, 4);
     acc = (struct dump_acc){0, false};
     CHECK_EQ(datapath_ct_dump(dp, dump_cb, &acc), 0);
     CHECK_EQ(acc.n, 0);
     struct dfw_stats fs;
     datapath_get_fw_stats(dp, &fs);
-    CHECK_EQ(fs.sessions, 3);
+    CHECK_EQ(fs.sessions, 4);
 
     datapath_destroy(dp);
     for (int i = 0; i < N_PORTS; i++) {
