@@ -1007,8 +1007,9 @@ fc_miss(struct dp_pipeline *pl, const struct dp_tables *t,
     }
 }
 
-/* The flow cache's answer for 'pkt' (key index 'i'): the hash of its key
- * is its flow hash, hit or miss; 'v' the entry found, if any.  (Behind a
+/* Takes the flow cache's answer for 'pkt', of key hash 'hash', into
+ * '*val': the hash is its flow hash, hit or miss; 'v' the entry found in
+ * the first candidate slot, if any (the second: below).  (Behind a
  * stateful firewall every entry under the current tables stands in for a
  * connection: keys carry the VIF, and one that gains a firewall gets new
  * tables; a hit without one fails dfw_cached_pass().) */
@@ -1060,7 +1061,8 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
     struct dp_fc_key keys[DP_BATCH_MAX];
     struct dp_fc_key6 keys6[DP_BATCH_MAX];
     uint32_t hashes[DP_BATCH_MAX];
-    void *slot0[DP_BATCH_MAX];    /* first candidate slots, prefetched */
+    void *slot[DP_BATCH_MAX];     /* slot to look in, prefetched: the
+                                   * first, then the second if need be */
     uint8_t fam[DP_BATCH_MAX];    /* enum dp_fc_family */
     uint8_t by_fam[DP_BATCH_MAX]; /* IPv4 keys' indexes, then IPv6 keys' */
     struct dp_fc_val *vals[DP_BATCH_MAX];
@@ -1079,15 +1081,15 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
             uint32_t h = dp_fc_hash(fc, &keys[k]);
             fam[k] = DP_FC_V4;
             hashes[k] = h;
-            slot0[k] = dp_fc_slot(fc, h, 0);
-            __builtin_prefetch(slot0[k]); /* the second: decision 66 */
+            slot[k] = dp_fc_slot(fc, h, 0);
+            __builtin_prefetch(slot[k]); /* the second: decision 66 */
             by_fam[n4++] = (uint8_t)k;
         } else if (dp_fc_key6(pkt, in_port, &keys6[k])) {
             uint32_t h = dp_fc_hash6(fc, &keys6[k]);
             struct dp_fc_entry6 *a = dp_fc_slot6(fc, h, 0);
             fam[k] = DP_FC_V6;
             hashes[k] = h;
-            slot0[k] = a;
+            slot[k] = a;
             __builtin_prefetch(a);
             __builtin_prefetch(&a->v);
             by_fam[DP_BATCH_MAX - ++n6] = (uint8_t)k;
@@ -1112,25 +1114,25 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
         int n2 = 0;
         for (int j = 0; j < n4; j++) {
             int i = by_fam[j];
-            struct dp_fc_entry *a = slot0[i];
+            struct dp_fc_entry *a = slot[i];
             bool hit = dp_fc_match(a, &keys[i], uid);
             fc_found(keep[i], hashes[i], hit ? &a->v : NULL, &vals[i]);
             if (!hit) {
-                slot0[i] = dp_fc_slot(fc, hashes[i], 1);
-                __builtin_prefetch(slot0[i]);
+                slot[i] = dp_fc_slot(fc, hashes[i], 1);
+                __builtin_prefetch(slot[i]);
                 second[n2++] = (uint8_t)i;
             }
         }
         for (int j = DP_BATCH_MAX - n6; j < DP_BATCH_MAX; j++) {
             int i = by_fam[j];
-            struct dp_fc_entry6 *a = slot0[i];
+            struct dp_fc_entry6 *a = slot[i];
             bool hit = dp_fc_match6(a, &keys6[i], uid);
             fc_found(keep[i], hashes[i], hit ? &a->v : NULL, &vals[i]);
             if (!hit) {
                 struct dp_fc_entry6 *b = dp_fc_slot6(fc, hashes[i], 1);
                 __builtin_prefetch(b);
                 __builtin_prefetch(&b->v);
-                slot0[i] = b;
+                slot[i] = b;
                 second[n2++] = (uint8_t)i;
             }
         }
@@ -1138,10 +1140,10 @@ from_vif_batch_cached(struct dp_pipeline *pl, const struct dp_tables *t,
         for (int j = 0; j < n2; j++) {
             int i = second[j];
             if (fam[i] == DP_FC_V4) {
-                struct dp_fc_entry *b = slot0[i];
+                struct dp_fc_entry *b = slot[i];
                 vals[i] = dp_fc_match(b, &keys[i], uid) ? &b->v : NULL;
             } else {
-                struct dp_fc_entry6 *b = slot0[i];
+                struct dp_fc_entry6 *b = slot[i];
                 vals[i] = dp_fc_match6(b, &keys6[i], uid) ? &b->v : NULL;
             }
         }
