@@ -61,14 +61,11 @@
 #define F_FAST         0x0400 /* ct_process_fast() may take it either way */
 #define F_FAST0        0x0800 /* ... only the opener's packets */
 #define F_SD           0x1000 /* F_ORIG_SWAPPED ^ F_DIR_OUT */
-#define F_CACHED                                                               \
-    0x4000 /* a flow cache entry stands in for it
-                               * ('cache_tag', in line 2: the flag in
-                               * line 0 spares every other packet that
-                               * line) */
-#define F_STRICT                                                               \
-    0x2000 /* TCP opened by a SYN in strict mode: window
-                               * checks for its whole life */
+/* TCP opened by a SYN in strict mode: window checks for its whole life. */
+#define F_STRICT 0x2000
+/* A flow cache entry stands in for it ('cache_tag', in line 2: the flag
+ * in line 0 spares every other packet that line). */
+#define F_CACHED 0x4000
 
 struct ct_tcp_dir {
     uint32_t end;     /* highest seq + len sent */
@@ -695,12 +692,13 @@ is_entry_of(const struct ct_conn *c, uint64_t tag)
     return c->flags & F_CACHED && c->cache_tag == tag;
 }
 
-/* Adds the counts of entry 'r' to its connection 'c' (and its rule). */
+/* Moves the counts of entry 'r' to its connection 'c' (and its rule). */
 static void
-take_counts(struct ct_table *ct, struct ct_conn *c,
-            const struct ct_cache_ref *r)
+take_counts(struct ct_table *ct, struct ct_conn *c, struct ct_cache_ref *r)
 {
     count_cached(ct, c, r->conn & CT_REF_REPLY, r->packets, r->bytes);
+    r->packets = 0;
+    r->bytes = 0;
 }
 
 /* Every reference to this use of 'c' must fail from now on: a batch's
@@ -1290,7 +1288,7 @@ ct_cache_bind(struct ct_table *ct, const struct ct_ref *ref, uint64_t tag,
 }
 
 void
-ct_cache_unbind(struct ct_table *ct, const struct ct_cache_ref *r, uint64_t tag)
+ct_cache_unbind(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag)
 {
     struct ct_conn *c = conn_named(ct, r->conn);
 
@@ -1303,10 +1301,11 @@ ct_cache_unbind(struct ct_table *ct, const struct ct_cache_ref *r, uint64_t tag)
 void
 ct_cache_collect(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag)
 {
-    if (r->conn && r->packets && is_entry_of(conn_named(ct, r->conn), tag)) {
-        take_counts(ct, conn_named(ct, r->conn), r);
-        r->packets = 0;
-        r->bytes = 0;
+    if (r->conn && r->packets) {
+        struct ct_conn *c = conn_named(ct, r->conn);
+        if (is_entry_of(c, tag)) {
+            take_counts(ct, c, r);
+        }
     }
 }
 
@@ -1323,8 +1322,6 @@ ct_cache_sync(struct ct_table *ct, struct ct_cache_ref *r, uint64_t tag,
     }
     uint8_t tc = c->tclass;
     take_counts(ct, c, r);
-    r->packets = 0;
-    r->bytes = 0;
     /* Until the next sync the entry's packets do not reach the
      * connection: its expiry covers them too.  Its list position stays
      * now + timeout, as a refresh would put it (lists stay sorted); the

@@ -308,9 +308,8 @@ bool ct_cache_bind(struct ct_table *, const struct ct_ref *ref, uint64_t tag,
                    uint64_t now_ms);
 
 /* The cache is overwriting entry 'r' of tag 'tag': its counts go to the
- * connection, which no longer has an entry. */
-void ct_cache_unbind(struct ct_table *, const struct ct_cache_ref *r,
-                     uint64_t tag);
+ * connection (the entry's are zeroed), which no longer has an entry. */
+void ct_cache_unbind(struct ct_table *, struct ct_cache_ref *r, uint64_t tag);
 
 /* Hands the counts entry 'r' of tag 'tag' holds to its connection (and
  * its rule) now, as a sync would, but leaves the expiry and the next sync

@@ -260,14 +260,15 @@ dp_fc_match6(const struct dp_fc_entry6 *e, const struct dp_fc_key6 *k,
 }
 
 /* What the entry for 'k' (of hash 'hash') under tables 'uid' remembers,
- * or NULL; 'a' is its first candidate slot (dp_fc_slot(fc, hash, 0)),
- * which the caller may have prefetched: the second is looked at only if
- * 'a' does not hold it.  A firewall hit writes its counts into it
+ * or NULL: its first candidate slot, then its second.  (The pipeline
+ * looks the same way, in two passes over a batch, the second slots
+ * prefetched in between.)  A firewall hit writes its counts into it
  * (ct_cached_pass()). */
 static inline struct dp_fc_val *
-dp_fc_find(const struct dp_fc *fc, struct dp_fc_entry *a, uint32_t hash,
-           const struct dp_fc_key *k, uint64_t uid)
+dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
+             uint64_t uid)
 {
+    struct dp_fc_entry *a = dp_fc_slot(fc, hash, 0);
     if (dp_fc_match(a, k, uid)) {
         return &a->v;
     }
@@ -276,30 +277,15 @@ dp_fc_find(const struct dp_fc *fc, struct dp_fc_entry *a, uint32_t hash,
 }
 
 static inline struct dp_fc_val *
-dp_fc_find6(const struct dp_fc *fc, struct dp_fc_entry6 *a, uint32_t hash,
-            const struct dp_fc_key6 *k, uint64_t uid)
+dp_fc_lookup6(const struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
+              uint64_t uid)
 {
+    struct dp_fc_entry6 *a = dp_fc_slot6(fc, hash, 0);
     if (dp_fc_match6(a, k, uid)) {
         return &a->v;
     }
     struct dp_fc_entry6 *b = dp_fc_slot6(fc, hash, 1);
     return dp_fc_match6(b, k, uid) ? &b->v : NULL;
-}
-
-/* What the entry for 'k' (of hash 'hash') under tables 'uid' remembers,
- * or NULL. */
-static inline struct dp_fc_val *
-dp_fc_lookup(const struct dp_fc *fc, const struct dp_fc_key *k, uint32_t hash,
-             uint64_t uid)
-{
-    return dp_fc_find(fc, dp_fc_slot(fc, hash, 0), hash, k, uid);
-}
-
-static inline struct dp_fc_val *
-dp_fc_lookup6(const struct dp_fc *fc, const struct dp_fc_key6 *k, uint32_t hash,
-              uint64_t uid)
-{
-    return dp_fc_find6(fc, dp_fc_slot6(fc, hash, 0), hash, k, uid);
 }
 
 /* The tag that names the entry for a key of family 'fam' and hash 'hash'
