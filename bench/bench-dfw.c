@@ -16,7 +16,8 @@
  *                            last one.  The connections were opened through
  *                            the pipeline (SYN out, SYN+ACK in through the
  *                            IN check, ACK out) before the clock starts.
- *   dfw_est_10k_rules_cost_pct   100 * (1 - 10k-rules rate / off rate)
+ *   dfw_est_10k_rules_cost_pct   100 * (1 - 10k-rules rate / off rate);
+ *                            also for 10_rules and 1k_rules
  *   dfw_est_10k_rules_extra_ns   the same as ns per packet
  *   dfw_est_1k_flows_off_mpps, dfw_est_1k_flows_10k_rules_mpps,
  *   dfw_est_1k_flows_10k_rules_cost_pct, dfw_est_1k_flows_10k_rules_extra_ns
@@ -713,8 +714,8 @@ struct est_cfg {
 
 /* Measures 'n' configurations over address family 'fam': all set up
  * first, then measured in turns so that each sees the same share of the
- * machine's noise; best round of each.  The last one is the one the cost
- * figures compare with the first (off). */
+ * machine's noise; best round of each.  Each later one's cost is against
+ * the first (off); the last one's also in ns per packet. */
 static void
 run_est(int fam, const char *prefix, const struct est_cfg *cfgs, size_t n,
         uint64_t n_packets, uint32_t n_flows)
@@ -752,9 +753,11 @@ run_est(int fam, const char *prefix, const struct est_cfg *cfgs, size_t n,
         }
         printf("%s_%s_mpps: %.2f Mpps\n", prefix, cfgs[c].name, mpps[c]);
     }
+    for (size_t c = 1; c < n; c++) {
+        printf("%s_%s_cost_pct: %.1f %%\n", prefix, cfgs[c].name,
+               100.0 * (1.0 - mpps[c] / mpps[0]));
+    }
     size_t last = n - 1;
-    printf("%s_%s_cost_pct: %.1f %%\n", prefix, cfgs[last].name,
-           100.0 * (1.0 - mpps[last] / mpps[0]));
     if (fam == 4) {
         printf("%s_%s_extra_ns: %.1f ns\n", prefix, cfgs[last].name,
                1e3 / mpps[last] - 1e3 / mpps[0]);

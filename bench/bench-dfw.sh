@@ -12,6 +12,9 @@
 # Env: WEFT_BUILD (default <repo>/build/release),
 #      BENCH_DFW_PACKETS (default 20000000: established packets per
 #      configuration, measured in 10 rounds taken in turns, best round),
+#      BENCH_DFW_RUNS (default 5: established traffic is measured in this
+#      many bench-dfw processes; each figure printed is their median, and
+#      each cost figure's worst run is printed as <name>_max),
 #      BENCH_DFW_CONNS (default 2000000: connections per new-connection run,
 #      best of 3),
 #      BENCH_DFW_FLOWS (default 10000: established connections),
@@ -26,13 +29,40 @@ if [ ! -x "$BENCH" ]; then
   echo "bench-dfw: $BENCH not found (make VARIANT=release build)" >&2
   exit 1
 fi
-timeout "${BENCH_DFW_TIMEOUT:-120}" "$BENCH" "${BENCH_DFW_PACKETS:-20000000}" \
-  "${BENCH_DFW_CONNS:-2000000}" mem,est,est1k,est6,new "${BENCH_DFW_FLOWS:-10000}"
-rc=$?
-if [ "$rc" -ne 0 ]; then
-  echo "bench-dfw: bench-dfw failed (exit status $rc)" >&2
+# shellcheck source=bench/figures.sh
+source "$REPO/bench/figures.sh"
+PACKETS=${BENCH_DFW_PACKETS:-20000000}
+CONNS=${BENCH_DFW_CONNS:-2000000}
+FLOWS=${BENCH_DFW_FLOWS:-10000}
+RUNS=${BENCH_DFW_RUNS:-5}
+case $RUNS in '' | *[!0-9]* | 0*)
+  echo "bench-dfw: BENCH_DFW_RUNS must be a positive integer, not '$RUNS'" >&2
   exit 1
-fi
+  ;;
+esac
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# bench_dfw PARTS: one bench-dfw process measuring PARTS.
+bench_dfw() {
+  timeout "${BENCH_DFW_TIMEOUT:-120}" "$BENCH" "$PACKETS" "$CONNS" "$1" "$FLOWS"
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "bench-dfw: bench-dfw $1 failed (exit status $rc)" >&2
+    exit 1
+  fi
+}
+
+bench_dfw mem
+# Established traffic in RUNS processes, median of each figure: on this VM
+# one process's figures depend on where its memory landed (two identical
+# configurations in one process differed by up to 9 points of cost,
+# steadily over all their rounds: bench/RESULTS.md, session 18).
+for r in $(seq "$RUNS"); do
+  bench_dfw est,est1k,est6 >"$TMP/est.$r"
+done
+figures_median "$TMP"/est.*
+bench_dfw new
 
 # Control side: one group membership change with a 100,000-rule policy and
 # 10,000-member groups on 1,000 hosts (bench/bench-dfw-span.c).
