@@ -148,10 +148,13 @@ source "$REPO/bench/e2e-lib.sh"
 # ---- measurements ------------------------------------------------------------
 declare -A R=()
 
-# measure_tcp TAG REP: iperf3, one stream, TCP_SECS s; keeps the best
-# Gbit/s in R[tcp_TAG].
+# measure_tcp TAG REP [HOSTS...]: iperf3, one stream, TCP_SECS s; keeps the
+# best Gbit/s in R[tcp_TAG].  HOSTS: agents whose counters go into the
+# per-hop accounting (where a retransmitted segment was lost).
 measure_tcp() {
-  local tag=$1 rep=$2 out=$LAB_DIR/iperf-$1-$2.json spid gbps cpg
+  local tag=$1 rep=$2 out=$LAB_DIR/iperf-$1-$2.json snap=$LAB_DIR/snap-tcp-$1-$2 spid gbps cpg
+  shift 2
+  snapshot "$@" >"$snap.0"
   lab_bg lab_exec vm2 timeout $((TCP_SECS + 20)) iperf3 -s -1 -p "$IPERF_PORT" >/dev/null 2>&1
   spid=$LAB_LAST_PID
   lab_wait_listen vm2 "$IPERF_PORT" 10 || return 1
@@ -162,6 +165,7 @@ measure_tcp() {
   cpu_report "$tag: TCP run $rep"
   perf_wait
   wait "$spid" 2>/dev/null
+  snapshot "$@" >"$snap.1"
   gbps=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out" 2>/dev/null)
   if ! [[ "$gbps" =~ ^[0-9.e+-]+$ ]]; then
     log "$tag: iperf3 gave no result:"
@@ -180,6 +184,7 @@ measure_tcp() {
   log "$tag: TCP run $rep: $gbps Gbit/s received; sender:" \
     "$(jq -r '.end.streams[0].sender | "mean RTT \(.mean_rtt) us, max cwnd" +
       " \(.max_snd_cwnd) B, \(.retransmits) retransmits"' "$out")"
+  log_deltas "$tag: TCP run $rep" "$snap.0" "$snap.1"
   if [ -z "${R[tcp_$tag]:-}" ] ||
     awk -v a="$gbps" -v b="${R[tcp_$tag]}" 'BEGIN { exit !(a > b) }'; then
     R[tcp_$tag]=$gbps
@@ -228,15 +233,22 @@ udp_sample() {
 }
 
 # snapshot [HOSTS...]: "key value" lines, one per packet counter along the
-# UDP path: VM interfaces, UDP MIB and vxlan0 (kernel pass) of the host
-# namespaces, the machine's softnet backlog drops, and for each agent in
-# HOSTS its port counters (ctl ports) and pipeline counters (ctl counters).
+# path: VM interfaces and TCP segment counts, UDP MIB and vxlan0 (kernel
+# pass) of the host namespaces, the machine's softnet backlog drops, and
+# for each agent in HOSTS its port counters (ctl ports) and pipeline
+# counters (ctl counters).
 snapshot() {
   local vm h c
   for vm in vm1 vm2; do
     for c in tx_packets tx_dropped rx_packets rx_dropped; do
       echo "$vm.eth0.$c $(lab_exec "$vm" cat "/sys/class/net/eth0/statistics/$c")"
     done
+    lab_exec "$vm" awk -v vm="$vm" '/^Tcp:/ { if (!hdr) { split($0, k); hdr = 1 } else {
+      for (i = 2; i <= NF; i++) print vm ".tcp." k[i], $i } }' /proc/net/snmp |
+      grep -E 'InSegs|OutSegs|RetransSegs'
+    # Why segments were sent again: losses, reordering, probes, timeouts.
+    lab_exec "$vm" nstat -asz 2>/dev/null | awk -v vm="$vm" '$1 ~ /^TcpExt(TCP(Fast|SlowStart)Retrans|TCPLostRetransmit|TCPTimeouts|TCPLossProbes|TCPLossProbeRecovery|TCPDSACK(Recv|OldSent)|TCP(SACK|TS|Reno)Reorder|TCP(Full|Partial|DSACK|Loss|SACKReneging)Undo|TCPSpuriousRTOs|TCPSpuriousRtxHostQueues|TCPOFOQueue|TCPSackRecovery)$/ {
+      print vm ".tcpext." substr($1, 7), $2 }'
   done
   for h in h1 h2; do
     lab_exec "$h" awk -v h="$h" '/^Udp:/ { if (!hdr) { split($0, k); hdr = 1 } else {
@@ -253,10 +265,20 @@ snapshot() {
   for h in "$@"; do
     lab_ctl "$h" ports 2>/dev/null | awk -v h="$h" 'NR > 1 {
       print h ".agent.port." $2 ".rx", $7; print h ".agent.port." $2 ".tx", $8
-      print h ".agent.port." $2 ".tx_drops", $9 }'
+      print h ".agent.port." $2 ".tx_drops", $9
+      print h ".agent.port." $2 ".rx_drops", $10 }'
     lab_ctl "$h" counters 2>/dev/null | awk -v h="$h" 'NF == 2 && $2 ~ /^[0-9]+$/ {
       print h ".agent." $1, $2 }'
   done
+}
+
+# log_deltas WHAT SNAP0 SNAP1: logs the counters that moved between two
+# snapshots.
+log_deltas() {
+  log "$1: counters that moved over the whole run (delta):"
+  awk 'NR == FNR { a[$1] = $2; next }
+       ($1 in a) && $2 != a[$1] { printf "    %-36s %12d\n", $1, $2 - a[$1] }' \
+    "$2" "$3" >&2
 }
 
 # measure_udp TAG REP [HOSTS...]: 64-byte UDP flood vm1 -> vm2; keeps the
@@ -292,10 +314,7 @@ measure_udp() {
   log "$tag: UDP run $rep: udpgen: $(cat "$gen")"
   log "$tag: UDP run $rep: window of $((ns / 1000000)) ms: vm1 eth0 sent $((tx1 - tx0))" \
     "($txpps pps), vm2 eth0 received $((rx1 - rx0)) ($pps pps)"
-  log "$tag: UDP run $rep: counters that moved over the whole run (delta):"
-  awk 'NR == FNR { a[$1] = $2; next }
-       ($1 in a) && $2 != a[$1] { printf "    %-36s %12d\n", $1, $2 - a[$1] }' \
-    "$snap.0" "$snap.1" >&2
+  log_deltas "$tag: UDP run $rep" "$snap.0" "$snap.1"
   [ "$pps" -gt 0 ] || { log "$tag: no UDP packet arrived"; return 1; }
   if [ "$pps" -gt "${R[udp_$tag]:-0}" ]; then
     R[udp_$tag]=$pps
@@ -334,7 +353,7 @@ measure_all() { # TAG [HOSTS for counters]
   fi
   if [[ $PARTS == *" tcp "* ]]; then
     for ((i = 1; i <= REPS; i++)); do
-      measure_tcp "$tag" "$i" || die "$tag: TCP measurement"
+      measure_tcp "$tag" "$i" "$@" || die "$tag: TCP measurement"
     done
   fi
   if [[ $PARTS == *" udp "* ]]; then
