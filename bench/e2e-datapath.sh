@@ -243,12 +243,12 @@ snapshot() {
     for c in tx_packets tx_dropped rx_packets rx_dropped; do
       echo "$vm.eth0.$c $(lab_exec "$vm" cat "/sys/class/net/eth0/statistics/$c")"
     done
-    lab_exec "$vm" awk -v vm="$vm" '/^Tcp:/ { if (!hdr) { split($0, k); hdr = 1 } else {
-      for (i = 2; i <= NF; i++) print vm ".tcp." k[i], $i } }' /proc/net/snmp |
-      grep -E 'InSegs|OutSegs|RetransSegs'
-    # Why segments were sent again: losses, reordering, probes, timeouts.
-    lab_exec "$vm" nstat -asz 2>/dev/null | awk -v vm="$vm" '$1 ~ /^TcpExt(TCP(Fast|SlowStart)Retrans|TCPLostRetransmit|TCPTimeouts|TCPLossProbes|TCPLossProbeRecovery|TCPDSACK(Recv|OldSent)|TCP(SACK|TS|Reno)Reorder|TCP(Full|Partial|DSACK|Loss|SACKReneging)Undo|TCPSpuriousRTOs|TCPSpuriousRtxHostQueues|TCPOFOQueue|TCPSackRecovery)$/ {
-      print vm ".tcpext." substr($1, 7), $2 }'
+    # TCP segments, and why some were sent again: losses, reordering,
+    # probes, timeouts (one nstat read per VM).
+    lab_exec "$vm" nstat -asz 2>/dev/null | awk -v vm="$vm" '
+      $1 ~ /^Tcp(InSegs|OutSegs|RetransSegs)$/ { print vm ".tcp." substr($1, 4), $2 }
+      $1 ~ /^TcpExt(TCP(Fast|SlowStart)Retrans|TCPLostRetransmit|TCPTimeouts|TCPLossProbes|TCPLossProbeRecovery|TCPDSACK(Recv|OldSent)|TCP(SACK|TS|Reno)Reorder|TCP(Full|Partial|DSACK|Loss|SACKReneging)Undo|TCPSpuriousRTOs|TCPSpuriousRtxHostQueues|TCPOFOQueue|TCPSackRecovery)$/ {
+        print vm ".tcpext." substr($1, 7), $2 }'
   done
   for h in h1 h2; do
     lab_exec "$h" awk -v h="$h" '/^Udp:/ { if (!hdr) { split($0, k); hdr = 1 } else {
