@@ -40,12 +40,12 @@ ALL_CFLAGS := $(BASE_CFLAGS) -I$(O)/gen $(CFLAGS_$(VARIANT)) $(EXTRA_CFLAGS)
 ALL_LDFLAGS := $(LDFLAGS_$(VARIANT)) $(EXTRA_LDFLAGS)
 
 # System libraries per binary.
-LIBS_agent := -ljansson -lprotobuf-c -lssl -lcrypto -lpthread
+LIBS_agent := -ljansson -lprotobuf-c -lssl -lcrypto -lbpf -lpthread
 LIBS_weftd := -lsqlite3 -ljansson -lmicrohttpd -lprotobuf-c -lssl -lcrypto \
               -lpthread
 LIBS_weft := -ljansson -lcurl
 LIBS_test := -lsqlite3 -ljansson -lmicrohttpd -lprotobuf-c -lssl -lcrypto \
-             -lcurl -lpthread
+             -lcurl -lbpf -lpthread
 
 # Link order: dependents first.
 LIBDIRS := agent api cli controller store proto datapath lib
@@ -81,6 +81,17 @@ $(O)/lib/libproto.a: $(PROTO_GEN_O)
 $(O)/obj/%.o: %.c | $(PROTO_GEN_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The kernel fast path's BPF programs (src/bpf/*.bpf.c, decision 70):
+# compiled by clang for the BPF target and embedded into kfp.o (.incbin),
+# so the agent stays one file.
+BPF_CFLAGS := -O2 -g -Wall -Wextra -Werror -target bpf -Isrc \
+              -I/usr/include/$(shell gcc -dumpmachine 2>/dev/null)
+$(O)/bpf/%.bpf.o: src/bpf/%.bpf.c src/datapath/kfp-abi.h
+	@mkdir -p $(@D)
+	clang $(BPF_CFLAGS) -c $< -o $@
+$(O)/obj/src/datapath/kfp.o: $(O)/bpf/kfp.bpf.o
+$(O)/obj/src/datapath/kfp.o: ALL_CFLAGS += -DKFP_BPF_OBJ='"$(O)/bpf/kfp.bpf.o"'
 
 BINS :=
 ifneq ($(wildcard src/agent/agent-main.c),)

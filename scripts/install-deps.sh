@@ -8,7 +8,7 @@ PKGS=(
   # build
   build-essential make pkg-config clang llvm libclang-rt-14-dev clang-format
   # libraries
-  libjansson-dev libsqlite3-dev libmicrohttpd-dev libssl-dev
+  libjansson-dev libsqlite3-dev libmicrohttpd-dev libssl-dev libbpf-dev
   protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev
   # lab, system tests and benchmarks
   iproute2 iputils-ping ethtool tcpdump tshark iperf3 netsniff-ng

@@ -52,6 +52,7 @@
 #   WEFT_BUILD       build dir (default <repo>/build/asan)
 #   LAB_LOG_LEVEL    agent --log-level (default info)
 #   LAB_OFFLOADS     if set (true|false), written as options.offloads
+#   LAB_KFP          if set (true|false), written as options.kernel_fastpath
 #   LAB_KEEP=1       keep the work directory after cleanup
 #   LAB_SNAPLEN      capture snap length (default 256)
 #   LAB_TCP_TIMEOUT  bound of each side of lab_tcp_transfer (default 30 s)
@@ -330,9 +331,9 @@ lab_write_config() {
   [ -x "$LAB_PY" ] || { _lab_err "lab_write_config: $LAB_PY not found"; return 1; }
   local topo
   topo=$(_lab_topology)
-  LAB_TOPO=$topo "$LAB_PY" - "$host" "$file" "$LAB_UL_MTU" "${LAB_OFFLOADS:-}" <<'EOF' || return 1
+  LAB_TOPO=$topo "$LAB_PY" - "$host" "$file" "$LAB_UL_MTU" "${LAB_OFFLOADS:-}" "${LAB_KFP:-}" <<'EOF' || return 1
 import json, os, sys
-host, path, mtu, offloads = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+host, path, mtu, offloads, kfp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 hosts, segs, vms, remotes = {}, [], [], []
 for line in os.environ["LAB_TOPO"].splitlines():
     f = line.split("\t")
@@ -343,7 +344,9 @@ for line in os.environ["LAB_TOPO"].splitlines():
     elif f[0] == "R": remotes.append(dict(seg=f[1], mac=f[2], vtep=f[3], ips=f[4].split()))
 cfg = {"underlay": {"local_ip": hosts[host], "mtu": mtu}}
 if offloads:
-    cfg["options"] = {"offloads": offloads == "true"}
+    cfg.setdefault("options", {})["offloads"] = offloads == "true"
+if kfp:
+    cfg.setdefault("options", {})["kernel_fastpath"] = kfp == "true"
 cfg["segments"] = []
 for name, vni, encap in segs:
     local = [v for v in vms if v["seg"] == name and v["host"] == host]

@@ -14,6 +14,7 @@
 
 #include "agent/ctl.h"
 #include "datapath/datapath.h"
+#include "datapath/kfp.h"
 #include "datapath/lpm.h"
 #include "datapath/port.h"
 #include "lib/hash.h"
@@ -53,6 +54,8 @@ struct agent {
     struct dp_port **retired;     /* devices out of the published snapshot,
                                      closed by agent_close_retired() */
     uint32_t n_retired;           /* entries in 'retired' */
+    struct kfp *kfp;              /* kernel fast path, NULL: off */
+    char kfp_error[160];          /* why it is off though asked for */
 };
 
 struct agent *
@@ -89,6 +92,7 @@ agent_destroy(struct agent *a)
         return;
     }
     agent_dhcp_destroy(a->dhcp); /* saves its leases */
+    kfp_close(a->kfp);           /* before the sockets it filters close */
     datapath_destroy(a->dp);     /* stops the packet thread first */
     for (uint32_t i = 0; i < a->n_ports; i++) {
         dp_port_close(a->ports[i].port);
@@ -398,13 +402,64 @@ agent_n_retired(const struct agent *a)
     return a->n_retired;
 }
 
+/* The kernel fast path (decision 70): opened when options.kernel_fastpath
+ * asks for it (again when the tunnel addressing changes), closed when it
+ * no longer does.  An open that fails leaves the agent without one and
+ * says why in the log and in `ctl fastpath`. */
+static void
+fastpath_configure(struct agent *a, bool tunnels_changed)
+{
+    const struct agent_config *cfg = a->cfg;
+
+    if (a->kfp && (tunnels_changed || !cfg->kernel_fastpath)) {
+        kfp_close(a->kfp);
+        a->kfp = NULL;
+    }
+    if (!cfg->kernel_fastpath) {
+        a->kfp_error[0] = '\0';
+        return;
+    }
+    if (!a->kfp) {
+        struct kfp_underlay u = {
+            .geneve_port = cfg->geneve_port,
+            .vxlan_port = cfg->vxlan_port,
+            .sport_min = {SPORT_BASE + DP_PORT_GENEVE * SPORT_COUNT,
+                          SPORT_BASE + DP_PORT_VXLAN * SPORT_COUNT},
+            .sport_count = SPORT_COUNT,
+        };
+        memcpy(u.local_ip, cfg->local_ip.b, 16);
+        a->kfp = kfp_open(&u, a->kfp_error, sizeof a->kfp_error);
+        if (!a->kfp) {
+            LOG_ERROR("agent",
+                      "msg=\"kernel fast path not available; the pipeline "
+                      "carries everything\" reason=\"%s\"",
+                      a->kfp_error);
+        } else {
+            a->kfp_error[0] = '\0';
+        }
+    }
+}
+
+/* Publishes 't' and brings the kernel fast path in line with it; returns
+ * the snapshot it replaced. */
+static struct dp_tables *
+publish_tables(struct agent *a, struct dp_tables *t)
+{
+    struct dp_tables *old = datapath_publish(a->dp, t);
+
+    if (a->kfp) {
+        kfp_sync(a->kfp, t);
+    }
+    return old;
+}
+
 /* Publishes a snapshot of the current state, then queues 'retired' to be
  * closed (the packet thread no longer reads them once datapath_publish()
  * returns). */
 static void
 publish(struct agent *a, struct dp_port **retired, uint32_t n_retired)
 {
-    struct dp_tables *old = datapath_publish(a->dp, build_tables(a));
+    struct dp_tables *old = publish_tables(a, build_tables(a));
 
     dp_tables_free_spare(old, &a->spare);
     agent_dhcp_configure(a->dhcp, a->cfg, agent_slot_of, a,
@@ -494,6 +549,7 @@ agent_apply(struct agent *a, struct agent_config *cfg)
         }
     }
 
+    fastpath_configure(a, reopen_tunnels);
     publish(a, retired, n_retired);
     free(retired);
     agent_config_free(old_cfg);
@@ -764,7 +820,7 @@ apply_ops(struct agent *a, const struct dstate_op *ops, size_t n_ops)
         }
     }
     dp_tables_finish(t);
-    dp_tables_free_spare(datapath_publish(a->dp, t), &a->spare);
+    dp_tables_free_spare(publish_tables(a, t), &a->spare);
     a->generation = t->generation;
     a->n_patched++;
     retire_ports(a, retired, n_retired);
@@ -1050,6 +1106,51 @@ cmd_counters(int argc, const char *argv[], struct ctl_reply *r, void *a_)
                              dp_drop_name((enum dp_drop)d), c.drops[d],
                              dp_drop_description((enum dp_drop)d));
         }
+    }
+    return 0;
+}
+
+static int
+cmd_fastpath(int argc, const char *argv[], struct ctl_reply *r, void *a_)
+{
+    struct agent *a = a_;
+    struct kfp_stats st;
+    (void)argc;
+    (void)argv;
+
+    if (!a->kfp) {
+        ctl_reply_printf(
+            r, "kernel fast path: off%s%s\n", a->kfp_error[0] ? ": " : "",
+            a->kfp_error[0] ? a->kfp_error : " (options.kernel_fastpath)");
+        return 0;
+    }
+    kfp_get_stats(a->kfp, &st);
+    ctl_reply_printf(r, "kernel fast path: on\n");
+    ctl_reply_printf(r,
+                     "entries: vifs %" PRIu32 " segments %" PRIu32
+                     " macs %" PRIu32 " peers %" PRIu32 "\n",
+                     st.vifs, st.segments, st.macs, st.peers);
+#define SHOW(F) ctl_reply_printf(r, "%-16s %" PRIu64 "\n", #F, st.F)
+    SHOW(local);
+    SHOW(encap);
+    SHOW(decap);
+    SHOW(err_encap);
+    SHOW(err_decap);
+    SHOW(err_redirect);
+#undef SHOW
+    ctl_reply_printf(r, "%-5s %-15s %14s %14s %14s %14s\n", "index", "name",
+                     "from_vm_pkts", "from_vm_bytes", "to_vm_pkts",
+                     "to_vm_bytes");
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < a->n_ports; i++) {
+        uint64_t fp, fb, tp, tb;
+        if (!a->ports[i].ifname[0] || !a->ports[i].wanted ||
+            !kfp_get_vif_stats(a->kfp, i, &fp, &fb, &tp, &tb)) {
+            continue;
+        }
+        ctl_reply_printf(r,
+                         "%-5" PRIu32 " %-15s %14" PRIu64 " %14" PRIu64
+                         " %14" PRIu64 " %14" PRIu64 "\n",
+                         i, a->ports[i].ifname, fp, fb, tp, tb);
     }
     return 0;
 }
@@ -1341,6 +1442,9 @@ agent_register_ctl(struct agent *a, struct ctl_server *ctl)
                  cmd_routes, a);
     ctl_register(ctl, "counters", "",
                  "show pipeline counters and drops by reason", cmd_counters, a);
+    ctl_register(ctl, "fastpath", "",
+                 "show the kernel fast path: state, entries, counters",
+                 cmd_fastpath, a);
 }
 
 struct agent_dfw *

@@ -639,13 +639,16 @@ parse_underlay(struct cfg_parser *p, const json_t *obj)
 static int
 parse_options(struct cfg_parser *p, const json_t *obj)
 {
-    static const char *const fields[] = {"offloads", "busy_poll"};
+    static const char *const fields[] = {"offloads", "busy_poll",
+                                         "kernel_fastpath"};
 
     if (check_fields(p, obj, fields, ARRAY_SIZE(fields))) {
         return EINVAL;
     }
     return field_bool(p, obj, "offloads", &p->cfg->offloads) ||
-                   field_bool(p, obj, "busy_poll", &p->cfg->busy_poll)
+                   field_bool(p, obj, "busy_poll", &p->cfg->busy_poll) ||
+                   field_bool(p, obj, "kernel_fastpath",
+                              &p->cfg->kernel_fastpath)
                ? EINVAL
                : 0;
 }
@@ -1089,6 +1092,7 @@ parse_root(struct cfg_parser *p, const json_t *root)
 
     cfg->offloads = true;
     cfg->busy_poll = false;
+    cfg->kernel_fastpath = false;
     if ((v = json_object_get(root, "options")) != NULL) {
         mark = path_push_field(p, "options");
         error = parse_options(p, v);

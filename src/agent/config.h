@@ -12,7 +12,10 @@
  *   },
  *   "options": {                     optional
  *     "offloads": true,              GSO/checksum offload on VIFs (default on)
- *     "busy_poll": false             poll without sleeping (default off)
+ *     "busy_poll": false,            poll without sleeping (default off)
+ *     "kernel_fastpath": false       carry plain L2 unicast of VIFs without a
+ *                                    firewall in the kernel (BPF; default
+ *                                    off, docs/decisions.md 70)
  *   },
  *   "segments": [
  *     {
@@ -163,6 +166,7 @@ struct agent_config {
     uint32_t mtu;
     bool offloads;
     bool busy_poll;
+    bool kernel_fastpath;
     struct cfg_segment *segments;
     uint32_t n_segments;
     char **routers; /* router ids (paths); segments refer by index */

@@ -170,7 +170,8 @@ static const char full_config[] =
     "{\n"
     "  'underlay': {'local_ip': '198.18.0.1', 'geneve_port': 6082,\n"
     "               'vxlan_port': 4790, 'mtu': 9000},\n"
-    "  'options': {'offloads': false, 'busy_poll': true},\n"
+    "  'options': {'offloads': false, 'busy_poll': true,\n"
+    "              'kernel_fastpath': true},\n"
     "  'segments': [\n"
     "    {'name': 'blue', 'vni': 5001, 'encap': 'geneve',\n"
     "     'ports': [\n"
@@ -210,6 +211,7 @@ TEST(full_config_every_field)
     CHECK_EQ(cfg->mtu, 9000);
     CHECK(!cfg->offloads);
     CHECK(cfg->busy_poll);
+    CHECK(cfg->kernel_fastpath);
     CHECK_EQ(cfg->n_segments, 3);
 
     s = &cfg->segments[0];
@@ -289,6 +291,7 @@ TEST(minimal_config_defaults)
     CHECK_EQ(cfg->mtu, 1500);
     CHECK(cfg->offloads);
     CHECK(!cfg->busy_poll);
+    CHECK(!cfg->kernel_fastpath);
     CHECK_EQ(cfg->n_segments, 0);
     CHECK(cfg->segments == NULL);
     agent_config_free(cfg);
@@ -343,7 +346,7 @@ TEST(unknown_fields_rejected_at_every_level)
                "{'offload': true}}",
                "options",
                "unknown field \"offload\" (expected one of: "
-               "offloads, busy_poll)");
+               "offloads, busy_poll, kernel_fastpath)");
     EXPECT_SEG_ERR("{'name': 'a', 'vni': 1, 'remotes': []}", "segments[0]",
                    "unknown field \"remotes\"");
     EXPECT_SEG_ERR("{'name': 'a', 'vni': 1, 'ports': [" PORT(
@@ -396,6 +399,10 @@ TEST(wrong_types)
     EXPECT_ERR("{'underlay': {'local_ip': '10.0.0.1'}, 'options': "
                "{'busy_poll': 1}}",
                "options.busy_poll", "expected true or false, got an integer");
+    EXPECT_ERR("{'underlay': {'local_ip': '10.0.0.1'}, 'options': "
+               "{'kernel_fastpath': 'on'}}",
+               "options.kernel_fastpath",
+               "expected true or false, got a string");
     EXPECT_ERR("{'underlay': {'local_ip': '10.0.0.1'}, 'options': "
                "{'offloads': 'yes'}}",
                "options.offloads", "expected true or false, got a string");
