@@ -8,8 +8,12 @@
 #   segment "bench": VNI 5001, VXLAN (UDP 4789)
 #
 # Pass (a) weft: weft-agent (WEFT_BUILD/bin/weft-agent, default options:
-#   offloads on, no busy polling) in h1 and h2, opening v-vmN over AF_PACKET
-#   and tunnelling in VXLAN over kernel UDP sockets.
+#   offloads on, no busy polling, options.kernel_fastpath as its default)
+#   in h1 and h2, opening v-vmN over AF_PACKET and tunnelling in VXLAN over
+#   kernel UDP sockets; with the kernel fast path (decision 70) its BPF
+#   programs carry the VM's unicast frames, the pipeline the rest.
+# Pass (a') pipeline: the same with options.kernel_fastpath false, so the
+#   user-space pipeline carries everything (e2e_*_pipeline figures).
 # Pass (b) kernel: the agents are stopped; the same namespaces, interfaces
 #   and addresses then get, in each host, a Linux bridge br0 with v-vmN and
 #   a kernel VXLAN device vxlan0 (id 5001, dstport 4789, local = the host's
@@ -46,7 +50,7 @@
 #      logs the packet threads' CPU over IDLE_SECS (10) s of no traffic;
 #      "light" (not in the default) logs it over LIGHT_SECS (8) s of steady
 #      one-way UDP at LIGHT_PPS (2000) frames/s (udpgen pace); E2E_PASSES (default
-#      "weft kernel"): which passes.  Results of parts not run print as 0.
+#      "weft pipeline kernel"): which passes.  Results of parts not run print as 0.
 #      WEFT_AGENT_B=PATH: A/B mode for the weft pass: REPS rounds, each
 #      measuring the default agent (A) and then PATH (B) with fresh agents,
 #      alternating, so both see the same share of the machine's noise; every
@@ -81,7 +85,7 @@ LIGHT_SECS=${LIGHT_SECS:-8}
 LIGHT_PPS=${LIGHT_PPS:-2000}
 DEADLINE=${E2E_DEADLINE:-170}
 PARTS=" ${E2E_PARTS:-rtt tcp udp} "
-PASSES=" ${E2E_PASSES:-weft kernel} "
+PASSES=" ${E2E_PASSES:-weft pipeline kernel} "
 AGENT_B=${WEFT_AGENT_B:-}
 OPTIONS_A=${WEFT_OPTIONS:-}
 OPTIONS_B=${WEFT_OPTIONS_B:-}
@@ -409,16 +413,23 @@ kernel_down() {
 }
 
 # ---- pass (a): Weft ----------------------------------------------------------
-AGENT_A=$LAB_AGENT
-if [[ $PASSES == *" weft "* ]] && [ -z "$AGENT_B" ]; then
-  log "pass weft: $AGENT_A in h1 and h2"
-  weft_agents "$AGENT_A" "$OPTIONS_A"
-  measure_all weft h1 h2
+# weft_pass TAG OPTIONS: one pass of the default agent with OPTIONS.
+weft_pass() {
+  local tag=$1 h
+  log "pass $tag: $AGENT_A in h1 and h2, options ${2:-none}"
+  weft_agents "$AGENT_A" "$2"
+  measure_all "$tag" h1 h2
   for h in h1 h2; do
-    log "weft: $h ports:"
+    log "$tag: $h ports:"
     lab_ctl "$h" ports >&2
+    log "$tag: $h kernel fast path:"
+    lab_ctl "$h" fastpath >&2
   done
   weft_agents_stop
+}
+AGENT_A=$LAB_AGENT
+if [[ $PASSES == *" weft "* ]] && [ -z "$AGENT_B" ]; then
+  weft_pass weft "$OPTIONS_A"
 elif [[ $PASSES == *" weft "* ]]; then
   [ -x "$AGENT_B" ] || die "WEFT_AGENT_B: $AGENT_B not found"
   log "pass weft, A/B: A = $AGENT_A, B = $AGENT_B, $REPS rounds, interleaved"
@@ -447,6 +458,12 @@ elif [[ $PASSES == *" weft "* ]]; then
 fi
 LAB_AGENT=$AGENT_A
 
+# Pass (a'): the same agents with the kernel fast path off, so that the
+# user-space pipeline's own figures stay in view (decision 70).
+if [[ $PASSES == *" pipeline "* ]]; then
+  weft_pass pipeline "$(jq -c '. + {"kernel_fastpath": false}' <<<"${OPTIONS_A:-"{}"}")"
+fi
+
 if [[ $PASSES == *" kernel "* ]] && [ -z "$KERNEL_ROUNDS" ]; then
   log "pass kernel: Linux bridge + VXLAN in h1 and h2"
   kernel_up
@@ -470,6 +487,11 @@ e2e_rtt_p50_us_kernel: $(r p50_kernel) us
 e2e_rtt_p99_us: $(r p99_weft) us
 e2e_rtt_p99_us_kernel: $(r p99_kernel) us
 e2e_rtt_p99_ratio_vs_kernel: $(ratio "$(r p99_weft)" "$(r p99_kernel)") x
+e2e_udp64_pps_pipeline: $(r udp_pipeline) pps
+e2e_tcp_gbps_pipeline: $(r tcp_pipeline) Gbit/s
+e2e_tcp_ratio_vs_kernel_pipeline: $(ratio "$(r tcp_pipeline)" "$(r tcp_kernel)") x
+e2e_rtt_p50_us_pipeline: $(r p50_pipeline) us
+e2e_rtt_p99_us_pipeline: $(r p99_pipeline) us
 EOF
 if [ -n "$AGENT_B" ]; then
   cat <<EOF

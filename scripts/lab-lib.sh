@@ -53,6 +53,7 @@
 #   LAB_LOG_LEVEL    agent --log-level (default info)
 #   LAB_OFFLOADS     if set (true|false), written as options.offloads
 #   LAB_KFP          if set (true|false), written as options.kernel_fastpath
+#                    (controller mode: --kernel-fastpath on|off)
 #   LAB_KEEP=1       keep the work directory after cleanup
 #   LAB_SNAPLEN      capture snap length (default 256)
 #   LAB_TCP_TIMEOUT  bound of each side of lab_tcp_transfer (default 30 s)
@@ -794,6 +795,10 @@ lab_start_cp_agent() {
     tok=$(lab_weft host join-token "$host") || { _lab_err "no join token for $host"; return 1; }
     args=(--join "$LAB_MGMT_IP:$LAB_CP_PORT" --token "$tok")
   fi
+  case ${LAB_KFP:-} in
+    true) args+=(--kernel-fastpath on) ;;
+    false) args+=(--kernel-fastpath off) ;;
+  esac
   rm -f "$sock"
   ip netns exec "$ns" "$LAB_AGENT" --state-dir "$st" "${args[@]}" --ctl "$sock" \
     --underlay-mtu "$LAB_UL_MTU" --keepalive-ms "${LAB_KEEPALIVE_MS:-1000}" \

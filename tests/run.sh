@@ -3,11 +3,12 @@
 # the line "N passed, N failed" summed over all suites:
 #   - unit tests: build/asan/tests/test-*  (each prints its own tally)
 #   - fuzzers:    build/fuzz/fuzz-*, each for FUZZ_SECONDS on its seed corpus
-#   - system:     tests/system/test-*.sh   (root + network namespaces)
+#   - system:     tests/system/test-*.sh   (root + network namespaces), and
+#                 five of them again with the kernel fast path off
 # A suite that crashes or prints no tally counts as one failure.
 # Usage: tests/run.sh [substring]   runs only the suites whose name matches.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 FILTER=${1:-}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
@@ -73,6 +74,15 @@ done
 for s in tests/system/test-*.sh; do
   [ -f "$s" ] || continue
   run_suite "system/$(basename "$s" .sh)" bash "$s"
+done
+
+# The kernel fast path is on by default (decision 70) and carries most
+# unicast frames above; these suites run again with it off, so that the
+# pipeline's own path stays tested end to end.
+for t in overlay wire interop tap routing; do
+  s=tests/system/test-$t.sh
+  [ -f "$s" ] || continue
+  run_suite "system/$t-pipeline" env LAB_KFP=false bash "$s"
 done
 
 echo

@@ -416,7 +416,8 @@ static void
 channel_realize(struct agent_channel *ch)
 {
     struct dstate_options o = {.mtu = ch->cfg.mtu,
-                               .offloads = ch->cfg.offloads};
+                               .offloads = ch->cfg.offloads,
+                               .kernel_fastpath = ch->cfg.kernel_fastpath};
 
     agent_realize(ch->agent, ch->ds, &o, &ch->fails);
     for (size_t i = 0; i < ch->fails.n && i < 8; i++) {

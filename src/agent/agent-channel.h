@@ -37,6 +37,7 @@ struct agent_channel_config {
     const char *controller; /* "host[:port]"; NULL: from the state dir */
     uint32_t mtu;           /* underlay MTU for the datapath */
     bool offloads;          /* VIF offloads */
+    bool kernel_fastpath;   /* options.kernel_fastpath (decision 70) */
     unsigned keepalive_ms;  /* idle keepalive period (0 = 5000) */
 };
 

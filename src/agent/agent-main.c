@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent-channel.h"
+#include "agent/config.h"
 #include "agent/agent-dhcp.h"
 #include "agent/agent.h"
 #include "agent/ctl.h"
@@ -52,6 +53,9 @@ usage(FILE *f)
             "  --controller ADDR override the saved controller address\n"
             "  --underlay-mtu N  underlay MTU in controller mode (1500)\n"
             "  --keepalive-ms N  control channel keepalive (5000)\n"
+            "  --kernel-fastpath on|off\n"
+            "                    controller mode: the kernel fast path\n"
+            "                    (docs/decisions.md 70; default %s)\n"
             "  --config FILE     JSON configuration (docs/agent-config.md)\n"
             "  --ctl SOCKET      control socket path\n"
             "  --log-level L     debug, info (default), warn or error\n"
@@ -61,7 +65,8 @@ usage(FILE *f)
             "\n"
             "Signals: SIGHUP re-reads the configuration (a bad file is\n"
             "rejected and the running state kept); SIGTERM/SIGINT exit.\n"
-            "Try `weft-agent ctl --ctl SOCKET help` for control commands.\n");
+            "Try `weft-agent ctl --ctl SOCKET help` for control commands.\n",
+            AGENT_KERNEL_FASTPATH_DEFAULT ? "on" : "off");
 }
 
 static int
@@ -190,6 +195,7 @@ main(int argc, char *argv[])
         {"controller", required_argument, NULL, 'A'},
         {"underlay-mtu", required_argument, NULL, 'M'},
         {"keepalive-ms", required_argument, NULL, 'K'},
+        {"kernel-fastpath", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -197,7 +203,11 @@ main(int argc, char *argv[])
     const char *ctl_path = NULL, *pidfile = NULL;
     bool check_only = false;
     struct agent_config *cfg = NULL;
-    struct agent_channel_config chcfg = {.mtu = 1500, .offloads = true};
+    struct agent_channel_config chcfg = {
+        .mtu = 1500,
+        .offloads = true,
+        .kernel_fastpath = AGENT_KERNEL_FASTPATH_DEFAULT,
+    };
     const char *join = NULL, *token = NULL;
     char err[512];
     int opt, rc;
@@ -258,6 +268,16 @@ main(int argc, char *argv[])
             }
             break;
         }
+        case 'F':
+            if (!strcmp(optarg, "on") || !strcmp(optarg, "off")) {
+                chcfg.kernel_fastpath = !strcmp(optarg, "on");
+                break;
+            }
+            fprintf(stderr,
+                    "weft-agent: --kernel-fastpath: expected on or off, "
+                    "got \"%s\"\n",
+                    optarg);
+            return EXIT_USAGE;
         case 'h':
             usage(stdout);
             return 0;

@@ -956,6 +956,7 @@ dstate_to_config(struct dstate *ds, const struct dstate_options *o,
     cfg->vxlan_port = 4789;
     cfg->mtu = o->mtu ? o->mtu : 1500;
     cfg->offloads = o->offloads;
+    cfg->kernel_fastpath = o->kernel_fastpath;
     cfg->segments = xcalloc(hmap_count(&ds->segs) + 1, sizeof *cfg->segments);
     mac_keys = xcalloc(hmap_count(&ds->ports) + hmap_count(&ds->remotes) + 1,
                        sizeof *mac_keys);

@@ -39,8 +39,9 @@ void dstate_failures_clear(struct dstate_failures *);
 
 /* Options for the generated agent_config. */
 struct dstate_options {
-    uint32_t mtu;  /* underlay MTU */
-    bool offloads; /* VIF offloads */
+    uint32_t mtu;         /* underlay MTU */
+    bool offloads;        /* VIF offloads */
+    bool kernel_fastpath; /* options.kernel_fastpath */
 };
 
 struct dstate *dstate_create(void);

@@ -430,10 +430,10 @@ fastpath_configure(struct agent *a, bool tunnels_changed)
         memcpy(u.local_ip, cfg->local_ip.b, 16);
         a->kfp = kfp_open(&u, a->kfp_error, sizeof a->kfp_error);
         if (!a->kfp) {
-            LOG_ERROR("agent",
-                      "msg=\"kernel fast path not available; the pipeline "
-                      "carries everything\" reason=\"%s\"",
-                      a->kfp_error);
+            LOG_WARN("agent",
+                     "msg=\"kernel fast path not available; the pipeline "
+                     "carries everything\" reason=\"%s\"",
+                     a->kfp_error);
         } else {
             a->kfp_error[0] = '\0';
         }
@@ -839,13 +839,14 @@ apply_ops(struct agent *a, const struct dstate_op *ops, size_t n_ops)
     return true;
 }
 
-/* Whether 'o' gives the applied configuration's underlay MTU and VIF
- * offloads (a change of either needs a full build). */
+/* Whether 'o' gives the applied configuration's underlay MTU, VIF
+ * offloads and kernel fast path setting (a change needs a full build). */
 static bool
 same_options(const struct agent_config *cfg, const struct dstate_options *o)
 {
     return cfg && cfg->mtu == (o->mtu ? o->mtu : 1500) &&
-           cfg->offloads == o->offloads;
+           cfg->offloads == o->offloads &&
+           cfg->kernel_fastpath == o->kernel_fastpath;
 }
 
 void
@@ -955,14 +956,22 @@ cmd_ports(int argc, const char *argv[], struct ctl_reply *r, void *a_)
             seg = segment_name_of_slot(a, i, &lport);
         }
         const struct dp_port_stats *st = ap->port ? &ap->port->stats : NULL;
+        uint64_t rx = st ? st->rx_packets : 0, tx = st ? st->tx_packets : 0;
+        uint64_t fp_rx, fp_rx_bytes, fp_tx, fp_tx_bytes;
+        /* A VIF's frames in both paths: the kernel fast path's too. */
+        if (a->kfp && i >= DP_PORT_FIRST_VIF &&
+            kfp_get_vif_stats(a->kfp, i, &fp_rx, &fp_rx_bytes, &fp_tx,
+                              &fp_tx_bytes)) {
+            rx += fp_rx;
+            tx += fp_tx;
+        }
         ctl_reply_printf(
             r,
             "%-5" PRIu32 " %-15s %-8s %-8s %-12s %-8" PRIu32 " %12" PRIu64
             " %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
             i, ap->ifname, i < DP_PORT_FIRST_VIF ? "tunnel" : "vif",
-            ap->port ? "up" : "pending", seg, lport, st ? st->rx_packets : 0,
-            st ? st->tx_packets : 0, st ? st->tx_dropped : 0,
-            st ? st->rx_dropped : 0);
+            ap->port ? "up" : "pending", seg, lport, rx, tx,
+            st ? st->tx_dropped : 0, st ? st->rx_dropped : 0);
     }
     return 0;
 }
@@ -1430,7 +1439,9 @@ agent_register_ctl(struct agent *a, struct ctl_server *ctl)
     ctl_register(ctl, "conntrack-flush", "LPORT",
                  "forget the connections of one vNIC (logical port id)",
                  cmd_conntrack_flush, a);
-    ctl_register(ctl, "ports", "", "list datapath ports and their counters",
+    ctl_register(ctl, "ports", "",
+                 "list datapath ports and their counters (a VIF's include "
+                 "the kernel fast path's frames)",
                  cmd_ports, a);
     ctl_register(ctl, "macs", "[SEGMENT]",
                  "show the MAC table (local ports and remote bindings)",

@@ -1092,7 +1092,7 @@ parse_root(struct cfg_parser *p, const json_t *root)
 
     cfg->offloads = true;
     cfg->busy_poll = false;
-    cfg->kernel_fastpath = false;
+    cfg->kernel_fastpath = AGENT_KERNEL_FASTPATH_DEFAULT;
     if ((v = json_object_get(root, "options")) != NULL) {
         mark = path_push_field(p, "options");
         error = parse_options(p, v);

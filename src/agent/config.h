@@ -13,9 +13,9 @@
  *   "options": {                     optional
  *     "offloads": true,              GSO/checksum offload on VIFs (default on)
  *     "busy_poll": false,            poll without sleeping (default off)
- *     "kernel_fastpath": false       carry plain L2 unicast of VIFs without a
+ *     "kernel_fastpath": true        carry plain L2 unicast of VIFs without a
  *                                    firewall in the kernel (BPF; default
- *                                    off, docs/decisions.md 70)
+ *                                    on, docs/decisions.md 70)
  *   },
  *   "segments": [
  *     {
@@ -60,6 +60,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+/* options.kernel_fastpath when a configuration does not say (decision 70);
+ * also the controller-mode default (--kernel-fastpath). */
+#define AGENT_KERNEL_FASTPATH_DEFAULT true
 
 #include "datapath/proto.h"
 
@@ -166,7 +170,7 @@ struct agent_config {
     uint32_t mtu;
     bool offloads;
     bool busy_poll;
-    bool kernel_fastpath;
+    bool kernel_fastpath; /* default AGENT_KERNEL_FASTPATH_DEFAULT */
     struct cfg_segment *segments;
     uint32_t n_segments;
     char **routers; /* router ids (paths); segments refer by index */

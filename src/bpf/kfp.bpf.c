@@ -402,6 +402,24 @@ tun_hdr(struct __sk_buff *skb, __u32 off, int geneve, __u32 *vni)
     return GENEVE_MIN + (h[0] & 0x3f) * 4;
 }
 
+/* Whether the inner IP packet at 'l3' runs to the end of the frame. */
+static __always_inline int
+one_inner_packet(struct __sk_buff *skb, __u32 l3, __u64 family)
+{
+    __u16 len;
+
+    if (family == BPF_F_ADJ_ROOM_DECAP_L3_IPV4) {
+        if (bpf_skb_load_bytes(skb, l3 + 2, &len, 2)) {
+            return 0;
+        }
+        return bpf_ntohs(len) == skb->len - l3;
+    }
+    if (bpf_skb_load_bytes(skb, l3 + 4, &len, 2)) {
+        return 0;
+    }
+    return bpf_ntohs(len) + 40 == skb->len - l3;
+}
+
 SEC("tc")
 int
 kfp_tun_in(struct __sk_buff *skb)
@@ -462,6 +480,14 @@ kfp_tun_in(struct __sk_buff *skb)
         flags = BPF_F_ADJ_ROOM_DECAP_L3_IPV6;
     } else {
         return TC_ACT_OK; /* ARP and the rest: the agent */
+    }
+    /* A GSO packet must be one inner packet (a super-frame in a tunnel,
+     * as this path or a kernel VXLAN device sends it), not a train of
+     * tunnel datagrams (UDP GSO from the pipeline's tunnel socket, or
+     * UDP GRO): stripping the first header of a train would corrupt
+     * the rest.  The inner IP length tells them apart. */
+    if (skb->gso_size && !one_inner_packet(skb, off + ETH_LEN, flags)) {
+        return TC_ACT_OK;
     }
     key.vni = vni;
     __builtin_memcpy(key.mac, inner.h_dest, 6);

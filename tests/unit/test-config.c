@@ -171,7 +171,7 @@ static const char full_config[] =
     "  'underlay': {'local_ip': '198.18.0.1', 'geneve_port': 6082,\n"
     "               'vxlan_port': 4790, 'mtu': 9000},\n"
     "  'options': {'offloads': false, 'busy_poll': true,\n"
-    "              'kernel_fastpath': true},\n"
+    "              'kernel_fastpath': false},\n"
     "  'segments': [\n"
     "    {'name': 'blue', 'vni': 5001, 'encap': 'geneve',\n"
     "     'ports': [\n"
@@ -211,7 +211,7 @@ TEST(full_config_every_field)
     CHECK_EQ(cfg->mtu, 9000);
     CHECK(!cfg->offloads);
     CHECK(cfg->busy_poll);
-    CHECK(cfg->kernel_fastpath);
+    CHECK(!cfg->kernel_fastpath);
     CHECK_EQ(cfg->n_segments, 3);
 
     s = &cfg->segments[0];
@@ -291,7 +291,7 @@ TEST(minimal_config_defaults)
     CHECK_EQ(cfg->mtu, 1500);
     CHECK(cfg->offloads);
     CHECK(!cfg->busy_poll);
-    CHECK(!cfg->kernel_fastpath);
+    CHECK(cfg->kernel_fastpath); /* the default */
     CHECK_EQ(cfg->n_segments, 0);
     CHECK(cfg->segments == NULL);
     agent_config_free(cfg);
