@@ -445,7 +445,12 @@ fastpath_configure(struct agent *a, bool tunnels_changed)
 static struct dp_tables *
 publish_tables(struct agent *a, struct dp_tables *t)
 {
-    struct dp_tables *old = datapath_publish(a->dp, t);
+    struct dp_tables *old;
+
+    if (a->kfp) {
+        kfp_sync_begin(a->kfp, t);
+    }
+    old = datapath_publish(a->dp, t);
 
     if (a->kfp) {
         kfp_sync(a->kfp, t);

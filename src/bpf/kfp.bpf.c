@@ -82,6 +82,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, KFP_MAX_MACS);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* memory as entries come */
     __type(key, struct kfp_mac_key);
     __type(value, struct kfp_mac_val);
 } kfp_macs SEC(".maps");
@@ -146,35 +147,47 @@ struct vif_route {
     struct ethhdr eth;
 };
 
-/* The L3/L4 checks of a frame from a VIF, 'proto' its EtherType: 0 if
- * the agent must see it (see the top of the file), else 1. */
+/* The L3/L4 checks of a frame whose L3 header starts at 'l3', 'proto' its
+ * EtherType: 0 if the agent must see it (see the top of the file), else
+ * 1.  The lengths are checked as the pipeline's parser (parse.c) checks
+ * them.  'seg' is the segment of a frame from a VIF (its punt flags and
+ * MTU apply), NULL for a decapsulated frame. */
 static __always_inline int
-l3_ok(struct __sk_buff *skb, __u16 proto, const struct kfp_seg *seg)
+l3_ok(struct __sk_buff *skb, __u32 l3, __u16 proto, const struct kfp_seg *seg,
+      __u32 len, __u32 gso_size)
 {
-    __u32 l4, hdr; /* L4 offset, L3 + L4 header bytes */
+    __u32 l4, end, hdr; /* L4 offset, end of the IP packet, header bytes */
     __u8 ip_proto;
 
+    if (l3 > len) {
+        return 0;
+    }
     if (proto == ETH_P_IP) {
         struct iphdr ip;
-        if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof ip)) {
+        if (bpf_skb_load_bytes(skb, l3, &ip, sizeof ip)) {
             return 0;
         }
         if (ip.version != 4 || ip.ihl != 5 ||
-            (ip.frag_off & bpf_htons(0x3fff))) {
+            (ip.frag_off & bpf_htons(0x3fff)) ||
+            bpf_ntohs(ip.tot_len) < IP4_LEN ||
+            bpf_ntohs(ip.tot_len) > len - l3) {
             return 0;
         }
         ip_proto = ip.protocol;
-        l4 = ETH_LEN + IP4_LEN;
+        l4 = l3 + IP4_LEN;
+        end = l3 + bpf_ntohs(ip.tot_len);
     } else if (proto == ETH_P_IPV6) {
         struct ipv6hdr ip6;
-        if (bpf_skb_load_bytes(skb, ETH_LEN, &ip6, sizeof ip6)) {
+        if (bpf_skb_load_bytes(skb, l3, &ip6, sizeof ip6)) {
             return 0;
         }
-        if (ip6.version != 6) {
+        if (ip6.version != 6 ||
+            bpf_ntohs(ip6.payload_len) + sizeof ip6 > len - l3) {
             return 0;
         }
         ip_proto = ip6.nexthdr;
-        l4 = ETH_LEN + sizeof ip6;
+        l4 = l3 + sizeof ip6;
+        end = l4 + bpf_ntohs(ip6.payload_len);
     } else {
         return 0;
     }
@@ -182,41 +195,53 @@ l3_ok(struct __sk_buff *skb, __u16 proto, const struct kfp_seg *seg)
     if (ip_proto == IPPROTO_TCP) {
         __u8 doff;
         if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1) || (doff >> 4) < 5 ||
-            l4 + (doff >> 4) * 4 > skb->len) {
+            l4 + (doff >> 4) * 4 > end) {
             return 0;
         }
-        hdr = l4 - ETH_LEN + (doff >> 4) * 4;
+        hdr = l4 - l3 + (doff >> 4) * 4;
     } else if (ip_proto == IPPROTO_UDP) {
-        __u16 dport;
-        if (bpf_skb_load_bytes(skb, l4 + 2, &dport, 2) ||
-            l4 + UDP_LEN > skb->len) {
+        struct udphdr uh;
+        if (l4 + UDP_LEN > end || bpf_skb_load_bytes(skb, l4, &uh, sizeof uh)) {
             return 0;
         }
-        dport = bpf_ntohs(dport);
-        if ((dport == 67 && (seg->punt & PUNT_DHCP4) && proto == ETH_P_IP) ||
-            (dport == 547 && (seg->punt & PUNT_DHCP6) && proto == ETH_P_IPV6)) {
+        /* (a GSO frame's UDP length is its first datagram's) */
+        if (!gso_size &&
+            (bpf_ntohs(uh.len) < UDP_LEN || l4 + bpf_ntohs(uh.len) > end)) {
             return 0;
         }
-        hdr = l4 - ETH_LEN + UDP_LEN;
+        __u16 dport = bpf_ntohs(uh.dest);
+        if (seg &&
+            ((dport == 67 && (seg->punt & PUNT_DHCP4) && proto == ETH_P_IP) ||
+             (dport == 547 && (seg->punt & PUNT_DHCP6) &&
+              proto == ETH_P_IPV6))) {
+            return 0;
+        }
+        hdr = l4 - l3 + UDP_LEN;
     } else if (ip_proto == IPPROTO_ICMPV6 && proto == ETH_P_IPV6) {
         __u8 type;
-        if (bpf_skb_load_bytes(skb, l4, &type, 1) ||
+        if (l4 + 4 > end || bpf_skb_load_bytes(skb, l4, &type, 1) ||
             (type >= 133 && type <= 137)) { /* RS, RA, NS, NA, redirect */
             return 0;
         }
-        hdr = l4 - ETH_LEN;
+        hdr = l4 - l3;
     } else if (ip_proto == IPPROTO_ICMP && proto == ETH_P_IP) {
-        hdr = l4 - ETH_LEN;
+        if (l4 + 8 > end) {
+            return 0;
+        }
+        hdr = l4 - l3;
     } else {
         return 0;
+    }
+    if (!seg) {
+        return 1;
     }
 
     /* What each frame on the wire will be: one segment of a GSO frame,
      * or the frame itself. */
-    if (skb->gso_size) {
-        return ETH_LEN + hdr + skb->gso_size <= seg->max_frame;
+    if (gso_size) {
+        return ETH_LEN + hdr + gso_size <= seg->max_frame;
     }
-    return skb->len <= seg->max_frame;
+    return len <= seg->max_frame;
 }
 
 /* Whether the fast path takes a frame from the VIF it arrived on: 1 and
@@ -226,9 +251,11 @@ static __always_inline int
 vif_classify(struct __sk_buff *skb, struct vif_route *r)
 {
     struct kfp_mac_key key = {};
-    __u32 ifindex = skb->ifindex;
+    /* Context fields are read once, into registers (the verifier refuses
+     * a load through a context pointer the compiler has offset). */
+    __u32 ifindex = skb->ifindex, len = skb->len, gso_size = skb->gso_size;
 
-    if (skb->vlan_present || skb->len < ETH_LEN) {
+    if (skb->vlan_present || len < ETH_LEN) {
         return 0;
     }
     r->vif = bpf_map_lookup_elem(&kfp_vifs, &ifindex);
@@ -236,7 +263,7 @@ vif_classify(struct __sk_buff *skb, struct vif_route *r)
         return 0;
     }
     if (bpf_skb_load_bytes(skb, 0, &r->eth, sizeof r->eth) ||
-        mac_is_multicast(r->eth.h_dest)) {
+        mac_is_multicast(r->eth.h_dest) || mac_is_multicast(r->eth.h_source)) {
         return 0;
     }
     key.vni = r->vif->vni;
@@ -249,7 +276,8 @@ vif_classify(struct __sk_buff *skb, struct vif_route *r)
     if (!r->seg) {
         return 0;
     }
-    return l3_ok(skb, bpf_ntohs(r->eth.h_proto), r->seg);
+    return l3_ok(skb, ETH_LEN, bpf_ntohs(r->eth.h_proto), r->seg, len,
+                 gso_size);
 }
 
 SEC("socket")
@@ -314,6 +342,7 @@ encap(struct __sk_buff *skb, const struct vif_route *r)
     h.ip.version = 4;
     h.ip.ihl = 5;
     h.ip.ttl = 64;
+    h.ip.frag_off = bpf_htons(0x4000); /* DF, as the tunnel socket sends */
     h.ip.protocol = IPPROTO_UDP;
     h.ip.tot_len = bpf_htons((__u16)(inner_len + hdr_len));
     h.ip.saddr = cfg->local_ip;
@@ -399,12 +428,22 @@ tun_hdr(struct __sk_buff *skb, __u32 off, int geneve, __u32 *vni)
         ((__u16)h[2] << 8 | h[3]) != GENEVE_PROTO_TEB || h[7]) {
         return 0;
     }
-    return GENEVE_MIN + (h[0] & 0x3f) * 4;
+    /* Options: none, or exactly Weft's source-port option (the pipeline
+     * judges any other, critical or not). */
+    if (!(h[0] & 0x3f)) {
+        return GENEVE_MIN;
+    }
+    __u8 o[4];
+    if ((h[0] & 0x3f) != 2 || bpf_skb_load_bytes(skb, off + GENEVE_MIN, o, 4) ||
+        o[0] != 0xff || o[1] != 0xff || o[2] != 0x01 || (o[3] & 0x1f) != 1) {
+        return 0;
+    }
+    return GENEVE_MIN + 8;
 }
 
 /* Whether the inner IP packet at 'l3' runs to the end of the frame. */
 static __always_inline int
-one_inner_packet(struct __sk_buff *skb, __u32 l3, __u64 family)
+one_inner_packet(struct __sk_buff *skb, __u32 l3, __u64 family, __u32 skb_len)
 {
     __u16 len;
 
@@ -412,12 +451,12 @@ one_inner_packet(struct __sk_buff *skb, __u32 l3, __u64 family)
         if (bpf_skb_load_bytes(skb, l3 + 2, &len, 2)) {
             return 0;
         }
-        return bpf_ntohs(len) == skb->len - l3;
+        return bpf_ntohs(len) == skb_len - l3;
     }
     if (bpf_skb_load_bytes(skb, l3 + 4, &len, 2)) {
         return 0;
     }
-    return bpf_ntohs(len) + 40 == skb->len - l3;
+    return bpf_ntohs(len) + 40 == skb_len - l3;
 }
 
 SEC("tc")
@@ -434,6 +473,8 @@ kfp_tun_in(struct __sk_buff *skb)
     __u32 zero = 0, vni, tlen, strip, off;
     __u64 flags;
     int geneve;
+
+    __u32 len = skb->len, gso_size = skb->gso_size; /* read once */
 
     if (skb->protocol != bpf_htons(ETH_P_IP) || skb->vlan_present) {
         return TC_ACT_OK;
@@ -486,8 +527,13 @@ kfp_tun_in(struct __sk_buff *skb)
      * tunnel datagrams (UDP GSO from the pipeline's tunnel socket, or
      * UDP GRO): stripping the first header of a train would corrupt
      * the rest.  The inner IP length tells them apart. */
-    if (skb->gso_size && !one_inner_packet(skb, off + ETH_LEN, flags)) {
+    if (gso_size && !one_inner_packet(skb, off + ETH_LEN, flags, len)) {
         return TC_ACT_OK;
+    }
+    if (mac_is_multicast(inner.h_source) ||
+        !l3_ok(skb, off + ETH_LEN, bpf_ntohs(inner.h_proto), NULL, len,
+               gso_size)) {
+        return TC_ACT_OK; /* the pipeline drops and counts it */
     }
     key.vni = vni;
     __builtin_memcpy(key.mac, inner.h_dest, 6);
@@ -498,7 +544,7 @@ kfp_tun_in(struct __sk_buff *skb)
     /* Only a veth peer takes a GSO frame whose GSO type still says
      * "tunnel" after the header is gone (a tap's virtio-net header
      * cannot say it). */
-    if (!(dst->flags & KFP_MAC_PEER) && skb->gso_segs > 1) {
+    if (!(dst->flags & KFP_MAC_PEER) && gso_size) {
         return TC_ACT_OK;
     }
 
@@ -514,5 +560,5 @@ kfp_tun_in(struct __sk_buff *skb)
         return TC_ACT_SHOT;
     }
     count(KFP_ST_DECAP);
-    return to_local(dst, skb->len);
+    return to_local(dst, len - strip);
 }

@@ -14,7 +14,7 @@
 
 #define KFP_MAX_VIFS   4096
 #define KFP_MAX_SEGS   4096
-#define KFP_MAX_MACS   65536
+#define KFP_MAX_MACS   262144
 #define KFP_MAX_PEERS  4096
 #define KFP_STAT_SLOTS 4096 /* per-VIF counter slots (datapath port index) */
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <linux/ethtool.h>
+#include <net/if_arp.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -47,7 +48,8 @@ struct kfp_slot {
     int ifindex;
     int link_fd; /* tcx link of kfp_vif_in, -1: none */
     bool peer;   /* a veth */
-    bool in_map; /* has a kfp_vifs entry */
+    bool in_map; /* has a kfp_vifs entry: 'written' */
+    struct kfp_vif written;
 };
 
 struct kfp {
@@ -72,17 +74,29 @@ v4mapped(const uint8_t *a)
 static int
 libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    char buf[512];
+    char buf[8192];
+    const char *tail = buf;
+    size_t len;
     int n;
 
     if (level == LIBBPF_DEBUG) {
         return 0;
     }
     n = vsnprintf(buf, sizeof buf, fmt, ap);
-    if (n > 0 && buf[strlen(buf) - 1] == '\n') {
-        buf[strlen(buf) - 1] = '\0';
+    len = strlen(buf);
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) {
+        buf[--len] = '\0';
     }
-    LOG_WARN("kfp", "msg=\"libbpf\" detail=\"%s\"", buf);
+    /* A verifier log says why at its end. */
+    if (len > 1500) {
+        tail = buf + len - 1500;
+    }
+    for (char *c = (char *)tail; *c; c++) {
+        if (*c == '\n' || *c == '"') {
+            *c = *c == '"' ? '\'' : '|';
+        }
+    }
+    LOG_WARN("kfp", "msg=\"libbpf\" detail=\"%s\"", tail);
     return n;
 }
 
@@ -107,25 +121,50 @@ ifindex_of_addr(uint32_t ip)
     return idx;
 }
 
+/* Interface ioctl 'req' on 'ifname' with '*ifr' (its name is set here;
+ * other fields as the request needs them); 0 or -1. */
+static int
+if_ioctl(const char *ifname, unsigned long req, struct ifreq *ifr)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    if (fd < 0) {
+        return -1;
+    }
+    snprintf(ifr->ifr_name, sizeof ifr->ifr_name, "%s", ifname);
+    rc = ioctl(fd, req, ifr);
+    close(fd);
+    return rc;
+}
+
+/* Whether interface 'ifname' is an Ethernet device other than loopback:
+ * the fast path sends the frames it encapsulates out of the device that
+ * owns the underlay address, which is only right when that device is the
+ * uplink. */
+static bool
+is_ethernet_uplink(const char *ifname)
+{
+    struct ifreq ifr;
+
+    memset(&ifr, 0, sizeof ifr);
+    if (if_ioctl(ifname, SIOCGIFFLAGS, &ifr) || ifr.ifr_flags & IFF_LOOPBACK) {
+        return false;
+    }
+    memset(&ifr, 0, sizeof ifr);
+    return !if_ioctl(ifname, SIOCGIFHWADDR, &ifr) &&
+           ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+}
+
 static bool
 is_veth(const char *ifname)
 {
     struct ethtool_drvinfo info = {.cmd = ETHTOOL_GDRVINFO};
     struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    bool veth = false;
 
-    if (fd < 0) {
-        return false;
-    }
     memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
     ifr.ifr_data = (void *)&info;
-    if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
-        veth = !strcmp(info.driver, "veth");
-    }
-    close(fd);
-    return veth;
+    return !if_ioctl(ifname, SIOCETHTOOL, &ifr) && !strcmp(info.driver, "veth");
 }
 
 static int
@@ -162,6 +201,14 @@ kfp_open(const struct kfp_underlay *u, char *err, size_t errlen)
     underlay = ifindex_of_addr(cfg.local_ip);
     if (!underlay) {
         snprintf(err, errlen, "no interface has the underlay address");
+        return NULL;
+    }
+    char ifname[IF_NAMESIZE] = "";
+    if (!if_indextoname(underlay, ifname) || !is_ethernet_uplink(ifname)) {
+        snprintf(err, errlen,
+                 "the underlay address is on %s, not on an Ethernet uplink "
+                 "(the fast path sends out of the device that owns it)",
+                 ifname[0] ? ifname : "an unknown device");
         return NULL;
     }
     cfg.underlay_ifindex = underlay;
@@ -240,6 +287,50 @@ fail:
     return NULL;
 }
 
+/* Deletes the kfp_macs entries that deliver to interface 'ifindex'. */
+static void
+delete_macs_to(struct kfp *k, int ifindex)
+{
+    struct kfp_mac_key cur, next;
+    struct kfp_mac_val v;
+    const void *prev = NULL;
+    struct kfp_mac_key *doomed = NULL;
+    size_t n = 0, cap = 0;
+
+    while (bpf_map_get_next_key(k->macs_fd, prev, &next) == 0) {
+        cur = next;
+        prev = &cur;
+        if (bpf_map_lookup_elem(k->macs_fd, &cur, &v) == 0 &&
+            v.ifindex == (uint32_t)ifindex) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                doomed = xrealloc(doomed, cap * sizeof *doomed);
+            }
+            doomed[n++] = cur;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        (void)bpf_map_delete_elem(k->macs_fd, &doomed[i]);
+    }
+    free(doomed);
+}
+
+/* Stops frames from and to slot 'i''s VIF going the fast way: its VIF
+ * entry and every MAC entry that delivers to it. */
+static void
+slot_withdraw(struct kfp *k, uint32_t i)
+{
+    struct kfp_slot *s = &k->slots[i];
+    uint32_t ifx = (uint32_t)s->ifindex;
+
+    if (!s->in_map) {
+        return;
+    }
+    (void)bpf_map_delete_elem(k->vifs_fd, &ifx);
+    s->in_map = false;
+    delete_macs_to(k, s->ifindex);
+}
+
 /* Takes slot 'i' out of the fast path: its map entry first, then its
  * program and the socket's filter. */
 static void
@@ -247,11 +338,7 @@ slot_detach(struct kfp *k, uint32_t i)
 {
     struct kfp_slot *s = &k->slots[i];
 
-    if (s->in_map) {
-        uint32_t ifx = (uint32_t)s->ifindex;
-        (void)bpf_map_delete_elem(k->vifs_fd, &ifx);
-        s->in_map = false;
-    }
+    slot_withdraw(k, i);
     if (s->link_fd >= 0) {
         close(s->link_fd);
         s->link_fd = -1;
@@ -480,6 +567,38 @@ keep_peer(const struct keep_ctx *c, const void *key)
     return dp_peer_known(t, a);
 }
 
+/* The kfp_vifs value of port index 'i' in 't'. */
+static struct kfp_vif
+vif_value(const struct dp_tables *t, uint32_t i)
+{
+    const struct dp_vif *vif = &t->vifs[i];
+    struct kfp_vif v = {
+        .vni = t->segments[vif->segment].vni,
+        .lport = vif->lport,
+        .slot = i,
+    };
+    return v;
+}
+
+void
+kfp_sync_begin(struct kfp *k, const struct dp_tables *next)
+{
+    for (uint32_t i = DP_PORT_FIRST_VIF; i < KFP_STAT_SLOTS; i++) {
+        struct kfp_slot *s = &k->slots[i];
+        if (!s->in_map) {
+            continue;
+        }
+        if (!vif_eligible(next, i) || next->ports[i] != s->port) {
+            slot_withdraw(k, i);
+            continue;
+        }
+        struct kfp_vif v = vif_value(next, i);
+        if (memcmp(&v, &s->written, sizeof v)) {
+            slot_withdraw(k, i); /* a new segment or port id */
+        }
+    }
+}
+
 int
 kfp_sync(struct kfp *k, const struct dp_tables *t)
 {
@@ -540,15 +659,11 @@ kfp_sync(struct kfp *k, const struct dp_tables *t)
         if (!vif_eligible(t, i) || !s->port) {
             continue;
         }
-        const struct dp_vif *vif = &t->vifs[i];
-        struct kfp_vif v = {
-            .vni = t->segments[vif->segment].vni,
-            .lport = vif->lport,
-            .slot = i,
-        };
+        struct kfp_vif v = vif_value(t, i);
         uint32_t ifx = (uint32_t)s->ifindex;
         if (!update(k->vifs_fd, &ifx, &v, &failed)) {
             s->in_map = true;
+            s->written = v;
             n_vifs++;
         }
     }
@@ -592,8 +707,8 @@ kfp_get_vif_stats(const struct kfp *k, uint32_t slot, uint64_t *from_pkts,
     bool ok;
 
     *from_pkts = *from_bytes = *to_pkts = *to_bytes = 0;
-    if (slot >= KFP_STAT_SLOTS) {
-        return false;
+    if (slot >= KFP_STAT_SLOTS || !k->slots[slot].port) {
+        return false; /* not served now: the pipeline has all its frames */
     }
     v = xcalloc((size_t)k->ncpus, sizeof *v);
     ok = bpf_map_lookup_elem(k->vif_stats_fd, &slot, v) == 0;

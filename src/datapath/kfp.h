@@ -36,6 +36,12 @@ struct kfp *kfp_open(const struct kfp_underlay *u, char *err, size_t errlen);
 /* Detaches everything and frees 'k' (NULL: nothing). */
 void kfp_close(struct kfp *k);
 
+/* Called with 'next' before it is published: withdraws every VIF whose
+ * entry 'next' changes or drops (a new segment, a firewall, a new device),
+ * and the MAC entries that deliver to it, so that no frame goes the fast
+ * way under the old entry once the pipeline follows 'next'. */
+void kfp_sync_begin(struct kfp *k, const struct dp_tables *next);
+
 /* Brings the maps and the VIF attachments in line with 't', the snapshot
  * just published: VIFs that left are detached first, new ones attached
  * last, so a frame is never taken by a VIF's program and its socket at
