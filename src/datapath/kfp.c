@@ -74,8 +74,7 @@ v4mapped(const uint8_t *a)
 static int
 libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-    char buf[8192];
-    const char *tail = buf;
+    char buf[8192], *tail = buf;
     size_t len;
     int n;
 
@@ -91,7 +90,7 @@ libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
     if (len > 1500) {
         tail = buf + len - 1500;
     }
-    for (char *c = (char *)tail; *c; c++) {
+    for (char *c = tail; *c; c++) {
         if (*c == '\n' || *c == '"') {
             *c = *c == '"' ? '\'' : '|';
         }
@@ -287,32 +286,53 @@ fail:
     return NULL;
 }
 
-/* Deletes the kfp_macs entries that deliver to interface 'ifindex'. */
-static void
-delete_macs_to(struct kfp *k, int ifindex)
-{
-    struct kfp_mac_key cur, next;
-    struct kfp_mac_val v;
-    const void *prev = NULL;
-    struct kfp_mac_key *doomed = NULL;
-    size_t n = 0, cap = 0;
+/* What prune()'s callbacks judge a key by. */
+struct keep_ctx {
+    const struct kfp *k;
+    const struct dp_tables *t; /* the snapshot that wants keys, or */
+    uint32_t not_to;           /* a VIF no MAC entry may deliver to */
+};
 
-    while (bpf_map_get_next_key(k->macs_fd, prev, &next) == 0) {
-        cur = next;
-        prev = &cur;
-        if (bpf_map_lookup_elem(k->macs_fd, &cur, &v) == 0 &&
-            v.ifindex == (uint32_t)ifindex) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                doomed = xrealloc(doomed, cap * sizeof *doomed);
-            }
-            doomed[n++] = cur;
+/* Deletes every key of map 'fd' (key size 'ks') for which 'keep' says
+ * no (keys are collected first: deleting while walking would skip some);
+ * returns how many are left. */
+static uint32_t
+prune(int fd, size_t ks, bool (*keep)(const struct keep_ctx *, const void *),
+      const struct keep_ctx *c)
+{
+    uint8_t cur[32], next[32];
+    uint8_t *doomed = NULL;
+    size_t n_doomed = 0, cap = 0;
+    uint32_t left = 0;
+    const void *prev = NULL;
+
+    while (bpf_map_get_next_key(fd, prev, next) == 0) {
+        memcpy(cur, next, ks);
+        prev = cur;
+        if (keep(c, cur)) {
+            left++;
+            continue;
         }
+        if (n_doomed == cap) {
+            cap = cap ? cap * 2 : 64;
+            doomed = xrealloc(doomed, cap * ks);
+        }
+        memcpy(doomed + n_doomed++ * ks, cur, ks);
     }
-    for (size_t i = 0; i < n; i++) {
-        (void)bpf_map_delete_elem(k->macs_fd, &doomed[i]);
+    for (size_t i = 0; i < n_doomed; i++) {
+        (void)bpf_map_delete_elem(fd, doomed + i * ks);
     }
     free(doomed);
+    return left;
+}
+
+/* prune() callback: a MAC entry that does not deliver to c->not_to. */
+static bool
+keep_not_to(const struct keep_ctx *c, const void *key)
+{
+    struct kfp_mac_val v;
+    return bpf_map_lookup_elem(c->k->macs_fd, key, &v) ||
+           v.ifindex != c->not_to;
 }
 
 /* Stops frames from and to slot 'i''s VIF going the fast way: its VIF
@@ -326,9 +346,11 @@ slot_withdraw(struct kfp *k, uint32_t i)
     if (!s->in_map) {
         return;
     }
+    struct keep_ctx c = {.k = k, .not_to = ifx};
+
     (void)bpf_map_delete_elem(k->vifs_fd, &ifx);
     s->in_map = false;
-    delete_macs_to(k, s->ifindex);
+    prune(k->macs_fd, sizeof(struct kfp_mac_key), keep_not_to, &c);
 }
 
 /* Takes slot 'i' out of the fast path: its map entry first, then its
@@ -437,43 +459,6 @@ update(int fd, const void *key, const void *val, int *failed)
         return -1;
     }
     return 0;
-}
-
-/* Deletes every key of map 'fd' (key size 'ks') for which 'keep' says
- * no; returns how many are left. */
-struct keep_ctx {
-    const struct kfp *k;
-    const struct dp_tables *t;
-};
-
-static uint32_t
-prune(int fd, size_t ks, bool (*keep)(const struct keep_ctx *, const void *),
-      const struct keep_ctx *c)
-{
-    uint8_t cur[32], next[32];
-    uint8_t *doomed = NULL;
-    size_t n_doomed = 0, cap = 0;
-    uint32_t left = 0;
-    const void *prev = NULL;
-
-    while (bpf_map_get_next_key(fd, prev, next) == 0) {
-        memcpy(cur, next, ks);
-        prev = cur;
-        if (keep(c, cur)) {
-            left++;
-            continue;
-        }
-        if (n_doomed == cap) {
-            cap = cap ? cap * 2 : 64;
-            doomed = xrealloc(doomed, cap * ks);
-        }
-        memcpy(doomed + n_doomed++ * ks, cur, ks);
-    }
-    for (size_t i = 0; i < n_doomed; i++) {
-        (void)bpf_map_delete_elem(fd, doomed + i * ks);
-    }
-    free(doomed);
-    return left;
 }
 
 /* The segment with VNI 'vni' in 't', or NULL. */
@@ -647,7 +632,7 @@ kfp_sync(struct kfp *k, const struct dp_tables *t)
         }
     }
     /* 4. */
-    struct keep_ctx c = {k, t};
+    struct keep_ctx c = {.k = k, .t = t};
     k->last.macs = prune(k->macs_fd, sizeof(struct kfp_mac_key), keep_mac, &c);
     k->last.segments = prune(k->segs_fd, 4, keep_seg, &c);
     k->last.peers = prune(k->peers_fd, 4, keep_peer, &c);
